@@ -1,0 +1,55 @@
+/**
+ * Every failure the product reports on purpose is a PrtiqlError with a stable code.
+ * The code decides the process exit status (see docs/EXIT-CODES.md), so init systems
+ * and CI can tell a permanent failure from a transient one.
+ */
+export const ERROR_EXIT_CODES = {
+  E_INTERNAL: 1,
+  E_USAGE: 2,
+  E_BAD_INPUT: 3,
+  E_NOT_AN_IMAGE: 3,
+  E_BAD_REFERENCE: 3,
+  E_UNSAFE_ENTRY: 3,
+  E_DELTA_MALFORMED: 3,
+  E_NOT_FOUND: 4,
+  E_UNKNOWN_CHANNEL: 4,
+  E_NO_STORE: 4,
+  E_DIGEST_MISMATCH: 5,
+  E_SIZE_MISMATCH: 5,
+  E_TOO_LARGE: 5,
+  E_BAD_SIGNATURE: 6,
+  E_UNTRUSTED_KEY: 6,
+  E_THRESHOLD: 6,
+  E_EXPIRED: 6,
+  E_ROLLBACK: 7,
+  E_VERSION_EXISTS: 7,
+  E_NETWORK: 8,
+  E_BUSY: 9,
+  E_DISK: 10,
+  E_RUNTIME: 125,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_EXIT_CODES;
+
+export class PrtiqlError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PrtiqlError';
+    this.code = code;
+  }
+
+  get exitCode(): number {
+    return ERROR_EXIT_CODES[this.code];
+  }
+}
+
+export function isPrtiqlError(error: unknown, code?: ErrorCode): error is PrtiqlError {
+  return error instanceof PrtiqlError && (code === undefined || error.code === code);
+}
+
+/** Exit status for any thrown value: typed errors keep their code, the rest are internal. */
+export function exitCodeOf(error: unknown): number {
+  return error instanceof PrtiqlError ? error.exitCode : ERROR_EXIT_CODES.E_INTERNAL;
+}
