@@ -1,0 +1,33 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../../../../shared/digest.js';
+
+/**
+ * Where releases are published (DESIGN §5): immutable content-addressed blobs plus one small
+ * mutable pointer per channel, the signed release, which is written after every blob it names.
+ * Implementations: a directory (file://); S3 and OCI registries follow the same contract.
+ */
+export interface ArtifactStore {
+  /** Human-readable location of the store, for messages. */
+  readonly location: string;
+
+  hasBlob(digest: Digest): Promise<boolean>;
+
+  /**
+   * Stores a blob, checking its size and sha256 while the bytes stream in. Returns false
+   * without reading `source` when the blob already exists: blobs are never overwritten.
+   * On a mismatch nothing is left behind under the blob's name.
+   */
+  putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean>;
+
+  /** Opens a stored blob; E_NOT_FOUND when it is missing. */
+  getBlob(digest: Digest): Promise<Readable>;
+
+  /** The signed release envelope of a channel, or undefined when the channel has none yet. */
+  readPointer(channel: string): Promise<Buffer | undefined>;
+
+  /** Replaces the channel's signed release atomically: readers see the old or the new one, never a mix. */
+  writePointer(channel: string, envelope: Uint8Array): Promise<void>;
+
+  /** Where the channel's pointer lives (a path or URL), for reports. */
+  pointerLocation(channel: string): string;
+}

@@ -1,0 +1,120 @@
+import { link, lstat, mkdir, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { readCapped } from '../../../../shared/capped-read.js';
+import { digestHex, type Digest } from '../../../../shared/digest.js';
+import { PrtiqlError } from '../../../../shared/errors.js';
+import { CHANNEL_PATTERN, MAX_RELEASE_BYTES } from '../../../../shared/release.js';
+import { VerifyingStream } from '../../../../shared/verify-stream.js';
+import type { ArtifactStore } from './artifact-store.js';
+import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
+
+export const RELEASE_POINTER_FILE = 'release.json';
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function checkChannel(channel: string): string {
+  if (!CHANNEL_PATTERN.test(channel)) {
+    throw new PrtiqlError('E_BAD_INPUT', `invalid channel name ${JSON.stringify(channel)}`);
+  }
+  return channel;
+}
+
+/**
+ * An artifact store in a local directory (docs/artifact-store.md):
+ * `<root>/blobs/sha256/<hex>` and `<root>/channels/<channel>/release.json`.
+ * Any static HTTP server pointed at the directory can serve devices.
+ */
+export class FileStore implements ArtifactStore {
+  constructor(readonly root: string) {}
+
+  get location(): string {
+    return this.root;
+  }
+
+  blobPath(digest: Digest): string {
+    return join(this.root, 'blobs', 'sha256', digestHex(digest));
+  }
+
+  pointerLocation(channel: string): string {
+    return join(this.root, 'channels', checkChannel(channel), RELEASE_POINTER_FILE);
+  }
+
+  async hasBlob(digest: Digest): Promise<boolean> {
+    try {
+      await lstat(this.blobPath(digest));
+      return true;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+    const target = this.blobPath(digest);
+    if (await this.hasBlob(digest)) return false;
+    const directory = join(this.root, 'blobs', 'sha256');
+    await mkdir(directory, { recursive: true });
+    const temp = temporaryPathFor(target);
+    try {
+      const handle = await open(temp, 'wx', 0o644);
+      try {
+        // Written through the handle, not handle.createWriteStream({ autoClose: false }):
+        // on Node 20 handle.close() never settles after such a stream was used.
+        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), async (verified: AsyncIterable<Buffer>) => {
+          for await (const chunk of verified) await handle.write(chunk);
+        });
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      // link() fails when the name exists, so a blob another writer published meanwhile is kept as is.
+      let linked = true;
+      try {
+        await link(temp, target);
+      } catch (error) {
+        if (errnoCode(error) !== 'EEXIST') throw error;
+        linked = false;
+      }
+      if (linked) await fsyncDirectory(directory);
+      return linked;
+    } finally {
+      await rm(temp, { force: true });
+    }
+  }
+
+  async getBlob(digest: Digest): Promise<Readable> {
+    try {
+      const handle = await open(this.blobPath(digest), 'r');
+      return handle.createReadStream();
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `blob ${digest} is not in the store ${this.root}`);
+      throw error;
+    }
+  }
+
+  async readPointer(channel: string): Promise<Buffer | undefined> {
+    const path = this.pointerLocation(channel);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      return await readCapped(handle.createReadStream({ autoClose: false }), MAX_RELEASE_BYTES, path);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async writePointer(channel: string, envelope: Uint8Array): Promise<void> {
+    const path = this.pointerLocation(channel);
+    await mkdir(join(this.root, 'channels', channel), { recursive: true });
+    await replaceFileDurably(path, envelope);
+  }
+}
