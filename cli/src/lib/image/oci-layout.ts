@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
@@ -9,6 +8,7 @@ import { digestHex, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
+import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../store/durable-write.js';
 import { CountingStream } from './counting-stream.js';
 import { parseIndex, parseJson } from './oci-json.js';
 
@@ -39,28 +39,6 @@ async function readSmallFile(path: string, limit: number): Promise<Buffer> {
     return await handle.readFile();
   } finally {
     await handle.close();
-  }
-}
-
-function temporaryName(prefix: string): string {
-  return `${prefix}.tmp-${randomBytes(8).toString('hex')}`;
-}
-
-/** Writes a whole file under a temporary name, flushes it, then renames it into place. */
-async function writeFileAtomically(path: string, data: Uint8Array | string): Promise<void> {
-  const temp = temporaryName(path);
-  try {
-    const handle = await open(temp, 'wx', 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
   }
 }
 
@@ -95,8 +73,8 @@ export class OciLayout {
     if (entries.length > 0) return OciLayout.open(root);
     await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.imageIndex, manifests: [] };
-    await writeFileAtomically(join(root, INDEX_FILE), `${JSON.stringify(index)}\n`);
-    await writeFileAtomically(join(root, OCI_LAYOUT_FILE), `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
+    await replaceFileDurably(join(root, INDEX_FILE), Buffer.from(`${JSON.stringify(index)}\n`));
+    await replaceFileDurably(join(root, OCI_LAYOUT_FILE), Buffer.from(`${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`));
     return new OciLayout(root);
   }
 
@@ -129,15 +107,19 @@ export class OciLayout {
   async writeBlob(source: Uint8Array | AsyncIterable<Uint8Array>, mediaType: string): Promise<Descriptor> {
     const blobs = join(this.root, 'blobs', 'sha256');
     await mkdir(blobs, { recursive: true });
-    const temp = join(this.root, 'blobs', temporaryName(''));
+    const temp = temporaryPathFor(join(this.root, 'blobs', 'upload'));
     const counting = new CountingStream();
     try {
       const input = source instanceof Uint8Array ? Readable.from([source]) : Readable.from(source);
       await pipeline(input, counting, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));
       const digest = counting.counter.digest();
       const target = this.blobPath(digest);
-      if (await exists(target)) await rm(temp);
-      else await rename(temp, target);
+      if (await exists(target)) {
+        await rm(temp);
+      } else {
+        await rename(temp, target);
+        await fsyncDirectory(blobs);
+      }
       return { mediaType, digest, size: counting.counter.size };
     } catch (error) {
       await rm(temp, { force: true });
@@ -200,6 +182,6 @@ export class OciLayout {
     const index = await this.readIndex();
     const manifests = index.manifests.filter((entry) => entry.annotations?.[ANNOTATION_REF_NAME] !== tag);
     manifests.push({ ...descriptor, annotations: { ...descriptor.annotations, [ANNOTATION_REF_NAME]: tag } });
-    await writeFileAtomically(join(this.root, INDEX_FILE), `${JSON.stringify({ ...index, manifests })}\n`);
+    await replaceFileDurably(join(this.root, INDEX_FILE), Buffer.from(`${JSON.stringify({ ...index, manifests })}\n`));
   }
 }

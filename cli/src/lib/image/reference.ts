@@ -53,3 +53,17 @@ export function parseImageReference(text: string): ImageReference {
 export function formatImageReference(reference: ImageReference): string {
   return `oci:${reference.path}:${reference.tag ?? DEFAULT_TAG}`;
 }
+
+/**
+ * The reference a build writes to, from `--output` and an optional `--tag`: the two must
+ * agree when both name a tag; with neither, the tag is DEFAULT_TAG.
+ */
+export function outputReference(output: string, tag: string | undefined): ImageReference {
+  const reference = parseImageReference(output);
+  if (tag === undefined) return { ...reference, tag: reference.tag ?? DEFAULT_TAG };
+  checkTag(tag);
+  if (reference.tag !== undefined && reference.tag !== tag) {
+    throw new PrtiqlError('E_USAGE', `--tag ${tag} disagrees with the tag ${reference.tag} in --output ${output}; give one tag or the same in both`);
+  }
+  return { ...reference, tag };
+}

@@ -21,10 +21,10 @@ export async function fsyncDirectory(path: string): Promise<void> {
  * Replaces `path` with `data` so that after a crash it holds either the old or the new
  * content: write a temporary file, fsync it, rename it over `path`, fsync the directory.
  */
-export async function replaceFileDurably(path: string, data: Uint8Array): Promise<void> {
+export async function replaceFileDurably(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
   const temp = temporaryPathFor(path);
   try {
-    const handle = await open(temp, 'wx', 0o644);
+    const handle = await open(temp, 'wx', mode);
     try {
       await handle.writeFile(data);
       await handle.sync();
