@@ -1,0 +1,33 @@
+import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import { MediaType, type ImageManifest } from '../../../../shared/oci.js';
+import type { Image } from '../image/image.js';
+import type { GzipLayerBlob } from './layer-blob.js';
+
+export interface ManifestBlob {
+  mediaType: string;
+  digest: Digest;
+  bytes: Buffer;
+}
+
+/**
+ * The manifest published beside the layer blobs. When every layer already was gzip it is
+ * the image's own manifest, byte for byte; otherwise it is rewritten to name the gzip
+ * blobs, so that the store always holds a complete image any OCI client can read.
+ */
+export function storeManifest(image: Image, layers: readonly GzipLayerBlob[]): ManifestBlob {
+  const mediaType = image.manifest.mediaType ?? MediaType.imageManifest;
+  const unchanged = image.manifest.layers.every((descriptor, i) => descriptor.digest === layers[i].blob.digest);
+  if (unchanged) return { mediaType, digest: image.manifestDigest, bytes: image.manifestBytes };
+  const layerMediaType = mediaType === MediaType.dockerManifest ? MediaType.dockerLayerGzip : MediaType.layerGzip;
+  const manifest: ImageManifest = {
+    ...image.manifest,
+    layers: image.manifest.layers.map((descriptor, i) => ({
+      ...descriptor,
+      mediaType: layerMediaType,
+      digest: layers[i].blob.digest,
+      size: layers[i].blob.size,
+    })),
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+  return { mediaType, digest: sha256Digest(bytes), bytes };
+}
