@@ -1,14 +1,12 @@
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Test } from 'tap';
 import type { Digest } from '../../shared/digest.js';
-import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType } from '../../shared/oci.js';
-import { trustRootPayload } from '../../shared/trust-root.js';
 import { buildImage } from '../../cli/src/lib/build/build-image.js';
 import { openImage } from '../../cli/src/lib/image/open-image.js';
+import { generateReleaseKey, loadPrivateKey } from '../../cli/src/lib/keys.js';
 import { publishRelease, type PublishReleaseResult } from '../../cli/src/lib/release/publish-release.js';
 import { FileStore } from '../../cli/src/lib/store/file-store.js';
 
@@ -53,14 +51,9 @@ async function writeTree(root: string, tree: FileTree): Promise<void> {
   }
 }
 
-async function writeSigningIdentity(directory: string): Promise<{ keyPath: string; rootJsonPath: string; signingKey: KeyObject }> {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const keyPath = join(directory, 'release-key.pem');
-  await writeFile(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  const root = trustRootPayload([createPublicKey(privateKey)], 1, 1);
-  const rootJsonPath = join(directory, 'root.json');
-  await writeFile(rootJsonPath, JSON.stringify(signEnvelope(MediaType.trustRoot, Buffer.from(JSON.stringify(root)), [privateKey])));
-  return { keyPath, rootJsonPath, signingKey: privateKey };
+async function newSigningIdentity(directory: string): Promise<{ keyPath: string; rootJsonPath: string; signingKey: KeyObject }> {
+  const generated = await generateReleaseKey(join(directory, 'keys'));
+  return { keyPath: generated.privateKey, rootJsonPath: generated.trustRoot, signingKey: await loadPrivateKey(generated.privateKey) };
 }
 
 /**
@@ -73,7 +66,7 @@ export async function makeReleaseFixture(t: Test, options: ReleaseFixtureOptions
   t.teardown(() => rm(workDir, { recursive: true, force: true }));
   const channel = options.channel ?? options.into?.channel ?? 'stable';
   const version = options.version ?? (options.into ? options.into.version + 1 : 1);
-  const identity = options.into ?? (await writeSigningIdentity(workDir));
+  const identity = options.into ?? (await newSigningIdentity(workDir));
   const storeDir = options.into?.storeDir ?? join(workDir, 'store');
 
   const trees = Array.isArray(options.files) ? options.files : [options.files];

@@ -1,0 +1,62 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../base-command.js';
+import { openImage } from '../lib/image/open-image.js';
+import { loadPrivateKey } from '../lib/keys.js';
+import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
+import { checkChannelName, DEFAULT_RELEASE_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
+import { openStore } from '../lib/store/open-store.js';
+
+export default class Release extends BaseCommand {
+  static override summary = 'Publish an image as a signed release on a channel.';
+
+  static override description = `Checks every layer of the image against the diffID in its config, uploads to the store the gzip layer blobs, config and manifest it does not hold yet (existing blobs are never rewritten), then signs the release with the Ed25519 key and writes it to channels/<channel>/release.json, last. Layers that are not gzip are gzipped; the stored manifest then names the gzip blobs. Formats: docs/release-format.md and docs/artifact-store.md.
+
+The version must be greater than the channel's current version. Publishing the same version of the same image again does nothing and succeeds.
+
+Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file or the image tag does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's.`;
+
+  static override examples = [
+    '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
+    '<%= config.bin %> release --image oci:./images/app:1.5 --channel beta --version 15 --key keys/release-key.pem --to file:///srv/prtiql --expires 30d --device-class pi4 --json',
+  ];
+
+  static override flags = {
+    image: Flags.string({ description: 'Image to release: oci:<path>[:<tag>].', required: true }),
+    channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
+    version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
+    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release.', required: true }),
+    to: Flags.string({ description: 'Artifact store: file://<dir>.', required: true }),
+    expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
+    'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
+  };
+
+  async run(): Promise<PublishReleaseResult> {
+    const { flags } = await this.parse(Release);
+    const created = new Date();
+    const channel = checkChannelName(flags.channel);
+    const version = parseReleaseVersion(flags.version);
+    const expires = parseExpiry(flags.expires, created);
+    const store = openStore(flags.to);
+    const signingKey = await loadPrivateKey(flags.key);
+    const image = await openImage(flags.image);
+
+    const result = await publishRelease({
+      image,
+      store,
+      channel,
+      version,
+      signingKey,
+      created,
+      expires,
+      deviceClass: flags['device-class'],
+      progress: (label, total) => this.progress(label, total),
+    });
+    if (result.unchanged) {
+      this.say(`channel ${channel} already has version ${version} of ${result.manifestDigest}; nothing to do`);
+    } else {
+      this.say(`channel ${channel} is at version ${version}: ${result.manifestDigest} (${result.blobsUploaded} blobs uploaded, ${result.blobsSkipped} already present)`);
+      this.say(`signed release: ${result.release}`);
+    }
+    return result;
+  }
+}
