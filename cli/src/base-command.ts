@@ -1,4 +1,4 @@
-import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { Command, Flags, type Interfaces } from '@oclif/core';
 import { ERROR_EXIT_CODES, PrtiqlError } from '../../shared/errors.js';
 import { Progress } from './progress.js';
 
@@ -26,20 +26,18 @@ export abstract class BaseCommand extends Command {
     return new Progress(label, total, this.quiet ? undefined : process.stderr);
   }
 
-  protected override async catch(error: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
-    if (error instanceof PrtiqlError) {
-      if (this.jsonEnabled()) this.logJson({ error: { code: error.code, message: error.message } });
-      throw new Errors.CLIError(error.message, { exit: error.exitCode, code: error.code });
-    }
-    if (error.oclif?.exit === undefined && !(error instanceof Errors.CLIError)) {
-      if (this.jsonEnabled()) this.logJson({ error: { code: 'E_INTERNAL', message: error.message } });
-      throw new Errors.CLIError(error.message, { exit: ERROR_EXIT_CODES.E_INTERNAL });
-    }
-    if (this.jsonEnabled()) {
-      this.logJson({ error: { code: error.oclif?.exit === 2 ? 'E_USAGE' : 'E_INTERNAL', message: error.message } });
-    }
-    throw error;
+  /** One line on stderr (and the error object under --json), then the documented exit code. */
+  protected override async catch(error: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+    if (error.code === 'EEXIT') throw error;
+    const typed = error instanceof PrtiqlError;
+    const exit = typed ? error.exitCode : (error.oclif?.exit ?? ERROR_EXIT_CODES.E_INTERNAL);
+    const code = typed ? error.code : exit === ERROR_EXIT_CODES.E_USAGE ? 'E_USAGE' : 'E_INTERNAL';
+    const message = error.message.replace(/\s*\n\s*/g, ' ').trim();
+    if (this.jsonEnabled()) this.logJson({ error: { code, message } });
+    process.stderr.write(`Error: ${message}\n`);
+    this.exit(exit);
   }
+
 }
 
 export type FlagsOf<T extends typeof Command> = Interfaces.InferredFlags<T['flags'] & (typeof BaseCommand)['baseFlags']>;

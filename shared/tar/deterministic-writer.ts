@@ -18,7 +18,7 @@ export interface TarEntrySource {
   /** Target of a symlink, or the in-archive path a hard link points to. */
   linkname?: string;
   /** Opens the content of a regular file; called once, when the entry is written. */
-  open?: () => Readable | AsyncIterable<Uint8Array>;
+  open?: () => Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
 export interface DeterministicTarOptions {
