@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Flushes a file's data, or a directory's entries, to the device. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function temporarySibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+}
+
+export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let offset = 0; offset < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+/**
+ * Replaces `path` so that after a power loss it holds the old or the new bytes, never a
+ * mix: temporary file, fsync, rename, fsync of the directory.
+ */
+export async function replaceFileDurably(path: string, bytes: Uint8Array, mode = 0o600): Promise<void> {
+  const temp = temporarySibling(path);
+  await rm(temp, { force: true });
+  try {
+    const handle = await open(temp, 'wx', mode);
+    try {
+      await writeAll(handle, bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncPath(dirname(path));
+}
+
+/** Points the symlink `path` at `target` atomically: new link beside it, rename, fsync dir. */
+export async function replaceSymlinkDurably(path: string, target: string): Promise<void> {
+  const temp = temporarySibling(path);
+  await rm(temp, { force: true });
+  await symlink(target, temp);
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncPath(dirname(path));
+}
+
+/** fsyncs every file and directory below `root` (symlinks live in their directory). */
+export async function fsyncTree(root: string): Promise<void> {
+  const info = await lstat(root);
+  if (info.isSymbolicLink()) return;
+  if (info.isDirectory()) {
+    for (const name of await readdir(root)) await fsyncTree(join(root, name));
+  }
+  if (info.isDirectory() || info.isFile()) await fsyncPath(root);
+}
+
+function runSync(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
+    child.once('error', () => resolve(false));
+    child.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/**
+ * syncfs(2) on the file system holding `path`, through coreutils or busybox `sync -f`.
+ * Where that is missing or refuses `-f`, every file and directory under `path` is fsynced.
+ */
+export async function syncFileSystem(path: string): Promise<void> {
+  if (await runSync(path)) return;
+  await fsyncTree(path);
+}

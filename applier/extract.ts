@@ -1,0 +1,245 @@
+import { constants } from 'node:fs';
+import { lchown, link, lutimes, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Digest } from '../shared/digest.js';
+import { PrtiqlError } from '../shared/errors.js';
+import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
+import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
+import type { SplitPart, TarHeader } from '../shared/tar/split.js';
+import { writeAll } from './durable.js';
+
+export interface ExtractLimits extends EntryPathLimits {
+  maxEntries: number;
+  /** Total regular-file content allowed: the layer's signed uncompressed size. */
+  maxOutputBytes: number;
+}
+
+export const DEFAULT_MAX_ENTRIES = 250_000;
+
+export function extractLimits(maxOutputBytes: number): ExtractLimits {
+  return { ...DEFAULT_ENTRY_PATH_LIMITS, maxEntries: DEFAULT_MAX_ENTRIES, maxOutputBytes };
+}
+
+export interface ExtractTarget {
+  /** An empty directory that only this extraction writes to. */
+  root: string;
+  /** Where the skeleton bytes of the layer metadata are written. */
+  skeletonPath: string;
+  diffID: Digest;
+}
+
+/** Dirty data a single file may accumulate before it is flushed with fdatasync. */
+const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
+
+type NodeKind = 'directory' | 'implicit-directory' | 'file' | 'whiteout' | 'symlink' | 'hardlink';
+
+interface OpenFile {
+  handle: FileHandle;
+  header: TarHeader;
+  path: string;
+  written: number;
+  unsynced: number;
+}
+
+function unsafe(path: string, reason: string): never {
+  throw new PrtiqlError('E_UNSAFE_ENTRY', `tar entry ${JSON.stringify(path)}: ${reason}`);
+}
+
+/**
+ * Writes one layer's entries into `target.root`, refusing everything the OCI safe-extraction
+ * rules forbid. Every node is created by this extraction in an empty directory and tracked,
+ * so a path is only ever written below directories this layer made itself: a symlink from the
+ * archive is never followed. Whiteouts stay literal empty files. Returns the layer metadata.
+ */
+export async function extractLayer(parts: AsyncIterable<SplitPart>, target: ExtractTarget, limits: ExtractLimits): Promise<LayerMeta> {
+  const extractor = new LayerExtractor(target, limits, await open(target.skeletonPath, 'wx', 0o600));
+  try {
+    for await (const part of parts) {
+      if (part.kind === 'entry') await extractor.begin(part.header, part.segment);
+      else if (part.kind === 'data') await extractor.write(part.bytes);
+      else await extractor.end(part.segment);
+    }
+    return await extractor.finish();
+  } finally {
+    await extractor.dispose();
+  }
+}
+
+class LayerExtractor {
+  /** Every path this layer created, '' being the root. */
+  private readonly nodes = new Map<string, NodeKind>([['', 'implicit-directory']]);
+  private readonly directoryHeaders = new Map<string, TarHeader>();
+  private readonly meta = new LayerMetaBuilder();
+  private file?: OpenFile;
+  private entries = 0;
+  private output = 0;
+  private ended = false;
+
+  constructor(
+    private readonly target: ExtractTarget,
+    private readonly limits: ExtractLimits,
+    private skeleton: FileHandle | undefined,
+  ) {}
+
+  private absolute(path: string): string {
+    return join(this.target.root, path);
+  }
+
+  async begin(header: TarHeader, segment: Buffer): Promise<void> {
+    await this.closeFile();
+    await this.writeSkeleton(segment);
+    if (++this.entries > this.limits.maxEntries) unsafe(header.path, `the layer has more than ${this.limits.maxEntries} entries`);
+    const path = safeEntryPath(header.path, this.limits);
+    this.meta.addEntry(path, header.type, header.size, segment.length);
+    if (header.type !== 'directory' && (path === '' || header.path.endsWith('/'))) unsafe(header.path, `a ${header.type} cannot have a directory name`);
+    if (isWhiteout(path) && (header.type !== 'file' || header.size !== 0)) unsafe(header.path, 'a whiteout must be an empty regular file');
+    switch (header.type) {
+      case 'directory':
+        await this.claim(path, true);
+        return this.directory(path, header);
+      case 'file':
+        await this.claim(path, false);
+        return this.regularFile(path, header);
+      case 'symlink':
+        await this.claim(path, false);
+        return this.symlink(path, header);
+      case 'hardlink':
+        await this.claim(path, false);
+        return this.hardlink(path, header);
+      default:
+        unsafe(header.path, `${header.type} entries (device nodes and fifos) are not allowed`);
+    }
+  }
+
+  /** Refuses duplicates and makes sure every parent is a directory this layer created. */
+  private async claim(path: string, isDirectory: boolean): Promise<void> {
+    const existing = this.nodes.get(path);
+    if (existing !== undefined && !(isDirectory && existing === 'implicit-directory')) unsafe(path, 'appears twice in the layer');
+    const components = path.split('/');
+    let parent = '';
+    for (const name of components.slice(0, -1)) {
+      parent = parent ? `${parent}/${name}` : name;
+      const kind = this.nodes.get(parent);
+      if (kind === undefined) {
+        await mkdir(this.absolute(parent), 0o755);
+        this.nodes.set(parent, 'implicit-directory');
+      } else if (kind !== 'directory' && kind !== 'implicit-directory') {
+        unsafe(path, `its parent ${parent} is a ${kind}, not a directory`);
+      }
+    }
+  }
+
+  private async directory(path: string, header: TarHeader): Promise<void> {
+    if (!this.nodes.has(path)) await mkdir(this.absolute(path), 0o700);
+    this.nodes.set(path, 'directory');
+    this.directoryHeaders.set(path, header);
+  }
+
+  private async regularFile(path: string, header: TarHeader): Promise<void> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const handle = await open(this.absolute(path), flags, 0o600);
+    this.nodes.set(path, isWhiteout(path) ? 'whiteout' : 'file');
+    this.file = { handle, header, path, written: 0, unsynced: 0 };
+  }
+
+  private async symlink(path: string, header: TarHeader): Promise<void> {
+    if (header.linkname === '' || header.linkname.includes('\0')) unsafe(path, 'has an empty or invalid symlink target');
+    const absolute = this.absolute(path);
+    await symlink(header.linkname, absolute);
+    this.nodes.set(path, 'symlink');
+    await lchown(absolute, header.uid, header.gid);
+    await lutimes(absolute, header.mtime, header.mtime);
+  }
+
+  private async hardlink(path: string, header: TarHeader): Promise<void> {
+    const target = safeEntryPath(header.linkname, this.limits, `hard link ${path} -> target`);
+    if (this.nodes.get(target) !== 'file') {
+      unsafe(path, `hard link to ${JSON.stringify(header.linkname)}, which is not a regular file earlier in this layer`);
+    }
+    await link(this.absolute(target), this.absolute(path));
+    this.nodes.set(path, 'hardlink');
+  }
+
+  async write(bytes: Buffer): Promise<void> {
+    const file = this.file;
+    if (!file) throw new PrtiqlError('E_BAD_INPUT', 'tar: content without an entry');
+    this.output += bytes.length;
+    if (this.output > this.limits.maxOutputBytes) unsafe(file.path, `the layer's content exceeds its signed ${this.limits.maxOutputBytes} bytes`);
+    await writeAll(file.handle, bytes);
+    file.written += bytes.length;
+    file.unsynced += bytes.length;
+    if (file.unsynced >= SYNC_EVERY_BYTES) {
+      await file.handle.datasync();
+      file.unsynced = 0;
+    }
+  }
+
+  /** Content first, then owner, then mode (chown clears setuid), then times, then fsync. */
+  private async closeFile(): Promise<void> {
+    const file = this.file;
+    if (!file) return;
+    this.file = undefined;
+    try {
+      if (file.written !== file.header.size) unsafe(file.path, `has ${file.written} of ${file.header.size} content bytes`);
+      await file.handle.chown(file.header.uid, file.header.gid);
+      await file.handle.chmod(file.header.mode);
+      await file.handle.utimes(file.header.mtime, file.header.mtime);
+      await file.handle.sync();
+    } finally {
+      await file.handle.close();
+    }
+  }
+
+  async end(segment: Buffer): Promise<void> {
+    await this.closeFile();
+    await this.writeSkeleton(segment);
+    this.meta.addTail(segment.length);
+    this.ended = true;
+  }
+
+  private async writeSkeleton(bytes: Buffer): Promise<void> {
+    if (!this.skeleton || this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: data after the end of the archive');
+    await writeAll(this.skeleton, bytes);
+  }
+
+  /** Directories last and deepest first, so that creating children does not touch their times. */
+  async finish(): Promise<LayerMeta> {
+    if (!this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: archive has no end');
+    const directories = [...this.nodes]
+      .filter(([, kind]) => kind === 'directory' || kind === 'implicit-directory')
+      .map(([path]) => path)
+      .sort((a, b) => depth(b) - depth(a));
+    for (const path of directories) await this.settleDirectory(path, this.directoryHeaders.get(path));
+    const skeleton = this.skeleton as FileHandle;
+    this.skeleton = undefined;
+    try {
+      await skeleton.sync();
+    } finally {
+      await skeleton.close();
+    }
+    return this.meta.finish(this.target.diffID);
+  }
+
+  private async settleDirectory(path: string, header: TarHeader | undefined): Promise<void> {
+    const handle = await open(this.absolute(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      if (header) {
+        await handle.chown(header.uid, header.gid);
+        await handle.chmod(header.mode);
+        await handle.utimes(header.mtime, header.mtime);
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.file?.handle.close().catch(() => undefined);
+    await this.skeleton?.close().catch(() => undefined);
+  }
+}
+
+function depth(path: string): number {
+  return path === '' ? 0 : path.split('/').length;
+}

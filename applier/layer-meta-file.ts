@@ -1,0 +1,69 @@
+import { open } from 'node:fs/promises';
+import {
+  encodeLayerMetaIndex,
+  LAYER_META_PREFIX_BYTES,
+  layerMetaIndexLength,
+  parseLayerMetaIndex,
+  type LayerMeta,
+  type SkeletonReader,
+} from '../shared/layer-meta.js';
+import { PrtiqlError } from '../shared/errors.js';
+import { writeAll } from './durable.js';
+
+const COPY_CHUNK_BYTES = 256 * 1024;
+
+/** Writes `<layer>.meta`: the encoded index followed by the skeleton file's bytes, fsynced. */
+export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeletonPath: string): Promise<void> {
+  const output = await open(path, 'wx', 0o600);
+  const skeleton = await open(skeletonPath, 'r');
+  try {
+    await writeAll(output, encodeLayerMetaIndex(meta));
+    const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
+    let copied = 0;
+    for (;;) {
+      const { bytesRead } = await skeleton.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      await writeAll(output, buffer.subarray(0, bytesRead));
+      copied += bytesRead;
+    }
+    if (copied !== meta.skeletonSize) {
+      throw new PrtiqlError('E_INTERNAL', `layer skeleton has ${copied} bytes, the index says ${meta.skeletonSize}`);
+    }
+    await output.sync();
+  } finally {
+    await skeleton.close();
+    await output.close();
+  }
+}
+
+export interface OpenLayerMeta {
+  meta: LayerMeta;
+  readSkeleton: SkeletonReader;
+  close(): Promise<void>;
+}
+
+/** Opens a `.meta` file: the index is parsed, skeleton segments are read on demand. */
+export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
+  const handle = await open(path, 'r');
+  try {
+    const readExactly = async (position: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buffer, 0, length, position);
+      if (bytesRead !== length) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
+      return buffer;
+    };
+    const indexLength = layerMetaIndexLength(await readExactly(0, LAYER_META_PREFIX_BYTES));
+    const meta = parseLayerMetaIndex(await readExactly(LAYER_META_PREFIX_BYTES, indexLength));
+    const skeletonStart = LAYER_META_PREFIX_BYTES + indexLength;
+    const { size } = await handle.stat();
+    if (size !== skeletonStart + meta.skeletonSize) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} has the wrong size`);
+    return {
+      meta,
+      readSkeleton: (offset, length) => readExactly(skeletonStart + offset, length),
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}

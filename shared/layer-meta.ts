@@ -1,0 +1,212 @@
+import { DigestCounter, isDigest, type Digest } from './digest.js';
+import { PrtiqlError } from './errors.js';
+import { safeEntryPath } from './tar/entry-path.js';
+import { splitTar, type TarEntryKind } from './tar/split.js';
+
+/**
+ * Layer metadata, tar-split style: everything of a layer's tar that is not regular-file
+ * content (the skeleton), indexed per entry, so that the tar can be rebuilt byte for byte
+ * from the extracted files. Binary form: 'PRTQMETA', u32BE version, u32BE index length,
+ * the JSON index, then the skeleton bytes.
+ */
+export const LAYER_META_MAGIC = 'PRTQMETA';
+export const LAYER_META_VERSION = 1;
+/** Magic, version and index length. */
+export const LAYER_META_PREFIX_BYTES = 16;
+export const MAX_LAYER_META_INDEX_BYTES = 64 * 1024 * 1024;
+
+export interface SkeletonSegment {
+  segmentOffset: number;
+  segmentLength: number;
+}
+
+/** One tar entry: its skeleton segment comes right before its `size` content bytes. */
+export interface LayerMetaEntry extends SkeletonSegment {
+  /** Normalised relative path inside the layer ('.' for the root). */
+  path: string;
+  type: TarEntryKind;
+  size: number;
+}
+
+export interface LayerMeta {
+  diffID: Digest;
+  /** Size of the tar: skeleton plus all content. */
+  size: number;
+  skeletonSize: number;
+  entries: LayerMetaEntry[];
+  tail: SkeletonSegment;
+}
+
+const ENTRY_KINDS: ReadonlySet<string> = new Set<TarEntryKind>(['file', 'hardlink', 'symlink', 'directory', 'char', 'block', 'fifo']);
+
+function malformed(message: string): never {
+  throw new PrtiqlError('E_BAD_INPUT', `layer metadata: ${message}`);
+}
+
+/** Records segment offsets as split parts go by; the caller keeps the skeleton bytes. */
+export class LayerMetaBuilder {
+  private readonly entries: LayerMetaEntry[] = [];
+  private skeletonSize = 0;
+  private contentSize = 0;
+  private tail?: SkeletonSegment;
+
+  addEntry(path: string, type: TarEntryKind, size: number, segmentLength: number): void {
+    this.entries.push({ path: path === '' ? '.' : path, type, size, segmentOffset: this.skeletonSize, segmentLength });
+    this.skeletonSize += segmentLength;
+    this.contentSize += size;
+  }
+
+  addTail(segmentLength: number): void {
+    this.tail = { segmentOffset: this.skeletonSize, segmentLength };
+    this.skeletonSize += segmentLength;
+  }
+
+  finish(diffID: Digest): LayerMeta {
+    if (!this.tail) malformed('the archive has no tail');
+    return {
+      diffID,
+      size: this.skeletonSize + this.contentSize,
+      skeletonSize: this.skeletonSize,
+      entries: this.entries,
+      tail: this.tail,
+    };
+  }
+}
+
+/** The binary prefix and JSON index; the skeleton bytes follow it in the file. */
+export function encodeLayerMetaIndex(meta: LayerMeta): Buffer {
+  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+  const prefix = Buffer.alloc(LAYER_META_PREFIX_BYTES);
+  prefix.write(LAYER_META_MAGIC, 0, 'latin1');
+  prefix.writeUInt32BE(LAYER_META_VERSION, 8);
+  prefix.writeUInt32BE(json.length, 12);
+  return Buffer.concat([prefix, json]);
+}
+
+export function encodeLayerMeta(meta: LayerMeta, skeleton: Uint8Array): Buffer {
+  if (skeleton.byteLength !== meta.skeletonSize) malformed(`skeleton has ${skeleton.byteLength} bytes, index says ${meta.skeletonSize}`);
+  return Buffer.concat([encodeLayerMetaIndex(meta), skeleton]);
+}
+
+/** Checks magic and version and returns the length of the JSON index that follows. */
+export function layerMetaIndexLength(prefix: Uint8Array): number {
+  const bytes = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+  if (bytes.length < LAYER_META_PREFIX_BYTES || bytes.toString('latin1', 0, 8) !== LAYER_META_MAGIC) malformed('bad magic');
+  const version = bytes.readUInt32BE(8);
+  if (version !== LAYER_META_VERSION) malformed(`unsupported version ${version}`);
+  const length = bytes.readUInt32BE(12);
+  if (length > MAX_LAYER_META_INDEX_BYTES) malformed(`index of ${length} bytes exceeds the limit`);
+  return length;
+}
+
+function isSize(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** Parses and checks the JSON index: segments are contiguous and add up to the tar size. */
+export function parseLayerMetaIndex(json: Uint8Array): LayerMeta {
+  let meta: LayerMeta;
+  try {
+    meta = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8')) as LayerMeta;
+  } catch {
+    return malformed('index is not valid JSON');
+  }
+  if (!meta || typeof meta !== 'object' || !isDigest(meta.diffID) || !isSize(meta.size) || !isSize(meta.skeletonSize)) {
+    malformed('index is malformed');
+  }
+  if (!Array.isArray(meta.entries) || !meta.tail) malformed('index has no entries or tail');
+  let offset = 0;
+  let content = 0;
+  for (const entry of meta.entries) {
+    const ok =
+      entry &&
+      typeof entry.path === 'string' &&
+      ENTRY_KINDS.has(entry.type) &&
+      isSize(entry.size) &&
+      (entry.type === 'file' || entry.size === 0) &&
+      entry.segmentOffset === offset &&
+      isSize(entry.segmentLength);
+    if (!ok) malformed(`entry ${JSON.stringify(entry?.path)} is malformed`);
+    offset += entry.segmentLength;
+    content += entry.size;
+  }
+  if (meta.tail.segmentOffset !== offset || !isSize(meta.tail.segmentLength)) malformed('tail is malformed');
+  if (offset + meta.tail.segmentLength !== meta.skeletonSize) malformed('segments do not add up to the skeleton size');
+  if (meta.skeletonSize + content !== meta.size) malformed('skeleton and content do not add up to the tar size');
+  return meta;
+}
+
+export function decodeLayerMeta(bytes: Uint8Array): { meta: LayerMeta; skeleton: Buffer } {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const indexLength = layerMetaIndexLength(buffer.subarray(0, LAYER_META_PREFIX_BYTES));
+  const indexEnd = LAYER_META_PREFIX_BYTES + indexLength;
+  if (buffer.length < indexEnd) malformed('truncated index');
+  const meta = parseLayerMetaIndex(buffer.subarray(LAYER_META_PREFIX_BYTES, indexEnd));
+  const skeleton = buffer.subarray(indexEnd);
+  if (skeleton.length !== meta.skeletonSize) malformed(`skeleton has ${skeleton.length} bytes, index says ${meta.skeletonSize}`);
+  return { meta, skeleton };
+}
+
+/** Reads `length` skeleton bytes starting at `offset` (relative to the skeleton). */
+export type SkeletonReader = (offset: number, length: number) => Promise<Uint8Array>;
+
+export function skeletonFromBuffer(skeleton: Buffer): SkeletonReader {
+  return async (offset, length) => skeleton.subarray(offset, offset + length);
+}
+
+/**
+ * Rebuilds the original tar: every entry's skeleton segment followed by its content, then
+ * the tail. `openContent` is asked for each regular file with content; it must yield
+ * exactly the recorded number of bytes.
+ */
+export async function* reassembleTar(
+  meta: LayerMeta,
+  readSkeleton: SkeletonReader,
+  openContent: (entry: LayerMetaEntry) => AsyncIterable<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const segment = async (part: SkeletonSegment) => {
+    const bytes = await readSkeleton(part.segmentOffset, part.segmentLength);
+    if (bytes.byteLength !== part.segmentLength) malformed(`skeleton is shorter than offset ${part.segmentOffset + part.segmentLength}`);
+    return bytes;
+  };
+  for (const entry of meta.entries) {
+    if (entry.segmentLength > 0) yield await segment(entry);
+    if (entry.size === 0) continue;
+    let produced = 0;
+    for await (const chunk of openContent(entry)) {
+      produced += chunk.byteLength;
+      if (produced > entry.size) break;
+      yield chunk;
+    }
+    if (produced !== entry.size) {
+      throw new PrtiqlError('E_SIZE_MISMATCH', `${entry.path}: content is no longer the ${entry.size} bytes the layer recorded`);
+    }
+  }
+  if (meta.tail.segmentLength > 0) yield await segment(meta.tail);
+}
+
+/**
+ * Computes a tar's layer metadata in memory (skeleton included) with the same path rules
+ * the device applies when it extracts. For the build side, where memory is not scarce.
+ */
+export async function layerMetaFromTar(tar: AsyncIterable<Uint8Array>): Promise<{ meta: LayerMeta; skeleton: Buffer }> {
+  const counter = new DigestCounter();
+  async function* counted() {
+    for await (const chunk of tar) {
+      counter.update(chunk);
+      yield chunk;
+    }
+  }
+  const builder = new LayerMetaBuilder();
+  const skeleton: Buffer[] = [];
+  for await (const part of splitTar(counted())) {
+    if (part.kind === 'entry') {
+      builder.addEntry(safeEntryPath(part.header.path), part.header.type, part.header.size, part.segment.length);
+      skeleton.push(part.segment);
+    } else if (part.kind === 'tail') {
+      builder.addTail(part.segment.length);
+      skeleton.push(part.segment);
+    }
+  }
+  return { meta: builder.finish(counter.digest()), skeleton: Buffer.concat(skeleton) };
+}

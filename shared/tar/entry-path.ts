@@ -1,0 +1,53 @@
+import { PrtiqlError } from '../errors.js';
+
+export interface EntryPathLimits {
+  maxDepth: number;
+  maxPathBytes: number;
+}
+
+export const DEFAULT_ENTRY_PATH_LIMITS: EntryPathLimits = { maxDepth: 128, maxPathBytes: 4096 };
+
+/** Longest file name component Linux file systems accept. */
+const MAX_NAME_BYTES = 255;
+
+function unsafe(what: string, path: string, reason: string): never {
+  throw new PrtiqlError('E_UNSAFE_ENTRY', `${what} ${JSON.stringify(path)}: ${reason}`);
+}
+
+/**
+ * The relative path an archive path names inside the layer root: '.' and empty components
+ * are dropped ("./a//b/" is "a/b"), the root itself is "". Absolute paths, '..' components
+ * and NUL bytes are refused, as are paths too deep or too long to be real. `what` names the
+ * path in errors.
+ */
+export function safeEntryPath(raw: string, limits: EntryPathLimits = DEFAULT_ENTRY_PATH_LIMITS, what = 'tar entry'): string {
+  if (raw.includes('\0')) unsafe(what, raw, 'contains a NUL byte');
+  if (raw.startsWith('/')) unsafe(what, raw, 'is absolute');
+  if (Buffer.byteLength(raw) > limits.maxPathBytes) unsafe(what, raw, `is longer than ${limits.maxPathBytes} bytes`);
+  const components = raw.split('/').filter((component) => component !== '' && component !== '.');
+  if (components.includes('..')) unsafe(what, raw, "contains '..'");
+  if (components.length > limits.maxDepth) unsafe(what, raw, `is deeper than ${limits.maxDepth} levels`);
+  if (components.some((component) => Buffer.byteLength(component) > MAX_NAME_BYTES)) {
+    unsafe(what, raw, `has a name longer than ${MAX_NAME_BYTES} bytes`);
+  }
+  return components.join('/');
+}
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+/**
+ * Whether a path is an OCI whiteout marker. Refuses names that look like one but are not
+ * valid: ".wh." alone, ".wh.." / ".wh..." (would hide '.' or '..'), and AUFS-internal
+ * ".wh..wh.*" names other than the opaque marker.
+ */
+export function isWhiteout(path: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (!name.startsWith(WHITEOUT_PREFIX)) return false;
+  if (name === OPAQUE_WHITEOUT) return true;
+  const hidden = name.slice(WHITEOUT_PREFIX.length);
+  if (hidden === '' || hidden === '.' || hidden === '..' || hidden.startsWith(WHITEOUT_PREFIX)) {
+    unsafe('tar entry', path, 'is not a valid whiteout name');
+  }
+  return true;
+}

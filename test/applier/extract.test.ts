@@ -1,0 +1,166 @@
+import { execFileSync } from 'node:child_process';
+import { createReadStream, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { extractLayer, extractLimits, type ExtractLimits } from '../../applier/extract.js';
+import { openLayerMetaFile, writeLayerMetaFile } from '../../applier/layer-meta-file.js';
+import { sha256Digest } from '../../shared/digest.js';
+import { reassembleTar } from '../../shared/layer-meta.js';
+import { splitTar } from '../../shared/tar/split.js';
+import { paxEntry, rawEntry, rawTar } from '../helpers/raw-tar.js';
+import { FIXTURE_MTIME, layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+import { listTree } from '../helpers/tree-listing.js';
+
+async function* pieces(bytes: Buffer, size = 16 * 1024): AsyncGenerator<Buffer> {
+  for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
+}
+
+async function extract(t: Test, tar: Buffer, limits: Partial<ExtractLimits> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'prtiql-extract-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = join(dir, 'layer');
+  await mkdir(root);
+  const target = { root, skeletonPath: join(dir, 'skeleton'), diffID: sha256Digest(tar) };
+  const meta = await extractLayer(splitTar(pieces(tar)), target, { ...extractLimits(tar.length), ...limits });
+  const metaPath = join(dir, 'layer.meta');
+  await writeLayerMetaFile(metaPath, meta, target.skeletonPath);
+  return { dir, root, metaPath, meta };
+}
+
+/** The layer's tar rebuilt from nothing but the extracted directory and its .meta file. */
+async function reassembleFromDisk(root: string, metaPath: string): Promise<Buffer> {
+  const opened = await openLayerMetaFile(metaPath);
+  try {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of reassembleTar(opened.meta, opened.readSkeleton, (entry) => createReadStream(join(root, entry.path)))) {
+      parts.push(chunk);
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await opened.close();
+  }
+}
+
+const entries: FixtureEntry[] = [
+  { path: 'app', type: 'directory', mode: 0o750, uid: 1000, gid: 1000 },
+  { path: 'app/run', type: 'file', mode: 0o4755, uid: 1000, gid: 50, content: '#!/bin/sh\necho hi\n' },
+  { path: 'app/big', type: 'file', mode: 0o644, content: Buffer.alloc(9 * 1024 * 1024 + 3, 'z') },
+  { path: 'app/same', type: 'link', mode: 0o755, linkname: 'app/run' },
+  { path: 'app/to-run', type: 'symlink', mode: 0o777, linkname: 'run' },
+  { path: 'app/escape', type: 'symlink', mode: 0o777, linkname: '../../../../etc/passwd' },
+  { path: 'etc', type: 'directory', mode: 0o555 },
+  { path: 'etc/.wh.hosts', type: 'file', mode: 0o600, content: '' },
+  { path: 'var', type: 'directory', mode: 0o1777 },
+  { path: 'var/.wh..wh..opq', type: 'file', mode: 0o600, content: '' },
+  { path: 'empty', type: 'file', mode: 0o400, content: '' },
+];
+
+t.test('a deterministic layer is extracted exactly and rebuilt byte for byte from disk', async (t) => {
+  const tar = await layerTar(entries);
+  const { root, metaPath, meta } = await extract(t, tar);
+  t.equal(meta.size, tar.length);
+  for (const entry of entries.filter((e) => e.type !== 'link')) {
+    const path = join(root, entry.path);
+    const info = await lstat(path);
+    t.equal(info.mtimeMs, FIXTURE_MTIME * 1000, `${entry.path} mtime`);
+    t.equal(info.uid, entry.uid ?? 0, `${entry.path} uid`);
+    t.equal(info.gid, entry.gid ?? 0, `${entry.path} gid`);
+    if (entry.type === 'symlink') {
+      t.equal(await readlink(path), entry.linkname);
+      continue;
+    }
+    t.equal(info.mode & 0o7777, entry.mode, `${entry.path} mode`);
+    if (entry.type === 'file') t.ok((await readFile(path)).equals(Buffer.from(entry.content ?? '')), `${entry.path} content`);
+    if (entry.type === 'directory') t.ok(info.isDirectory());
+  }
+  t.equal((await lstat(join(root, 'app/same'))).ino, (await lstat(join(root, 'app/run'))).ino, 'hard link shares the inode');
+  t.same((await readdir(root)).sort(), ['app', 'empty', 'etc', 'var'], 'nothing but the archive content');
+  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar));
+});
+
+for (const format of ['gnu', 'pax']) {
+  t.test(`a GNU tar --format=${format} layer with long names and whiteouts is rebuilt byte for byte`, async (t) => {
+    const dir = t.testdir();
+    const source = join(dir, 'source');
+    const long = join(source, 'd'.repeat(100), 'e'.repeat(100));
+    mkdirSync(long, { recursive: true });
+    writeFileSync(join(long, `${'f'.repeat(150)}.txt`), 'deep\n');
+    writeFileSync(join(source, '.wh.gone'), '');
+    mkdirSync(join(source, 'opaque'));
+    writeFileSync(join(source, 'opaque', '.wh..wh..opq'), '');
+    writeFileSync(join(source, 'data.bin'), Buffer.alloc(300_001, 7), { mode: 0o2755 });
+    linkSync(join(source, 'data.bin'), join(source, 'opaque', 'data-link'));
+    symlinkSync(`/${'t'.repeat(180)}`, join(source, 'long-target'));
+    const file = join(dir, 'layer.tar');
+    execFileSync('tar', ['-cf', file, `--format=${format}`, '--numeric-owner', '-C', source, '.']);
+    const tar = readFileSync(file);
+    const { root, metaPath } = await extract(t, tar);
+    t.ok((await reassembleFromDisk(root, metaPath)).equals(tar), 'reassembled tar is identical');
+    const strip = (nodes: Awaited<ReturnType<typeof listTree>>) =>
+      nodes.map(({ path, type, mode, size, content, linkname }) => ({ path, type, mode, size, content, linkname }));
+    t.same(strip(await listTree(root)), strip(await listTree(source)), 'same tree as the source directory');
+  });
+}
+
+t.test('hostile archives are refused and nothing is written outside the layer', async (t) => {
+  const dir = t.testdir({ outside: { 'secret.txt': 'keep me\n' } });
+  const outside = join(dir, 'outside');
+  const before = await listTree(outside);
+  const cases: [string, Buffer][] = [
+    ['dot-dot path', rawTar(rawEntry({ name: '../outside/evil' }, 'x'))],
+    ['dot-dot inside a path', rawTar(rawEntry({ name: 'a/../../evil' }, 'x'))],
+    ['absolute path', rawTar(rawEntry({ name: `${outside}/evil` }, 'x'))],
+    ['NUL in a PAX path', rawTar(paxEntry({ path: 'a\u0000b' }), rawEntry({ name: 'placeholder' }, 'x'))],
+    ['write through a symlink', rawTar(rawEntry({ name: 'link', type: '2', linkname: outside }), rawEntry({ name: 'link/evil' }, 'x'))],
+    ['directory through a symlink', rawTar(rawEntry({ name: 'link', type: '2', linkname: outside }), rawEntry({ name: 'link/sub/', type: '5' }))],
+    [
+      'hard link below a symlink',
+      rawTar(rawEntry({ name: 'f' }, 'x'), rawEntry({ name: 'link', type: '2', linkname: outside }), rawEntry({ name: 'link/h', type: '1', linkname: 'f' })),
+    ],
+    ['symlink replacing a file', rawTar(rawEntry({ name: 'f' }, 'x'), rawEntry({ name: 'f', type: '2', linkname: outside }))],
+    ['hard link to a missing file', rawTar(rawEntry({ name: 'h', type: '1', linkname: 'missing' }))],
+    ['hard link outside the layer', rawTar(rawEntry({ name: 'h', type: '1', linkname: '../outside/secret.txt' }))],
+    ['hard link to an absolute path', rawTar(rawEntry({ name: 'h', type: '1', linkname: join(outside, 'secret.txt') }))],
+    ['hard link to a symlink', rawTar(rawEntry({ name: 's', type: '2', linkname: outside }), rawEntry({ name: 'h', type: '1', linkname: 's' }))],
+    ['hard link to a directory', rawTar(rawEntry({ name: 'd/', type: '5' }), rawEntry({ name: 'h', type: '1', linkname: 'd' }))],
+    ['character device', rawTar(rawEntry({ name: 'null', type: '3' }))],
+    ['block device', rawTar(rawEntry({ name: 'sda', type: '4' }))],
+    ['fifo', rawTar(rawEntry({ name: 'pipe', type: '6' }))],
+    ['duplicate file', rawTar(rawEntry({ name: 'a' }, 'one'), rawEntry({ name: 'a' }, 'two'))],
+    ['duplicate directory', rawTar(rawEntry({ name: 'd/', type: '5' }), rawEntry({ name: './d', type: '5' }))],
+    ['file over an implied directory', rawTar(rawEntry({ name: 'd/f' }, 'x'), rawEntry({ name: 'd' }, 'x'))],
+    ['file with a directory name', rawTar(rawEntry({ name: 'f/' }, 'x'))],
+    ['empty whiteout name', rawTar(rawEntry({ name: 'dir/.wh.' }))],
+    ['whiteout of ..', rawTar(rawEntry({ name: '.wh...' }))],
+    ['whiteout of .', rawTar(rawEntry({ name: '.wh..' }))],
+    ['AUFS metadata whiteout', rawTar(rawEntry({ name: '.wh..wh.plnk' }))],
+    ['whiteout with content', rawTar(rawEntry({ name: '.wh.file' }, 'x'))],
+    ['whiteout as a symlink', rawTar(rawEntry({ name: '.wh.file', type: '2', linkname: 'x' }))],
+    ['empty symlink target', rawTar(rawEntry({ name: 's', type: '2', linkname: '' }))],
+  ];
+  for (const [name, tar] of cases) {
+    await t.rejects(extract(t, tar), { code: 'E_UNSAFE_ENTRY' }, name);
+  }
+  t.same(await listTree(outside), before, 'the outside directory is untouched');
+});
+
+t.test('entry count, depth and output are capped', async (t) => {
+  const many = rawTar(...Array.from({ length: 6 }, (_, i) => rawEntry({ name: `f${i}` }, 'x')));
+  await t.rejects(extract(t, many, { maxEntries: 5 }), { code: 'E_UNSAFE_ENTRY', message: /more than 5 entries/ });
+  const deep = rawTar(rawEntry({ name: 'a/b/c/d/e/f' }, 'x'));
+  await t.rejects(extract(t, deep, { maxDepth: 5 }), { code: 'E_UNSAFE_ENTRY', message: /deeper than 5/ });
+  const big = rawTar(rawEntry({ name: 'a' }, Buffer.alloc(5000)));
+  await t.rejects(extract(t, big, { maxOutputBytes: 4096 }), { code: 'E_UNSAFE_ENTRY', message: /exceeds its signed 4096 bytes/ });
+});
+
+t.test('a tar without parent directory entries gets them created; explicit ones set their attributes later', async (t) => {
+  const tar = rawTar(rawEntry({ name: 'a/b/file', mode: 0o640 }, 'x'), rawEntry({ name: 'a/', type: '5', mode: 0o711, mtime: 1000 }));
+  const { root, metaPath } = await extract(t, tar);
+  const a = await lstat(join(root, 'a'));
+  t.equal(a.mode & 0o7777, 0o711);
+  t.equal(a.mtimeMs, 1000 * 1000);
+  t.ok((await lstat(join(root, 'a/b'))).isDirectory());
+  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar));
+});

@@ -1,0 +1,49 @@
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface ListedNode {
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  nlink: number;
+  content?: string;
+  linkname?: string;
+}
+
+/**
+ * Every node under `root` ('.' for root itself) with its inode, times and content, sorted
+ * by path: two equal listings mean nothing was created, replaced, written or touched.
+ */
+export async function listTree(root: string): Promise<ListedNode[]> {
+  const nodes: ListedNode[] = [];
+  const visit = async (path: string): Promise<void> => {
+    const absolute = join(root, path);
+    const info = await lstat(absolute);
+    const type = info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other';
+    nodes.push({
+      path,
+      type,
+      mode: info.mode & 0o7777,
+      uid: info.uid,
+      gid: info.gid,
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+      ctimeMs: info.ctimeMs,
+      ino: info.ino,
+      nlink: info.nlink,
+      ...(type === 'file' && { content: (await readFile(absolute)).toString('base64') }),
+      ...(type === 'symlink' && { linkname: await readlink(absolute) }),
+    });
+    if (type === 'directory') {
+      for (const name of (await readdir(absolute)).sort()) await visit(path === '.' ? name : `${path}/${name}`);
+    }
+  };
+  await visit('.');
+  return nodes;
+}
