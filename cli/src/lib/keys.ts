@@ -70,12 +70,15 @@ export async function loadPrivateKey(file: string): Promise<KeyObject> {
   if (/-----BEGIN PUBLIC KEY-----/.test(text)) {
     throw new PrtiqlError('E_BAD_INPUT', `${file} holds a public key; pass the private key (${PRIVATE_KEY_FILE})`);
   }
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+    throw new PrtiqlError('E_BAD_INPUT', `signing key ${file} is encrypted; use an unencrypted PKCS#8 key`);
+  }
   let key: KeyObject;
   try {
-    key = createPrivateKey({ key: text, format: 'pem' });
+    // An empty passphrase keeps OpenSSL from prompting on a terminal for an encrypted key.
+    key = createPrivateKey({ key: text, format: 'pem', passphrase: '' });
   } catch (error) {
-    const reason = /passphrase/i.test((error as Error).message) ? 'is encrypted; use an unencrypted PKCS#8 key' : 'is not a PEM private key';
-    throw new PrtiqlError('E_BAD_INPUT', `signing key ${file} ${reason}`, { cause: error });
+    throw new PrtiqlError('E_BAD_INPUT', `signing key ${file} is not a PEM private key`, { cause: error });
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new PrtiqlError('E_BAD_INPUT', `signing key ${file} is a ${key.asymmetricKeyType} key; release keys are Ed25519`);
