@@ -1,0 +1,54 @@
+import { PrtiqlError } from '../shared/errors.js';
+import type { Subcommand } from './command.js';
+import { createLogger } from './log.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { updateCommand } from './update.js';
+
+/** Every subcommand; adding one is one line. */
+const COMMANDS: Record<string, Subcommand> = {
+  update: updateCommand,
+  status: statusCommand,
+  run: runCommand,
+};
+
+const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);
+
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((command) => `  ${command.summary}`);
+  return `usage: applier <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+/** Typed errors keep their code; file system failures become E_DISK; anything else is a bug. */
+function asPrtiqlError(error: unknown): PrtiqlError {
+  if (error instanceof PrtiqlError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (code && DISK_ERRORS.has(code)) return new PrtiqlError('E_DISK', message, { cause: error });
+  return new PrtiqlError('E_INTERNAL', message, { cause: error });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const command = name === undefined ? undefined : Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    process.stderr.write(usage());
+    throw new PrtiqlError('E_USAGE', name === undefined ? 'no command given' : `unknown command ${JSON.stringify(name)}`);
+  }
+  return command.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => process.exit(status),
+  (thrown: unknown) => {
+    const error = asPrtiqlError(thrown);
+    const message = error.message.replace(/\s*\n\s*/g, ' ');
+    createLogger().error('failed', { code: error.code, message });
+    process.stderr.write(`applier: ${error.code}: ${message}\n`);
+    process.exit(error.exitCode);
+  },
+);

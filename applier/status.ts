@@ -1,0 +1,49 @@
+import type { Digest } from '../shared/digest.js';
+import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { Store, type InstalledRelease } from './store.js';
+
+export interface StoreStatus {
+  store: string;
+  channel: string | null;
+  installed: InstalledRelease | null;
+  previous: InstalledRelease | null;
+  highestSeen: number;
+  /** The image `current` points at, with its layer directories bottom to top. */
+  current: { manifest: Digest; layers: { diffID: Digest; path: string }[] } | null;
+}
+
+/** Reads the store without locking it: every file it reads is replaced atomically. */
+export async function storeStatus(root: string): Promise<StoreStatus> {
+  const store = await Store.open(root);
+  const state = await store.readState();
+  const current = await store.pointedImage('current');
+  return {
+    store: root,
+    channel: state?.channel ?? null,
+    installed: state?.installed ?? null,
+    previous: state?.previous ?? null,
+    highestSeen: state?.highestSeen ?? 0,
+    current: current && { manifest: current.manifestDigest, layers: current.layers },
+  };
+}
+
+function describe(status: StoreStatus): string {
+  const release = (r: InstalledRelease | null) => (r ? `version ${r.version} (${r.manifest})` : 'none');
+  return [
+    `store:     ${status.store}`,
+    `channel:   ${status.channel ?? 'none'}`,
+    `installed: ${release(status.installed)}`,
+    `previous:  ${release(status.previous)}`,
+    `layers:    ${status.current ? status.current.layers.map((layer) => layer.diffID).join(' ') : 'none'}`,
+  ].join('\n');
+}
+
+export const statusCommand: Subcommand = {
+  summary: 'status --store <dir> [--json]: show the installed release and the current image',
+  async run(args) {
+    const values = parseOptions('status', args, { store: { type: 'string' }, json: { type: 'boolean', default: false } });
+    const status = await storeStatus(requireOption('status', values.store, 'store'));
+    process.stdout.write(`${values.json ? JSON.stringify(status, null, 2) : describe(status)}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,257 @@
+import { chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { digestHex, isDigest, type Digest } from '../shared/digest.js';
+import { PrtiqlError } from '../shared/errors.js';
+import type { ImageConfig, ImageManifest } from '../shared/oci.js';
+import { fsyncPath, replaceFileDurably, replaceSymlinkDurably, writeAll } from './durable.js';
+
+/** The device store layout; docs/device-store.md describes it in full. */
+export const STORE_LAYOUT = {
+  trustRoot: 'trust/root.json',
+  state: 'state.json',
+  layers: 'layers',
+  images: 'images',
+  current: 'current',
+  previous: 'previous',
+  staging: 'staging',
+  lock: 'lock',
+} as const;
+
+export const IMAGE_FILES = { manifest: 'manifest.json', config: 'config.json', complete: 'complete' } as const;
+
+export type Pointer = 'current' | 'previous';
+
+export interface InstalledRelease {
+  version: number;
+  manifest: Digest;
+}
+
+export interface StoreState {
+  channel: string;
+  installed: InstalledRelease | null;
+  previous: InstalledRelease | null;
+  /** Highest release version whose signature this device has verified. */
+  highestSeen: number;
+}
+
+export interface StoredImage {
+  manifestDigest: Digest;
+  manifest: ImageManifest;
+  config: ImageConfig;
+  /** Lowest layer first, as in the config's rootfs.diff_ids. */
+  layers: { diffID: Digest; path: string }[];
+}
+
+function isInstalled(value: unknown): value is InstalledRelease | null {
+  const v = value as InstalledRelease | null;
+  return v === null || (typeof v === 'object' && Number.isSafeInteger(v.version) && v.version >= 1 && isDigest(v.manifest));
+}
+
+function parseState(bytes: Buffer, path: string): StoreState {
+  let state: StoreState;
+  try {
+    state = JSON.parse(bytes.toString('utf8')) as StoreState;
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${path} is not valid JSON`);
+  }
+  const ok =
+    state &&
+    typeof state.channel === 'string' &&
+    isInstalled(state.installed) &&
+    isInstalled(state.previous) &&
+    Number.isSafeInteger(state.highestSeen) &&
+    state.highestSeen >= 0;
+  if (!ok) throw new PrtiqlError('E_BAD_INPUT', `${path} is malformed`);
+  return state;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
+    throw error;
+  }
+}
+
+async function writeNewFile(path: string, bytes: Uint8Array): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await writeAll(handle, bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The device's store of extracted layers and image records. Everything that becomes
+ * reachable (a layer, an image, a pointer, the state) is made durable first and then
+ * appears through one rename, so a power loss leaves either the old or the new state.
+ */
+export class Store {
+  private constructor(readonly root: string) {}
+
+  /** An existing store; E_NO_STORE if there is none at `root`. */
+  static async open(root: string): Promise<Store> {
+    try {
+      if ((await stat(root)).isDirectory()) return new Store(root);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+    }
+    throw new PrtiqlError('E_NO_STORE', `no applier store at ${root}`);
+  }
+
+  /** Opens the store, creating it (mode 0700) and its directories where missing. */
+  static async create(root: string): Promise<Store> {
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const info = await stat(root);
+    if (!info.isDirectory()) throw new PrtiqlError('E_BAD_INPUT', `store path ${root} is not a directory`);
+    if ((info.mode & 0o077) !== 0) await chmod(root, 0o700);
+    for (const dir of [STORE_LAYOUT.layers, STORE_LAYOUT.images, 'trust']) {
+      await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
+    }
+    return new Store(root);
+  }
+
+  path(relative: string): string {
+    return join(this.root, relative);
+  }
+
+  layerDir(diffID: Digest): string {
+    return join(this.root, STORE_LAYOUT.layers, digestHex(diffID));
+  }
+
+  layerMetaPath(diffID: Digest): string {
+    return `${this.layerDir(diffID)}.meta`;
+  }
+
+  imageDir(manifest: Digest): string {
+    return join(this.root, STORE_LAYOUT.images, digestHex(manifest));
+  }
+
+  async readState(): Promise<StoreState | null> {
+    const path = this.path(STORE_LAYOUT.state);
+    try {
+      return parseState(await readFile(path), path);
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async writeState(state: StoreState): Promise<void> {
+    await replaceFileDurably(this.path(STORE_LAYOUT.state), Buffer.from(`${JSON.stringify(state, null, 2)}\n`));
+  }
+
+  /** Removes staging/ and everything a crashed or failed run left in it. */
+  async clearStaging(): Promise<void> {
+    await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
+  }
+
+  /** A fresh path inside staging/ (which is created on demand). */
+  async stagingPath(name: string): Promise<string> {
+    const staging = this.path(STORE_LAYOUT.staging);
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    return join(staging, name);
+  }
+
+  /** A committed layer: its directory appears only after its metadata. */
+  hasLayer(diffID: Digest): Promise<boolean> {
+    return exists(this.layerDir(diffID));
+  }
+
+  /** Moves a durable staged layer and its metadata into layers/ (metadata first, directory last). */
+  async commitLayer(diffID: Digest, stagedDir: string, stagedMeta: string): Promise<void> {
+    await rename(stagedMeta, this.layerMetaPath(diffID));
+    await rename(stagedDir, this.layerDir(diffID));
+    await fsyncPath(this.path(STORE_LAYOUT.layers));
+  }
+
+  hasImage(manifest: Digest): Promise<boolean> {
+    return exists(join(this.imageDir(manifest), IMAGE_FILES.complete));
+  }
+
+  /** Writes images/<hex>/ with the verified manifest and config bytes, `complete` last. */
+  async commitImage(manifest: Digest, manifestBytes: Uint8Array, configBytes: Uint8Array): Promise<void> {
+    const staged = await this.stagingPath(`image-${digestHex(manifest)}`);
+    await mkdir(staged, { mode: 0o700 });
+    await writeNewFile(join(staged, IMAGE_FILES.manifest), manifestBytes);
+    await writeNewFile(join(staged, IMAGE_FILES.config), configBytes);
+    await writeNewFile(join(staged, IMAGE_FILES.complete), Buffer.alloc(0));
+    await fsyncPath(staged);
+    const target = this.imageDir(manifest);
+    await rm(target, { recursive: true, force: true });
+    await rename(staged, target);
+    await fsyncPath(this.path(STORE_LAYOUT.images));
+  }
+
+  async pointer(name: Pointer): Promise<Digest | null> {
+    let target: string;
+    try {
+      target = await readlink(this.path(STORE_LAYOUT[name]));
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    const digest = `sha256:${target.slice(`${STORE_LAYOUT.images}/`.length)}`;
+    if (!target.startsWith(`${STORE_LAYOUT.images}/`) || !isDigest(digest)) {
+      throw new PrtiqlError('E_BAD_INPUT', `store pointer ${name} points outside images/: ${target}`);
+    }
+    return digest;
+  }
+
+  /** previous := current, then current := `manifest`; each an atomic symlink replacement. */
+  async swapCurrent(manifest: Digest): Promise<void> {
+    const current = await this.pointer('current');
+    if (current === manifest) return;
+    if (current) await replaceSymlinkDurably(this.path(STORE_LAYOUT.previous), `${STORE_LAYOUT.images}/${digestHex(current)}`);
+    await replaceSymlinkDurably(this.path(STORE_LAYOUT.current), `${STORE_LAYOUT.images}/${digestHex(manifest)}`);
+  }
+
+  async readImage(manifest: Digest): Promise<StoredImage> {
+    const dir = this.imageDir(manifest);
+    if (!(await this.hasImage(manifest))) throw new PrtiqlError('E_NOT_FOUND', `image ${manifest} is not complete in the store`);
+    const json = async <T>(name: string): Promise<T> => JSON.parse(await readFile(join(dir, name), 'utf8')) as T;
+    const config = await json<ImageConfig>(IMAGE_FILES.config);
+    return {
+      manifestDigest: manifest,
+      manifest: await json<ImageManifest>(IMAGE_FILES.manifest),
+      config,
+      layers: config.rootfs.diff_ids.map((diffID) => ({ diffID, path: this.layerDir(diffID) })),
+    };
+  }
+
+  /** The image a pointer names, or null where the pointer is not set. */
+  async pointedImage(name: Pointer): Promise<StoredImage | null> {
+    const manifest = await this.pointer(name);
+    return manifest ? this.readImage(manifest) : null;
+  }
+
+  /** Deletes images neither `current` nor `previous` names, and layers no kept image uses. */
+  async collectGarbage(): Promise<{ images: string[]; layers: string[] }> {
+    const kept = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
+      (image): image is StoredImage => image !== null,
+    );
+    const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
+    const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
+    const removed = { images: [] as string[], layers: [] as string[] };
+    for (const name of await readdir(this.path(STORE_LAYOUT.images))) {
+      if (keptImages.has(name)) continue;
+      await rm(join(this.path(STORE_LAYOUT.images), name), { recursive: true, force: true });
+      removed.images.push(name);
+    }
+    for (const name of await readdir(this.path(STORE_LAYOUT.layers))) {
+      if (keptLayers.has(name.replace(/\.meta$/, ''))) continue;
+      await rm(join(this.path(STORE_LAYOUT.layers), name), { recursive: true, force: true });
+      removed.layers.push(name);
+    }
+    return removed;
+  }
+}

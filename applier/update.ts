@@ -1,0 +1,228 @@
+import { mkdir } from 'node:fs/promises';
+import { isDeepStrictEqual } from 'node:util';
+import { readCapped } from '../shared/capped-read.js';
+import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
+import { PrtiqlError } from '../shared/errors.js';
+import type { ImageConfig, ImageManifest } from '../shared/oci.js';
+import { CHANNEL_PATTERN, MAX_RELEASE_BYTES, verifyRelease, type Release, type ReleaseLayer } from '../shared/release.js';
+import { splitTar } from '../shared/tar/split.js';
+import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { syncFileSystem } from './durable.js';
+import { extractLayer, extractLimits } from './extract.js';
+import { blobPath, obtainLayerTar, type LayerTarContext } from './layer-tar.js';
+import { writeLayerMetaFile } from './layer-meta-file.js';
+import { acquireStoreLock } from './lock.js';
+import { createLogger, type Logger } from './log.js';
+import { openSource, type Source } from './source.js';
+import { STORE_LAYOUT, Store, type StoreState } from './store.js';
+import { pinnedTrustRoot } from './trust.js';
+
+/** Largest manifest or config a device accepts, whatever the release declares. */
+export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
+export interface UpdateRequest {
+  source: Source;
+  channel: string;
+  storeRoot: string;
+  /** root.json to pin on first use (or a signed successor of the pinned one). */
+  trustPath?: string;
+  now?: Date;
+  log?: Logger;
+}
+
+export interface UpdateOutcome {
+  changed: boolean;
+  channel: string;
+  version: number;
+  manifest: Digest;
+  /** Layers that were downloaded and extracted (the rest were already on the device). */
+  layersInstalled: number;
+}
+
+/**
+ * DESIGN §6 steps 1-5: lock, verify the signed release, install missing layers durably,
+ * record the image, swap `current`, record the state, collect garbage. Any failure leaves
+ * `current` and state.json as they were and removes staging/.
+ */
+export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
+  const log = request.log ?? createLogger();
+  if (!CHANNEL_PATTERN.test(request.channel)) throw new PrtiqlError('E_USAGE', `invalid channel name ${JSON.stringify(request.channel)}`);
+  const store = await Store.create(request.storeRoot);
+  const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
+  try {
+    await store.clearStaging();
+    const outcome = await updateLocked(store, request, log);
+    await store.clearStaging();
+    return outcome;
+  } catch (error) {
+    await store.clearStaging().catch(() => undefined);
+    throw error;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function updateLocked(store: Store, request: UpdateRequest, log: Logger): Promise<UpdateOutcome> {
+  const { source, channel } = request;
+  const trust = await pinnedTrustRoot(store, request.trustPath);
+  const state = await store.readState();
+  if (state && state.channel !== channel) {
+    throw new PrtiqlError('E_USAGE', `the store follows channel ${state.channel}, not ${channel}; use another --store`);
+  }
+  const envelope = await fetchRelease(source, channel);
+  const { release, upToDate } = verifyRelease(envelope, trust, {
+    channel,
+    installedVersion: state?.installed?.version,
+    now: request.now ?? new Date(),
+  });
+  const highestSeen = state?.highestSeen ?? 0;
+  if (release.version < highestSeen) {
+    throw new PrtiqlError('E_ROLLBACK', `release version ${release.version} is lower than version ${highestSeen} this device has already seen`);
+  }
+  if (upToDate) {
+    log.info('update.up-to-date', { channel, version: release.version });
+    return { changed: false, channel, version: release.version, manifest: release.manifest.digest, layersInstalled: 0 };
+  }
+  log.info('release.verified', { channel, version: release.version, manifest: release.manifest.digest });
+  if (release.version > highestSeen) {
+    await store.writeState({ channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen: release.version });
+  }
+
+  const manifestBytes = await fetchDocument(source, release.manifest, 'manifest');
+  const configBytes = await fetchDocument(source, release.config, 'config');
+  checkImageMatchesRelease(manifestBytes, configBytes, release);
+
+  const context: LayerTarContext = { source, release, store, log };
+  let layersInstalled = 0;
+  for (const layer of uniqueLayers(release.layers)) {
+    if (await store.hasLayer(layer.diffID)) continue;
+    await installLayer(store, layer, obtainLayerTar(context, layer));
+    log.info('layer.installed', { diffID: layer.diffID, bytes: layer.size });
+    layersInstalled++;
+  }
+
+  const manifest = release.manifest.digest;
+  if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
+  await store.swapCurrent(manifest);
+  const replaced = state?.installed && state.installed.manifest !== manifest ? state.installed : (state?.previous ?? null);
+  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version };
+  await store.writeState(next);
+  log.info('update.committed', { channel, version: release.version, manifest, layersInstalled });
+  const removed = await store.collectGarbage();
+  if (removed.images.length + removed.layers.length > 0) {
+    log.info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });
+  }
+  return { changed: true, channel, version: release.version, manifest, layersInstalled };
+}
+
+async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
+  const path = `channels/${channel}/release.json`;
+  try {
+    const fetched = await source.fetch(path, { maxBytes: MAX_RELEASE_BYTES });
+    return await readCapped(fetched.body, MAX_RELEASE_BYTES, `release of channel ${channel}`);
+  } catch (error) {
+    if (error instanceof PrtiqlError && error.code === 'E_NOT_FOUND') {
+      throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${source.url}`);
+    }
+    throw error;
+  }
+}
+
+async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {
+  if (descriptor.size > MAX_DOCUMENT_BYTES) {
+    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
+  }
+  const fetched = await source.fetch(blobPath(descriptor.digest), { maxBytes: descriptor.size });
+  const bytes = await readCapped(fetched.body, descriptor.size, what);
+  if (bytes.length !== descriptor.size) {
+    throw new PrtiqlError('E_SIZE_MISMATCH', `${what} ${descriptor.digest} has ${bytes.length} bytes, expected ${descriptor.size}`);
+  }
+  const actual = sha256Digest(bytes);
+  if (actual !== descriptor.digest) throw new PrtiqlError('E_DIGEST_MISMATCH', `${what} has digest ${actual}, expected ${descriptor.digest}`);
+  return bytes;
+}
+
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
+  }
+}
+
+/** The signed release and the image documents must describe the same layers, in order. */
+function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: Release): void {
+  const manifest = parseJson<ImageManifest>(manifestBytes, 'manifest');
+  const config = parseJson<ImageConfig>(configBytes, 'config');
+  const mismatch = (what: string): never => {
+    throw new PrtiqlError('E_BAD_INPUT', `manifest ${release.manifest.digest}: ${what} does not match the release`);
+  };
+  if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) mismatch('document shape');
+  if (manifest.config.digest !== release.config.digest || manifest.config.size !== release.config.size) mismatch('config descriptor');
+  const listed = manifest.layers.map((layer) => ({ digest: layer?.digest, size: layer?.size }));
+  const signed = release.layers.map((layer) => ({ digest: layer.blob.digest, size: layer.blob.size }));
+  if (!isDeepStrictEqual(listed, signed)) mismatch('layer list');
+  if (!isDeepStrictEqual(config?.rootfs?.diff_ids, release.layers.map((layer) => layer.diffID))) mismatch("config's diff_ids");
+}
+
+function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {
+  const seen = new Set<Digest>();
+  return layers.filter((layer) => !seen.has(layer.diffID) && seen.add(layer.diffID));
+}
+
+/** Hashes and counts the tar as it streams; refuses bytes beyond the signed size at once. */
+async function* measured(tar: AsyncIterable<Uint8Array>, layer: ReleaseLayer, counter: DigestCounter): AsyncGenerator<Uint8Array> {
+  for await (const chunk of tar) {
+    counter.update(chunk);
+    if (counter.size > layer.size) {
+      throw new PrtiqlError('E_SIZE_MISMATCH', `layer ${layer.diffID} is larger than its signed ${layer.size} bytes`);
+    }
+    yield chunk;
+  }
+}
+
+/**
+ * Extracts one layer into staging/<hex>/ while hashing its tar, checks the diffID, writes
+ * the metadata, makes it all durable, then moves it into layers/.
+ */
+export async function installLayer(store: Store, layer: ReleaseLayer, tar: AsyncIterable<Uint8Array>): Promise<void> {
+  const hex = digestHex(layer.diffID);
+  const root = await store.stagingPath(hex);
+  const skeletonPath = await store.stagingPath(`${hex}.skeleton`);
+  const metaPath = await store.stagingPath(`${hex}.meta`);
+  await mkdir(root, { mode: 0o755 });
+  const counter = new DigestCounter();
+  const meta = await extractLayer(splitTar(measured(tar, layer, counter)), { root, skeletonPath, diffID: layer.diffID }, extractLimits(layer.size));
+  if (counter.size !== layer.size) {
+    throw new PrtiqlError('E_SIZE_MISMATCH', `layer ${layer.diffID} has ${counter.size} bytes, signed size is ${layer.size}`);
+  }
+  const actual = counter.digest();
+  if (actual !== layer.diffID) throw new PrtiqlError('E_DIGEST_MISMATCH', `layer tar has digest ${actual}, expected diffID ${layer.diffID}`);
+  await writeLayerMetaFile(metaPath, meta, skeletonPath);
+  await syncFileSystem(root);
+  await store.commitLayer(layer.diffID, root, metaPath);
+}
+
+export const updateCommand: Subcommand = {
+  summary: 'update --source <url> --channel <name> --store <dir> [--trust <root.json>]: install the newest signed release',
+  async run(args) {
+    const values = parseOptions('update', args, {
+      source: { type: 'string' },
+      channel: { type: 'string' },
+      store: { type: 'string' },
+      trust: { type: 'string' },
+    });
+    const outcome = await update({
+      source: openSource(requireOption('update', values.source, 'source')),
+      channel: requireOption('update', values.channel, 'channel'),
+      storeRoot: requireOption('update', values.store, 'store'),
+      trustPath: values.trust,
+    });
+    process.stdout.write(
+      outcome.changed
+        ? `channel ${outcome.channel} updated to version ${outcome.version} (${outcome.manifest}, ${outcome.layersInstalled} layer(s) installed)\n`
+        : `channel ${outcome.channel} is already at version ${outcome.version}; nothing to do\n`,
+    );
+    return 0;
+  },
+};
