@@ -95,7 +95,7 @@ t.test('a missing or non-directory build context fails with one line and a docum
     t.equal(json.code, exit);
     t.match(JSON.parse(json.stdout).error.message, message);
   }
-  const badReference = await runCli(['build', dir, '--output', 'docker://example/app', '--json']);
+  const badReference = await runCli(['build', dir, '--output', 'oci-archive:app.tar', '--json']);
   t.equal(badReference.code, 3);
-  t.match(JSON.parse(badReference.stdout).error, { code: 'E_BAD_REFERENCE', message: /supported forms are oci:<path>\[:<tag>\]/ });
+  t.match(JSON.parse(badReference.stdout).error, { code: 'E_BAD_REFERENCE', message: /oci:<path>\[:<tag>\]/ });
 });

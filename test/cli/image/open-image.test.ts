@@ -62,7 +62,7 @@ t.test('missing tags, non-layouts and tampered blobs are clear errors', async (t
   const layoutPath = join(dir, 'layout');
   await t.rejects(openImage(`oci:${layoutPath}:v2`), { code: 'E_NOT_FOUND', message: /tag v2 .*\(tags: v1\)/ });
   await t.rejects(openImage(`oci:${join(dir, 'context')}:v1`), { code: 'E_NOT_AN_IMAGE' });
-  await t.rejects(openImage('docker://alpine'), { code: 'E_BAD_REFERENCE' });
+  await t.rejects(openImage('oci-archive:app.tar'), { code: 'E_BAD_REFERENCE' });
 
   const layout = await OciLayout.open(layoutPath);
   const config = await readCapped(await layout.openBlob(result.config), LIMIT, 'config');

@@ -9,7 +9,7 @@ t.test('oci references name a layout path and an optional tag', async (t) => {
 });
 
 t.test('unknown transports and malformed references are refused with E_BAD_REFERENCE', async (t) => {
-  for (const text of ['docker://alpine', '/plain/path', 'oci-archive:x.tar']) {
+  for (const text of ['containers-storage:alpine', '/plain/path', 'oci-archive:x.tar']) {
     t.throws(() => parseImageReference(text), { code: 'E_BAD_REFERENCE', message: /oci:<path>\[:<tag>\]/ }, text);
   }
   t.throws(() => parseImageReference('oci:'), { code: 'E_BAD_REFERENCE', message: /no layout path/ });
@@ -18,10 +18,10 @@ t.test('unknown transports and malformed references are refused with E_BAD_REFER
 });
 
 t.test('a build output takes its tag from --tag or --output, which must agree', async (t) => {
-  t.equal(outputReference('oci:/x', undefined).tag, 'latest');
-  t.equal(outputReference('oci:/x:v1', undefined).tag, 'v1');
-  t.equal(outputReference('oci:/x', 'v2').tag, 'v2');
-  t.equal(outputReference('oci:/x:v2', 'v2').tag, 'v2');
+  t.same(outputReference('oci:/x', undefined), { transport: 'oci', path: '/x', tag: 'latest' });
+  t.same(outputReference('oci:/x:v1', undefined), { transport: 'oci', path: '/x', tag: 'v1' });
+  t.same(outputReference('oci:/x', 'v2'), { transport: 'oci', path: '/x', tag: 'v2' });
+  t.same(outputReference('oci:/x:v2', 'v2'), { transport: 'oci', path: '/x', tag: 'v2' });
   t.throws(() => outputReference('oci:/x:v1', 'v2'), { code: 'E_USAGE', message: /disagrees/ });
   t.throws(() => outputReference('oci:/x', 'no spaces'), { code: 'E_BAD_REFERENCE' });
 });

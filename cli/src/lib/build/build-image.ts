@@ -73,6 +73,7 @@ function containerConfig(settings: ImageSettings): ContainerConfig {
  */
 export async function buildImage(spec: BuildSpec, output: string | ImageReference, options: BuildImageOptions = {}): Promise<BuildResult> {
   const reference = typeof output === 'string' ? parseImageReference(output) : output;
+  if (reference.transport !== 'oci') throw new PrtiqlError('E_BAD_REFERENCE', `buildImage writes OCI layouts (oci:<path>[:<tag>]), not ${formatImageReference(reference)}`);
   const tag = reference.tag ?? DEFAULT_TAG;
   const mtime = options.mtime ?? sourceDateEpoch();
   const platform = spec.platform ?? hostPlatform();

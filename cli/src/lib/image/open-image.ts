@@ -7,7 +7,7 @@ import { CountingStream } from './counting-stream.js';
 import type { Image, Layer } from './image.js';
 import { parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
-import { DEFAULT_TAG, parseImageReference, type ImageReference } from './reference.js';
+import { DEFAULT_TAG, formatImageReference, parseImageReference, type ImageReference } from './reference.js';
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
@@ -109,6 +109,7 @@ async function selectFromIndex(layout: OciLayout, descriptor: Descriptor, platfo
  */
 export async function openImage(reference: string | ImageReference, options: OpenImageOptions = {}): Promise<Image> {
   const ref = typeof reference === 'string' ? parseImageReference(reference) : reference;
+  if (ref.transport !== 'oci') throw new PrtiqlError('E_BAD_REFERENCE', `openImage reads OCI layouts (oci:<path>[:<tag>]), not ${formatImageReference(ref)}`);
   const layout = await OciLayout.open(ref.path);
   let descriptor = await layout.resolveTag(ref.tag ?? DEFAULT_TAG);
   if (INDEX_TYPES.has(descriptor.mediaType)) descriptor = await selectFromIndex(layout, descriptor, options.platform);
