@@ -17,6 +17,11 @@ function temporarySibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
 }
 
+/** Whether a directory entry is a temporary an interrupted durable replacement left behind. */
+export function isTemporarySibling(name: string): boolean {
+  return /^\..+\.tmp-[0-9]+$/.test(name);
+}
+
 export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.byteLength; ) {
     const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset);

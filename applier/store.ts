@@ -1,9 +1,9 @@
 import { chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { fsyncPath, replaceFileDurably, replaceSymlinkDurably, writeAll } from './durable.js';
+import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, writeAll } from './durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
 export const STORE_LAYOUT = {
@@ -150,9 +150,14 @@ export class Store {
     await replaceFileDurably(this.path(STORE_LAYOUT.state), Buffer.from(`${JSON.stringify(state, null, 2)}\n`));
   }
 
-  /** Removes staging/ and everything a crashed or failed run left in it. */
+  /** Removes staging/ and the temporaries of state, pointer and trust root replacements a crash left. */
   async clearStaging(): Promise<void> {
     await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
+    for (const dir of [this.root, dirname(this.path(STORE_LAYOUT.trustRoot))]) {
+      for (const name of await readdir(dir)) {
+        if (isTemporarySibling(name)) await rm(join(dir, name), { force: true });
+      }
+    }
   }
 
   /** A fresh path inside staging/ (which is created on demand). */
