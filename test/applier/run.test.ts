@@ -6,12 +6,12 @@ import t, { type Test } from 'tap';
 import type { ContainerConfig } from '../../shared/oci.js';
 import { releaseRootfs } from '../../applier/rootfs.js';
 import { parseRunOptions } from '../../applier/run.js';
+import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { createBusyboxRootfs } from '../helpers/busybox.js';
 import { installImage, snapshotTree, type LayerContent } from '../helpers/device-store.js';
 import { REPO_ROOT, runProcess, type ProcessResult } from '../helpers/run.js';
 
 const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
-const APPLIER = join(REPO_ROOT, 'applier/main.ts');
 const APP_LAYER: LayerContent = (dir) => cp(join(REPO_ROOT, 'fixtures/busybox-app'), dir, { recursive: true });
 
 let containers = 0;
@@ -24,6 +24,7 @@ interface DeviceStore {
 
 /** A store whose current image is busybox + the demo app (+ `extra` layers); removed at the end, mounts and runc state included. */
 async function deviceStore(t: Test, config: ContainerConfig, extra: LayerContent[] = []): Promise<DeviceStore> {
+  await ensureApplierBundle();
   const root = await mkdtemp(join(tmpdir(), 'prtiql-run-'));
   const name = `prtiql-test-${process.pid}-${++containers}`;
   t.teardown(async () => {
@@ -42,8 +43,9 @@ interface RunningApplier {
   done: Promise<ProcessResult>;
 }
 
+/** Runs the bundled applier as a device would: `node dist/applier.js run ...`. */
 function startApplier(args: string[], env: NodeJS.ProcessEnv = process.env): RunningApplier {
-  const child = spawn(process.execPath, ['--import', 'tsx', APPLIER, 'run', ...args], {
+  const child = spawn(process.execPath, [APPLIER_BUNDLE, 'run', ...args], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
