@@ -1,11 +1,12 @@
 import { Transform, pipeline as pipelineCallback, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip, type Gzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { ChunkHasher } from '../../../../shared/chunks.js';
 import { DigestCounter, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import type { BlobRef } from '../../../../shared/release.js';
+import { deterministicGzip } from '../image/deterministic-gzip.js';
 import type { Layer } from '../image/image.js';
 
 /** A layer as a release ships it: one gzip blob, described while it streamed past once. */
@@ -21,14 +22,6 @@ const GZIP_MEDIA_TYPES: readonly string[] = [MediaType.layerGzip, MediaType.dock
 
 export function isGzipLayer(layer: Layer): boolean {
   return GZIP_MEDIA_TYPES.includes(layer.descriptor.mediaType);
-}
-
-/**
- * The one gzip setting used for layers that arrive uncompressed. zlib writes no timestamp
- * or name, so the same bytes in give the same bytes out with the same zlib build.
- */
-function gzipLayer(): Gzip {
-  return createGzip({ level: 9 });
 }
 
 function tap(observe: (chunk: Buffer) => void): Transform {
@@ -50,9 +43,8 @@ function isZlibError(error: unknown): error is Error {
 
 async function openGzipBytes(layer: Layer): Promise<Readable> {
   if (isGzipLayer(layer)) return layer.openCompressed();
-  const gzip = gzipLayer();
-  pipelineCallback(await layer.openUncompressed(), gzip, () => undefined);
-  return gzip;
+  const [gzip, osByte] = deterministicGzip();
+  return pipelineCallback(await layer.openUncompressed(), gzip, osByte, () => undefined);
 }
 
 /**
@@ -88,7 +80,7 @@ export async function describeLayerBlob(layer: Layer, what: string, onBytes: (co
           uncompressed.update(chunk);
           onBytes(chunk.byteLength);
         }),
-        gzipLayer(),
+        ...deterministicGzip(),
         (source: AsyncIterable<Buffer>) => consume(source, recordCompressed),
       );
     }
