@@ -26,6 +26,7 @@ export const ERROR_EXIT_CODES = {
   E_NETWORK: 8,
   E_BUSY: 9,
   E_DISK: 10,
+  E_UNAUTHORIZED: 11,
   E_RUNTIME: 125,
 } as const;
 
