@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 
 const BAR_WIDTH = 24;
 
@@ -43,4 +43,22 @@ export class Progress {
     const bar = total > 0 ? `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ${Math.round(fraction * 100)}%` : `${this.done}`;
     this.out!.write(`\r\x1b[K${this.label} ${bar}`);
   }
+}
+
+/** Makes the progress display for one step (a label and, when known, its total bytes). */
+export type ProgressFactory = (label: string, total?: number) => Progress;
+
+/** Progress that shows nothing: library callers that pass no factory. */
+export const silentProgress: ProgressFactory = (label, total) => new Progress(label, total, undefined);
+
+/** Passes `source` through, advancing `progress` by every chunk; errors of `source` carry over. */
+export function countProgress(source: Readable, progress: Progress): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      progress.advance(chunk.byteLength);
+      callback(null, chunk);
+    },
+  });
+  source.on('error', (error) => counter.destroy(error));
+  return source.pipe(counter);
 }

@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Release } from '../../../../shared/release.js';
-import { Progress } from '../../progress.js';
+import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
@@ -11,8 +11,6 @@ import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
 import { checkChannelName } from './release-options.js';
 import { signRelease } from './sign-release.js';
 import { storeManifest } from './store-manifest.js';
-
-export type ProgressFactory = (label: string, total?: number) => Progress;
 
 export interface PublishReleaseOptions {
   image: Image;
@@ -48,8 +46,6 @@ interface PendingBlob {
   open(): Promise<Readable>;
 }
 
-const silentProgress: ProgressFactory = (label, total) => new Progress(label, total, undefined);
-
 function checkOptions(options: PublishReleaseOptions, created: Date): void {
   checkChannelName(options.channel);
   if (!Number.isSafeInteger(options.version) || options.version < 1) {
@@ -62,17 +58,6 @@ function checkOptions(options: PublishReleaseOptions, created: Date): void {
   if (options.signingKey.type !== 'private' || options.signingKey.asymmetricKeyType !== 'ed25519') {
     throw new PrtiqlError('E_BAD_INPUT', 'the signing key is not an Ed25519 private key');
   }
-}
-
-function counted(source: Readable, progress: Progress): Readable {
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      progress.advance(chunk.byteLength);
-      callback(null, chunk);
-    },
-  });
-  source.on('error', (error) => counter.destroy(error));
-  return source.pipe(counter);
 }
 
 async function describeLayers(image: Image, progress: ProgressFactory): Promise<GzipLayerBlob[]> {
@@ -101,7 +86,7 @@ async function uploadBlobs(store: ArtifactStore, blobs: PendingBlob[], progress:
     const bar = progress(`Uploading ${blob.label}`, blob.size);
     const source = await blob.open();
     try {
-      if (await store.putBlob(blob.digest, blob.size, counted(source, bar))) uploaded++;
+      if (await store.putBlob(blob.digest, blob.size, countProgress(source, bar))) uploaded++;
       else skipped++;
     } finally {
       source.destroy();
