@@ -50,7 +50,7 @@ export async function* fullLayerTar(source: Source, layer: ReleaseLayer): AsyncG
 
 async function* gunzip(compressed: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array> {
   const decompressor = createGunzip({ chunkSize: 64 * 1024 });
-  pipeline(Readable.from(compressed), decompressor, () => undefined);
+  pipeline(Readable.from(compressed, { objectMode: false, highWaterMark: 1 }), decompressor, () => undefined);
   try {
     yield* decompressor;
   } catch (error) {

@@ -72,7 +72,7 @@ class FileSource implements Source {
 
   private async *read(file: string, url: string): AsyncGenerator<Uint8Array> {
     try {
-      yield* createReadStream(file, { highWaterMark: 256 * 1024 });
+      yield* createReadStream(file, { highWaterMark: 64 * 1024 });
     } catch (error) {
       throw new PrtiqlError('E_NETWORK', `cannot read ${url}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
     }
