@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { openStore } from '../../../cli/src/lib/store/open-store.js';
+import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
 
 t.test('file:// URLs open a directory store', async (t) => {
   const absolute = openStore('file:///srv/releases');
@@ -11,13 +12,46 @@ t.test('file:// URLs open a directory store', async (t) => {
   t.equal(openStore('FILE:///x').location, join('/', 'x'));
 });
 
-t.test('stores that are planned but not built yet are named as such', async (t) => {
-  t.throws(() => openStore('s3://bucket/prefix'), { code: 'E_BAD_REFERENCE', message: 's3:// stores are not supported yet: use file://<dir>' });
-  t.throws(() => openStore('docker://registry.example/app'), { code: 'E_BAD_REFERENCE', message: /docker:\/\/ stores are not supported yet: use file:\/\/<dir>/ });
+t.test('s3:// URLs open a bucket store under a prefix', async (t) => {
+  const cases: [string, string, string][] = [
+    ['s3://my-bucket/fleet/prod', 'my-bucket', 'fleet/prod'],
+    ['s3://my-bucket/fleet/prod/', 'my-bucket', 'fleet/prod'],
+    ['S3://my.bucket', 'my.bucket', ''],
+    ['s3://my-bucket/', 'my-bucket', ''],
+  ];
+  for (const [url, bucket, prefix] of cases) {
+    const store = openStore(url, { region: 'eu-central-1' });
+    t.ok(store instanceof S3Store, url);
+    t.same((store as S3Store).s3Location, { bucket, prefix }, url);
+  }
+  t.equal(openStore('s3://my-bucket/fleet/').pointerLocation('stable'), 's3://my-bucket/fleet/channels/stable/release.json');
+  t.equal(openStore('s3://my-bucket').location, 's3://my-bucket');
+  t.equal((openStore('s3://b12', { endpointUrl: 'http://127.0.0.1:9000' }) as S3Store).endpoint, 'http://127.0.0.1:9000');
+  t.equal((openStore('s3://b12') as S3Store).endpoint, 'AWS S3');
 });
 
-t.test('anything else is a bad reference naming the supported form', async (t) => {
+t.test('malformed s3:// URLs are bad references', async (t) => {
+  for (const url of ['s3://', 's3:///prefix', 's3://Upper/x', 's3://ab/x', 's3://bad_name/x', 's3://a..b/x', 's3://bucket/a//b', 's3://bucket/../x', 's3://bucket/a/./b']) {
+    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /s3:\/\/<bucket>\[\/<prefix>\]/ }, url);
+  }
+});
+
+t.test('S3 settings are refused for other stores, and a bad endpoint is a usage error', async (t) => {
+  t.throws(() => openStore('file:///srv/releases', { region: 'eu-central-1' }), { code: 'E_USAGE', message: /apply to s3:\/\/ stores only/ });
+  t.throws(() => openStore('file:///srv/releases', { endpointUrl: 'http://127.0.0.1:9000' }), { code: 'E_USAGE' });
+  t.throws(() => openStore('s3://bucket', { endpointUrl: 'ftp://127.0.0.1' }), { code: 'E_USAGE', message: /not an http\(s\) URL/ });
+  t.throws(() => openStore('s3://bucket', { endpointUrl: '127.0.0.1:9000' }), { code: 'E_USAGE' });
+});
+
+t.test('stores that are planned but not built yet are named as such', async (t) => {
+  t.throws(() => openStore('docker://registry.example/app'), {
+    code: 'E_BAD_REFERENCE',
+    message: 'docker:// stores are not supported yet: use file://<dir>, s3://<bucket>[/<prefix>]',
+  });
+});
+
+t.test('anything else is a bad reference naming the supported forms', async (t) => {
   for (const url of ['/plain/path', 'http://host/x', 'file://', 'ftp://x']) {
-    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /file:\/\/<dir>/ }, url);
+    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/ }, url);
   }
 });

@@ -3,24 +3,16 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
-import { digestHex, type Digest } from '../../../../shared/digest.js';
+import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import { CHANNEL_PATTERN, MAX_RELEASE_BYTES } from '../../../../shared/release.js';
+import { MAX_RELEASE_BYTES } from '../../../../shared/release.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-
-export const RELEASE_POINTER_FILE = 'release.json';
+import { BLOB_DIRECTORY, blobPath, channelDirectory, pointerPath } from './store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function checkChannel(channel: string): string {
-  if (!CHANNEL_PATTERN.test(channel)) {
-    throw new PrtiqlError('E_BAD_INPUT', `invalid channel name ${JSON.stringify(channel)}`);
-  }
-  return channel;
 }
 
 /**
@@ -36,11 +28,11 @@ export class FileStore implements ArtifactStore {
   }
 
   blobPath(digest: Digest): string {
-    return join(this.root, 'blobs', 'sha256', digestHex(digest));
+    return join(this.root, blobPath(digest));
   }
 
   pointerLocation(channel: string): string {
-    return join(this.root, 'channels', checkChannel(channel), RELEASE_POINTER_FILE);
+    return join(this.root, pointerPath(channel));
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
@@ -56,7 +48,7 @@ export class FileStore implements ArtifactStore {
   async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
     const target = this.blobPath(digest);
     if (await this.hasBlob(digest)) return false;
-    const directory = join(this.root, 'blobs', 'sha256');
+    const directory = join(this.root, BLOB_DIRECTORY);
     await mkdir(directory, { recursive: true });
     const temp = temporaryPathFor(target);
     try {
@@ -114,7 +106,7 @@ export class FileStore implements ArtifactStore {
 
   async writePointer(channel: string, envelope: Uint8Array): Promise<void> {
     const path = this.pointerLocation(channel);
-    await mkdir(join(this.root, 'channels', channel), { recursive: true });
+    await mkdir(join(this.root, channelDirectory(channel)), { recursive: true });
     await replaceFileDurably(path, envelope);
   }
 }
