@@ -75,7 +75,10 @@ export async function runContainer(options: RunOptions, log: Logger = createLogg
   const relay = new SignalRelay(
     (signal) => (signal === 'SIGTERM' && config ? stopSignal(config.config ?? {}) : signal),
     () => {
-      killTimer ??= setTimeout(() => void runTool(runc, ['kill', options.name, 'KILL']), options.stopTimeout * 1000);
+      killTimer ??= setTimeout(() => {
+        log.warn('container.stop-timeout', { name: options.name, seconds: options.stopTimeout });
+        runTool(runc, ['kill', options.name, 'KILL']).catch((error: Error) => log.error('container.kill-failed', { message: error.message }));
+      }, options.stopTimeout * 1000);
     },
   );
   try {

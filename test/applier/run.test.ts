@@ -165,6 +165,7 @@ t.test('a container that ignores the stop request is killed after --stop-timeout
   process.kill(applier.pid, 'SIGTERM');
   const result = await applier.done;
   t.equal(result.code, 128 + 9, result.stderr);
+  t.match(result.stderr, /"event":"container.stop-timeout"/);
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
 });
 
