@@ -9,6 +9,9 @@ const PACKAGES = {
   umoci: 'umoci',
   'busybox-static': 'busybox',
   attr: 'setfattr',
+  'docker-registry': 'docker-registry',
+  'apache2-utils': 'htpasswd',
+  openssl: 'openssl',
 };
 
 const missing = Object.entries(PACKAGES)
