@@ -21,3 +21,18 @@ export interface Image {
   readonly configBytes: Buffer;
   readonly layers: readonly Layer[];
 }
+
+/** How many layer and config blobs a write stored, found already present, or mounted from another repository. */
+export interface BlobCounts {
+  written: number;
+  skipped: number;
+  mounted: number;
+}
+
+/** The outcome of writing an image to a destination. */
+export interface WrittenImage {
+  /** The destination, formatted as a reference. */
+  reference: string;
+  manifestDigest: Digest;
+  blobs: BlobCounts;
+}

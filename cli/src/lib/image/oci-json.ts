@@ -1,6 +1,6 @@
 import { parseDigest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest } from '../../../../shared/oci.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../../../../shared/oci.js';
 
 /** Parses untrusted OCI JSON documents, keeping only the fields the toolchain relies on checked. */
 
@@ -54,4 +54,16 @@ export function parseImageConfig(value: unknown, what: string): ImageConfig {
   if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids)) fail(what, 'has no rootfs.diff_ids');
   rootfs.diff_ids.forEach((diffID, i) => parseDigest(diffID, `${what} rootfs.diff_ids[${i}]`));
   return value as unknown as ImageConfig;
+}
+
+/** A config must name one diffID per manifest layer. */
+export function checkLayerCount(manifest: ImageManifest, config: ImageConfig, what: string): void {
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    fail(what, `lists ${manifest.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`);
+  }
+}
+
+/** The platform an image config declares. */
+export function configPlatform(config: ImageConfig): Platform {
+  return { os: config.os, architecture: config.architecture, ...(config.variant && { variant: config.variant }) };
 }

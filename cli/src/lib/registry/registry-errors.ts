@@ -1,0 +1,58 @@
+import type { Dispatcher } from 'undici';
+import { PrtiqlError, type ErrorCode } from '../../../../shared/errors.js';
+
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** The distribution API's error codes that mean "does not exist". */
+const NOT_FOUND_CODES: ReadonlySet<string> = new Set(['BLOB_UNKNOWN', 'MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN']);
+
+function codeForStatus(status: number, registryCode: string | undefined): ErrorCode {
+  if (status === 401 || status === 403) return 'E_UNAUTHORIZED';
+  if (status === 404 || (registryCode !== undefined && NOT_FOUND_CODES.has(registryCode))) return 'E_NOT_FOUND';
+  if (status === 408 || status === 429 || status >= 500) return 'E_NETWORK';
+  return 'E_BAD_INPUT';
+}
+
+async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<string> {
+  let text = '';
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (text.length < MAX_ERROR_BODY_BYTES) text += chunk.toString('utf8');
+  }
+  return text.slice(0, MAX_ERROR_BODY_BYTES);
+}
+
+/** The first {code, message} of a distribution API error body, if it has one. */
+function registryErrorOf(text: string): { code?: string; message?: string } {
+  try {
+    const parsed = JSON.parse(text) as { errors?: { code?: unknown; message?: unknown }[] };
+    const first = parsed.errors?.[0];
+    return {
+      ...(typeof first?.code === 'string' && { code: first.code }),
+      ...(typeof first?.message === 'string' && { message: first.message }),
+    };
+  } catch {
+    return {};
+  }
+}
+
+/** A registry refused a request; `registryCode` is the distribution API's code (e.g. MANIFEST_UNKNOWN), if it sent one. */
+export class RegistryError extends PrtiqlError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly registryCode: string | undefined,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * A typed error for a registry response that was not the expected one: 401/403 are
+ * E_UNAUTHORIZED, 404 and the *_UNKNOWN codes E_NOT_FOUND, 408/429/5xx E_NETWORK (retry),
+ * any other 4xx E_BAD_INPUT. The message names what was attempted and the registry's reason.
+ */
+export async function responseError(response: Dispatcher.ResponseData, what: string): Promise<RegistryError> {
+  const { code, message } = registryErrorOf(await readErrorBody(response.body));
+  const reason = [String(response.statusCode), code, message].filter(Boolean).join(' ');
+  return new RegistryError(codeForStatus(response.statusCode, code), `${what}: the registry answered ${reason}`, code);
+}
