@@ -60,6 +60,7 @@ async function indexArchive(path: string): Promise<Map<string, ArchiveEntry>> {
     throw error;
   });
   try {
+    if (!(await handle.stat()).isFile()) throw new PrtiqlError('E_BAD_INPUT', `docker archive ${path} is not a file`);
     await handle.read(head, 0, 2, 0);
   } finally {
     await handle.close();
@@ -158,9 +159,18 @@ function parseArchiveManifest(bytes: Buffer, what: string): ArchiveImage[] {
   return parsed as ArchiveImage[];
 }
 
+/** docker.io/library/app:1 for app:1, as docker compares names: docker save writes the short form, skopeo the long one. */
+function normalizedName(name: string): string {
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? '' : name.slice(0, slash);
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return name;
+  return slash < 0 ? `docker.io/library/${name}` : `docker.io/${name}`;
+}
+
 function chooseImage(images: ArchiveImage[], reference: DockerArchiveReference): ArchiveImage {
   const names = images.flatMap((image) => image.RepoTags ?? []);
-  const chosen = reference.name === undefined ? (images.length === 1 ? images[0] : undefined) : images.find((image) => image.RepoTags?.includes(reference.name!));
+  const wanted = reference.name === undefined ? undefined : normalizedName(reference.name);
+  const chosen = wanted === undefined ? (images.length === 1 ? images[0] : undefined) : images.find((image) => image.RepoTags?.some((name) => normalizedName(name) === wanted));
   if (chosen) return chosen;
   const problem = reference.name === undefined ? `holds ${images.length} images: name one as docker-archive:${reference.path}:<repo>:<tag>` : `holds no image named ${reference.name}`;
   throw new PrtiqlError('E_NOT_FOUND', `docker archive ${reference.path} ${problem} (names: ${names.join(', ') || 'none'})`);
