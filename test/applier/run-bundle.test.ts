@@ -9,7 +9,7 @@ import {
   runtimeSpec,
   stopSignal,
 } from '../../applier/runtime-bundle.js';
-import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../helpers/busybox.js';
+import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../../fixtures/busybox-rootfs.js';
 
 const accounts = { passwd: BUSYBOX_PASSWD, group: BUSYBOX_GROUP };
 

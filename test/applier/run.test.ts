@@ -7,7 +7,7 @@ import type { ContainerConfig } from '../../shared/oci.js';
 import { releaseRootfs } from '../../applier/rootfs.js';
 import { parseRunOptions } from '../../applier/run.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { createBusyboxRootfs } from '../helpers/busybox.js';
+import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
 import { installImage, snapshotTree, type LayerContent } from '../helpers/device-store.js';
 import { REPO_ROOT, runProcess, type ProcessResult } from '../helpers/run.js';
 
