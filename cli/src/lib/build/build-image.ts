@@ -1,9 +1,15 @@
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType, type ContainerConfig, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from '../../../../shared/oci.js';
 import { OciLayout } from '../image/oci-layout.js';
-import { DEFAULT_TAG, formatImageReference, parseImageReference, type ImageReference } from '../image/reference.js';
+import { openImage } from '../image/open-image.js';
+import { DEFAULT_TAG, formatImageReference, parseImageReference, type DockerArchiveReference, type ImageReference, type RegistryReference } from '../image/reference.js';
+import { writeImage } from '../image/write-image.js';
+import type { RegistryOptions } from '../registry/registry-client.js';
+import type { ProgressFactory } from '../../progress.js';
 import type { BuildSpec, ImageSettings, LayerSource } from './build-spec.js';
 import { checkDirectory, directoryEntries } from './directory-entries.js';
 import { writeLayerBlob, type WrittenLayer } from './layer-blob.js';
@@ -16,10 +22,14 @@ export interface BuildImageOptions {
   mtime?: number;
   /** Called after each layer is stored. */
   onLayer?: (index: number, layer: WrittenLayer) => void;
+  /** For docker:// outputs: how to reach the registry. */
+  registry?: RegistryOptions;
+  /** Progress of copying the built image to a docker:// or docker-archive: output. */
+  progress?: ProgressFactory;
 }
 
 export interface BuildResult {
-  /** oci:<path>:<tag> of the image written. */
+  /** The image written: oci:<path>:<tag>, docker-archive:<file>[:<name>] or docker://<host>/<repo>:<tag>. */
   reference: string;
   manifest: Descriptor;
   config: Descriptor;
@@ -67,13 +77,29 @@ function containerConfig(settings: ImageSettings): ContainerConfig {
 }
 
 /**
+ * Builds into a temporary OCI layout (layer digests are known only once compressed), then
+ * writes the image to a registry or a docker archive. The result describes the built image;
+ * a docker archive holds the same config with the layers uncompressed.
+ */
+async function buildThroughLayout(spec: BuildSpec, reference: DockerArchiveReference | RegistryReference, options: BuildImageOptions): Promise<BuildResult> {
+  const layout = await mkdtemp(join(tmpdir(), 'prtiql-build-'));
+  try {
+    const built = await buildImage(spec, { transport: 'oci', path: layout }, options);
+    const written = await writeImage(await openImage(built.reference), reference, { registry: options.registry, progress: options.progress });
+    return { ...built, reference: written.reference };
+  } finally {
+    await rm(layout, { recursive: true, force: true });
+  }
+}
+
+/**
  * Builds a reproducible image into an OCI layout and tags it there: one gzip layer per
  * source, then the config, then the manifest, then index.json (other tags are kept).
  * The same inputs and mtime always give the same manifest digest.
  */
 export async function buildImage(spec: BuildSpec, output: string | ImageReference, options: BuildImageOptions = {}): Promise<BuildResult> {
   const reference = typeof output === 'string' ? parseImageReference(output) : output;
-  if (reference.transport !== 'oci') throw new PrtiqlError('E_BAD_REFERENCE', `buildImage writes OCI layouts (oci:<path>[:<tag>]), not ${formatImageReference(reference)}`);
+  if (reference.transport !== 'oci') return buildThroughLayout(spec, reference, options);
   const tag = reference.tag ?? DEFAULT_TAG;
   const mtime = options.mtime ?? sourceDateEpoch();
   const platform = spec.platform ?? hostPlatform();
