@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { openImage } from '../lib/image/open-image.js';
 import { loadPrivateKey } from '../lib/keys.js';
+import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
 import { checkChannelName, DEFAULT_RELEASE_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
 import { openStore } from '../lib/store/open-store.js';
@@ -21,7 +22,12 @@ Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed2
   ];
 
   static override flags = {
-    image: Flags.string({ description: 'Image to release: oci:<path>[:<tag>].', required: true }),
+    image: Flags.string({
+      description: 'Image to release: oci:<path>[:<tag>], docker-archive:<file>[:<repo>:<tag>] or docker://<host>/<repo>[:<tag>|@<digest>].',
+      required: true,
+    }),
+    platform: sourcePlatformFlag,
+    ...registryFlags,
     channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
     version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
     key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release.', required: true }),
@@ -38,7 +44,7 @@ Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed2
     const expires = parseExpiry(flags.expires, created);
     const store = openStore(flags.to);
     const signingKey = await loadPrivateKey(flags.key);
-    const image = await openImage(flags.image);
+    const image = await openImage(flags.image, { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) });
 
     const result = await publishRelease({
       image,

@@ -1,6 +1,9 @@
 import { join } from 'node:path';
 import t from 'tap';
+import { openImage } from '../../../cli/src/lib/image/open-image.js';
+import { writeImage } from '../../../cli/src/lib/image/write-image.js';
 import { startRegistry } from '../../helpers/registry.js';
+import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { runCli, runTool } from '../../helpers/run.js';
 
 const CONTEXT = { rootfs: { bin: { app: '#!/bin/sh\necho app\n' }, 'README.txt': 'read me\n' } };
@@ -66,4 +69,26 @@ t.test('bad references, missing images and refused credentials exit non-zero wit
     t.match(JSON.parse(run.stdout), { error: { code, message } });
     t.match(run.stderr, /^Error: [^\n]+\n$/, 'one line on stderr');
   }
+});
+
+t.test('prtiql release takes its image from a registry or a docker archive', async (t) => {
+  const registry = await startRegistry(t);
+  const fixture = await makeReleaseFixture(t, { files: { 'etc/motd': 'from a registry\n' } });
+  await writeImage(await openImage(fixture.imageReference), `docker://${registry.host}/released:v1`);
+  const archive = join(fixture.workDir, 'released.tar');
+  await writeImage(await openImage(fixture.imageReference), `docker-archive:${archive}`);
+  const release = (image: string, store: string) =>
+    runCli(['release', '--image', image, '--channel', 'stable', '--version', '1', '--key', fixture.keyPath, '--to', `file://${join(fixture.workDir, store)}`, '--json']);
+
+  const fromRegistry = await release(`docker://${registry.host}/released:v1`, 'store-registry');
+  t.equal(fromRegistry.code, 0, fromRegistry.stderr);
+  t.equal(JSON.parse(fromRegistry.stdout).manifestDigest, fixture.manifestDigest, 'the registry keeps the manifest, so the release names the same image');
+
+  const fromArchive = await release(`docker-archive:${archive}`, 'store-archive');
+  t.equal(fromArchive.code, 0, fromArchive.stderr);
+  t.same(
+    JSON.parse(fromArchive.stdout).layers.map((layer: { diffID: string }) => layer.diffID),
+    fixture.result.layers.map((layer) => layer.diffID),
+    'the archive gives the same layers',
+  );
 });
