@@ -1,4 +1,4 @@
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { connectS3 } from '../../cli/src/lib/store/s3-client.js';
 
 /**
  * s3rver's only account. It answers 403 InvalidAccessKeyId to any other access key id;
@@ -63,16 +64,9 @@ export async function startS3rver(t: Test, buckets: readonly string[] = ['releas
   return { endpoint, directory, stop };
 }
 
-/** A plain SDK client on the server, to look at what a store wrote without going through it. */
+/** An SDK client on the server, to look at what a store wrote without going through the store. */
 export function s3rverClient(server: S3rverInstance): S3Client {
-  return new S3Client({
-    endpoint: server.endpoint,
-    region: S3RVER_REGION,
-    credentials: S3RVER_CREDENTIALS,
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  return connectS3({ endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS }).client;
 }
 
 /** Every key in the bucket, sorted. */

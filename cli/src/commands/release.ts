@@ -5,7 +5,7 @@ import { loadPrivateKey } from '../lib/keys.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
 import { checkChannelName, DEFAULT_RELEASE_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
-import { openStore } from '../lib/store/open-store.js';
+import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 
 export default class Release extends BaseCommand {
   static override summary = 'Publish an image as a signed release on a channel.';
@@ -14,11 +14,15 @@ export default class Release extends BaseCommand {
 
 The version must be greater than the channel's current version. Publishing the same version of the same image again does nothing and succeeds.
 
-Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file or the image tag does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's.`;
+With --to s3://<bucket>[/<prefix>], credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles); --endpoint-url selects an S3-compatible service.
+
+Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's; 8 the S3 endpoint cannot be reached or failed; 11 the S3 endpoint refused the credentials.`;
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
     '<%= config.bin %> release --image oci:./images/app:1.5 --channel beta --version 15 --key keys/release-key.pem --to file:///srv/prtiql --expires 30d --device-class pi4 --json',
+    'AWS_PROFILE=releases <%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://my-bucket/prtiql --region eu-central-1',
+    '<%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://releases --endpoint-url http://minio.local:9000',
   ];
 
   static override flags = {
@@ -31,7 +35,7 @@ Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed2
     channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
     version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
     key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release.', required: true }),
-    to: Flags.string({ description: 'Artifact store: file://<dir>.', required: true }),
+    ...storeFlags,
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
   };
@@ -42,7 +46,7 @@ Exit codes: 2 bad flags (channel name, version, expiry); 3 the key is not an Ed2
     const channel = checkChannelName(flags.channel);
     const version = parseReleaseVersion(flags.version);
     const expires = parseExpiry(flags.expires, created);
-    const store = openStore(flags.to);
+    const store = openStoreFromFlags(flags);
     const signingKey = await loadPrivateKey(flags.key);
     const image = await openImage(flags.image, { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) });
 

@@ -114,7 +114,7 @@ t.test('bad input fails with one line and a documented exit code, leaving the st
     ['tag not found', { image: tagless }, 4, 'E_NOT_FOUND', /tag no-such-tag is not in the layout/],
     ['directory that is not an image', { image: `oci:${notAnImage}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
     ['missing image directory', { image: `oci:${join(f.workDir, 'absent')}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
-    ['s3 store', { to: 's3://bucket/prefix' }, 3, 'E_BAD_REFERENCE', /s3:\/\/ stores are not supported yet: use file:\/\/<dir>/],
+    ['unsupported store', { to: 'ftp://host/prefix' }, 3, 'E_BAD_REFERENCE', /unsupported store URL "ftp:\/\/host\/prefix": supported forms are file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/],
   ];
   for (const [name, overrides, exit, code, message] of cases) {
     await t.test(name, async (t) => refused(t, args(overrides), exit, code, message, storeDir));

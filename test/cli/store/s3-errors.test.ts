@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
@@ -9,6 +8,7 @@ import type { S3ConnectionOptions } from '../../../cli/src/lib/store/s3-client.j
 import { PART_SIZE, PARTS_IN_FLIGHT } from '../../../cli/src/lib/store/s3-upload.js';
 import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
+import { freePort } from '../../helpers/free-port.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { listKeys, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
 
@@ -18,14 +18,6 @@ const digest = sha256Digest(blob);
 function storeAt(endpoint: string, options: { bucket?: string; prefix?: string } & S3ConnectionOptions = {}): S3Store {
   const { bucket = 'releases', prefix = 'fleet', ...connection } = options;
   return new S3Store({ bucket, prefix }, { endpointUrl: endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS, ...connection });
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Runs the rest of a test with these environment variables (undefined: unset). */
@@ -57,7 +49,7 @@ const NO_AWS_CONFIGURATION = {
 };
 
 t.test('an unreachable endpoint is E_NETWORK naming the endpoint', async (t) => {
-  const endpoint = `http://127.0.0.1:${await closedPort()}`;
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
   const store = storeAt(endpoint);
   const refused = new RegExp(`^cannot reach the S3 endpoint ${endpoint} while .*: connect ECONNREFUSED`);
   await t.rejects(store.readPointer('stable'), { code: 'E_NETWORK', message: refused });
