@@ -11,7 +11,7 @@ export const storeFlags = {
   }),
   region: Flags.string({ description: 'Region for s3:// stores. [default: AWS_REGION or the AWS profile]', helpGroup: 'S3' }),
   'force-path-style': Flags.boolean({
-    description: 'Address s3:// buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint>. [default: on with --endpoint-url]',
+    description: 'Address s3:// buckets as <endpoint>/<bucket> instead of <bucket>.<endpoint>. [default: on with a non-AWS --endpoint-url]',
     allowNo: true,
     helpGroup: 'S3',
   }),
