@@ -16,6 +16,8 @@ const READY_TIMEOUT_MS = 15_000;
 
 export interface RegistryUser {
   password: string;
+  /** Token auth only: a refresh token the token server also accepts (OAuth2 refresh_token grant, POST). */
+  identityToken?: string;
   /** Token auth only: the actions this user gets on every repository (default pull and push). */
   actions?: string[];
 }
@@ -80,9 +82,9 @@ function basicUser(request: IncomingMessage, users: Record<string, RegistryUser>
 }
 
 /**
- * A token server as the distribution auth spec describes: Basic credentials in, an ES256 JWT
- * out whose x5c certificate the registry trusts (rootcertbundle). Anonymous callers get a
- * token with no access; wrong credentials get 401.
+ * A token server as the distribution auth spec describes: Basic credentials (GET) or a refresh
+ * token (POST) in, an ES256 JWT out whose x5c certificate the registry trusts (rootcertbundle).
+ * Anonymous callers get a token with no access; wrong credentials get 401.
  */
 async function startTokenServer(t: Test, dir: string, users: Record<string, RegistryUser>) {
   const keyPath = join(dir, 'token-key.pem');
@@ -92,22 +94,28 @@ async function startTokenServer(t: Test, dir: string, users: Record<string, Regi
   const key = createPrivateKey(await readFile(keyPath));
   const certificate = new X509Certificate(await readFile(certPath));
   const requests: string[] = [];
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const server = createServer(async (request: IncomingMessage, response: ServerResponse) => {
     requests.push(`${request.method} ${request.url}`);
+    let body = '';
+    for await (const chunk of request) body += String(chunk);
     const url = new URL(request.url!, 'http://token');
-    const user = basicUser(request, users);
+    const form = new URLSearchParams(body);
+    const refreshed = request.method === 'POST' && form.get('grant_type') === 'refresh_token';
+    const user = refreshed ? Object.keys(users).find((name) => users[name].identityToken === form.get('refresh_token')) ?? false : basicUser(request, users);
     if (user === false) {
       response.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"invalid credentials"}');
       return;
     }
-    const access = user === undefined ? [] : url.searchParams.getAll('scope').flatMap((scope) => {
+    const scopes = refreshed ? (form.get('scope') ?? '').split(' ').filter(Boolean) : url.searchParams.getAll('scope');
+    const service = refreshed ? form.get('service') : url.searchParams.get('service');
+    const access = user === undefined ? [] : scopes.flatMap((scope) => {
       const [type, name, actions] = scope.split(':');
       const allowed = users[user].actions ?? ['pull', 'push'];
       return [{ type, name, actions: actions.split(',').filter((action) => allowed.includes(action)) }];
     });
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: 'JWT', alg: 'ES256', x5c: [certificate.raw.toString('base64')] };
-    const claims = { iss: ISSUER, sub: user ?? '', aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access };
+    const claims = { iss: ISSUER, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access };
     const signed = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
     const signature = sign('sha256', Buffer.from(signed), { key, dsaEncoding: 'ieee-p1363' });
     const token = `${signed}.${base64url(signature)}`;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -11,7 +11,7 @@ import { hostPlatform } from '../../../cli/src/lib/build/platform.js';
 import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { writeImage } from '../../../cli/src/lib/image/write-image.js';
 import { repositoryScope } from '../../../cli/src/lib/registry/registry-auth.js';
-import { RegistryClient } from '../../../cli/src/lib/registry/registry-client.js';
+import { RegistryClient, registryBaseUrl } from '../../../cli/src/lib/registry/registry-client.js';
 import { startRegistry } from '../../helpers/registry.js';
 import { runTool } from '../../helpers/run.js';
 
@@ -137,4 +137,30 @@ t.test('missing tags and repositories, and unreachable registries, are typed err
   await t.rejects(openImage(`docker://${registry.host}/nowhere:v1`), { code: 'E_NOT_FOUND' });
   await t.rejects(openImage(`docker://${registry.host}/here@sha256:${'0'.repeat(64)}`), { code: 'E_NOT_FOUND' });
   await t.rejects(openImage('docker://127.0.0.1:1/app:v1'), { code: 'E_NETWORK', message: /cannot reach http:\/\/127\.0\.0\.1:1/ });
+});
+
+t.test('a source blob that does not match its digest fails the push and leaves no trace', async (t) => {
+  const registry = await startRegistry(t);
+  for (const chunkSize of [undefined, 1024]) {
+    const { dir, reference, result } = await buildSample(t, { 'noise.bin': randomBytes(5000) });
+    const blobPath = join(dir, 'layout', 'blobs', 'sha256', result.layers[0].digest.slice('sha256:'.length));
+    const bytes = await readFile(blobPath);
+    bytes[bytes.length - 20] ^= 0xff;
+    await writeFile(blobPath, bytes);
+    const target = `docker://${registry.host}/tampered:${chunkSize ?? 'whole'}`;
+    await t.rejects(writeImage(await openImage(reference), target, { registry: { chunkSize } }), { code: 'E_DIGEST_MISMATCH' }, `chunk size ${chunkSize ?? 'default'}`);
+    const client = new RegistryClient(registry.host);
+    t.notOk(await client.hasBlob('tampered', result.layers[0].digest, [repositoryScope('tampered', 'pull')]), 'the blob was not stored');
+    await t.rejects(openImage(target), { code: 'E_NOT_FOUND' }, 'no manifest was pushed');
+    t.ok(registry.requests.some((line) => line.startsWith('DELETE /v2/tampered/blobs/uploads/')), 'the upload was cancelled');
+  }
+});
+
+t.test('loopback registries and --insecure speak HTTP, all others HTTPS; Docker Hub has its API host', async (t) => {
+  t.equal(registryBaseUrl('127.0.0.1:5000').href, 'http://127.0.0.1:5000/');
+  t.equal(registryBaseUrl('localhost').href, 'http://localhost/');
+  t.equal(registryBaseUrl('[::1]:5000').href, 'http://[::1]:5000/');
+  t.equal(registryBaseUrl('registry.example:5000').href, 'https://registry.example:5000/');
+  t.equal(registryBaseUrl('registry.example:5000', true).href, 'http://registry.example:5000/');
+  t.equal(registryBaseUrl('docker.io').href, 'https://registry-1.docker.io/');
 });

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { buildImage } from '../../../cli/src/lib/build/build-image.js';
@@ -6,7 +7,7 @@ import { writeImage } from '../../../cli/src/lib/image/write-image.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
 import { runTool } from '../../helpers/run.js';
 
-const USERS = { ci: { password: 'secret' }, reader: { password: 'readonly', actions: ['pull'] } };
+const USERS = { ci: { password: 'secret', identityToken: 'ci-refresh-token' }, reader: { password: 'readonly', actions: ['pull'] } };
 
 async function buildSample(t: Test) {
   const dir = t.testdir({ context: { 'app.txt': 'authenticated\n' } });
@@ -34,6 +35,12 @@ t.test('bearer tokens: credentials from an auth file push and pull; tokens are c
 
   const pulled = await openImage(`docker://${registry.host}/secure/app:v1`, { registry: onlyAuthFile(authFile, dir) });
   t.equal(pulled.manifestDigest, digest);
+
+  const identityFile = join(dir, 'identity.json');
+  await writeFile(identityFile, JSON.stringify({ auths: { [registry.host]: { identitytoken: 'ci-refresh-token' } } }));
+  registry.tokenRequests.length = 0;
+  t.equal((await openImage(`docker://${registry.host}/secure/app:v1`, { registry: onlyAuthFile(identityFile, dir) })).manifestDigest, digest);
+  t.match(registry.tokenRequests, [/^POST \/token/], 'an identity token is exchanged with the refresh-token grant');
 });
 
 t.test('bearer tokens: no, wrong or too weak credentials are E_UNAUTHORIZED with one clear line', async (t) => {

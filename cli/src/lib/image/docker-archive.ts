@@ -13,9 +13,8 @@ import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import { fsyncDirectory, temporaryPathFor } from '../store/durable-write.js';
 import type { Image, Layer, WrittenImage } from './image.js';
-import { MAX_CONFIG_BYTES } from './layout-image.js';
 import { TAR_LAYER_TYPES, uncompressedLayerStream } from './layer-stream.js';
-import { checkLayerCount, parseImageConfig, parseJson } from './oci-json.js';
+import { checkLayerCount, MAX_CONFIG_BYTES, parseImageConfig, parseJson } from './oci-json.js';
 import { formatImageReference, type DockerArchiveReference } from './reference.js';
 
 /**

@@ -6,12 +6,9 @@ import { countProgress, silentProgress, type ProgressFactory } from '../../progr
 import type { BlobCounts, Image, Layer, WrittenImage } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { checkLayerCount, configPlatform, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
+import { checkLayerCount, configPlatform, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
-
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
 class LayoutLayer implements Layer {
   constructor(

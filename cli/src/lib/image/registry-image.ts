@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { readCapped } from '../../../../shared/capped-read.js';
 import { sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Descriptor, Platform } from '../../../../shared/oci.js';
@@ -6,12 +7,10 @@ import { repositoryScope } from '../registry/registry-auth.js';
 import { RegistryClient, type FetchedManifest, type RegistryOptions } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
 import type { Image, Layer } from './image.js';
-import { MAX_CONFIG_BYTES } from './layout-image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { checkLayerCount, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
+import { checkLayerCount, MAX_CONFIG_BYTES, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
 import { DEFAULT_TAG, formatImageReference, type RegistryReference } from './reference.js';
-import { readCapped } from '../../../../shared/capped-read.js';
 
 /** Where a layer already lives: pushing it elsewhere on the same registry can mount it. */
 export interface LayerOrigin {

@@ -5,7 +5,7 @@ import { isDigest, sha256Digest, type Digest } from '../../../../shared/digest.j
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType, type Descriptor } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
-import { parseJson } from '../image/oci-json.js';
+import { MAX_MANIFEST_BYTES, parseJson } from '../image/oci-json.js';
 import type { CredentialOptions } from './credentials.js';
 import { RegistryAuth } from './registry-auth.js';
 import { responseError } from './registry-errors.js';
@@ -36,7 +36,6 @@ export interface RegistryRequest {
 
 /** Every manifest type this client reads, listed explicitly: registries pick what to send from Accept. */
 export const MANIFEST_ACCEPT = [MediaType.imageManifest, MediaType.imageIndex, MediaType.dockerManifest, MediaType.dockerManifestList].join(', ');
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TAG_LIST_BYTES = 8 * 1024 * 1024;
 const MAX_TAG_PAGES = 50;
 const MAX_REDIRECTS = 5;
