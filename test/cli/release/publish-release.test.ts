@@ -15,6 +15,7 @@ import { publishRelease, type PublishReleaseOptions } from '../../../cli/src/lib
 import type { ArtifactStore } from '../../../cli/src/lib/store/artifact-store.js';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
+import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
 
 const day = 86_400_000;
 
@@ -139,9 +140,9 @@ t.test('the channel pointer is written after every blob', async (t) => {
     hasBlob: (d) => inner.hasBlob(d),
     putBlob: (d, size, source) => (calls.push(`blob ${d}`), inner.putBlob(d, size, source)),
     getBlob: (d) => inner.getBlob(d),
-    readPointer: (c) => inner.readPointer(c),
-    writePointer: (c, bytes) => (calls.push('pointer'), inner.writePointer(c, bytes)),
-    pointerLocation: (c) => inner.pointerLocation(c),
+    readDocument: (name) => inner.readDocument(name),
+    writeDocument: (name, bytes) => (calls.push(name === pointerPath('stable') ? 'pointer' : `document ${name}`), inner.writeDocument(name, bytes)),
+    documentLocation: (name) => inner.documentLocation(name),
   };
   await publishRelease({
     image: await openImage(fixture.imageReference),

@@ -3,6 +3,7 @@ import t from 'tap';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { openStore } from '../../../cli/src/lib/store/open-store.js';
 import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
+import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
 
 t.test('file:// URLs open a directory store', async (t) => {
   const absolute = openStore('file:///srv/releases');
@@ -24,7 +25,7 @@ t.test('s3:// URLs open a bucket store under a prefix', async (t) => {
     t.ok(store instanceof S3Store, url);
     t.same((store as S3Store).s3Location, { bucket, prefix }, url);
   }
-  t.equal(openStore('s3://my-bucket/fleet/').pointerLocation('stable'), 's3://my-bucket/fleet/channels/stable/release.json');
+  t.equal(openStore('s3://my-bucket/fleet/').documentLocation(pointerPath('stable')), 's3://my-bucket/fleet/channels/stable/release.json');
   t.equal(openStore('s3://my-bucket').location, 's3://my-bucket');
   t.equal((openStore('s3://b12', { endpointUrl: 'http://127.0.0.1:9000' }) as S3Store).endpoint, 'http://127.0.0.1:9000');
   t.equal((openStore('s3://b12') as S3Store).endpoint, 'AWS S3');

@@ -4,6 +4,7 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { parseRelease, type Release } from '../../../../shared/release.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
+import { pointerPath } from '../store/store-layout.js';
 
 function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
   try {
@@ -21,9 +22,9 @@ function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
  * rotation) are not checked. The document must always parse and name the channel.
  */
 export async function readCurrentRelease(store: ArtifactStore, channel: string, signingKey: KeyObject): Promise<Release | undefined> {
-  const bytes = await store.readPointer(channel);
+  const bytes = await store.readDocument(pointerPath(channel));
   if (bytes === undefined) return undefined;
-  const what = `the current release of channel ${channel} (${store.pointerLocation(channel)})`;
+  const what = `the current release of channel ${channel} (${store.documentLocation(pointerPath(channel))})`;
   try {
     const envelope = parseEnvelope(parseJsonBytes(bytes, what), what);
     if (envelope.payloadType !== MediaType.release) {

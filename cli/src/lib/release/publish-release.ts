@@ -11,6 +11,7 @@ import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
 import { checkChannelName } from './release-options.js';
 import { signRelease } from './sign-release.js';
 import { storeManifest } from './store-manifest.js';
+import { pointerPath } from '../store/store-layout.js';
 
 export interface PublishReleaseOptions {
   image: Image;
@@ -120,7 +121,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     version,
     manifestDigest: manifest.digest,
     layers: layers.map((layer) => ({ diffID: layer.diffID, digest: layer.blob.digest, size: layer.blob.size, uncompressedSize: layer.uncompressedSize })),
-    release: store.pointerLocation(channel),
+    release: store.documentLocation(pointerPath(channel)),
   };
   if (current && version === current.version) {
     if (current.manifest.digest === manifest.digest) {
@@ -155,6 +156,6 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     layers: layers.map((layer) => ({ diffID: layer.diffID, size: layer.uncompressedSize, blob: layer.blob })),
     deltas: [],
   };
-  await store.writePointer(channel, signRelease(release, options.signingKey));
+  await store.writeDocument(pointerPath(channel), signRelease(release, options.signingKey));
   return { ...result, blobsUploaded: uploaded, blobsSkipped: skipped, unchanged: false };
 }

@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 
 /**
- * Where releases are published (DESIGN §5): immutable content-addressed blobs plus one small
- * mutable pointer per channel, the signed release, which is written after every blob it names.
+ * Where releases are published (DESIGN §5): immutable content-addressed blobs plus small mutable
+ * documents: one pointer per channel, the signed release, written after every blob it names.
  * Implementations: a directory (file://); S3 and OCI registries follow the same contract.
  */
 export interface ArtifactStore {
@@ -22,12 +22,15 @@ export interface ArtifactStore {
   /** Opens a stored blob; E_NOT_FOUND when it is missing. */
   getBlob(digest: Digest): Promise<Readable>;
 
-  /** The signed release envelope of a channel, or undefined when the channel has none yet. */
-  readPointer(channel: string): Promise<Buffer | undefined>;
+  /**
+   * A small mutable document, or undefined when there is none. Names come from
+   * store-layout.ts ('/'-separated, relative to the store root): channel pointers, delta records.
+   */
+  readDocument(name: string): Promise<Buffer | undefined>;
 
-  /** Replaces the channel's signed release atomically: readers see the old or the new one, never a mix. */
-  writePointer(channel: string, envelope: Uint8Array): Promise<void>;
+  /** Replaces a document atomically: readers see the old or the new bytes, never a mix. */
+  writeDocument(name: string, bytes: Uint8Array): Promise<void>;
 
-  /** Where the channel's pointer lives (a path or URL), for reports. */
-  pointerLocation(channel: string): string;
+  /** Where a document lives (a path or URL), for reports. */
+  documentLocation(name: string): string;
 }

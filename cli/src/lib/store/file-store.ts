@@ -1,15 +1,14 @@
 import { link, lstat, mkdir, open, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import { MAX_RELEASE_BYTES } from '../../../../shared/release.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-import { BLOB_DIRECTORY, blobPath, channelDirectory, pointerPath } from './store-layout.js';
+import { BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -31,8 +30,8 @@ export class FileStore implements ArtifactStore {
     return join(this.root, blobPath(digest));
   }
 
-  pointerLocation(channel: string): string {
-    return join(this.root, pointerPath(channel));
+  documentLocation(name: string): string {
+    return join(this.root, checkDocumentName(name));
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
@@ -88,8 +87,8 @@ export class FileStore implements ArtifactStore {
     }
   }
 
-  async readPointer(channel: string): Promise<Buffer | undefined> {
-    const path = this.pointerLocation(channel);
+  async readDocument(name: string): Promise<Buffer | undefined> {
+    const path = this.documentLocation(name);
     let handle;
     try {
       handle = await open(path, 'r');
@@ -98,15 +97,15 @@ export class FileStore implements ArtifactStore {
       throw error;
     }
     try {
-      return await readCapped(handle.createReadStream({ autoClose: false }), MAX_RELEASE_BYTES, path);
+      return await readCapped(handle.createReadStream({ autoClose: false }), MAX_DOCUMENT_BYTES, path);
     } finally {
       await handle.close();
     }
   }
 
-  async writePointer(channel: string, envelope: Uint8Array): Promise<void> {
-    const path = this.pointerLocation(channel);
-    await mkdir(join(this.root, channelDirectory(channel)), { recursive: true });
-    await replaceFileDurably(path, envelope);
+  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
+    const path = this.documentLocation(name);
+    await mkdir(dirname(path), { recursive: true });
+    await replaceFileDurably(path, bytes);
   }
 }

@@ -4,13 +4,12 @@ import { PassThrough, type Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import { MAX_RELEASE_BYTES } from '../../../../shared/release.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { connectS3, type S3ConnectionOptions } from './s3-client.js';
 import { s3Failure } from './s3-errors.js';
 import { formatS3Url, s3Key, type S3Location } from './s3-location.js';
 import { uploadVerified } from './s3-upload.js';
-import { blobPath, pointerPath } from './store-layout.js';
+import { blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
 
 /** Blob uploads one store runs at once, whatever its callers do; each sends up to PARTS_IN_FLIGHT parts. */
 export const BLOB_UPLOADS_AT_ONCE = 2;
@@ -52,8 +51,8 @@ export class S3Store implements ArtifactStore {
     return formatS3Url(this.s3Location);
   }
 
-  pointerLocation(channel: string): string {
-    return formatS3Url(this.s3Location, pointerPath(channel));
+  documentLocation(name: string): string {
+    return formatS3Url(this.s3Location, checkDocumentName(name));
   }
 
   private key(path: string): string {
@@ -118,11 +117,11 @@ export class S3Store implements ArtifactStore {
     return body.pipe(out);
   }
 
-  async readPointer(channel: string): Promise<Buffer | undefined> {
-    const location = this.pointerLocation(channel);
+  async readDocument(name: string): Promise<Buffer | undefined> {
+    const location = this.documentLocation(name);
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.s3Location.bucket, Key: this.key(pointerPath(channel)) }));
-      return await readCapped(response.Body as Readable, MAX_RELEASE_BYTES, location);
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.s3Location.bucket, Key: this.key(name) }));
+      return await readCapped(response.Body as Readable, MAX_DOCUMENT_BYTES, location);
     } catch (error) {
       if (isMissingObject(error)) return undefined;
       throw this.failure(error, `reading ${location}`);
@@ -130,14 +129,14 @@ export class S3Store implements ArtifactStore {
   }
 
   /** One PUT: S3 replaces an object atomically, so readers get the old or the new release. */
-  async writePointer(channel: string, envelope: Uint8Array): Promise<void> {
-    const location = this.pointerLocation(channel);
+  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
+    const location = this.documentLocation(name);
     try {
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.s3Location.bucket,
-          Key: this.key(pointerPath(channel)),
-          Body: envelope,
+          Key: this.key(name),
+          Body: bytes,
           ContentType: 'application/json',
           CacheControl: POINTER_CACHE_CONTROL,
         }),

@@ -1,6 +1,6 @@
 import { digestHex, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import { CHANNEL_PATTERN } from '../../../../shared/release.js';
+import { CHANNEL_PATTERN, MAX_RELEASE_BYTES } from '../../../../shared/release.js';
 
 /** Names inside every artifact store (docs/artifact-store.md), relative to its root or prefix, '/'-separated. */
 export const BLOB_DIRECTORY = 'blobs/sha256';
@@ -23,4 +23,17 @@ export function channelDirectory(channel: string): string {
 
 export function pointerPath(channel: string): string {
   return `${channelDirectory(channel)}/${RELEASE_POINTER_FILE}`;
+}
+
+/** Largest mutable document (a signed release, a delta record) a store hands back. */
+export const MAX_DOCUMENT_BYTES = MAX_RELEASE_BYTES;
+
+const DOCUMENT_NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
+
+/** Document names are made here, never taken from users: anything else is a bug. */
+export function checkDocumentName(name: string): string {
+  if (!DOCUMENT_NAME.test(name) || name.split('/').includes('..')) {
+    throw new PrtiqlError('E_INTERNAL', `invalid store document name ${JSON.stringify(name)}`);
+  }
+  return name;
 }
