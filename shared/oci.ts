@@ -59,6 +59,17 @@ export interface ContainerConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
+  Healthcheck?: HealthConfig;
+}
+
+/** Docker's health check: durations in nanoseconds, 0 or absent meaning the default. */
+export interface HealthConfig {
+  /** `[]` inherit, `["NONE"]` disabled, `["CMD", arg...]` or `["CMD-SHELL", command]`. */
+  Test?: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
 }
 
 export interface ImageConfig {
