@@ -1,6 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { PrtiqlError } from '../shared/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
 
 export interface StoreLock {
   release(): Promise<void>;
@@ -30,6 +31,32 @@ export async function acquireStoreLock(lockPath: string): Promise<StoreLock> {
   });
   server.unref();
   return { release: () => closeServer(server) };
+}
+
+/**
+ * Takes the store lock, retrying while another applier holds it, for up to `waitMs`; then
+ * E_BUSY. For short writes by `run`, which must not fail because an update is running.
+ */
+export async function acquireStoreLockWaiting(lockPath: string, waitMs: number): Promise<StoreLock> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await acquireStoreLock(lockPath);
+    } catch (error) {
+      if (!isPrtiqlError(error, 'E_BUSY') || Date.now() >= deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
+/** Runs `task` holding the store lock (waiting for it as above). */
+export async function withStoreLock<T>(lockPath: string, waitMs: number, task: () => Promise<T>): Promise<T> {
+  const lock = await acquireStoreLockWaiting(lockPath, waitMs);
+  try {
+    return await task();
+  } finally {
+    await lock.release();
+  }
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -1,8 +1,11 @@
 import { PrtiqlError } from '../shared/errors.js';
 import type { Subcommand } from './command.js';
+import { containerLogCommand } from './container-log.js';
 import { createLogger } from './log.js';
+import { logsCommand } from './logs.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
+import { stopCommand } from './stop.js';
 import { updateCommand } from './update.js';
 
 /** Every subcommand; adding one is one line. */
@@ -10,6 +13,9 @@ const COMMANDS: Record<string, Subcommand> = {
   update: updateCommand,
   status: statusCommand,
   run: runCommand,
+  stop: stopCommand,
+  logs: logsCommand,
+  'container-log': containerLogCommand,
 };
 
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);

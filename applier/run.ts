@@ -1,37 +1,50 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
-import { join } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
-import type { ImageConfig } from '../shared/oci.js';
+import type { Digest } from '../shared/digest.js';
+import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { clearStaleContainer, containerBundle, createBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
+import { containerLogPaths, startLogWriter } from './container-log.js';
+import { loadDeviceConfig, type DeviceConfig } from './device-config.js';
+import { checkHealth, healthPlan, type HealthOutcome, type HealthPlan } from './health-check.js';
+import { readHealthRecords, verdictOf } from './health-record.js';
 import { readImageFile } from './layer-view.js';
 import { createLogger, type Logger } from './log.js';
-import { assembleRootfs, releaseRootfs, type RootfsMode } from './rootfs.js';
-import { runtimeSpec, stopSignal, type NetworkMode } from './runtime-bundle.js';
+import type { RootfsMode } from './rootfs.js';
+import { execInContainer, stopContainerProcess, waitUntilStopped } from './runc.js';
+import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from './runtime-bundle.js';
 import { SignalRelay } from './signal-relay.js';
 import { Store, type StoredImage } from './store.js';
 import { requireExecutable, runTool } from './tool.js';
+import { markFailedAndRollBack, markHealthy, rollBack, rollbackTarget } from './verdict.js';
 
 export interface RunOptions {
   store: string;
   /** Container id for runc; also the hostname and the bundle directory's name. */
   name: string;
-  network: NetworkMode;
+  /** --network; when absent the device config decides, else `none`. */
+  network?: NetworkMode;
   rootfs: RootfsMode;
-  /** Seconds a container may take to stop after a relayed stop request before it is killed. */
+  /** Seconds a container may take to stop after a stop request before it is killed. */
   stopTimeout: number;
+  /** Start the container and return once it has passed its health check (if it needs one). */
+  detach: boolean;
+  /** Seconds the first start of an image must stay up; 0 turns health checks and rollback off. */
+  healthSeconds: number;
+  /** --config; when absent /etc/prtiql/device.json is read if it exists. */
+  config?: string;
 }
 
 export const DEFAULT_CONTAINER_NAME = 'prtiql';
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+export const DEFAULT_HEALTH_SECONDS = 10;
 
-const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 const ACCOUNTS_FILE_LIMIT = 1024 * 1024;
 
 export const runCommand: Subcommand = {
   summary:
-    'run --store <dir> [--name <id>] [--network none|host] [--rootfs auto|overlay|copy] [--stop-timeout <s>]: run the current image with runc',
+    'run --store <dir> [--name <id>] [--detach] [--health-seconds <s>] [--config <file>] [--network none|host] [--rootfs auto|overlay|copy] [--stop-timeout <s>]: run the current image with runc',
   run: async (args) => runContainer(parseRunOptions(args)),
 };
 
@@ -39,88 +52,278 @@ export function parseRunOptions(args: string[]): RunOptions {
   const values = parseOptions('run', args, {
     store: { type: 'string' },
     name: { type: 'string', default: DEFAULT_CONTAINER_NAME },
-    network: { type: 'string', default: 'none' },
+    network: { type: 'string' },
     rootfs: { type: 'string', default: 'auto' },
     'stop-timeout': { type: 'string', default: String(DEFAULT_STOP_TIMEOUT_SECONDS) },
+    detach: { type: 'boolean', default: false },
+    'health-seconds': { type: 'string', default: String(DEFAULT_HEALTH_SECONDS) },
+    config: { type: 'string' },
   });
-  if (!CONTAINER_NAME.test(values.name)) {
-    throw new PrtiqlError('E_USAGE', `run: --name must be letters, digits, '_', '.', '+' or '-': ${JSON.stringify(values.name)}`);
+  const name = parseContainerName('run', values.name);
+  if (values.network !== undefined && values.network !== 'none' && values.network !== 'host') {
+    throw new PrtiqlError('E_USAGE', 'run: --network is none or host');
   }
-  if (values.network !== 'none' && values.network !== 'host') throw new PrtiqlError('E_USAGE', 'run: --network is none or host');
   if (values.rootfs !== 'auto' && values.rootfs !== 'overlay' && values.rootfs !== 'copy') {
     throw new PrtiqlError('E_USAGE', 'run: --rootfs is auto, overlay or copy');
   }
-  const stopTimeout = Number(values['stop-timeout']);
-  if (values['stop-timeout'].trim() === '' || !Number.isFinite(stopTimeout) || stopTimeout < 0) {
-    throw new PrtiqlError('E_USAGE', 'run: --stop-timeout is a number of seconds');
-  }
   return {
     store: requireOption('run', values.store, 'store'),
-    name: values.name,
-    network: values.network,
+    name,
+    ...(values.network !== undefined && { network: values.network }),
     rootfs: values.rootfs,
-    stopTimeout,
+    stopTimeout: parseSeconds('run', 'stop-timeout', values['stop-timeout']),
+    detach: values.detach,
+    healthSeconds: parseSeconds('run', 'health-seconds', values['health-seconds']),
+    ...(values.config !== undefined && { config: requireOption('run', values.config, 'config') }),
   };
 }
 
+export function parseContainerName(command: string, name: string): string {
+  if (!CONTAINER_NAME.test(name)) {
+    throw new PrtiqlError('E_USAGE', `${command}: --name must be letters, digits, '_', '.', '+' or '-': ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+export function parseSeconds(command: string, flag: string, text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new PrtiqlError('E_USAGE', `${command}: --${flag} is a number of seconds`);
+  return seconds;
+}
+
+interface Session {
+  options: RunOptions;
+  store: Store;
+  runc: string;
+  device: DeviceConfig;
+  network: NetworkMode;
+  log: Logger;
+}
+
+/** What one start of the current image ended in: an exit status, or a rollback to run next. */
+type Attempt = number | 'rolled-back';
+
+interface PreparedImage {
+  image: StoredImage;
+  spec: RuntimeSpec;
+  plan: HealthPlan;
+}
+
 /**
- * Runs the store's current image with runc in the foreground and returns the container's
- * exit status. The bundle lives in `<store>/containers/<name>/` and is removed afterwards,
- * together with runc's state: every run starts from the committed layers.
+ * Runs the store's current image with runc and returns the exit status: in the foreground
+ * the container's, detached 0 once it runs. The first start of an image is health-checked;
+ * if it fails, `previous` becomes current again and runs instead (docs/running.md).
  */
 export async function runContainer(options: RunOptions, log: Logger = createLogger()): Promise<number> {
-  let config: ImageConfig | undefined;
-  let killTimer: NodeJS.Timeout | undefined;
-  let runc = 'runc';
-  const relay = new SignalRelay(
-    (signal) => (signal === 'SIGTERM' && config ? stopSignal(config.config ?? {}) : signal),
-    () => {
-      killTimer ??= setTimeout(() => {
-        log.warn('container.stop-timeout', { name: options.name, seconds: options.stopTimeout });
-        runTool(runc, ['kill', options.name, 'KILL']).catch((error: Error) => log.error('container.kill-failed', { message: error.message }));
-      }, options.stopTimeout * 1000);
-    },
-  );
+  const store = await Store.open(options.store);
+  const device = await loadDeviceConfig(options.config);
+  const runc = await requireExecutable('runc');
+  const session: Session = { options, store, runc, device, network: options.network ?? device.network ?? 'none', log };
+  const foreground = options.detach ? undefined : new ForegroundSignals(session);
   try {
-    const image = await currentImage(options.store);
-    config = image.config;
-    runc = await requireExecutable('runc');
-    const layerDirs = image.layers.map((layer) => layer.path);
-    const layersTopDown = [...layerDirs].reverse();
-    const spec = runtimeSpec(image.config, {
-      containerId: options.name,
-      network: options.network,
-      accounts: {
-        passwd: (await readImageFile(layersTopDown, 'etc/passwd', ACCOUNTS_FILE_LIMIT))?.toString(),
-        group: (await readImageFile(layersTopDown, 'etc/group', ACCOUNTS_FILE_LIMIT))?.toString(),
-      },
-    });
-
-    const containers = join(options.store, 'containers');
-    const bundle = join(containers, options.name);
-    await clearStaleContainer(runc, options.name, bundle);
-    await mkdir(containers, { recursive: true, mode: 0o700 });
-    await mkdir(bundle, { mode: 0o700 });
-    try {
-      const rootfs = await assembleRootfs(layerDirs, bundle, options.rootfs, (reason) => log.warn('container.rootfs-fallback', { reason }));
-      await writeFile(join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`, { mode: 0o600 });
-      if (relay.received.length > 0) return 128 + constants.signals[relay.received[0]];
-      // its own process group: a terminal's Ctrl-C reaches the container once, through the relay
-      const child = spawn(runc, ['run', '--bundle', bundle, options.name], { stdio: 'inherit', detached: true });
-      relay.forwardTo(child);
-      log.info('container.started', { name: options.name, image: image.manifestDigest, rootfs, bundle });
-      const status = await exitStatusOf(child);
-      log.info('container.exited', { name: options.name, status });
-      return status;
-    } finally {
-      clearTimeout(killTimer);
-      await runTool(runc, ['delete', '--force', options.name]);
-      await releaseRootfs(bundle);
+    for (;;) {
+      const manifest = await store.pointer('current');
+      if (!manifest) throw new PrtiqlError('E_NOT_FOUND', `no image is installed in ${options.store}`);
+      const verdict = verdictOf(await readHealthRecords(store), manifest);
+      // a crash may have interrupted a rollback after the failure was recorded
+      if (verdict === 'failed' && (await rollBack(store, manifest, log))) continue;
+      const check = verdict === undefined && options.healthSeconds > 0;
+      const attempt = foreground ? await runInForeground(session, manifest, check, foreground) : await startDetached(session, manifest, check);
+      if (attempt !== 'rolled-back') return attempt;
     }
   } finally {
-    clearTimeout(killTimer);
-    relay.close();
+    foreground?.close();
   }
+}
+
+/**
+ * SIGTERM and SIGINT go to runc (SIGTERM as the image's StopSignal); a container still
+ * running `stopTimeout` seconds after the first one is killed.
+ */
+class ForegroundSignals {
+  readonly relay: SignalRelay;
+  stopSignal: NodeJS.Signals = 'SIGTERM';
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(session: Session) {
+    const { options, runc, log } = session;
+    this.relay = new SignalRelay(
+      (signal) => (signal === 'SIGTERM' ? this.stopSignal : signal),
+      () => {
+        this.killTimer ??= setTimeout(() => {
+          log.warn('container.stop-timeout', { name: options.name, seconds: options.stopTimeout });
+          runTool(runc, ['kill', options.name, 'KILL']).catch((error: Error) => log.error('container.kill-failed', { message: error.message }));
+        }, options.stopTimeout * 1000);
+      },
+    );
+  }
+
+  get interrupted(): NodeJS.Signals | undefined {
+    return this.relay.received[0];
+  }
+
+  close(): void {
+    clearTimeout(this.killTimer);
+    this.relay.close();
+  }
+}
+
+async function runInForeground(session: Session, manifest: Digest, check: boolean, signals: ForegroundSignals): Promise<Attempt> {
+  const { options, store, runc, log } = session;
+  const bundle = containerBundle(store.root, options.name);
+  const prepared = await prepareImage(session, manifest).catch((error: unknown) => failedStart(session, manifest, check, error));
+  if (prepared === 'rolled-back') return prepared;
+  signals.stopSignal = stopSignal(prepared.image.config.config ?? {});
+  await clearStaleContainer(runc, options.name, bundle);
+  try {
+    const rootfs = await createBundle(store, options.name, prepared.image, prepared.spec, options.rootfs, warnFallback(log)).catch((error: unknown) =>
+      failedStart(session, manifest, check, error),
+    );
+    if (rootfs === 'rolled-back') return rootfs;
+    if (signals.interrupted) return 128 + constants.signals[signals.interrupted];
+    // its own process group: a terminal's Ctrl-C reaches the container once, through the relay
+    const child = spawn(runc, ['run', '--bundle', bundle, options.name], { stdio: 'inherit', detached: true });
+    signals.relay.forwardTo(child);
+    log.info('container.started', { name: options.name, image: manifest, rootfs, bundle });
+    const exited = exitStatusOf(child);
+    if (check) {
+      const outcome = await checkHealth(prepared.plan, checkedContainer(session, exited));
+      const stopRequested = async () => signals.interrupted !== undefined || (await hasMarker(bundle, 'stopping'));
+      if (await judge(session, manifest, prepared, outcome, stopRequested)) {
+        await exited;
+        return 'rolled-back';
+      }
+    }
+    const status = await exited;
+    log.info('container.exited', { name: options.name, status });
+    return status;
+  } finally {
+    await removeContainer(runc, options.name, bundle);
+  }
+}
+
+/**
+ * `runc run --detach` with the container's output going to its rotating log file. Returns
+ * 0 once the container runs and has passed its health check, or after a rollback to a
+ * version that does.
+ */
+async function startDetached(session: Session, manifest: Digest, check: boolean): Promise<Attempt> {
+  const { options, store, runc, log } = session;
+  const bundle = containerBundle(store.root, options.name);
+  const prepared = await prepareImage(session, manifest).catch((error: unknown) => failedStart(session, manifest, check, error));
+  if (prepared === 'rolled-back') return prepared;
+  await clearStaleContainer(runc, options.name, bundle);
+  let keep = false;
+  try {
+    const rootfs = await createBundle(store, options.name, prepared.image, prepared.spec, options.rootfs, warnFallback(log)).catch((error: unknown) =>
+      failedStart(session, manifest, check, error),
+    );
+    if (rootfs === 'rolled-back') return rootfs;
+    await setMarker(bundle, 'detached');
+    const logFile = containerLogPaths(store.root, options.name).current;
+    const status = await runDetached(runc, bundle, options.name, logFile);
+    const logHint = `see applier logs --store ${store.root} --name ${options.name}`;
+    if (status !== 0 && !check) throw new PrtiqlError('E_RUNTIME', `runc could not start container ${options.name} (exit status ${status}); ${logHint}`);
+    if (status === 0) log.info('container.started', { name: options.name, image: manifest, rootfs, bundle, detached: true, log: logFile });
+    if (status === 0 && !check) {
+      keep = true;
+      return 0;
+    }
+
+    let outcome: HealthOutcome = { healthy: false, running: false, reason: `runc could not start the container (exit status ${status})` };
+    if (status === 0) {
+      const watching = new AbortController();
+      const stopped = waitUntilStopped(runc, options.name, Number.POSITIVE_INFINITY, watching.signal).then(() => undefined);
+      try {
+        outcome = await checkHealth(prepared.plan, checkedContainer(session, stopped));
+      } finally {
+        watching.abort();
+      }
+    }
+    const stopRequested = () => hasMarker(bundle, 'stopping');
+    if (await judge(session, manifest, prepared, outcome, stopRequested)) return 'rolled-back';
+    // still running, or `stop` is taking it down and cleans up after it
+    if (outcome.healthy || outcome.running || (await stopRequested())) {
+      keep = true;
+      return 0;
+    }
+    throw new PrtiqlError('E_RUNTIME', `container ${options.name} failed its first start: ${outcome.reason}; ${logHint}`);
+  } finally {
+    if (!keep) await removeContainer(runc, options.name, bundle);
+  }
+}
+
+/** The image, its runtime config and its health plan: everything that can be wrong with an image before it starts. */
+async function prepareImage(session: Session, manifest: Digest): Promise<PreparedImage> {
+  const { options, store, device, network } = session;
+  const image = await store.readImage(manifest);
+  const layersTopDown = image.layers.map((layer) => layer.path).reverse();
+  const spec = runtimeSpec(image.config, {
+    containerId: options.name,
+    network,
+    device,
+    accounts: {
+      passwd: (await readImageFile(layersTopDown, 'etc/passwd', ACCOUNTS_FILE_LIMIT))?.toString(),
+      group: (await readImageFile(layersTopDown, 'etc/group', ACCOUNTS_FILE_LIMIT))?.toString(),
+    },
+  });
+  return { image, spec, plan: healthPlan(image.config.config ?? {}, options.healthSeconds) };
+}
+
+/**
+ * An image that cannot even be started (bad config, missing layer) fails its first start
+ * like one that crashes: recorded, and rolled back from where possible. Anything else, and
+ * an image that already passed once, is the device's problem and is thrown.
+ */
+async function failedStart(session: Session, manifest: Digest, check: boolean, error: unknown): Promise<'rolled-back'> {
+  const imageFault = isPrtiqlError(error, 'E_BAD_INPUT') || isPrtiqlError(error, 'E_NOT_FOUND');
+  if (check && imageFault && (await markFailedAndRollBack(session.store, manifest, (error as Error).message, session.log))) return 'rolled-back';
+  throw error;
+}
+
+/**
+ * Records the verdict of a first start. A failed image that still runs is stopped if there
+ * is a version to go back to, else it keeps running. A failure after a stop request is no
+ * verdict at all. Returns true when `previous` is current now.
+ */
+async function judge(
+  session: Session,
+  manifest: Digest,
+  prepared: PreparedImage,
+  outcome: HealthOutcome,
+  stopRequested: () => Promise<boolean>,
+): Promise<boolean> {
+  const { options, store, runc, log } = session;
+  if (outcome.healthy) {
+    await markHealthy(store, manifest);
+    log.info('health.passed', { name: options.name, image: manifest });
+    return false;
+  }
+  if (await stopRequested()) return false;
+  if (outcome.running && (await rollbackTarget(store, manifest))) {
+    await stopContainerProcess(runc, options.name, stopSignal(prepared.image.config.config ?? {}), options.stopTimeout * 1000, log);
+  }
+  const target = await markFailedAndRollBack(store, manifest, outcome.reason, log);
+  if (!target && outcome.running) log.warn('health.no-rollback', { name: options.name, image: manifest, reason: 'no healthy previous version; it keeps running' });
+  return target !== undefined;
+}
+
+function checkedContainer(session: Session, stopped: Promise<number | undefined>) {
+  return { stopped, exec: (args: string[], timeoutMs: number) => execInContainer(session.runc, session.options.name, args, timeoutMs) };
+}
+
+/** runc's stdout and stderr, and so the container's, go to the log writer. */
+async function runDetached(runc: string, bundle: string, name: string, logFile: string): Promise<number> {
+  const writer = startLogWriter(logFile);
+  try {
+    return await exitStatusOf(spawn(runc, ['run', '--detach', '--bundle', bundle, name], { stdio: ['ignore', writer.stdin, writer.stdin] }));
+  } finally {
+    writer.stdin.destroy();
+  }
+}
+
+function warnFallback(log: Logger): (reason: string) => void {
+  return (reason) => log.warn('container.rootfs-fallback', { reason });
 }
 
 function exitStatusOf(child: ChildProcess): Promise<number> {
@@ -128,30 +331,4 @@ function exitStatusOf(child: ChildProcess): Promise<number> {
     child.once('error', reject);
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
-}
-
-/**
- * A bundle left by a crash or power loss is removed; a container of that name that runc
- * still runs belongs to another applier and is left alone.
- */
-async function clearStaleContainer(runc: string, name: string, bundle: string): Promise<void> {
-  const state = await runTool(runc, ['state', name]);
-  if (state.status === 0) {
-    const status = (JSON.parse(state.stdout) as { status?: string }).status;
-    if (status === 'running' || status === 'paused') {
-      throw new PrtiqlError('E_BUSY', `container ${name} is already ${status}`);
-    }
-    await runTool(runc, ['delete', '--force', name]);
-  }
-  await releaseRootfs(bundle);
-}
-
-async function currentImage(root: string): Promise<StoredImage> {
-  const image = await (await Store.open(root)).pointedImage('current');
-  if (!image) throw new PrtiqlError('E_NOT_FOUND', `no image is installed in ${root}`);
-  for (const layer of image.layers) {
-    const stats = await stat(layer.path).catch(() => undefined);
-    if (!stats?.isDirectory()) throw new PrtiqlError('E_NOT_FOUND', `layer ${layer.diffID} of the current image is missing from ${root}`);
-  }
-  return image;
 }

@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ContainerConfig, ImageConfig } from '../shared/oci.js';
+import { EMPTY_DEVICE_CONFIG, type DeviceConfig, type DeviceMount } from './device-config.js';
 
 /** The subset of the OCI runtime spec (config.json of a bundle) that the applier writes. */
 export interface RuntimeSpec {
@@ -19,7 +20,11 @@ export interface RuntimeSpec {
   hostname: string;
   mounts: { destination: string; type: string; source: string; options: string[] }[];
   linux: {
-    resources: { devices: { allow: boolean; access: string }[] };
+    resources: {
+      devices: { allow: boolean; access: string }[];
+      memory?: { limit: number };
+      pids?: { limit: number };
+    };
     namespaces: { type: string }[];
     maskedPaths: string[];
     readonlyPaths: string[];
@@ -45,6 +50,8 @@ export interface BundleOptions {
   containerId: string;
   network: NetworkMode;
   accounts: ImageAccounts;
+  /** Mounts, env and limits of this device (the device config file); network is decided by the caller. */
+  device?: DeviceConfig;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -112,6 +119,7 @@ const HOST_NETWORK_MOUNTS: RuntimeSpec['mounts'] = ['/etc/resolv.conf', '/etc/ho
  */
 export function runtimeSpec(image: ImageConfig, options: BundleOptions): RuntimeSpec {
   const config = image.config ?? {};
+  const device = options.device ?? EMPTY_DEVICE_CONFIG;
   const user = resolveUser(config.User ?? '', options.accounts);
   const namespaces = ['pid', 'ipc', 'uts', 'mount', ...(options.network === 'none' ? ['network'] : [])];
   return {
@@ -120,7 +128,7 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
       terminal: false,
       user: user.processUser,
       args: processArgs(config),
-      env: processEnv(config, options.containerId, user.home),
+      env: processEnv(config, options.containerId, user.home, device.env),
       cwd: workingDir(config),
       capabilities: {
         bounding: DEFAULT_CAPABILITIES,
@@ -134,9 +142,13 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
     },
     root: { path: 'rootfs', readonly: false },
     hostname: options.containerId,
-    mounts: [...STANDARD_MOUNTS, ...(options.network === 'host' ? HOST_NETWORK_MOUNTS : [])],
+    mounts: [...STANDARD_MOUNTS, ...(options.network === 'host' ? HOST_NETWORK_MOUNTS : []), ...device.mounts.map(bindMount)],
     linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      resources: {
+        devices: [{ allow: false, access: 'rwm' }],
+        ...(device.memoryLimit !== undefined && { memory: { limit: device.memoryLimit } }),
+        ...(device.pidsLimit !== undefined && { pids: { limit: device.pidsLimit } }),
+      },
       namespaces: namespaces.map((type) => ({ type })),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
@@ -153,8 +165,16 @@ export function processArgs(config: ContainerConfig): string[] {
   return args;
 }
 
-/** PATH and HOSTNAME defaults, overridden by the image's Env; HOME from the user if still unset. */
-export function processEnv(config: ContainerConfig, hostname: string, home: string): string[] {
+/** A device config mount: a recursive bind, never a way to gain setuid binaries or devices. */
+function bindMount(mount: DeviceMount): RuntimeSpec['mounts'][number] {
+  return { destination: mount.destination, type: 'bind', source: mount.source, options: ['rbind', mount.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'] };
+}
+
+/**
+ * PATH and HOSTNAME defaults, overridden by the image's Env, overridden by the device's env;
+ * HOME from the user if still unset.
+ */
+export function processEnv(config: ContainerConfig, hostname: string, home: string, deviceEnv: Record<string, string> = {}): string[] {
   const env = new Map<string, string>([
     ['PATH', DEFAULT_PATH],
     ['HOSTNAME', hostname],
@@ -164,6 +184,7 @@ export function processEnv(config: ContainerConfig, hostname: string, home: stri
     if (separator <= 0) throw new PrtiqlError('E_BAD_INPUT', `image config Env entry is not NAME=value: ${JSON.stringify(entry)}`);
     env.set(entry.slice(0, separator), entry.slice(separator + 1));
   }
+  for (const [name, value] of Object.entries(deviceEnv)) env.set(name, value);
   if (!env.has('HOME')) env.set('HOME', home);
   return [...env].map(([name, value]) => `${name}=${value}`);
 }

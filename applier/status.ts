@@ -1,5 +1,6 @@
 import type { Digest } from '../shared/digest.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { readHealthRecords, verdictOf, type FailureRecord, type HealthRecord } from './health-record.js';
 import { Store, type InstalledRelease } from './store.js';
 
 export interface StoreStatus {
@@ -10,6 +11,8 @@ export interface StoreStatus {
   highestSeen: number;
   /** The image `current` points at, with its layer directories bottom to top. */
   current: { manifest: Digest; layers: { diffID: Digest; path: string }[] } | null;
+  /** Verdicts of first starts (health.json): `current` is that of the current image. */
+  health: { current: 'healthy' | 'failed' | 'unchecked' | null; healthy: HealthRecord[]; failed: FailureRecord[] };
 }
 
 /** Reads the store without locking it: every file it reads is replaced atomically. */
@@ -17,6 +20,7 @@ export async function storeStatus(root: string): Promise<StoreStatus> {
   const store = await Store.open(root);
   const state = await store.readState();
   const current = await store.pointedImage('current');
+  const records = await readHealthRecords(store);
   return {
     store: root,
     channel: state?.channel ?? null,
@@ -24,6 +28,7 @@ export async function storeStatus(root: string): Promise<StoreStatus> {
     previous: state?.previous ?? null,
     highestSeen: state?.highestSeen ?? 0,
     current: current && { manifest: current.manifestDigest, layers: current.layers },
+    health: { current: current && (verdictOf(records, current.manifestDigest) ?? 'unchecked'), ...records },
   };
 }
 
@@ -35,6 +40,10 @@ function describe(status: StoreStatus): string {
     `installed: ${release(status.installed)}`,
     `previous:  ${release(status.previous)}`,
     `layers:    ${status.current ? status.current.layers.map((layer) => layer.diffID).join(' ') : 'none'}`,
+    `health:    ${status.health.current ?? 'none'}`,
+    ...status.health.failed.map(
+      (failure) => `failed:    ${failure.version === null ? '' : `version ${failure.version} `}(${failure.manifest}) at ${failure.at}: ${failure.reason}`,
+    ),
   ].join('\n');
 }
 

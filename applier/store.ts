@@ -15,6 +15,10 @@ export const STORE_LAYOUT = {
   previous: 'previous',
   staging: 'staging',
   lock: 'lock',
+  /** Health verdicts of installed images, written by `run` (applier/health-record.ts). */
+  health: 'health.json',
+  /** One directory per container `run` started; `<name>/image` names the image it uses. */
+  containers: 'containers',
 } as const;
 
 export const IMAGE_FILES = { manifest: 'manifest.json', config: 'config.json', complete: 'complete' } as const;
@@ -239,11 +243,42 @@ export class Store {
     return manifest ? this.readImage(manifest) : null;
   }
 
-  /** Deletes images neither `current` nor `previous` names, and layers no kept image uses. */
+  /** `containers/<name>/image`: the manifest digest of the image a container was started from. */
+  containerImagePath(name: string): string {
+    return join(this.root, STORE_LAYOUT.containers, name, 'image');
+  }
+
+  /** Complete images that containers (running, or left by a crash until their next run) use. */
+  async containerImages(): Promise<Digest[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.path(STORE_LAYOUT.containers));
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+    const images: Digest[] = [];
+    for (const name of names) {
+      const text = await readFile(this.containerImagePath(name), 'utf8').catch((error: unknown) => {
+        if (isMissing(error)) return '';
+        throw error;
+      });
+      const digest = text.trim();
+      if (isDigest(digest) && (await this.hasImage(digest))) images.push(digest);
+    }
+    return images;
+  }
+
+  /**
+   * Deletes images that neither `current`, `previous` nor a container names, and layers no
+   * kept image uses: a running container keeps its image however many updates come.
+   */
   async collectGarbage(): Promise<{ images: string[]; layers: string[] }> {
-    const kept = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
+    const pointed = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
       (image): image is StoredImage => image !== null,
     );
+    const inContainers = await Promise.all((await this.containerImages()).map((digest) => this.readImage(digest)));
+    const kept = [...pointed, ...inContainers];
     const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
     const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
     const removed = { images: [] as string[], layers: [] as string[] };

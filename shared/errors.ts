@@ -27,6 +27,7 @@ export const ERROR_EXIT_CODES = {
   E_BUSY: 9,
   E_DISK: 10,
   E_UNAUTHORIZED: 11,
+  E_RELEASE_FAILED: 12,
   E_RUNTIME: 125,
 } as const;
 

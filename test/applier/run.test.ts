@@ -1,88 +1,21 @@
-import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ContainerConfig } from '../../shared/oci.js';
-import { releaseRootfs } from '../../applier/rootfs.js';
 import { parseRunOptions } from '../../applier/run.js';
-import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
-import { installImage, snapshotTree, type LayerContent } from '../helpers/device-store.js';
-import { REPO_ROOT, runProcess, type ProcessResult } from '../helpers/run.js';
+import { containerStore, leftovers } from '../helpers/container-store.js';
+import { snapshotTree, type LayerContent } from '../helpers/device-store.js';
+import { startApplier } from '../helpers/running-applier.js';
 
 const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
-const APP_LAYER: LayerContent = (dir) => cp(join(REPO_ROOT, 'fixtures/busybox-app'), dir, { recursive: true });
 
-let containers = 0;
+/** A store whose current image is busybox + the demo app (+ `extra` layers). */
+const deviceStore = async (t: Test, config: ContainerConfig, extra: LayerContent[] = []) => containerStore(t, [config], extra);
 
-interface DeviceStore {
-  root: string;
-  name: string;
-  layerDirs: string[];
-}
-
-/** A store whose current image is busybox + the demo app (+ `extra` layers); removed at the end, mounts and runc state included. */
-async function deviceStore(t: Test, config: ContainerConfig, extra: LayerContent[] = []): Promise<DeviceStore> {
-  await ensureApplierBundle();
-  const root = await mkdtemp(join(tmpdir(), 'prtiql-run-'));
-  const name = `prtiql-test-${process.pid}-${++containers}`;
-  t.teardown(async () => {
-    await runProcess('runc', ['delete', '--force', name]);
-    await releaseRootfs(join(root, 'containers', name));
-    await rm(root, { recursive: true, force: true });
-  });
-  const { layerDirs } = await installImage(root, [createBusyboxRootfs, APP_LAYER, ...extra], config);
-  return { root, name, layerDirs };
-}
-
-interface RunningApplier {
-  pid: number;
-  /** Resolves once the container has printed `text` on stdout. */
-  printed(text: string): Promise<void>;
-  done: Promise<ProcessResult>;
-}
-
-/** Runs the bundled applier as a device would: `node dist/applier.js run ...`. */
-function startApplier(args: string[], env: NodeJS.ProcessEnv = process.env): RunningApplier {
-  const child = spawn(process.execPath, [APPLIER_BUNDLE, 'run', ...args], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const waiters: { text: string; resolve: () => void }[] = [];
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const waiter of waiters) if (stdout.includes(waiter.text)) waiter.resolve();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const done = new Promise<ProcessResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-  return {
-    pid: child.pid!,
-    printed: (text) =>
-      Promise.race([
-        new Promise<void>((resolve) => (stdout.includes(text) ? resolve() : waiters.push({ text, resolve }))),
-        done.then((result) => {
-          throw new Error(`applier exited ${result.code} before printing ${text}: ${result.stderr}`);
-        }),
-      ]),
-    done,
-  };
-}
-
-const runApplier = (args: string[], env?: NodeJS.ProcessEnv) => startApplier(args, env).done;
-
-async function leftovers(store: DeviceStore): Promise<{ bundles: string[]; mounted: boolean; runc: number }> {
-  const bundles = await readdir(join(store.root, 'containers')).catch(() => []);
-  const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).includes(store.root);
-  const state = await runProcess('runc', ['state', store.name]);
-  return { bundles, mounted, runc: state.code };
-}
+/** `applier run ...` as a device would start it. */
+const startRun = (args: string[], env?: NodeJS.ProcessEnv) => startApplier(['run', ...args], env);
+const runApplier = (args: string[], env?: NodeJS.ProcessEnv) => startRun(args, env).done;
 
 t.test('the container\'s output reaches stdout and nothing is left behind', { skip }, async (t) => {
   const store = await deviceStore(t, { Cmd: ['echo', 'hello'] });
@@ -138,7 +71,7 @@ t.test('SIGTERM and SIGINT reach the container', { skip }, async (t) => {
   for (const [signal, status] of [['SIGTERM', 42], ['SIGINT', 43]] as const) {
     const trapped = signal.slice(3);
     const store = await deviceStore(t, { Cmd: ['sh', '-c', `trap "exit ${status}" ${trapped}; ${LOOP_UNTIL_SIGNALLED}`] });
-    const applier = startApplier(['--store', store.root, '--name', store.name]);
+    const applier = startRun(['--store', store.root, '--name', store.name]);
     await applier.printed('ready');
     process.kill(applier.pid, signal);
     const result = await applier.done;
@@ -152,7 +85,7 @@ t.test('SIGTERM becomes the image\'s StopSignal', { skip }, async (t) => {
     Cmd: ['sh', '-c', `trap "exit 44" USR1; trap "exit 1" TERM; ${LOOP_UNTIL_SIGNALLED}`],
     StopSignal: 'SIGUSR1',
   });
-  const applier = startApplier(['--store', store.root, '--name', store.name]);
+  const applier = startRun(['--store', store.root, '--name', store.name]);
   await applier.printed('ready');
   process.kill(applier.pid, 'SIGTERM');
   t.equal((await applier.done).code, 44);
@@ -160,7 +93,7 @@ t.test('SIGTERM becomes the image\'s StopSignal', { skip }, async (t) => {
 
 t.test('a container that ignores the stop request is killed after --stop-timeout', { skip }, async (t) => {
   const store = await deviceStore(t, { Cmd: ['sh', '-c', `trap "" TERM; ${LOOP_UNTIL_SIGNALLED}`] });
-  const applier = startApplier(['--store', store.root, '--name', store.name, '--stop-timeout', '1']);
+  const applier = startRun(['--store', store.root, '--name', store.name, '--stop-timeout', '1']);
   await applier.printed('ready');
   process.kill(applier.pid, 'SIGTERM');
   const result = await applier.done;
@@ -171,7 +104,7 @@ t.test('a container that ignores the stop request is killed after --stop-timeout
 
 t.test('a second applier for a running container is refused without disturbing it', { skip }, async (t) => {
   const store = await deviceStore(t, { Cmd: ['sh', '-c', `trap "exit 42" TERM; ${LOOP_UNTIL_SIGNALLED}`] });
-  const first = startApplier(['--store', store.root, '--name', store.name]);
+  const first = startRun(['--store', store.root, '--name', store.name]);
   await first.printed('ready');
   const second = await runApplier(['--store', store.root, '--name', store.name]);
   t.equal(second.code, 9);
@@ -257,17 +190,27 @@ t.test('options: defaults, and every mistake is a usage error', async (t) => {
   t.same(parseRunOptions(['--store', '/var/lib/prtiql']), {
     store: '/var/lib/prtiql',
     name: 'prtiql',
-    network: 'none',
     rootfs: 'auto',
     stopTimeout: 10,
+    detach: false,
+    healthSeconds: 10,
   });
-  t.same(parseRunOptions(['--store', '/s', '--name', 'app.v2_b+c-d', '--network', 'host', '--rootfs', 'copy', '--stop-timeout', '2.5']), {
-    store: '/s',
-    name: 'app.v2_b+c-d',
-    network: 'host',
-    rootfs: 'copy',
-    stopTimeout: 2.5,
-  });
+  t.same(
+    parseRunOptions([
+      '--store', '/s', '--name', 'app.v2_b+c-d', '--network', 'host', '--rootfs', 'copy', '--stop-timeout', '2.5',
+      '--detach', '--health-seconds', '0', '--config', '/etc/device.json',
+    ]),
+    {
+      store: '/s',
+      name: 'app.v2_b+c-d',
+      network: 'host',
+      rootfs: 'copy',
+      stopTimeout: 2.5,
+      detach: true,
+      healthSeconds: 0,
+      config: '/etc/device.json',
+    },
+  );
   for (const args of [
     [],
     ['--store', '/x', '--name', '../escape'],
@@ -276,6 +219,10 @@ t.test('options: defaults, and every mistake is a usage error', async (t) => {
     ['--store', '/x', '--rootfs', 'zfs'],
     ['--store', '/x', '--stop-timeout', 'soon'],
     ['--store', '/x', '--stop-timeout', '-1'],
+    ['--store', '/x', '--health-seconds', ''],
+    ['--store', '/x', '--health-seconds', '-2'],
+    ['--store', '/x', '--config', ''],
+    ['--store', '/x', '--detach=yes'],
     ['--store', '/x', 'extra'],
     ['--store', '/x', '--tty'],
   ]) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DigestCounter, sha256Digest, type Digest } from '../../shared/digest.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
@@ -32,7 +32,9 @@ export async function installImage(root: string, layers: LayerContent[], config:
     await mkdir(staging);
     await fill(staging);
     const { digest, size } = await treeDiffId(staging);
-    await rename(staging, store.layerDir(digest));
+    // images may share layers, as a store shares them
+    if (await store.hasLayer(digest)) await rm(staging, { recursive: true });
+    else await rename(staging, store.layerDir(digest));
     layerDirs.push(store.layerDir(digest));
     diffIds.push(digest);
     sizes.push(size);
@@ -65,7 +67,8 @@ export async function treeDiffId(dir: string): Promise<{ digest: Digest; size: n
   return { digest: counter.digest(), size: counter.size };
 }
 
-async function treeEntries(root: string): Promise<TarEntrySource[]> {
+/** A directory tree as tar entries: owners, modes, symlinks and file contents as they are on disk. */
+export async function treeEntries(root: string): Promise<TarEntrySource[]> {
   const entries: TarEntrySource[] = [];
   const visit = async (relative: string): Promise<void> => {
     for (const name of await readdir(join(root, relative))) {

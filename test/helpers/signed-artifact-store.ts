@@ -6,7 +6,7 @@ import { readCapped } from '../../shared/capped-read.js';
 import { ChunkHasher } from '../../shared/chunks.js';
 import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
 import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
+import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
 import { encodeRelease, type BlobRef, type Release } from '../../shared/release.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
 import { trustRootPayload } from '../../shared/trust-root.js';
@@ -67,6 +67,8 @@ export interface PublishOptions {
   signers: Signer[];
   expires?: Date;
   chunkSize?: number;
+  /** The image's runtime settings; `{ Cmd: ['/bin/sh'] }` by default. */
+  config?: ContainerConfig;
 }
 
 export interface PublishedRelease {
@@ -102,7 +104,7 @@ export async function publishTestRelease(options: PublishOptions): Promise<Publi
   const config: ImageConfig = {
     architecture: 'amd64',
     os: 'linux',
-    config: { Cmd: ['/bin/sh'] },
+    config: options.config ?? { Cmd: ['/bin/sh'] },
     rootfs: { type: 'layers', diff_ids: layerTars.map((tar) => sha256Digest(tar)) },
   };
   const configBlob = await putBlob(storeDir, Buffer.from(JSON.stringify(config)), MediaType.imageConfig);

@@ -1,0 +1,82 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PrtiqlError } from '../shared/errors.js';
+import type { ContainerConfig } from '../shared/oci.js';
+
+/**
+ * How the first start of an image is judged. `alive`: the container still runs after
+ * `seconds`. `command`: the image's Healthcheck, run inside the container until it passes
+ * once, or has failed `retries` times in a row after the start period.
+ */
+export type HealthPlan =
+  | { kind: 'alive'; seconds: number }
+  | { kind: 'command'; args: string[]; intervalMs: number; timeoutMs: number; startPeriodMs: number; retries: number };
+
+export type HealthOutcome = { healthy: true } | { healthy: false; reason: string; running: boolean };
+
+export interface CheckedContainer {
+  /** Settles when the container has stopped, with its exit status where known. */
+  stopped: Promise<number | undefined>;
+  /** Runs a command inside the container and returns its exit status. */
+  exec(args: string[], timeoutMs: number): Promise<number>;
+}
+
+/** Docker's defaults for what the image's Healthcheck leaves at 0. */
+const DEFAULT_INTERVAL_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_RETRIES = 3;
+const NANOS_PER_MS = 1_000_000;
+
+/** The image's Healthcheck if it has a usable one, else the alive check of `aliveSeconds`. */
+export function healthPlan(config: ContainerConfig, aliveSeconds: number): HealthPlan {
+  const check = config.Healthcheck;
+  const test = check?.Test ?? [];
+  const [kind, ...rest] = test;
+  const alive: HealthPlan = { kind: 'alive', seconds: aliveSeconds };
+  if (kind === undefined || kind === 'NONE') return alive;
+  let args: string[];
+  if (kind === 'CMD' && rest.length > 0) args = rest;
+  else if (kind === 'CMD-SHELL' && rest.length === 1) args = ['/bin/sh', '-c', rest[0]];
+  else throw new PrtiqlError('E_BAD_INPUT', `image config Healthcheck.Test is not NONE, CMD or CMD-SHELL: ${JSON.stringify(test)}`);
+  const duration = (nanos: number | undefined, fallback: number) => (nanos && nanos > 0 ? Math.ceil(nanos / NANOS_PER_MS) : fallback);
+  return {
+    kind: 'command',
+    args,
+    intervalMs: duration(check?.Interval, DEFAULT_INTERVAL_MS),
+    timeoutMs: duration(check?.Timeout, DEFAULT_TIMEOUT_MS),
+    startPeriodMs: duration(check?.StartPeriod, 0),
+    retries: check?.Retries && check.Retries > 0 ? check.Retries : DEFAULT_RETRIES,
+  };
+}
+
+/** Judges a container that has just been started. A container that stops first has failed. */
+export async function checkHealth(plan: HealthPlan, container: CheckedContainer): Promise<HealthOutcome> {
+  const cancel = new AbortController();
+  const stopped = container.stopped.then((status) => ({
+    healthy: false as const,
+    running: false,
+    reason: `the container stopped before it was judged healthy${status === undefined ? '' : ` (exit status ${status})`}`,
+  }));
+  try {
+    return await Promise.race([stopped, plan.kind === 'alive' ? staysAlive(plan.seconds, cancel.signal) : passes(plan, container, cancel.signal)]);
+  } finally {
+    cancel.abort();
+  }
+}
+
+async function staysAlive(seconds: number, signal: AbortSignal): Promise<HealthOutcome> {
+  await sleep(seconds * 1000, undefined, { signal });
+  return { healthy: true };
+}
+
+async function passes(plan: Extract<HealthPlan, { kind: 'command' }>, container: CheckedContainer, signal: AbortSignal): Promise<HealthOutcome> {
+  const started = Date.now();
+  let failures = 0;
+  let status = 0;
+  while (failures < plan.retries) {
+    await sleep(plan.intervalMs, undefined, { signal });
+    status = await container.exec(plan.args, plan.timeoutMs);
+    if (status === 0) return { healthy: true };
+    if (Date.now() - started >= plan.startPeriodMs) failures++;
+  }
+  return { healthy: false, running: true, reason: `the image's health check failed ${failures} times (last exit status ${status})` };
+}

@@ -1,0 +1,96 @@
+import { once } from 'node:events';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Writable } from 'node:stream';
+import { PrtiqlError } from '../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { containerLogPaths } from './container-log.js';
+import { DEFAULT_CONTAINER_NAME, parseContainerName } from './run.js';
+import { isLive, runcStatus } from './runc.js';
+import { Store } from './store.js';
+import { requireExecutable } from './tool.js';
+
+export interface LogsOptions {
+  store: string;
+  name: string;
+  /** Keep printing what the container writes until it has stopped. */
+  follow: boolean;
+}
+
+const FOLLOW_POLL_MS = 200;
+const PIECE_BYTES = 64 * 1024;
+
+export const logsCommand: Subcommand = {
+  summary: 'logs --store <dir> [--name <id>] [--follow]: print the output of a container started with run --detach',
+  async run(args) {
+    const values = parseOptions('logs', args, {
+      store: { type: 'string' },
+      name: { type: 'string', default: DEFAULT_CONTAINER_NAME },
+      follow: { type: 'boolean', default: false },
+    });
+    const name = parseContainerName('logs', values.name);
+    return printContainerLog({ store: requireOption('logs', values.store, 'store'), name, follow: values.follow }, process.stdout);
+  },
+};
+
+/** Prints the rotated part, then the current log; with `follow`, new output until the container has stopped. */
+export async function printContainerLog(options: LogsOptions, out: Writable): Promise<number> {
+  const store = await Store.open(options.store);
+  const paths = containerLogPaths(store.root, options.name);
+  const runc = options.follow ? await requireExecutable('runc') : undefined;
+  const rotated = await openIfExists(paths.rotated);
+  let current = await openIfExists(paths.current);
+  if (!rotated && !current) {
+    throw new PrtiqlError('E_NOT_FOUND', `container ${options.name} has no log in ${store.root} (only run --detach writes one)`);
+  }
+  if (rotated) {
+    await copyFrom(rotated, 0, out);
+    await rotated.close();
+  }
+  let position = current ? await copyFrom(current, 0, out) : 0;
+  try {
+    let quietAfterStop = false;
+    while (runc) {
+      await sleep(FOLLOW_POLL_MS);
+      const before = position;
+      if (current) position = await copyFrom(current, position, out);
+      const info = await stat(paths.current).catch(() => undefined);
+      if (info && (!current || info.ino !== (await current.stat()).ino)) {
+        // rotated: finish the old file, then the new one starts at 0
+        if (current) {
+          await copyFrom(current, position, out);
+          await current.close();
+        }
+        current = await open(paths.current, 'r');
+        position = await copyFrom(current, 0, out);
+        continue;
+      }
+      if (isLive(await runcStatus(runc, options.name))) continue;
+      if (quietAfterStop && position === before) break;
+      quietAfterStop = true;
+    }
+  } finally {
+    await current?.close();
+  }
+  return 0;
+}
+
+async function openIfExists(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Copies from `position` to the end of the file; returns the new position. */
+async function copyFrom(handle: FileHandle, position: number, out: Writable): Promise<number> {
+  const buffer = Buffer.alloc(PIECE_BYTES);
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return position;
+    position += bytesRead;
+    if (!out.write(Buffer.from(buffer.subarray(0, bytesRead)))) await once(out, 'drain');
+  }
+}
