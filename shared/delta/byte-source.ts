@@ -1,0 +1,81 @@
+import { MAX_VARINT_BYTES, deltaMalformed } from './format.js';
+import { decodeVarint, unzigzag } from './varint.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Pull-based reader over the decompressed op stream. It holds the current input chunk plus at
+ * most a few bytes carried over from the previous one; running out of input before a field is
+ * complete is a truncated delta.
+ */
+export class ByteSource {
+  private buffer: Buffer = EMPTY;
+  private position = 0;
+  private exhausted = false;
+  /** Bytes handed out so far. */
+  consumed = 0;
+
+  constructor(private readonly chunks: AsyncIterator<Buffer>) {}
+
+  async byte(): Promise<number> {
+    if (this.available === 0) await this.fill(1);
+    if (this.available === 0) deltaMalformed('truncated: an operation or field is missing');
+    this.consumed++;
+    return this.buffer[this.position++]!;
+  }
+
+  async varint(): Promise<number> {
+    if (this.available < MAX_VARINT_BYTES) await this.fill(MAX_VARINT_BYTES);
+    const { value, next } = decodeVarint(this.buffer, this.position, this.buffer.length);
+    this.consumed += next - this.position;
+    this.position = next;
+    return value;
+  }
+
+  async signedVarint(): Promise<number> {
+    return unzigzag(await this.varint());
+  }
+
+  /** Exactly `length` bytes in one buffer; only for short fields (digests, paths). */
+  async bytes(length: number): Promise<Buffer> {
+    if (this.available < length) await this.fill(length);
+    if (this.available < length) deltaMalformed(`truncated: ${length} bytes expected, ${this.available} left`);
+    return this.take(length);
+  }
+
+  /** Between 1 and `limit` bytes, as many as the current chunk holds: a view, not a copy. */
+  async upTo(limit: number): Promise<Buffer> {
+    if (this.available === 0) await this.fill(1);
+    if (this.available === 0) deltaMalformed('truncated inside the bytes of an operation');
+    return this.take(Math.min(limit, this.available));
+  }
+
+  async atEnd(): Promise<boolean> {
+    if (this.available === 0) await this.fill(1);
+    return this.available === 0;
+  }
+
+  private get available(): number {
+    return this.buffer.length - this.position;
+  }
+
+  private take(length: number): Buffer {
+    const view = this.buffer.subarray(this.position, this.position + length);
+    this.position += length;
+    this.consumed += length;
+    return view;
+  }
+
+  private async fill(wanted: number): Promise<void> {
+    while (this.available < wanted && !this.exhausted) {
+      const next = await this.chunks.next();
+      if (next.done) {
+        this.exhausted = true;
+        return;
+      }
+      const rest = this.buffer.subarray(this.position);
+      this.buffer = rest.length === 0 ? next.value : Buffer.concat([rest, next.value]);
+      this.position = 0;
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { PrtiqlError } from '../errors.js';
+import { ByteSource } from './byte-source.js';
+import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type DeltaHeader } from './format.js';
+import { parseHeader } from './header.js';
+import { inflateDelta } from './inflate.js';
+import { OpRules } from './op-rules.js';
+import { PatchWindow } from './window.js';
+
+/** Random access to the bases of one delta, opened by the caller once the header is known. */
+export interface BasisReader {
+  /**
+   * Exactly `length` bytes of basis `index` (an index into `header.bases`) at `position`.
+   * The decoder asks only for ranges inside the basis's declared size, at most
+   * DECODE_PIECE_BYTES at a time.
+   */
+  read(index: number, position: number, length: number): Promise<Uint8Array>;
+  close?(): Promise<void>;
+}
+
+export type OpenBasis = (header: DeltaHeader) => Promise<BasisReader>;
+
+/**
+ * Reads only the header of a delta: enough to check that every basis layer is present before
+ * streaming the rest. Stops pulling from `source` as soon as the header is read.
+ */
+export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promise<DeltaHeader> {
+  const inflated = inflateDelta(source);
+  try {
+    return await parseHeader(new ByteSource(inflated));
+  } finally {
+    await inflated.return(undefined);
+  }
+}
+
+/**
+ * Rebuilds the target tar from a delta blob, yielding it in pieces of at most
+ * DECODE_PIECE_BYTES. `openBasis` sees the header before any output and may refuse it by
+ * throwing. Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
+ * one output piece and one basis read are in flight at a time. Anything wrong with the delta
+ * bytes raises PrtiqlError E_DELTA_MALFORMED; the caller checks the output's sha256 against
+ * `header.target.diffID`, which the decoder does not do.
+ */
+export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis): AsyncGenerator<Buffer> {
+  const inflated = inflateDelta(source);
+  try {
+    const input = new ByteSource(inflated);
+    const header = await parseHeader(input);
+    const reader = await openBasis(header);
+    try {
+      yield* applyOperations(header, input, reader);
+    } finally {
+      await reader.close?.();
+    }
+  } finally {
+    await inflated.return(undefined);
+  }
+}
+
+async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader): AsyncGenerator<Buffer> {
+  const rules = new OpRules(header, deltaMalformed);
+  const readRange = async (): Promise<BasisRange> => {
+    const basis = await input.varint();
+    const offset = rules.cursor(basis) + (await input.signedVarint());
+    return { basis, offset, length: await input.varint() };
+  };
+
+  for (;;) {
+    const opcode = await input.byte();
+    switch (opcode) {
+      case OPCODE.end:
+        rules.end();
+        if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
+        return;
+      case OPCODE.literal: {
+        const length = await input.varint();
+        rules.literal(length);
+        yield* passThrough(input, length);
+        break;
+      }
+      case OPCODE.copy: {
+        const range = await readRange();
+        rules.copy(range);
+        yield* readBasisRange(reader, header, range);
+        break;
+      }
+      case OPCODE.patch: {
+        const regions = await input.varint();
+        rules.patchWindow(regions);
+        const ranges: BasisRange[] = [];
+        for (let i = 0; i < regions; i++) {
+          const range = await readRange();
+          rules.range(range);
+          ranges.push(range);
+        }
+        const window = new PatchWindow(ranges);
+        const start = await input.varint();
+        rules.beginPatch(window.length, start, await input.varint());
+        while (rules.patchRemaining > 0) {
+          const addLength = await input.varint();
+          const extraLength = await input.varint();
+          const addAt = rules.triple(addLength, extraLength, await input.signedVarint());
+          yield* addToWindow(input, reader, header, window, addAt, addLength);
+          yield* passThrough(input, extraLength);
+        }
+        break;
+      }
+      default:
+        deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);
+    }
+  }
+}
+
+async function* passThrough(input: ByteSource, length: number): AsyncGenerator<Buffer> {
+  for (let left = length; left > 0; ) {
+    const piece = await input.upTo(Math.min(left, DECODE_PIECE_BYTES));
+    left -= piece.length;
+    yield piece;
+  }
+}
+
+async function readExactly(reader: BasisReader, header: DeltaHeader, range: BasisRange): Promise<Buffer> {
+  const bytes = await reader.read(range.basis, range.offset, range.length);
+  if (bytes.byteLength !== range.length) {
+    const basis = header.bases[range.basis]!;
+    throw new PrtiqlError(
+      'E_SIZE_MISMATCH',
+      `basis ${range.basis} (${basis.kind} of layer ${basis.layer}) gave ${bytes.byteLength} bytes at ${range.offset}, expected ${range.length}`,
+    );
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+async function* readBasisRange(reader: BasisReader, header: DeltaHeader, range: BasisRange): AsyncGenerator<Buffer> {
+  for (let done = 0; done < range.length; ) {
+    const length = Math.min(range.length - done, DECODE_PIECE_BYTES);
+    yield await readExactly(reader, header, { basis: range.basis, offset: range.offset + done, length });
+    done += length;
+  }
+}
+
+/** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */
+async function* addToWindow(
+  input: ByteSource,
+  reader: BasisReader,
+  header: DeltaHeader,
+  window: PatchWindow,
+  position: number,
+  length: number,
+): AsyncGenerator<Buffer> {
+  for (let done = 0; done < length; ) {
+    const diff = await input.upTo(Math.min(length - done, DECODE_PIECE_BYTES));
+    let filled = 0;
+    for (const slice of window.slices(position + done, diff.length)) {
+      const old = await readExactly(reader, header, slice);
+      for (let i = 0; i < old.length; i++) diff[filled + i] = (diff[filled + i]! + old[i]!) & 0xff;
+      filled += old.length;
+    }
+    done += diff.length;
+    yield diff;
+  }
+}

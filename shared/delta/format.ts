@@ -1,0 +1,109 @@
+/**
+ * The delta blob format, version 1: constants, limits and the in-memory shapes that the
+ * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
+ * every number here is quoted there.
+ */
+import type { Digest } from '../digest.js';
+import { PrtiqlError } from '../errors.js';
+
+/** Bytes 0-6 of every delta blob; byte 7 is the format version. */
+export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
+export const DELTA_FORMAT_VERSION = 1;
+export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
+
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
+export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+
+/** Every encoded number (size, offset, length, zigzagged seek) is at most 2^53 - 1: exact in a double. */
+export const MAX_VARINT_VALUE = Number.MAX_SAFE_INTEGER;
+/** 8 LEB128 bytes hold 56 bits, enough for MAX_VARINT_VALUE; longer encodings are malformed. */
+export const MAX_VARINT_BYTES = 8;
+/** The decompressed header (target, layer table, basis table) must end within this many bytes. */
+export const MAX_HEADER_BYTES = 4 * 1024 * 1024;
+export const MAX_LAYERS = 1024;
+export const MAX_BASES = 65_536;
+export const MAX_PATH_BYTES = 4096;
+export const MAX_WINDOW_REGIONS = 4096;
+/** The decoder yields output and asks basis readers for at most this many bytes at a time. */
+export const DECODE_PIECE_BYTES = 1024 * 1024;
+
+/** Brotli settings of the writer; the window bounds the device's decoder memory (2^24 = 16 MiB). */
+export const BROTLI_QUALITY = 11;
+export const BROTLI_WINDOW_BITS = 24;
+
+/** A file of a base layer, addressed by its normalized path inside the layer. */
+export interface FileBasis {
+  kind: 'file';
+  layer: Digest;
+  path: string;
+  size: number;
+  sha256: Digest;
+}
+
+/** Every byte of a base layer's tar that is not regular-file content, in tar order. */
+export interface SkeletonBasis {
+  kind: 'skeleton';
+  layer: Digest;
+  size: number;
+}
+
+/** A base layer's whole uncompressed tar: its sha256 is the layer's diffID. */
+export interface TarBasis {
+  kind: 'tar';
+  layer: Digest;
+  size: number;
+}
+
+export type BasisEntry = FileBasis | SkeletonBasis | TarBasis;
+export type BasisKind = BasisEntry['kind'];
+
+export interface DeltaHeader {
+  /** diffID and size of the tar the delta rebuilds. */
+  target: { diffID: Digest; size: number };
+  /** Indexed by the `basis` field of operations. */
+  bases: BasisEntry[];
+}
+
+/** `length` bytes of basis `basis` starting at `offset`. */
+export interface BasisRange {
+  basis: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * One bsdiff control step: `diff.length` bytes made by adding `diff` to the window bytes at
+ * the current position, then `extra` written as is, then the position moves by `seek`.
+ */
+export interface PatchTriple {
+  diff: Uint8Array;
+  extra: Uint8Array;
+  seek: number;
+}
+
+export interface LiteralOp {
+  type: 'literal';
+  bytes: Uint8Array;
+}
+
+export interface CopyOp extends BasisRange {
+  type: 'copy';
+}
+
+/**
+ * A bsdiff patch whose old input is the window: the concatenation of its ranges, which may
+ * come from several bases. Positions are offsets in that concatenation; `start` is the first.
+ */
+export interface PatchOp {
+  type: 'patch';
+  window: BasisRange[];
+  start: number;
+  triples: PatchTriple[];
+}
+
+export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+
+/** The one error the decoder raises for anything wrong with the delta bytes themselves. */
+export function deltaMalformed(message: string): never {
+  throw new PrtiqlError('E_DELTA_MALFORMED', `delta: ${message}`);
+}

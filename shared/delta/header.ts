@@ -1,0 +1,141 @@
+import { isDigest, type Digest } from '../digest.js';
+import type { ByteSource } from './byte-source.js';
+import {
+  BASIS_KIND_CODE,
+  MAX_BASES,
+  MAX_HEADER_BYTES,
+  MAX_LAYERS,
+  MAX_PATH_BYTES,
+  deltaMalformed,
+  type BasisEntry,
+  type BasisKind,
+  type DeltaHeader,
+} from './format.js';
+import { encodeVarint } from './varint.js';
+
+const DIGEST_BYTES = 32;
+const KIND_OF_CODE = new Map<number, BasisKind>(Object.entries(BASIS_KIND_CODE).map(([kind, code]) => [code, kind as BasisKind]));
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A path as layers record it: relative, '/'-separated, no empty, '.' or '..' component, no NUL. */
+export function isNormalizedPath(path: string): boolean {
+  return (
+    path.length > 0 &&
+    !path.includes('\0') &&
+    Buffer.byteLength(path) <= MAX_PATH_BYTES &&
+    Buffer.from(path, 'utf8').toString('utf8') === path &&
+    path.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
+  );
+}
+
+/** The layer table: distinct layers in order of first use by the basis table. */
+export function basisLayers(header: DeltaHeader): Digest[] {
+  return [...new Set(header.bases.map((basis) => basis.layer))];
+}
+
+/** Everything about a header that its in-memory form can get wrong; `fail` raises the caller's error. */
+export function checkHeader(header: DeltaHeader, fail: (message: string) => never): void {
+  const isSize = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  if (!isDigest(header.target.diffID)) fail('the target diffID is not a sha256 digest');
+  if (!isSize(header.target.size)) fail(`target size ${header.target.size} is not a size`);
+  if (header.bases.length > MAX_BASES) fail(`${header.bases.length} bases exceed the ${MAX_BASES} limit`);
+  header.bases.forEach((basis, index) => {
+    if (!(basis.kind in BASIS_KIND_CODE)) fail(`basis ${index} has unknown kind ${JSON.stringify(basis.kind)}`);
+    if (!isDigest(basis.layer)) fail(`basis ${index} layer is not a sha256 digest`);
+    if (!isSize(basis.size)) fail(`basis ${index} size ${basis.size} is not a size`);
+    if (basis.kind === 'file') {
+      if (!isNormalizedPath(basis.path)) fail(`basis ${index} path ${JSON.stringify(basis.path)} is not a normalized layer path`);
+      if (!isDigest(basis.sha256)) fail(`basis ${index} sha256 is not a sha256 digest`);
+    }
+  });
+  const layers = basisLayers(header).length;
+  if (layers > MAX_LAYERS) fail(`${layers} basis layers exceed the ${MAX_LAYERS} limit`);
+}
+
+/** The header's bytes as they open the decompressed op stream (docs/delta-format.md, "Header"). */
+export function encodeHeader(header: DeltaHeader): Buffer {
+  const layers = basisLayers(header);
+  const layerIndex = new Map(layers.map((layer, index) => [layer, index]));
+  const parts: Buffer[] = [];
+  const numbers = (...values: number[]) => {
+    const out: number[] = [];
+    for (const value of values) encodeVarint(value, out);
+    parts.push(Buffer.from(out));
+  };
+  const digest = (value: Digest) => parts.push(Buffer.from(value.slice('sha256:'.length), 'hex'));
+
+  digest(header.target.diffID);
+  numbers(header.target.size, layers.length);
+  layers.forEach(digest);
+  numbers(header.bases.length);
+  for (const basis of header.bases) {
+    parts.push(Buffer.of(BASIS_KIND_CODE[basis.kind]));
+    numbers(layerIndex.get(basis.layer)!);
+    if (basis.kind === 'file') {
+      const path = Buffer.from(basis.path, 'utf8');
+      numbers(path.length);
+      parts.push(path);
+      numbers(basis.size);
+      digest(basis.sha256);
+    } else {
+      numbers(basis.size);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+async function readDigest(input: ByteSource): Promise<Digest> {
+  return `sha256:${(await input.bytes(DIGEST_BYTES)).toString('hex')}`;
+}
+
+async function readCount(input: ByteSource, limit: number, what: string): Promise<number> {
+  const count = await input.varint();
+  if (count > limit) deltaMalformed(`${count} ${what} exceed the ${limit} limit`);
+  return count;
+}
+
+/** Reads the header from the start of the decompressed op stream; malformed input raises E_DELTA_MALFORMED. */
+export async function parseHeader(input: ByteSource): Promise<DeltaHeader> {
+  const withinHeaderLimit = () => {
+    if (input.consumed > MAX_HEADER_BYTES) deltaMalformed(`the header is longer than ${MAX_HEADER_BYTES} bytes`);
+  };
+  const diffID = await readDigest(input);
+  const size = await input.varint();
+  const layerCount = await readCount(input, MAX_LAYERS, 'layers');
+  const layers: Digest[] = [];
+  for (let i = 0; i < layerCount; i++) {
+    const layer = await readDigest(input);
+    if (layers.includes(layer)) deltaMalformed(`layer ${layer} is listed twice`);
+    layers.push(layer);
+  }
+  const basisCount = await readCount(input, MAX_BASES, 'bases');
+  const bases: BasisEntry[] = [];
+  for (let index = 0; index < basisCount; index++) {
+    bases.push(await readBasis(input, layers, index));
+    withinHeaderLimit();
+  }
+  withinHeaderLimit();
+  const header: DeltaHeader = { target: { diffID, size }, bases };
+  checkHeader(header, deltaMalformed);
+  return header;
+}
+
+async function readBasis(input: ByteSource, layers: Digest[], index: number): Promise<BasisEntry> {
+  const code = await input.byte();
+  const kind = KIND_OF_CODE.get(code) ?? deltaMalformed(`basis ${index} has unknown kind 0x${code.toString(16)}`);
+  const layerIndex = await input.varint();
+  const layer = layers[layerIndex] ?? deltaMalformed(`basis ${index} names layer ${layerIndex} of ${layers.length}`);
+  if (kind !== 'file') return { kind, layer, size: await input.varint() };
+
+  const pathLength = await input.varint();
+  if (pathLength < 1 || pathLength > MAX_PATH_BYTES) deltaMalformed(`basis ${index} path length ${pathLength} is not 1 to ${MAX_PATH_BYTES}`);
+  const pathBytes = await input.bytes(pathLength);
+  let path: string;
+  try {
+    path = strictUtf8.decode(pathBytes);
+  } catch {
+    return deltaMalformed(`basis ${index} path is not UTF-8`);
+  }
+  const size = await input.varint();
+  return { kind, layer, path, size, sha256: await readDigest(input) };
+}

@@ -1,0 +1,40 @@
+import type { BasisRange } from './format.js';
+
+/** The old input of a patch: its ranges concatenated, addressed by one position. */
+export class PatchWindow {
+  readonly length: number;
+  /** Window position at which each range begins. */
+  private readonly starts: number[] = [];
+
+  constructor(private readonly ranges: readonly BasisRange[]) {
+    let length = 0;
+    for (const range of ranges) {
+      this.starts.push(length);
+      length += range.length;
+    }
+    this.length = length;
+  }
+
+  /** The basis ranges holding window bytes [position, position + length), in order. */
+  slices(position: number, length: number): BasisRange[] {
+    let low = 0;
+    let high = this.ranges.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle]! <= position) low = middle;
+      else high = middle - 1;
+    }
+    const slices: BasisRange[] = [];
+    let at = position;
+    let left = length;
+    for (let index = low; left > 0; index++) {
+      const range = this.ranges[index]!;
+      const skip = at - this.starts[index]!;
+      const take = Math.min(left, range.length - skip);
+      slices.push({ basis: range.basis, offset: range.offset + skip, length: take });
+      at += take;
+      left -= take;
+    }
+    return slices;
+  }
+}

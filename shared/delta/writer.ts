@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants, createBrotliCompress } from 'node:zlib';
+import { PrtiqlError } from '../errors.js';
+import { ByteBuilder } from './byte-builder.js';
+import {
+  BROTLI_QUALITY,
+  BROTLI_WINDOW_BITS,
+  DELTA_FORMAT_VERSION,
+  DELTA_MAGIC,
+  MAX_VARINT_VALUE,
+  OPCODE,
+  type BasisRange,
+  type DeltaHeader,
+  type DeltaOp,
+  type PatchOp,
+} from './format.js';
+import { checkHeader, encodeHeader } from './header.js';
+import { OpRules } from './op-rules.js';
+import { zigzag } from './varint.js';
+
+const COMPRESS_CHUNK_BYTES = 64 * 1024;
+/** Brotli's size hint is an unsigned 32-bit number. */
+const MAX_SIZE_HINT = 2 ** 32 - 1;
+
+function invalid(message: string): never {
+  throw new PrtiqlError('E_INTERNAL', `delta writer: ${message}`);
+}
+
+function signed(value: number): number {
+  const encoded = zigzag(value);
+  if (!Number.isSafeInteger(value) || encoded > MAX_VARINT_VALUE) invalid(`${value} is outside the signed number range`);
+  return encoded;
+}
+
+function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
+  out.varint(range.basis);
+  out.varint(signed(range.offset - rules.cursor(range.basis)));
+  out.varint(range.length);
+}
+
+function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
+  rules.patchWindow(op.window.length);
+  out.byte(OPCODE.patch);
+  out.varint(op.window.length);
+  let windowLength = 0;
+  for (const range of op.window) {
+    writeRange(out, rules, range);
+    rules.range(range);
+    windowLength += range.length;
+  }
+  const length = op.triples.reduce((sum, triple) => sum + triple.diff.byteLength + triple.extra.byteLength, 0);
+  rules.beginPatch(windowLength, op.start, length);
+  out.varint(op.start);
+  out.varint(length);
+}
+
+/** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
+async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>): AsyncGenerator<Buffer> {
+  const rules = new OpRules(header, invalid);
+  const out = new ByteBuilder();
+  out.bytes(encodeHeader(header));
+  for await (const op of ops) {
+    switch (op.type) {
+      case 'literal':
+        rules.literal(op.bytes.byteLength);
+        out.byte(OPCODE.literal);
+        out.varint(op.bytes.byteLength);
+        out.bytes(op.bytes);
+        break;
+      case 'copy':
+        out.byte(OPCODE.copy);
+        writeRange(out, rules, op);
+        rules.copy(op);
+        break;
+      case 'patch':
+        writePatch(out, rules, op);
+        for (const triple of op.triples) {
+          rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
+          out.varint(triple.diff.byteLength);
+          out.varint(triple.extra.byteLength);
+          out.varint(signed(triple.seek));
+          out.bytes(triple.diff);
+          out.bytes(triple.extra);
+        }
+        break;
+      default:
+        invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
+    }
+    yield* out.take();
+  }
+  rules.end();
+  out.byte(OPCODE.end);
+  yield* out.take(true);
+}
+
+/**
+ * Encodes a delta blob: the 8-byte prefix, then the header and `ops` (in target order) as one
+ * brotli stream at quality 11 with a 16 MiB window. Ops are consumed as the blob is read, so
+ * a caller can stream them. A header or op that breaks a format rule
+ * raises E_INTERNAL (the header at once, an op when the stream reaches it).
+ */
+export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>): Readable {
+  checkHeader(header, invalid);
+  const compressor = createBrotliCompress({
+    chunkSize: COMPRESS_CHUNK_BYTES,
+    params: {
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
+      [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+      [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
+      [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
+    },
+  });
+  const body = Readable.from(serialize(header, ops));
+  pipeline(body, compressor).catch(() => {
+    // the same error fails the compressor, which is what the reader sees
+  });
+  const prefix = Buffer.concat([DELTA_MAGIC, Buffer.of(DELTA_FORMAT_VERSION)]);
+  return Readable.from(
+    (async function* () {
+      yield prefix;
+      yield* compressor;
+    })(),
+  );
+}

@@ -1,0 +1,152 @@
+import fc, { type GeneratorValue } from 'fast-check';
+import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
+import type { BasisEntry, BasisRange, DeltaHeader, DeltaOp, PatchTriple } from '../../shared/delta/format.js';
+import { sha256Digest } from '../../shared/digest.js';
+
+/** Shared by the delta tests: in-memory bases, a reference interpreter of operations, stream helpers. */
+
+export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of source) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts);
+}
+
+/** Re-chunks bytes the way a network might deliver them. */
+export async function* pieces(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+export interface ReadLog {
+  largestRead: number;
+  reads: number;
+}
+
+/**
+ * Bases held in memory. A read outside a basis throws a plain Error, never a PrtiqlError:
+ * the decoder must check ranges itself, so such a read fails any test that expects typed errors.
+ */
+export function memoryBases(contents: readonly Uint8Array[], log: ReadLog = { largestRead: 0, reads: 0 }): OpenBasis {
+  const reader: BasisReader = {
+    async read(index, position, length) {
+      const basis = contents[index];
+      if (basis === undefined || position < 0 || length < 1 || position + length > basis.length) {
+        throw new Error(`test reader: out-of-range read ${index}:${position}+${length}`);
+      }
+      log.reads++;
+      log.largestRead = Math.max(log.largestRead, length);
+      return basis.subarray(position, position + length);
+    },
+  };
+  return async () => reader;
+}
+
+const LAYER = sha256Digest('test base layer');
+
+/** One file basis per buffer, all in one layer. */
+export function fileBases(contents: readonly Uint8Array[]): BasisEntry[] {
+  return contents.map((content, i) => ({ kind: 'file', layer: LAYER, path: `files/${i}`, size: content.length, sha256: sha256Digest(content) }));
+}
+
+export function headerFor(target: Uint8Array, bases: BasisEntry[]): DeltaHeader {
+  return { target: { diffID: sha256Digest(target), size: target.length }, bases };
+}
+
+/** What the operations mean, written as plainly as possible: the model the decoder is checked against. */
+export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaOp[]): Buffer {
+  const out: number[] = [];
+  for (const op of ops) {
+    if (op.type === 'literal') out.push(...op.bytes);
+    else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
+    else {
+      const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
+      let position = op.start;
+      for (const triple of op.triples) {
+        triple.diff.forEach((d, i) => out.push((d + window[position + i]!) & 0xff));
+        position += triple.diff.length;
+        out.push(...triple.extra);
+        position += triple.seek;
+      }
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** fast-check runs: the default keeps the suite quick; PRTIQL_FUZZ_RUNS asks for a long run. */
+export function fuzzRuns(quick: number): number {
+  const asked = Number(process.env.PRTIQL_FUZZ_RUNS);
+  return Number.isSafeInteger(asked) && asked > 0 ? asked : quick;
+}
+
+export interface DeltaCase {
+  bases: Uint8Array[];
+  header: DeltaHeader;
+  ops: DeltaOp[];
+  target: Buffer;
+}
+
+// fc.gen() remembers every distinct (builder, arguments) pair it is called with, and gets slower
+// as that list grows; drawing only from these fixed arbitraries keeps long runs fast.
+const NAT = fc.nat();
+const BYTES = fc.uint8Array({ maxLength: 3000 });
+
+export function int(g: GeneratorValue, min: number, max: number): number {
+  return min + (g(() => NAT) % (max - min + 1));
+}
+
+export function bytesOf(g: GeneratorValue, length: number): Buffer {
+  const source = g(() => BYTES);
+  const out = Buffer.alloc(length);
+  if (source.length > 0) for (let i = 0; i < length; i++) out[i] = source[i % source.length]! ^ (i >> 8);
+  return out;
+}
+
+function drawRange(g: GeneratorValue, bases: readonly Uint8Array[]): BasisRange | undefined {
+  const usable = bases.flatMap((basis, index) => (basis.length > 0 ? [index] : []));
+  if (usable.length === 0) return undefined;
+  const basis = usable[int(g, 0, usable.length - 1)]!;
+  const size = bases[basis]!.length;
+  const offset = int(g, 0, size - 1);
+  return { basis, offset, length: int(g, 1, size - offset) };
+}
+
+function drawTriples(g: GeneratorValue, windowLength: number, start: number): PatchTriple[] {
+  const triples: PatchTriple[] = [];
+  let position = start;
+  for (let i = int(g, 1, 6); i > 0; i--) {
+    const diff = bytesOf(g, int(g, 0, windowLength - position));
+    const extra = bytesOf(g, int(g, diff.length === 0 ? 1 : 0, 300));
+    const after = position + diff.length;
+    const seek = int(g, -after, windowLength - after);
+    triples.push({ diff, extra, seek });
+    position = after + seek;
+  }
+  return triples;
+}
+
+/** A valid delta drawn at random: bases of every kind, then literal, copy and patch ops over them. */
+export function drawDeltaCase(g: GeneratorValue): DeltaCase {
+  const bases = Array.from({ length: int(g, 0, 4) }, () => g(() => BYTES));
+  const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
+  const entries: BasisEntry[] = bases.map((content, i) => {
+    const layer = layers[i % 2]!;
+    const kind = (['file', 'skeleton', 'tar'] as const)[int(g, 0, 2)]!;
+    return kind === 'file' ? { kind, layer, path: `dir/file-${i}`, size: content.length, sha256: sha256Digest(content) } : { kind, layer, size: content.length };
+  });
+  const ops: DeltaOp[] = [];
+  for (let i = int(g, 0, 12); i > 0; i--) {
+    const type = (['literal', 'copy', 'patch'] as const)[int(g, 0, 2)]!;
+    const range = drawRange(g, bases);
+    if (type === 'literal' || range === undefined) {
+      ops.push({ type: 'literal', bytes: bytesOf(g, int(g, 1, 2000)) });
+    } else if (type === 'copy') {
+      ops.push({ type: 'copy', ...range });
+    } else {
+      const window = [range, ...Array.from({ length: int(g, 0, 2) }, () => drawRange(g, bases)!)];
+      const windowLength = window.reduce((sum, r) => sum + r.length, 0);
+      const start = int(g, 0, windowLength);
+      ops.push({ type: 'patch', window, start, triples: drawTriples(g, windowLength, start) });
+    }
+  }
+  const target = applyInMemory(bases, ops);
+  return { bases, header: headerFor(target, entries), ops, target };
+}
