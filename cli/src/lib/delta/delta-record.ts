@@ -1,0 +1,41 @@
+import type { Digest } from '../../../../shared/digest.js';
+import { isDigest } from '../../../../shared/digest.js';
+import { PrtiqlError } from '../../../../shared/errors.js';
+import type { ReleaseDelta } from '../../../../shared/release.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { deltaRecordPath } from '../store/store-layout.js';
+
+/**
+ * What `prtiql delta` leaves in a store for one (base image, target image) pair, so that
+ * `prtiql release` (possibly another CI job) can publish those deltas without recomputing.
+ */
+export interface DeltaRecord {
+  type: 'prtiql-delta-record';
+  base: Digest;
+  target: Digest;
+  deltas: ReleaseDelta[];
+}
+
+/** The recorded deltas of a pair, if a record exists and every blob it names is in the store. */
+export async function readDeltaRecord(store: ArtifactStore, base: Digest, target: Digest): Promise<ReleaseDelta[] | undefined> {
+  const bytes = await store.readDocument(deltaRecordPath(base, target));
+  if (!bytes) return undefined;
+  let record: DeltaRecord;
+  try {
+    record = JSON.parse(bytes.toString('utf8')) as DeltaRecord;
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(deltaRecordPath(base, target))} is not valid JSON`);
+  }
+  if (record?.type !== 'prtiql-delta-record' || record.base !== base || record.target !== target || !Array.isArray(record.deltas)) {
+    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(deltaRecordPath(base, target))} is not a delta record for this pair`);
+  }
+  for (const delta of record.deltas) {
+    if (!isDigest(delta?.blob?.digest) || !(await store.hasBlob(delta.blob.digest))) return undefined;
+  }
+  return record.deltas;
+}
+
+export async function writeDeltaRecord(store: ArtifactStore, base: Digest, target: Digest, deltas: ReleaseDelta[]): Promise<void> {
+  const record: DeltaRecord = { type: 'prtiql-delta-record', base, target, deltas };
+  await store.writeDocument(deltaRecordPath(base, target), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+}
