@@ -2,18 +2,23 @@ import { spawn } from 'node:child_process';
 import { APPLIER_BUNDLE } from './applier-bundle.js';
 import { REPO_ROOT, type ProcessResult } from './run.js';
 
-export interface RunningApplier {
+export interface RunningProcess {
   pid: number;
-  /** Resolves once the applier's stdout (the container's output) contains `text`. */
+  /** Resolves once stdout (for the applier: the container's output) contains `text`. */
   printed(text: string): Promise<void>;
-  /** Resolves once the applier's stderr (its JSON log) contains `text`. */
+  /** Resolves once stderr (for the applier: its JSON log) contains `text`. */
   logged(text: string): Promise<void>;
   done: Promise<ProcessResult>;
 }
 
 /** Starts the bundled applier as a device would: `node dist/applier.js <args>` (build it first with ensureApplierBundle). */
-export function startApplier(args: string[], env: NodeJS.ProcessEnv = process.env): RunningApplier {
-  const child = spawn(process.execPath, [APPLIER_BUNDLE, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startApplier(args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
+  return startProcess(process.execPath, [APPLIER_BUNDLE, ...args], env);
+}
+
+/** Starts a program whose output a test waits on while it runs. */
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
+  const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = { stdout: '', stderr: '' };
   const waiters: { stream: keyof typeof output; text: string; resolve: () => void }[] = [];
   const collect = (stream: keyof typeof output) => (chunk: string) => {
@@ -30,7 +35,7 @@ export function startApplier(args: string[], env: NodeJS.ProcessEnv = process.en
     Promise.race([
       new Promise<void>((resolve) => (output[stream].includes(text) ? resolve() : waiters.push({ stream, text, resolve }))),
       done.then((result) => {
-        throw new Error(`applier exited ${result.code} before ${stream} showed ${text}: ${result.stderr}`);
+        throw new Error(`${command} exited ${result.code} before ${stream} showed ${text}: ${result.stderr}`);
       }),
     ]);
   return { pid: child.pid!, printed: waitFor('stdout'), logged: waitFor('stderr'), done };
