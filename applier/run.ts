@@ -106,7 +106,9 @@ type Attempt = number | 'rolled-back';
 interface PreparedImage {
   image: StoredImage;
   spec: RuntimeSpec;
-  plan: HealthPlan;
+  stopSignal: NodeJS.Signals;
+  /** How the first start is judged; absent when it is not. */
+  plan?: HealthPlan;
 }
 
 /**
@@ -171,9 +173,9 @@ class ForegroundSignals {
 async function runInForeground(session: Session, manifest: Digest, check: boolean, signals: ForegroundSignals): Promise<Attempt> {
   const { options, store, runc, log } = session;
   const bundle = containerBundle(store.root, options.name);
-  const prepared = await prepareImage(session, manifest).catch((error: unknown) => failedStart(session, manifest, check, error));
+  const prepared = await prepareImage(session, manifest, check).catch((error: unknown) => failedStart(session, manifest, check, error));
   if (prepared === 'rolled-back') return prepared;
-  signals.stopSignal = stopSignal(prepared.image.config.config ?? {});
+  signals.stopSignal = prepared.stopSignal;
   await clearStaleContainer(runc, options.name, bundle);
   try {
     const rootfs = await createBundle(store, options.name, prepared.image, prepared.spec, options.rootfs, warnFallback(log)).catch((error: unknown) =>
@@ -186,7 +188,7 @@ async function runInForeground(session: Session, manifest: Digest, check: boolea
     signals.relay.forwardTo(child);
     log.info('container.started', { name: options.name, image: manifest, rootfs, bundle });
     const exited = exitStatusOf(child);
-    if (check) {
+    if (prepared.plan) {
       const outcome = await checkHealth(prepared.plan, checkedContainer(session, exited));
       const stopRequested = async () => signals.interrupted !== undefined || (await hasMarker(bundle, 'stopping'));
       if (await judge(session, manifest, prepared, outcome, stopRequested)) {
@@ -210,7 +212,7 @@ async function runInForeground(session: Session, manifest: Digest, check: boolea
 async function startDetached(session: Session, manifest: Digest, check: boolean): Promise<Attempt> {
   const { options, store, runc, log } = session;
   const bundle = containerBundle(store.root, options.name);
-  const prepared = await prepareImage(session, manifest).catch((error: unknown) => failedStart(session, manifest, check, error));
+  const prepared = await prepareImage(session, manifest, check).catch((error: unknown) => failedStart(session, manifest, check, error));
   if (prepared === 'rolled-back') return prepared;
   await clearStaleContainer(runc, options.name, bundle);
   let keep = false;
@@ -223,19 +225,20 @@ async function startDetached(session: Session, manifest: Digest, check: boolean)
     const logFile = containerLogPaths(store.root, options.name).current;
     const status = await runDetached(runc, bundle, options.name, logFile);
     const logHint = `see applier logs --store ${store.root} --name ${options.name}`;
-    if (status !== 0 && !check) throw new PrtiqlError('E_RUNTIME', `runc could not start container ${options.name} (exit status ${status}); ${logHint}`);
+    const { plan } = prepared;
+    if (status !== 0 && !plan) throw new PrtiqlError('E_RUNTIME', `runc could not start container ${options.name} (exit status ${status}); ${logHint}`);
     if (status === 0) log.info('container.started', { name: options.name, image: manifest, rootfs, bundle, detached: true, log: logFile });
-    if (status === 0 && !check) {
+    if (status === 0 && !plan) {
       keep = true;
       return 0;
     }
 
     let outcome: HealthOutcome = { healthy: false, running: false, reason: `runc could not start the container (exit status ${status})` };
-    if (status === 0) {
+    if (status === 0 && plan) {
       const watching = new AbortController();
       const stopped = waitUntilStopped(runc, options.name, Number.POSITIVE_INFINITY, watching.signal).then(() => undefined);
       try {
-        outcome = await checkHealth(prepared.plan, checkedContainer(session, stopped));
+        outcome = await checkHealth(plan, checkedContainer(session, stopped));
       } finally {
         watching.abort();
       }
@@ -253,10 +256,11 @@ async function startDetached(session: Session, manifest: Digest, check: boolean)
   }
 }
 
-/** The image, its runtime config and its health plan: everything that can be wrong with an image before it starts. */
-async function prepareImage(session: Session, manifest: Digest): Promise<PreparedImage> {
+/** The image, its runtime config, its stop signal and (when `check`) its health plan: what can be wrong with an image before it starts. */
+async function prepareImage(session: Session, manifest: Digest, check: boolean): Promise<PreparedImage> {
   const { options, store, device, network } = session;
   const image = await store.readImage(manifest);
+  const config = image.config.config ?? {};
   const layersTopDown = image.layers.map((layer) => layer.path).reverse();
   const spec = runtimeSpec(image.config, {
     containerId: options.name,
@@ -267,7 +271,7 @@ async function prepareImage(session: Session, manifest: Digest): Promise<Prepare
       group: (await readImageFile(layersTopDown, 'etc/group', ACCOUNTS_FILE_LIMIT))?.toString(),
     },
   });
-  return { image, spec, plan: healthPlan(image.config.config ?? {}, options.healthSeconds) };
+  return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds) }) };
 }
 
 /**
@@ -295,13 +299,17 @@ async function judge(
 ): Promise<boolean> {
   const { options, store, runc, log } = session;
   if (outcome.healthy) {
-    await markHealthy(store, manifest);
     log.info('health.passed', { name: options.name, image: manifest });
+    // a long update holding the lock must not take a healthy container down: the next start checks again
+    await markHealthy(store, manifest).catch((error: unknown) => {
+      if (!isPrtiqlError(error, 'E_BUSY')) throw error;
+      log.warn('health.not-recorded', { name: options.name, image: manifest, reason: error.message });
+    });
     return false;
   }
   if (await stopRequested()) return false;
   if (outcome.running && (await rollbackTarget(store, manifest))) {
-    await stopContainerProcess(runc, options.name, stopSignal(prepared.image.config.config ?? {}), options.stopTimeout * 1000, log);
+    await stopContainerProcess(runc, options.name, prepared.stopSignal, options.stopTimeout * 1000, log);
   }
   const target = await markFailedAndRollBack(store, manifest, outcome.reason, log);
   if (!target && outcome.running) log.warn('health.no-rollback', { name: options.name, image: manifest, reason: 'no healthy previous version; it keeps running' });
