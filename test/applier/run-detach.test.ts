@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import t from 'tap';
 import { digestHex } from '../../shared/digest.js';
 import { containerLogPaths, writeRotatingLog } from '../../applier/container-log.js';
+import { readHealthRecords } from '../../applier/health-record.js';
 import { printContainerLog } from '../../applier/logs.js';
 import { Store } from '../../applier/store.js';
 import { runApplier } from '../helpers/applier-bundle.js';
@@ -73,6 +74,19 @@ t.test('a detached container that cannot even be exec\'d fails like one that die
   t.match(started.stderr, /failed its first start: runc could not start the container \(exit status 1\)/);
   t.match((await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout, /\/app\/missing/, "runc's own error is in the log");
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
+});
+
+t.test('stop during the health check of a foreground container: its applier cleans up, and there is no verdict', { skip }, async (t) => {
+  const store = await containerStore(t, [{ Cmd: ['sh', '-c', 'trap "exit 0" TERM; echo up; while true; do sleep 0.1; done'] }]);
+  const owner = startApplier(['run', '--health-seconds', '60', '--store', store.root, '--name', store.name]);
+  await owner.printed('up');
+  const stopped = await runApplier(['stop', '--store', store.root, '--name', store.name]);
+  t.equal(stopped.code, 0, stopped.stderr);
+  const result = await owner.done;
+  t.equal(result.code, 0, result.stderr);
+  t.notMatch(result.stderr, /"event":"health\./, 'a stop is not a failed start');
+  t.same(await readHealthRecords(await Store.open(store.root)), { healthy: [], failed: [] });
+  t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 }, 'the owner removed the container before stop returned');
 });
 
 /** Yields the pieces as separate chunks, as reads from a pipe would. */
