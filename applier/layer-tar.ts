@@ -4,8 +4,9 @@ import { verifiedChunks } from '../shared/chunks.js';
 import { digestHex, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { MediaType } from '../shared/oci.js';
-import type { Release, ReleaseLayer } from '../shared/release.js';
-import type { Logger } from './log.js';
+import type { ReleaseDelta, ReleaseLayer } from '../shared/release.js';
+import { decodeDelta } from '../shared/delta/decoder.js';
+import { StoreBasisReader } from './delta-basis.js';
 import type { Source } from './source.js';
 import type { Store } from './store.js';
 
@@ -13,21 +14,20 @@ export function blobPath(digest: Digest): string {
   return `blobs/sha256/${digestHex(digest)}`;
 }
 
-export interface LayerTarContext {
-  source: Source;
-  release: Release;
-  store: Store;
-  log: Logger;
-}
-
 /**
- * The uncompressed tar bytes of one target layer. This is the one place that decides how a
- * layer is obtained; today always the full blob, later a delta against layers on the
- * device. The caller checks the result against the signed diffID and size.
+ * Rebuilds a layer's tar from a delta against layers already on the device. Delta bytes
+ * reach the decoder only chunk-verified; the caller checks the output against the diffID.
  */
-export function obtainLayerTar(context: LayerTarContext, layer: ReleaseLayer): AsyncIterable<Uint8Array> {
-  context.log.info('layer.fetch', { diffID: layer.diffID, blob: layer.blob.digest, bytes: layer.blob.size, via: 'full' });
-  return fullLayerTar(context.source, layer);
+export async function* deltaLayerTar(source: Source, store: Store, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
+  const what = `delta ${delta.blob.digest} for layer ${delta.target}`;
+  const fetched = await source.fetch(blobPath(delta.blob.digest), { maxBytes: delta.blob.size });
+  const verified = verifiedChunks(fetched.body, delta.blob, delta.blob.size, what);
+  yield* decodeDelta(verified, (header) => {
+    if (header.target.diffID !== delta.target) {
+      throw new PrtiqlError('E_DELTA_MALFORMED', `${what} rebuilds ${header.target.diffID} instead`);
+    }
+    return StoreBasisReader.open(store, header);
+  });
 }
 
 /** Streams the layer's compressed blob; no byte reaches the decompressor before its chunk is verified. */

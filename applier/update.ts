@@ -4,14 +4,15 @@ import { readCapped } from '../shared/capped-read.js';
 import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { CHANNEL_PATTERN, MAX_RELEASE_BYTES, verifyRelease, type Release, type ReleaseLayer } from '../shared/release.js';
+import { CHANNEL_PATTERN, MAX_RELEASE_BYTES, verifyRelease, type Release, type ReleaseDelta, type ReleaseLayer } from '../shared/release.js';
 import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
-import { blobPath, obtainLayerTar, type LayerTarContext } from './layer-tar.js';
+import { blobPath, deltaLayerTar, fullLayerTar } from './layer-tar.js';
 import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
+import { refuseFailedRelease } from './health-record.js';
 import { createLogger, type Logger } from './log.js';
 import { openSource, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
@@ -83,6 +84,7 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
     log.info('update.up-to-date', { channel, version: release.version });
     return { changed: false, channel, version: release.version, manifest: release.manifest.digest, layersInstalled: 0 };
   }
+  await refuseFailedRelease(store, release.manifest.digest);
   log.info('release.verified', { channel, version: release.version, manifest: release.manifest.digest });
   if (release.version > highestSeen) {
     await store.writeState({ channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen: release.version });
@@ -92,12 +94,11 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   const configBytes = await fetchDocument(source, release.config, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, release);
 
-  const context: LayerTarContext = { source, release, store, log };
   let layersInstalled = 0;
   for (const layer of uniqueLayers(release.layers)) {
     if (await store.hasLayer(layer.diffID)) continue;
-    await installLayer(store, layer, obtainLayerTar(context, layer));
-    log.info('layer.installed', { diffID: layer.diffID, bytes: layer.size });
+    const delta = await usableDelta(store, release, state?.installed?.manifest, layer);
+    await installLayerWithFallback(store, source, layer, delta, log);
     layersInstalled++;
   }
 
@@ -168,6 +169,38 @@ function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, re
 function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {
   const seen = new Set<Digest>();
   return layers.filter((layer) => !seen.has(layer.diffID) && seen.add(layer.diffID));
+}
+
+/**
+ * The smallest delta that rebuilds `layer` from the image this device runs, if every layer it
+ * reads is here. A delta from any other base is never used.
+ */
+async function usableDelta(store: Store, release: Release, installed: Digest | undefined, layer: ReleaseLayer): Promise<ReleaseDelta | undefined> {
+  if (!installed) return undefined;
+  const candidates = release.deltas.filter((delta) => delta.base === installed && delta.target === layer.diffID).sort((a, b) => a.blob.size - b.blob.size);
+  for (const delta of candidates) {
+    const present = await Promise.all(delta.basisLayers.map((basis) => store.hasLayer(basis)));
+    if (present.every(Boolean)) return delta;
+  }
+  return undefined;
+}
+
+/** Installs a layer from its delta; on any failure discards that attempt and installs the full layer. */
+async function installLayerWithFallback(store: Store, source: Source, layer: ReleaseLayer, delta: ReleaseDelta | undefined, log: Logger): Promise<void> {
+  if (delta) {
+    log.info('layer.fetch', { diffID: layer.diffID, blob: delta.blob.digest, bytes: delta.blob.size, via: 'delta' });
+    try {
+      await installLayer(store, layer, deltaLayerTar(source, store, delta));
+      log.info('layer.installed', { diffID: layer.diffID, via: 'delta', transferred: delta.blob.size, bytes: layer.size });
+      return;
+    } catch (error) {
+      log.warn('layer.delta-failed', { diffID: layer.diffID, delta: delta.blob.digest, error: (error as Error).message, fallback: 'full' });
+      await store.clearStaging();
+    }
+  }
+  log.info('layer.fetch', { diffID: layer.diffID, blob: layer.blob.digest, bytes: layer.blob.size, via: 'full' });
+  await installLayer(store, layer, fullLayerTar(source, layer));
+  log.info('layer.installed', { diffID: layer.diffID, via: 'full', transferred: layer.blob.size, bytes: layer.size });
 }
 
 /** Hashes and counts the tar as it streams; refuses bytes beyond the signed size at once. */

@@ -1,0 +1,173 @@
+import { constants } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { PrtiqlError } from '../shared/errors.js';
+import type { BasisReader } from '../shared/delta/decoder.js';
+import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
+import type { LayerMeta } from '../shared/layer-meta.js';
+import { safeEntryPath } from '../shared/tar/entry-path.js';
+import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
+import type { Store } from './store.js';
+
+/** Open basis files kept at once; more are closed least recently used first. */
+const MAX_OPEN_FILES = 64;
+
+function unusable(message: string): never {
+  throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);
+}
+
+/** One piece of a layer's tar, as the skeleton and the extracted files rebuild it. */
+interface TarPiece {
+  start: number;
+  length: number;
+  skeletonOffset?: number;
+  path?: string;
+}
+
+function tarPieces(meta: LayerMeta): TarPiece[] {
+  const pieces: TarPiece[] = [];
+  let position = 0;
+  const add = (piece: Omit<TarPiece, 'start'>) => {
+    if (piece.length === 0) return;
+    pieces.push({ start: position, ...piece });
+    position += piece.length;
+  };
+  for (const entry of meta.entries) {
+    add({ length: entry.segmentLength, skeletonOffset: entry.segmentOffset });
+    if (entry.type === 'file') add({ length: entry.size, path: entry.path });
+  }
+  add({ length: meta.tail.segmentLength, skeletonOffset: meta.tail.segmentOffset });
+  return pieces;
+}
+
+function pieceAt(pieces: TarPiece[], position: number): number {
+  let low = 0;
+  let high = pieces.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (pieces[middle].start <= position) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
+
+/**
+ * Random access to the bases a delta names, read from the committed layers on this device:
+ * a file's bytes from layers/<hex>/<path> (never through a symlink, never outside the layer),
+ * a skeleton from layers/<hex>.meta, a whole tar from both. Anything missing or not matching
+ * the declared sizes makes the delta unusable (the caller falls back to the full layer).
+ */
+export class StoreBasisReader implements BasisReader {
+  private readonly files = new Map<string, FileHandle>();
+  private readonly metas = new Map<string, OpenLayerMeta>();
+  private readonly pieces = new Map<string, TarPiece[]>();
+
+  private constructor(
+    private readonly store: Store,
+    private readonly bases: BasisEntry[],
+  ) {}
+
+  static async open(store: Store, header: DeltaHeader): Promise<StoreBasisReader> {
+    const reader = new StoreBasisReader(store, header.bases);
+    try {
+      for (const basis of header.bases) {
+        if (!(await store.hasLayer(basis.layer))) unusable(`layer ${basis.layer} is not on this device`);
+        if (basis.kind !== 'file') {
+          const { meta } = await reader.meta(basis.layer);
+          const size = basis.kind === 'skeleton' ? meta.skeletonSize : meta.size;
+          if (size !== basis.size) unusable(`layer ${basis.layer} ${basis.kind} has ${size} bytes, the delta expects ${basis.size}`);
+        }
+      }
+      return reader;
+    } catch (error) {
+      await reader.close();
+      throw error;
+    }
+  }
+
+  async read(index: number, position: number, length: number): Promise<Uint8Array> {
+    const basis = this.bases[index];
+    switch (basis.kind) {
+      case 'file':
+        return this.readFile(basis.layer, basis.path, basis.size, position, length);
+      case 'skeleton':
+        return (await this.meta(basis.layer)).readSkeleton(position, length);
+      case 'tar':
+        return this.readTar(basis.layer, position, length);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.files.values()].map((handle) => handle.close()));
+    await Promise.all([...this.metas.values()].map((meta) => meta.close()));
+    this.files.clear();
+    this.metas.clear();
+  }
+
+  private async meta(layer: BasisEntry['layer']): Promise<OpenLayerMeta> {
+    let meta = this.metas.get(layer);
+    if (!meta) {
+      meta = await openLayerMetaFile(this.store.layerMetaPath(layer));
+      this.metas.set(layer, meta);
+    }
+    return meta;
+  }
+
+  private async readTar(layer: BasisEntry['layer'], position: number, length: number): Promise<Uint8Array> {
+    const meta = await this.meta(layer);
+    let pieces = this.pieces.get(layer);
+    if (!pieces) {
+      pieces = tarPieces(meta.meta);
+      this.pieces.set(layer, pieces);
+    }
+    const out = Buffer.alloc(length);
+    let filled = 0;
+    for (let i = pieceAt(pieces, position); filled < length; i++) {
+      const piece = pieces[i];
+      const offset = position + filled - piece.start;
+      const take = Math.min(piece.length - offset, length - filled);
+      const bytes =
+        piece.path === undefined
+          ? await meta.readSkeleton(piece.skeletonOffset! + offset, take)
+          : await this.readFile(layer, piece.path, piece.length, offset, take);
+      out.set(bytes, filled);
+      filled += take;
+    }
+    return out;
+  }
+
+  private async readFile(layer: BasisEntry['layer'], path: string, size: number, position: number, length: number): Promise<Uint8Array> {
+    const key = `${layer}\0${path}`;
+    let handle = this.files.get(key);
+    if (handle) {
+      this.files.delete(key);
+    } else {
+      handle = await this.openFile(layer, path, size);
+      if (this.files.size >= MAX_OPEN_FILES) {
+        const [oldestKey, oldest] = this.files.entries().next().value as [string, FileHandle];
+        this.files.delete(oldestKey);
+        await oldest.close();
+      }
+    }
+    this.files.set(key, handle);
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, position);
+    if (bytesRead !== length) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
+    return buffer;
+  }
+
+  private async openFile(layer: BasisEntry['layer'], rawPath: string, size: number): Promise<FileHandle> {
+    const root = await realpath(this.store.layerDir(layer));
+    const path = safeEntryPath(rawPath, undefined, 'delta basis path');
+    const full = join(root, path);
+    const parent = await realpath(dirname(full)).catch(() => unusable(`${path} is not in layer ${layer}`));
+    if (parent !== root && !parent.startsWith(root + sep)) unusable(`${path} leaves layer ${layer} through a symlink`);
+    const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => unusable(`${path} is not in layer ${layer}`));
+    const info = await handle.stat();
+    if (!info.isFile() || info.size !== size) {
+      await handle.close();
+      unusable(`${path} in layer ${layer} is not the ${size}-byte file the delta expects`);
+    }
+    return handle;
+  }
+}

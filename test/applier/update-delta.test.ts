@@ -1,0 +1,152 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import t, { type Test } from 'tap';
+import { ChunkHasher } from '../../shared/chunks.js';
+import { encodeDelta } from '../../shared/delta/writer.js';
+import type { DeltaOp } from '../../shared/delta/format.js';
+import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
+import { signEnvelope } from '../../shared/dsse.js';
+import { MediaType } from '../../shared/oci.js';
+import { encodeRelease, type ReleaseDelta } from '../../shared/release.js';
+import { readCapped } from '../../shared/capped-read.js';
+import { runApplier } from '../helpers/applier-bundle.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
+
+const DATA_SIZE = 2 * 1024 * 1024 + 5;
+const base: FixtureEntry[] = [
+  { path: 'etc', type: 'directory', mode: 0o755 },
+  { path: 'etc/os-release', type: 'file', mode: 0o644, content: 'ID=fixture\n' },
+];
+const app = (version: number): FixtureEntry[] => [
+  { path: 'app', type: 'directory', mode: 0o755 },
+  { path: 'app/data.bin', type: 'file', mode: 0o644, content: Buffer.alloc(DATA_SIZE, version) },
+  { path: 'app/version', type: 'file', mode: 0o644, content: `${version}\n` },
+];
+
+interface Device {
+  artifacts: string;
+  store: string;
+  signer: Signer;
+  update(): Promise<{ code: number | null; stderr: string; events: Record<string, unknown>[] }>;
+}
+
+async function device(t: Test): Promise<Device> {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const store = join(dir, 'store');
+  const trust = join(dir, 'root.json');
+  const signer = newSigner();
+  await mkdir(artifacts);
+  await writeFile(trust, trustRootJson([signer]));
+  return {
+    artifacts,
+    store,
+    signer,
+    update: async () => {
+      const result = await runApplier(['update', '--source', pathToFileURL(artifacts).href, '--channel', 'stable', '--store', store, '--trust', trust]);
+      const events = result.stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      return { code: result.code, stderr: result.stderr, events };
+    },
+  };
+}
+
+/**
+ * The app layer of v2 rebuilt from v1's: tar headers as literals, data.bin as a bsdiff-style
+ * patch of v1's data.bin (every byte +1), the rest as literals.
+ */
+async function appDelta(v1: PublishedRelease, v2: PublishedRelease): Promise<Buffer> {
+  const oldLayer = v1.release.layers[1];
+  const target = v2.layerTars[1];
+  const oldData = Buffer.alloc(DATA_SIZE, 1);
+  const dataStart = target.indexOf(Buffer.alloc(1024, 2));
+  const header = {
+    target: { diffID: sha256Digest(target), size: target.length },
+    bases: [{ kind: 'file' as const, layer: oldLayer.diffID, path: 'app/data.bin', size: DATA_SIZE, sha256: sha256Digest(oldData) }],
+  };
+  const ops: DeltaOp[] = [
+    { type: 'literal', bytes: target.subarray(0, dataStart) },
+    { type: 'patch', window: [{ basis: 0, offset: 0, length: DATA_SIZE }], start: 0, triples: [{ diff: Buffer.alloc(DATA_SIZE, 1), extra: Buffer.alloc(0), seek: 0 }] },
+    { type: 'literal', bytes: target.subarray(dataStart + DATA_SIZE) },
+  ];
+  return readCapped(encodeDelta(header, ops), 1 << 26, 'delta');
+}
+
+/** Re-signs v2's release with one delta (from `base`) added; the delta blob goes into the store. */
+async function addDelta(d: Device, v2: PublishedRelease, base: Digest, basisLayer: Digest, blob: Buffer): Promise<ReleaseDelta> {
+  const digest = sha256Digest(blob);
+  await writeFile(join(d.artifacts, 'blobs/sha256', digestHex(digest)), blob);
+  const hasher = new ChunkHasher(64 * 1024);
+  hasher.update(blob);
+  const delta: ReleaseDelta = { base, target: v2.release.layers[1].diffID, basisLayers: [basisLayer], blob: { mediaType: MediaType.delta, digest, size: blob.length, ...hasher.finish() } };
+  const release = { ...v2.release, deltas: [delta] };
+  await writeFile(join(d.artifacts, 'channels/stable/release.json'), JSON.stringify(signEnvelope(MediaType.release, encodeRelease(release), [d.signer.privateKey])));
+  return delta;
+}
+
+async function layerContent(d: Device, diffID: Digest, path: string): Promise<Buffer> {
+  return readFile(join(d.store, 'layers', digestHex(diffID), path));
+}
+
+const fetched = (events: Record<string, unknown>[]) => events.filter((e) => e.event === 'layer.fetch').map((e) => e.via);
+
+t.test('a delta from the installed image rebuilds the layer, and only the delta is fetched', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, app(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, app(2)], signers: [d.signer] });
+  const delta = await addDelta(d, v2, v1.manifestDigest, v1.release.layers[1].diffID, await appDelta(v1, v2));
+  t.ok(delta.blob.size < v2.release.layers[1].blob.size, `the delta (${delta.blob.size} bytes) is smaller than the gzip layer`);
+
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['delta'], 'the app layer came from the delta; the base layer was already there');
+  const installed = result.events.find((e) => e.event === 'layer.installed');
+  t.match(installed, { via: 'delta', transferred: delta.blob.size });
+  t.ok((await layerContent(d, v2.release.layers[1].diffID, 'app/data.bin')).equals(Buffer.alloc(DATA_SIZE, 2)));
+  t.equal((await layerContent(d, v2.release.layers[1].diffID, 'app/version')).toString(), '2\n');
+});
+
+t.test('a basis file changed on the device makes the delta fail its diffID; the full layer is installed', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, app(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const corrupted = join(d.store, 'layers', digestHex(v1.release.layers[1].diffID), 'app/data.bin');
+  const bytes = await readFile(corrupted);
+  bytes[1000] ^= 0xff;
+  await writeFile(corrupted, bytes);
+
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, app(2)], signers: [d.signer] });
+  await addDelta(d, v2, v1.manifestDigest, v1.release.layers[1].diffID, await appDelta(v1, v2));
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['delta', 'full'], 'tried the delta, then fetched the full layer');
+  t.match(result.events.find((e) => e.event === 'layer.delta-failed'), { fallback: 'full', error: /digest/ });
+  t.ok((await layerContent(d, v2.release.layers[1].diffID, 'app/data.bin')).equals(Buffer.alloc(DATA_SIZE, 2)), 'the layer is right');
+  t.same(await readFile(join(d.store, 'staging')).catch((e: NodeJS.ErrnoException) => e.code), 'ENOENT', 'staging is gone');
+});
+
+t.test('a delta from another base image is never used', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, app(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, app(2)], signers: [d.signer] });
+  await addDelta(d, v2, sha256Digest('some other image'), v1.release.layers[1].diffID, await appDelta(v1, v2));
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['full']);
+});
+
+t.test('a delta whose basis layer is missing is not tried', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, app(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, app(2)], signers: [d.signer] });
+  await addDelta(d, v2, v1.manifestDigest, sha256Digest('a layer this device never had'), await appDelta(v1, v2));
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['full']);
+});
