@@ -10,6 +10,8 @@ t.test('file:// URLs open a directory store', async (t) => {
   t.ok(absolute instanceof FileStore);
   t.equal((absolute as FileStore).root, '/srv/releases');
   t.equal((openStore('file://out/store') as FileStore).root, resolve('out/store'));
+  t.equal((openStore('out/store') as FileStore).root, resolve('out/store'), 'a plain path is a directory store');
+  t.equal((openStore('/srv/releases') as FileStore).root, '/srv/releases');
   t.equal(openStore('FILE:///x').location, join('/', 'x'));
 });
 
@@ -47,12 +49,12 @@ t.test('S3 settings are refused for other stores, and a bad endpoint is a usage 
 t.test('stores that are planned but not built yet are named as such', async (t) => {
   t.throws(() => openStore('docker://registry.example/app'), {
     code: 'E_BAD_REFERENCE',
-    message: 'docker:// stores are not supported yet: use file://<dir>, s3://<bucket>[/<prefix>]',
+    message: 'docker:// stores are not supported yet: use <dir>, file://<dir>, s3://<bucket>[/<prefix>]',
   });
 });
 
 t.test('anything else is a bad reference naming the supported forms', async (t) => {
-  for (const url of ['/plain/path', 'http://host/x', 'file://', 'ftp://x']) {
-    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/ }, url);
+  for (const url of ['http://host/x', 'file://', 'ftp://x', 'c:relative', '']) {
+    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /<dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/ }, url);
   }
 });

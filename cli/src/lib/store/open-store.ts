@@ -6,12 +6,12 @@ import type { S3ConnectionOptions } from './s3-client.js';
 import { parseS3Url, S3_URL_FORM } from './s3-location.js';
 import { S3Store } from './s3-store.js';
 
-export const SUPPORTED_STORE_FORMS = ['file://<dir>', S3_URL_FORM] as const;
+export const SUPPORTED_STORE_FORMS = ['<dir>', 'file://<dir>', S3_URL_FORM] as const;
 const PLANNED_SCHEMES = ['docker'];
 
 /**
- * Opens the store a `--to` URL names: a directory (file://<dir>) or an S3 bucket
- * (s3://<bucket>[/<prefix>], reached as `s3` says). The S3 settings only apply to s3:// URLs.
+ * Opens the store a `--to` URL names: a directory (a plain path, or file://<dir>) or an S3
+ * bucket (s3://<bucket>[/<prefix>], reached as `s3` says). The S3 settings only apply to s3:// URLs.
  */
 export function openStore(url: string, s3: S3ConnectionOptions = {}): ArtifactStore {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
@@ -20,8 +20,8 @@ export function openStore(url: string, s3: S3ConnectionOptions = {}): ArtifactSt
   if (Object.values(s3).some((value) => value !== undefined)) {
     throw new PrtiqlError('E_USAGE', `the S3 endpoint, region, path style and credentials apply to s3:// stores only, not to ${JSON.stringify(url)}`);
   }
-  if (scheme === 'file') {
-    const path = url.slice('file://'.length);
+  if (scheme === 'file' || (scheme === undefined && url !== '' && !url.includes(':'))) {
+    const path = scheme === 'file' ? url.slice('file://'.length) : url;
     if (!path) throw new PrtiqlError('E_BAD_REFERENCE', `store URL ${JSON.stringify(url)} names no directory: use ${supported}`);
     return new FileStore(resolve(path));
   }
