@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import t, { type Test } from 'tap';
+import { createDeltaPlanner, type DeltaLayer, type DeltaPlanResult } from '../../../cli/src/lib/delta/planner.js';
+import { decodeDelta, type BasisReader } from '../../../shared/delta/decoder.js';
+import { sha256Digest } from '../../../shared/digest.js';
+import { splitTar } from '../../../shared/tar/split.js';
+import { deterministicTar, type TarEntrySource } from '../../../shared/tar/deterministic-writer.js';
+import { bytesOf, collect, fuzzRuns, int } from '../../helpers/delta.js';
+
+/** path -> content; a directory entry is made for every parent. */
+type Tree = Map<string, Buffer>;
+
+async function tarOf(tree: Tree, whiteouts: string[] = []): Promise<Buffer> {
+  const directories = new Set<string>();
+  for (const path of [...tree.keys(), ...whiteouts]) {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) directories.add(parts.slice(0, i).join('/'));
+  }
+  const entries: TarEntrySource[] = [
+    ...[...directories].map((path) => ({ path, type: 'directory' as const, mode: 0o755 })),
+    ...[...tree].map(([path, content]) => ({ path, type: 'file' as const, mode: 0o644, size: content.length, open: () => Readable.from([content]) })),
+    ...whiteouts.map((path) => ({ path, type: 'file' as const, mode: 0o644, size: 0 })),
+  ];
+  return collect(deterministicTar(entries, { mtime: 1_700_000_000 }));
+}
+
+function layerOf(tar: Buffer): DeltaLayer {
+  return { diffID: sha256Digest(tar), openUncompressed: async () => Readable.from([tar]) };
+}
+
+interface ReadRange {
+  layer: string;
+  position: number;
+  length: number;
+}
+
+/** Decodes a delta with the base layers' tars as its 'tar' bases, recording every read. */
+async function decodeAgainst(delta: Buffer, baseTars: Buffer[], reads: ReadRange[] = []): Promise<Buffer> {
+  const byDiffID = new Map(baseTars.map((tar) => [sha256Digest(tar), tar]));
+  return collect(
+    decodeDelta(Readable.from([delta]), async (header) => {
+      const reader: BasisReader = {
+        async read(index, position, length) {
+          const basis = header.bases[index]!;
+          if (basis.kind !== 'tar') throw new Error(`unexpected ${basis.kind} basis`);
+          reads.push({ layer: basis.layer, position, length });
+          return byDiffID.get(basis.layer)!.subarray(position, position + length);
+        },
+      };
+      return reader;
+    }),
+  );
+}
+
+/** Where each regular file's content lies in a tar. */
+async function contentRanges(tar: Buffer): Promise<Map<string, { offset: number; length: number }>> {
+  const ranges = new Map<string, { offset: number; length: number }>();
+  let offset = 0;
+  for await (const part of splitTar(Readable.from([tar]))) {
+    if (part.kind === 'entry') {
+      offset += part.segment.length;
+      if (part.header.type === 'file') ranges.set(part.header.path, { offset, length: part.header.size });
+    } else if (part.kind === 'data') offset += part.bytes.length;
+  }
+  return ranges;
+}
+
+async function planOne(t: Test, base: Buffer[], target: Buffer): Promise<{ delta: Buffer; result: DeltaPlanResult }> {
+  const dir = t.testdir();
+  const planner = await createDeltaPlanner(base.map(layerOf), { workDir: dir });
+  try {
+    const result = await planner.plan(layerOf(target), join(dir, 'delta'));
+    return { delta: await readFile(join(dir, 'delta')), result };
+  } finally {
+    await planner.close();
+  }
+}
+
+function text(g: fc.GeneratorValue, lines: number): Buffer {
+  const words = ['const', 'return', 'module', 'export', 'function', 'value', 'index', 'require', '=', '{', '}', '(', ')', ';'];
+  return Buffer.from(Array.from({ length: lines }, () => Array.from({ length: int(g, 1, 10) }, () => words[int(g, 0, words.length - 1)]).join(' ')).join('\n'));
+}
+
+function randomTree(g: fc.GeneratorValue): Tree {
+  const tree: Tree = new Map();
+  for (let i = int(g, 3, 25); i > 0; i--) {
+    const depth = int(g, 0, 2);
+    const path = [...Array.from({ length: depth }, () => `d${int(g, 0, 3)}`), `f${int(g, 0, 60)}${['.js', '.bin', '.txt'][int(g, 0, 2)]}`].join('/');
+    tree.set(path, int(g, 0, 2) === 0 ? bytesOf(g, int(g, 0, 30_000)) : text(g, int(g, 0, 400)));
+  }
+  // a file path must not also be a directory
+  for (const path of tree.keys()) if ([...tree.keys()].some((other) => other.startsWith(`${path}/`))) tree.delete(path);
+  return tree;
+}
+
+/** A release's worth of change: edits, renames, additions and deletions. */
+function changed(g: fc.GeneratorValue, tree: Tree): Tree {
+  const next: Tree = new Map();
+  for (const [path, content] of tree) {
+    switch (int(g, 0, 5)) {
+      case 0: {
+        const edited = Buffer.from(content);
+        if (edited.length > 0) bytesOf(g, int(g, 1, 50)).copy(edited, int(g, 0, edited.length - 1));
+        next.set(path, Buffer.concat([edited, text(g, int(g, 0, 3))]));
+        break;
+      }
+      case 1:
+        next.set(path.replace(/f(\d+)/, 'renamed$1'), content);
+        break;
+      case 2:
+        break; // deleted
+      default:
+        next.set(path, content);
+    }
+  }
+  for (let i = int(g, 0, 4); i > 0; i--) next.set(`new/n${int(g, 0, 99)}.txt`, text(g, int(g, 0, 100)));
+  return next;
+}
+
+t.test('planner then decoder rebuilds the target tar byte for byte', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(fc.gen(), async (g) => {
+      const tree = randomTree(g);
+      const upper = changed(g, tree);
+      const deleted = [...tree.keys()].filter((path) => !upper.has(path));
+      const base = [await tarOf(tree), await tarOf(new Map([...upper].filter(([path, content]) => !tree.get(path)?.equals(content))), deleted.map((path) => path.replace(/[^/]+$/, '.wh.$&')))];
+      const target = await tarOf(changed(g, upper));
+      const { delta, result } = await planOne(t, base, target);
+      const out = await decodeAgainst(delta, base);
+      if (!out.equals(target)) throw new Error(`decoded ${out.length} bytes differ from the ${target.length}-byte target`);
+      if (result.target.diffID !== sha256Digest(target)) throw new Error('wrong target diffID');
+    }),
+    { numRuns: fuzzRuns(40) },
+  );
+});
+
+t.test('an unchanged layer costs one copy', async (t) => {
+  const tree: Tree = new Map([
+    ['app/index.js', Buffer.from('console.log("hello");\n'.repeat(200))],
+    ['app/data.bin', Buffer.alloc(50_000, 7)],
+    ['etc/config', Buffer.from('a=1\n')],
+  ]);
+  const tar = await tarOf(tree);
+  const { delta, result } = await planOne(t, [tar], tar);
+  t.ok((await decodeAgainst(delta, [tar])).equals(tar));
+  t.equal(result.stats.copiedBytes, tar.length, 'every byte is copied');
+  t.ok(delta.length < 120, `delta of an identical ${tar.length}-byte layer is ${delta.length} bytes`);
+});
+
+t.test('a small edit in a large file is a small patch; renames and headers cost little', async (t) => {
+  const big = Buffer.concat(Array.from({ length: 2000 }, (_, i) => Buffer.from(`line ${i}: ${sha256Digest(String(i))}\n`)));
+  const edited = Buffer.from(big);
+  edited.write('EDITED', 40_000);
+  const files = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`lib/module-${i}.js`, Buffer.from(`module.exports = ${i};\n${'x'.repeat(i * 10)}`)]));
+  const baseTar = await tarOf(new Map([['app/big.txt', big], ...Object.entries(files)]));
+  const renamed = Object.entries(files).map(([path, content]) => [path.replace('lib/', 'lib2/'), content] as const);
+  const targetTar = await tarOf(new Map([['app/big.txt', edited], ...renamed, ['app/new.txt', Buffer.from('brand new file\n')]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
+  t.equal(result.stats.files.bsdiff, 1, 'the edited file is patched');
+  t.equal(result.stats.files.identical, 100, 'renamed files are copied by content');
+  t.ok(delta.length < 2000, `delta is ${delta.length} bytes for a ${targetTar.length}-byte layer`);
+  t.comment(`edit + 100 renames + 1 new file: target ${targetTar.length} bytes, delta ${delta.length} bytes`);
+});
+
+t.test('files deleted by a whiteout are never read as a basis', async (t) => {
+  const secret = Buffer.from('content of a file the upper layer deleted\n'.repeat(100));
+  const lower = await tarOf(new Map([['keep.txt', Buffer.from('kept\n')], ['gone/data.txt', secret], ['opaque/inside.txt', secret.subarray(0, 2000)]]));
+  const upper = await tarOf(new Map(), ['.wh.gone', 'opaque/.wh..wh..opq']);
+  const target = await tarOf(new Map([['keep.txt', Buffer.from('kept\n')], ['copy/data.txt', secret], ['opaque/inside.txt', secret.subarray(0, 2000)]]));
+  const reads: ReadRange[] = [];
+  const { delta } = await planOne(t, [lower, upper], target);
+  t.ok((await decodeAgainst(delta, [lower, upper], reads)).equals(target));
+  const ranges = await contentRanges(lower);
+  const lowerID = sha256Digest(lower);
+  for (const path of ['gone/data.txt', 'opaque/inside.txt']) {
+    const hidden = ranges.get(path)!;
+    const touching = reads.filter((read) => read.layer === lowerID && read.position < hidden.offset + hidden.length && read.position + read.length > hidden.offset);
+    t.same(touching, [], `no read of ${path}`);
+  }
+  t.ok(reads.some((read) => read.layer === lowerID), 'the visible file is still used');
+});
+
+t.test('a file above the bsdiff cap is matched block by block', async (t) => {
+  const { BSDIFF_MAX_INPUT_BYTES } = await import('../../../cli/src/lib/delta/bsdiff.js');
+  const size = BSDIFF_MAX_INPUT_BYTES / 2 + 1024 * 1024;
+  const old = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 32) old.write(sha256Digest(String(i)).slice(7, 39), i);
+  const next = Buffer.concat([old.subarray(0, 10_000_000), Buffer.from('inserted bytes'), old.subarray(10_000_000)]);
+  const baseTar = await tarOf(new Map([['db/big.dat', old]]));
+  const targetTar = await tarOf(new Map([['db/big.dat', next]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
+  t.equal(result.stats.files.blockMatched, 1);
+  t.ok(delta.length < 20_000, `delta is ${delta.length} bytes for a ${next.length}-byte file with one insertion`);
+});
