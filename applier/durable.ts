@@ -3,8 +3,29 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
+let syncEnabled = true;
+
+/**
+ * Turns every fsync, fdatasync and syncfs of the applier into a no-op. Only for the power-cut
+ * test's negative control (applier/unsafe-no-fsync.ts); a store written so is not durable.
+ */
+export function disableSync(): void {
+  syncEnabled = false;
+}
+
+/** fsync(2): the file's data and metadata, or a directory's entries, reach the device. */
+export async function syncHandle(handle: FileHandle): Promise<void> {
+  if (syncEnabled) await handle.sync();
+}
+
+/** fdatasync(2): the file's data reach the device. */
+export async function datasyncHandle(handle: FileHandle): Promise<void> {
+  if (syncEnabled) await handle.datasync();
+}
+
 /** Flushes a file's data, or a directory's entries, to the device. */
 export async function fsyncPath(path: string): Promise<void> {
+  if (!syncEnabled) return;
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     await handle.sync();
@@ -40,7 +61,7 @@ export async function replaceFileDurably(path: string, bytes: Uint8Array, mode =
     const handle = await open(temp, 'wx', mode);
     try {
       await writeAll(handle, bytes);
-      await handle.sync();
+      await syncHandle(handle);
     } finally {
       await handle.close();
     }
@@ -89,6 +110,6 @@ function runSync(path: string): Promise<boolean> {
  * Where that is missing or refuses `-f`, every file and directory under `path` is fsynced.
  */
 export async function syncFileSystem(path: string): Promise<void> {
-  if (await runSync(path)) return;
+  if (!syncEnabled || (await runSync(path))) return;
   await fsyncTree(path);
 }

@@ -6,7 +6,7 @@ import { PrtiqlError } from '../shared/errors.js';
 import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
 import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
-import { writeAll } from './durable.js';
+import { datasyncHandle, syncHandle, writeAll } from './durable.js';
 
 export interface ExtractLimits extends EntryPathLimits {
   maxEntries: number;
@@ -169,7 +169,7 @@ class LayerExtractor {
     file.written += bytes.length;
     file.unsynced += bytes.length;
     if (file.unsynced >= SYNC_EVERY_BYTES) {
-      await file.handle.datasync();
+      await datasyncHandle(file.handle);
       file.unsynced = 0;
     }
   }
@@ -184,7 +184,7 @@ class LayerExtractor {
       await file.handle.chown(file.header.uid, file.header.gid);
       await file.handle.chmod(file.header.mode);
       await file.handle.utimes(file.header.mtime, file.header.mtime);
-      await file.handle.sync();
+      await syncHandle(file.handle);
     } finally {
       await file.handle.close();
     }
@@ -213,7 +213,7 @@ class LayerExtractor {
     const skeleton = this.skeleton as FileHandle;
     this.skeleton = undefined;
     try {
-      await skeleton.sync();
+      await syncHandle(skeleton);
     } finally {
       await skeleton.close();
     }
@@ -228,7 +228,7 @@ class LayerExtractor {
         await handle.chmod(header.mode);
         await handle.utimes(header.mtime, header.mtime);
       }
-      await handle.sync();
+      await syncHandle(handle);
     } finally {
       await handle.close();
     }

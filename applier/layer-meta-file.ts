@@ -8,7 +8,7 @@ import {
   type SkeletonReader,
 } from '../shared/layer-meta.js';
 import { PrtiqlError } from '../shared/errors.js';
-import { writeAll } from './durable.js';
+import { syncHandle, writeAll } from './durable.js';
 
 const COPY_CHUNK_BYTES = 256 * 1024;
 
@@ -29,7 +29,7 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
     if (copied !== meta.skeletonSize) {
       throw new PrtiqlError('E_INTERNAL', `layer skeleton has ${copied} bytes, the index says ${meta.skeletonSize}`);
     }
-    await output.sync();
+    await syncHandle(output);
   } finally {
     await skeleton.close();
     await output.close();

@@ -6,6 +6,7 @@ import { logsCommand } from './logs.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
+import { applyUnsafeNoFsync } from './unsafe-no-fsync.js';
 import { updateCommand } from './update.js';
 
 /** Every subcommand; adding one is one line. */
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(usage());
     throw new PrtiqlError('E_USAGE', name === undefined ? 'no command given' : `unknown command ${JSON.stringify(name)}`);
   }
+  applyUnsafeNoFsync(process.env, createLogger());
   return command.run(args);
 }
 

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, writeAll } from './durable.js';
+import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from './durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
 export const STORE_LAYOUT = {
@@ -88,7 +88,7 @@ async function writeNewFile(path: string, bytes: Uint8Array): Promise<void> {
   const handle = await open(path, 'wx', 0o600);
   try {
     await writeAll(handle, bytes);
-    await handle.sync();
+    await syncHandle(handle);
   } finally {
     await handle.close();
   }
@@ -281,17 +281,25 @@ export class Store {
     const kept = [...pointed, ...inContainers];
     const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
     const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
-    const removed = { images: [] as string[], layers: [] as string[] };
-    for (const name of await readdir(this.path(STORE_LAYOUT.images))) {
-      if (keptImages.has(name)) continue;
-      await rm(join(this.path(STORE_LAYOUT.images), name), { recursive: true, force: true });
-      removed.images.push(name);
-    }
-    for (const name of await readdir(this.path(STORE_LAYOUT.layers))) {
-      if (keptLayers.has(name.replace(/\.meta$/, ''))) continue;
-      await rm(join(this.path(STORE_LAYOUT.layers), name), { recursive: true, force: true });
-      removed.layers.push(name);
-    }
+    const images = this.path(STORE_LAYOUT.images);
+    const layers = this.path(STORE_LAYOUT.layers);
+    const removed = {
+      images: (await readdir(images)).filter((name) => !keptImages.has(name)),
+      // a layer's directory decides whether it is present, so it goes before its metadata
+      layers: (await readdir(layers))
+        .filter((name) => !keptLayers.has(name.replace(/\.meta$/, '')))
+        .sort((a, b) => Number(a.endsWith('.meta')) - Number(b.endsWith('.meta'))),
+    };
+    if (removed.images.length + removed.layers.length === 0) return removed;
+    // Each victim leaves images/ or layers/ in one rename, durably, before anything is deleted:
+    // a crash midway never leaves a half-deleted image or layer that an update would take as complete.
+    const garbage = await this.stagingPath('garbage');
+    await mkdir(garbage, { recursive: true });
+    for (const name of removed.images) await rename(join(images, name), join(garbage, `image-${name}`));
+    for (const name of removed.layers) await rename(join(layers, name), join(garbage, `layer-${name}`));
+    await fsyncPath(images);
+    await fsyncPath(layers);
+    await rm(garbage, { recursive: true, force: true });
     return removed;
   }
 }

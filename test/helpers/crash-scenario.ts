@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runApplier } from './applier-bundle.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from './signed-artifact-store.js';
+import { knownReleases, type KnownReleases } from './store-invariant.js';
+
+/**
+ * The update the crash tests interrupt: a store holding version 2 (version 1 as `previous`)
+ * updates to version 3, which replaces two of three layers (about 7 MiB in 140 files, one
+ * of them past the extractor's 4 MiB fdatasync step) and collects version 1.
+ */
+export interface CrashScenario {
+  sourceUrl: string;
+  trustPath: string;
+  /** A store with version 2 installed; copy it, never use it directly. */
+  templateStore: string;
+  known: KnownReleases;
+  /** Versions before and after the update. */
+  from: number;
+  to: number;
+  /** `applier update` arguments for a store. */
+  updateArgs(store: string): string[];
+}
+
+/** Deterministic bytes: the same seed gives the same content in every run. */
+function bytes(seed: string, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  let block = createHash('sha256').update(seed).digest();
+  for (let offset = 0; offset < length; offset += block.length) {
+    block.copy(out, offset);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
+
+const BASE_LAYER: FixtureEntry[] = [
+  { path: 'bin', type: 'directory', mode: 0o755 },
+  { path: 'etc', type: 'directory', mode: 0o755 },
+  { path: 'etc/motd', type: 'file', mode: 0o644, content: 'welcome\n' },
+  { path: 'bin/sh', type: 'file', mode: 0o755, content: bytes('sh', 200_000) },
+  { path: 'bin/sh-again', type: 'link', mode: 0o755, linkname: 'bin/sh' },
+  { path: 'bin/bash', type: 'symlink', mode: 0o777, linkname: 'sh' },
+  ...Array.from({ length: 30 }, (_, i): FixtureEntry => ({ path: `etc/conf-${i}`, type: 'file', mode: 0o644, content: bytes(`conf-${i}`, 97 * i) })),
+];
+
+function appLayer(version: number): FixtureEntry[] {
+  return [
+    { path: 'app', type: 'directory', mode: 0o750, uid: 1000, gid: 1000 },
+    { path: 'app/lib', type: 'directory', mode: 0o755 },
+    { path: 'app/run', type: 'file', mode: 0o4755, uid: 1000, gid: 50, content: `#!/bin/sh\necho ${version}\n` },
+    { path: 'app/run-again', type: 'link', mode: 0o4755, linkname: 'app/run' },
+    { path: 'app/current', type: 'symlink', mode: 0o777, linkname: `lib/module-${version}` },
+    { path: 'app/blob.bin', type: 'file', mode: 0o600, content: bytes(`blob-${version}`, 6 * 1024 * 1024 + 123) },
+    { path: 'etc/.wh.motd', type: 'file', mode: 0o644, content: '' },
+    { path: 'var', type: 'directory', mode: 0o1777 },
+    { path: 'var/.wh..wh..opq', type: 'file', mode: 0o644, content: '' },
+    ...Array.from({ length: 120 }, (_, i): FixtureEntry => ({
+      path: `app/lib/module-${i}`,
+      type: 'file',
+      mode: 0o644,
+      content: bytes(`module-${version}-${i}`, (i * 7919) % 12_000),
+    })),
+  ];
+}
+
+function settingsLayer(version: number): FixtureEntry[] {
+  return [
+    { path: 'etc/app', type: 'directory', mode: 0o700 },
+    ...Array.from({ length: 5 }, (_, i): FixtureEntry => ({ path: `etc/app/setting-${i}`, type: 'file', mode: 0o600, content: `${version}:${i}\n` })),
+  ];
+}
+
+/** Publishes versions 1 to 3 into `dir`/artifacts and installs version 2 into the template store. */
+export async function prepareCrashScenario(dir: string): Promise<CrashScenario> {
+  const artifacts = join(dir, 'artifacts');
+  const templateStore = join(dir, 'template-store');
+  const trustPath = join(dir, 'root.json');
+  await mkdir(artifacts, { recursive: true });
+  const signer = newSigner();
+  await writeFile(trustPath, trustRootJson([signer]));
+  const sourceUrl = pathToFileURL(artifacts).href;
+  const updateArgs = (store: string) => ['update', '--source', sourceUrl, '--channel', 'stable', '--store', store, '--trust', trustPath];
+  const releases: PublishedRelease[] = [];
+  for (const version of [1, 2, 3]) {
+    releases.push(
+      await publishTestRelease({ storeDir: artifacts, channel: 'stable', version, layers: [BASE_LAYER, appLayer(version), settingsLayer(version)], signers: [signer] }),
+    );
+    if (version === 3) break;
+    const installed = await runApplier(updateArgs(templateStore));
+    if (installed.code !== 0) throw new Error(`installing version ${version} into the template store failed: ${installed.stderr}`);
+  }
+  return { sourceUrl, trustPath, templateStore, known: await knownReleases(releases), from: 2, to: 3, updateArgs };
+}
