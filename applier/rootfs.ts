@@ -152,8 +152,9 @@ async function copyLayers(layersBottomUp: string[], target: string): Promise<voi
 /**
  * Whiteouts act on what the lower layers left, before this layer's own entries land.
  * `hardlinks` maps a source inode to its first copy, so links inside a layer stay links.
+ * Never follows a symlink of `target`: a non-directory in the way of a directory is replaced.
  */
-async function applyLayerDirectory(source: string, target: string, hardlinks: Map<string, string>): Promise<void> {
+export async function applyLayerDirectory(source: string, target: string, hardlinks: Map<string, string>): Promise<void> {
   const directory = await readLayerDirectory(source);
   if (directory.opaque) {
     for (const name of await readdir(target)) await rm(join(target, name), { recursive: true, force: true });

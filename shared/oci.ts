@@ -60,6 +60,10 @@ export interface ContainerConfig {
   Labels?: Record<string, string>;
   StopSignal?: string;
   Healthcheck?: HealthConfig;
+  /** The shell of shell-form commands (Dockerfile SHELL); docker's default is ["/bin/sh", "-c"]. */
+  Shell?: string[];
+  /** Dockerfile ONBUILD triggers, run by builds that use this image as their base. */
+  OnBuild?: string[] | null;
 }
 
 /** Docker's health check: durations in nanoseconds, 0 or absent meaning the default. */
@@ -74,6 +78,7 @@ export interface HealthConfig {
 
 export interface ImageConfig {
   created?: string;
+  author?: string;
   architecture: string;
   os: string;
   variant?: string;

@@ -32,10 +32,10 @@ export async function checkDirectory(path: string, what: string): Promise<void> 
 
 /**
  * Lists a directory tree as layer entries, the directory itself excluded: files, directories
- * and symlinks with their permission bits, owned by `owner`; files sharing an inode become
- * tar hard links. Sockets, pipes and devices are refused.
+ * and symlinks with their permission bits, owned by `owner` (or by their owners on disk with
+ * 'keep'); files sharing an inode become tar hard links. Sockets, pipes and devices are refused.
  */
-export async function directoryEntries(root: string, owner: Owner = { uid: 0, gid: 0 }): Promise<TarEntrySource[]> {
+export async function directoryEntries(root: string, owner: Owner | 'keep' = { uid: 0, gid: 0 }): Promise<TarEntrySource[]> {
   await checkDirectory(root, 'build context');
   const entries: TarEntrySource[] = [];
   const sharedInodes = new Map<string, { content: TarEntrySource; paths: string[] }>();
@@ -45,7 +45,8 @@ export async function directoryEntries(root: string, owner: Owner = { uid: 0, gi
       const full = join(directory, name);
       const path = prefix ? `${prefix}/${name}` : name;
       const stats = await lstat(full);
-      const base = { path, mode: stats.mode & 0o7777, uid: owner.uid, gid: owner.gid };
+      const { uid, gid } = owner === 'keep' ? stats : owner;
+      const base = { path, mode: stats.mode & 0o7777, uid, gid };
       if (stats.isDirectory()) {
         entries.push({ ...base, type: 'directory' });
         await walk(full, path);
