@@ -2,9 +2,10 @@ import { Flags } from '@oclif/core';
 import type { ArtifactStore } from './lib/store/artifact-store.js';
 import { openStore } from './lib/store/open-store.js';
 
-/** Flags of every command that writes to an artifact store (docs/artifact-store.md). */
-export const storeFlags = {
-  to: Flags.string({ description: 'Artifact store: file://<dir> or s3://<bucket>[/<prefix>].', required: true }),
+export const STORE_FORMS = 'a directory (<dir> or file://<dir>) or s3://<bucket>[/<prefix>]';
+
+/** How to reach an S3 store; every command that writes to a store takes them (docs/artifact-store.md). */
+export const storeConnectionFlags = {
   'endpoint-url': Flags.string({
     description: 'S3-compatible endpoint for s3:// stores (MinIO, Ceph, ...): http(s)://<host>[:<port>]. [default: AWS S3]',
     helpGroup: 'S3',
@@ -17,14 +18,19 @@ export const storeFlags = {
   }),
 };
 
-interface StoreFlagValues {
-  to: string;
+/** `--to` and the connection flags, for commands whose store flag is named --to. */
+export const storeFlags = {
+  to: Flags.string({ description: `Artifact store: ${STORE_FORMS}.`, required: true }),
+  ...storeConnectionFlags,
+};
+
+interface StoreConnectionValues {
   'endpoint-url'?: string;
   region?: string;
   'force-path-style'?: boolean;
 }
 
-/** Opens the store the flags name; S3 credentials come from the AWS SDK's default chain (AWS_* variables, profiles). */
-export function openStoreFromFlags(flags: StoreFlagValues): ArtifactStore {
-  return openStore(flags.to, { endpointUrl: flags['endpoint-url'], region: flags.region, forcePathStyle: flags['force-path-style'] });
+/** Opens the store `url` names; S3 credentials come from the AWS SDK's default chain (AWS_* variables, profiles). */
+export function openStoreFromFlags(url: string, flags: StoreConnectionValues): ArtifactStore {
+  return openStore(url, { endpointUrl: flags['endpoint-url'], region: flags.region, forcePathStyle: flags['force-path-style'] });
 }

@@ -10,7 +10,7 @@ import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 export default class Release extends BaseCommand {
   static override summary = 'Publish an image as a signed release on a channel.';
 
-  static override description = `Checks every layer of the image against the diffID in its config, uploads to the store the gzip layer blobs, config and manifest it does not hold yet (existing blobs are never rewritten), then signs the release with the Ed25519 key and writes it to channels/<channel>/release.json, last. Layers that are not gzip are gzipped; the stored manifest then names the gzip blobs. Formats: docs/release-format.md and docs/artifact-store.md.
+  static override description = `Checks every layer of the image against the diffID in its config, uploads to the store the gzip layer blobs, config and manifest it does not hold yet (existing blobs are never rewritten), then adds a delta from each --base image (reusing what \`prtiql delta\` recorded in the store, else computing it), signs the release with the Ed25519 key and writes it to channels/<channel>/release.json, last. Layers that are not gzip are gzipped; the stored manifest then names the gzip blobs. Formats: docs/release-format.md and docs/artifact-store.md.
 
 The version must be greater than the channel's current version. Publishing the same version of the same image again does nothing and succeeds.
 
@@ -20,6 +20,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
+    '<%= config.bin %> release --image oci:./images/app:1.5 --channel stable --version 15 --key keys/release-key.pem --to ./releases --base oci:./images/app:1.4 --base oci:./images/app:1.3',
     '<%= config.bin %> release --image oci:./images/app:1.5 --channel beta --version 15 --key keys/release-key.pem --to file:///srv/prtiql --expires 30d --device-class pi4 --json',
     'AWS_PROFILE=releases <%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://my-bucket/prtiql --region eu-central-1',
     '<%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://releases --endpoint-url http://minio.local:9000',
@@ -38,6 +39,10 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     ...storeFlags,
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
+    base: Flags.string({
+      description: 'An image devices may be running (repeatable): the release carries a delta from it, computed now or reused from `prtiql delta`.',
+      multiple: true,
+    }),
   };
 
   async run(): Promise<PublishReleaseResult> {
@@ -46,9 +51,12 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     const channel = checkChannelName(flags.channel);
     const version = parseReleaseVersion(flags.version);
     const expires = parseExpiry(flags.expires, created);
-    const store = openStoreFromFlags(flags);
+    const store = openStoreFromFlags(flags.to, flags);
     const signingKey = await loadPrivateKey(flags.key);
-    const image = await openImage(flags.image, { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) });
+    const imageOptions = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
+    const image = await openImage(flags.image, imageOptions);
+    const bases = [];
+    for (const reference of flags.base ?? []) bases.push(await openImage(reference, imageOptions));
 
     const result = await publishRelease({
       image,
@@ -59,6 +67,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       created,
       expires,
       deviceClass: flags['device-class'],
+      bases,
       progress: (label, total) => this.progress(label, total),
     });
     if (result.unchanged) {

@@ -2,9 +2,10 @@ import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Release } from '../../../../shared/release.js';
+import type { Release, ReleaseDelta } from '../../../../shared/release.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
+import { publishImageDeltas } from '../delta/image-deltas.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
 import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
@@ -24,7 +25,17 @@ export interface PublishReleaseOptions {
   /** The release's creation time; now by default. */
   created?: Date;
   deviceClass?: string;
+  /** Images devices may be running: the release carries a delta from each to `image`. */
+  bases?: readonly Image[];
   progress?: ProgressFactory;
+}
+
+export interface PublishedDelta {
+  base: Digest;
+  target: Digest;
+  digest: Digest;
+  size: number;
+  basisLayers: Digest[];
 }
 
 export interface PublishReleaseResult {
@@ -32,6 +43,7 @@ export interface PublishReleaseResult {
   version: number;
   manifestDigest: Digest;
   layers: { diffID: Digest; digest: Digest; size: number; uncompressedSize: number }[];
+  deltas: PublishedDelta[];
   blobsUploaded: number;
   blobsSkipped: number;
   /** Where the signed release was written. */
@@ -45,6 +57,10 @@ interface PendingBlob {
   size: number;
   label: string;
   open(): Promise<Readable>;
+}
+
+function summarizeDelta(delta: ReleaseDelta): PublishedDelta {
+  return { base: delta.base, target: delta.target, digest: delta.blob.digest, size: delta.blob.size, basisLayers: delta.basisLayers };
 }
 
 function checkOptions(options: PublishReleaseOptions, created: Date): void {
@@ -125,7 +141,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   };
   if (current && version === current.version) {
     if (current.manifest.digest === manifest.digest) {
-      return { ...result, blobsUploaded: 0, blobsSkipped: 0, unchanged: true };
+      return { ...result, deltas: current.deltas.map(summarizeDelta), blobsUploaded: 0, blobsSkipped: 0, unchanged: true };
     }
     throw new PrtiqlError(
       'E_VERSION_EXISTS',
@@ -143,6 +159,10 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     ],
     progress,
   );
+  const deltas: ReleaseDelta[] = [];
+  for (const base of options.bases ?? []) {
+    deltas.push(...(await publishImageDeltas({ base, target: image, store, progress })).deltas);
+  }
 
   const release: Release = {
     type: 'prtiql-release',
@@ -154,8 +174,8 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     manifest: { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length },
     config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
     layers: layers.map((layer) => ({ diffID: layer.diffID, size: layer.uncompressedSize, blob: layer.blob })),
-    deltas: [],
+    deltas,
   };
   await store.writeDocument(pointerPath(channel), signRelease(release, options.signingKey));
-  return { ...result, blobsUploaded: uploaded, blobsSkipped: skipped, unchanged: false };
+  return { ...result, deltas: deltas.map(summarizeDelta), blobsUploaded: uploaded, blobsSkipped: skipped, unchanged: false };
 }

@@ -1,7 +1,7 @@
 import { sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { MediaType, type ImageManifest } from '../../../../shared/oci.js';
 import type { Image } from '../image/image.js';
-import type { GzipLayerBlob } from './layer-blob.js';
+import { describeLayerBlob, isGzipLayer, type GzipLayerBlob } from './layer-blob.js';
 
 export interface ManifestBlob {
   mediaType: string;
@@ -30,4 +30,15 @@ export function storeManifest(image: Image, layers: readonly GzipLayerBlob[]): M
   };
   const bytes = Buffer.from(JSON.stringify(manifest), 'utf8');
   return { mediaType, digest: sha256Digest(bytes), bytes };
+}
+
+/**
+ * The digest `storeManifest` gives this image once released: what a device records as the
+ * image it runs. Free for gzip images; other images' layers are streamed once to find it.
+ */
+export async function publishedManifestDigest(image: Image): Promise<Digest> {
+  if (image.layers.every(isGzipLayer)) return image.manifestDigest;
+  const layers: GzipLayerBlob[] = [];
+  for (const [i, layer] of image.layers.entries()) layers.push(await describeLayerBlob(layer, `layer ${i + 1}`, () => undefined));
+  return storeManifest(image, layers).digest;
 }

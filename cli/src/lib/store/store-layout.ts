@@ -37,3 +37,8 @@ export function checkDocumentName(name: string): string {
   }
   return name;
 }
+
+/** Deltas computed from one base image to one target image (`prtiql delta`). */
+export function deltaRecordPath(base: Digest, target: Digest): string {
+  return `deltas/${digestHex(base)}/${digestHex(target)}.json`;
+}
