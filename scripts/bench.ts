@@ -65,6 +65,9 @@ async function benchPair(pair: string): Promise<Row> {
     run([...prtiql, 'build', '--file', join(work, `${side}.json`), '--output', `oci:${images}:${side}`, '--quiet']);
   }
   const released = JSON.parse(run([...prtiql, 'release', '--image', `oci:${images}:old`, '--channel', 'bench', '--version', '1', '--key', key, '--to', storeUrl, '--json']));
+  const device = join(work, 'device');
+  const update = [...applier, 'update', '--source', storeUrl, '--channel', 'bench', '--store', device, '--trust', join(work, 'keys/root.json')];
+  run(update);
 
   const deltaBuild = measure([...prtiql, 'delta', '--from', `oci:${images}:old`, '--to', `oci:${images}:new`, '--out', storeUrl, '--json']);
   const target = JSON.parse(
@@ -73,9 +76,6 @@ async function benchPair(pair: string): Promise<Row> {
   const deltaSize = (target.deltas as { size: number }[]).reduce((sum, d) => sum + d.size, 0);
   const newLayer = target.layers[0];
 
-  const device = join(work, 'device');
-  const update = [...applier, 'update', '--source', storeUrl, '--channel', 'bench', '--store', device, '--trust', join(work, 'keys/root.json')];
-  run(update);
   const apply = measure(update);
   const status = JSON.parse(run([...applier, 'status', '--store', device, '--json']));
   if (status.installed?.version !== 2) throw new Error(`${pair}: the device did not reach version 2`);
@@ -99,7 +99,7 @@ function table(rows: Row[]): string {
     r.pair,
     kb(r.newTar),
     kb(r.gzipLayer),
-    kb(r.delta) + (r.appliedVia === 'delta' ? '' : ' (applied full!)'),
+    kb(r.delta) + (r.appliedVia === 'delta' ? '' : ' (device fell back to the full layer)'),
     `${(r.gzipLayer / r.delta).toFixed(1)}x`,
     `${r.deltaBuild.seconds.toFixed(1)} s`,
     mib(r.deltaBuild.maxRssKiB),
