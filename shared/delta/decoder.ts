@@ -4,7 +4,7 @@ import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type Delta
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
-import { PatchWindow } from './window.js';
+import type { PatchWindow } from './window.js';
 
 /** Random access to the bases of one delta, opened by the caller once the header is known. */
 export interface BasisReader {
@@ -83,31 +83,49 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
         yield* readBasisRange(reader, header, range);
         break;
       }
-      case OPCODE.patch: {
-        const regions = await input.varint();
-        rules.patchWindow(regions);
-        const ranges: BasisRange[] = [];
-        for (let i = 0; i < regions; i++) {
-          const range = await readRange();
-          rules.range(range);
-          ranges.push(range);
-        }
-        const window = new PatchWindow(ranges);
-        const start = await input.varint();
-        rules.beginPatch(window.length, start, await input.varint());
-        while (rules.patchRemaining > 0) {
-          const addLength = await input.varint();
-          const extraLength = await input.varint();
-          const addAt = rules.triple(addLength, extraLength, await input.signedVarint());
-          yield* addToWindow(input, reader, header, window, addAt, addLength);
-          yield* passThrough(input, extraLength);
-        }
+      case OPCODE.patch:
+        yield* applyPatch(input, reader, header, rules, readRange);
         break;
-      }
       default:
         deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);
     }
   }
+}
+
+async function* applyPatch(
+  input: ByteSource,
+  reader: BasisReader,
+  header: DeltaHeader,
+  rules: OpRules,
+  readRange: () => Promise<BasisRange>,
+): AsyncGenerator<Buffer> {
+  const count = await input.varint();
+  rules.windowRanges(count);
+  const ranges: BasisRange[] = [];
+  for (let i = 1; i < count; i++) {
+    const range = await readRange();
+    rules.range(range);
+    ranges.push(range);
+  }
+  const basis = await input.varint();
+  ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint())));
+  const window = rules.beginPatch(ranges, await input.varint());
+  for (;;) {
+    const addLength = await input.varint();
+    const extraLength = await input.varint();
+    if (addLength === 0 && extraLength === 0) break;
+    let position = rules.triple(addLength, extraLength, await input.signedVarint());
+    while (rules.diffLeft > 0) {
+      const unchanged = await input.varint();
+      const changed = await input.varint();
+      rules.diffRun(unchanged, changed);
+      yield* readWindow(reader, header, window, position, unchanged);
+      yield* addToWindow(input, reader, header, window, position + unchanged, changed);
+      position += unchanged + changed;
+    }
+    yield* passThrough(input, extraLength);
+  }
+  rules.endPatch();
 }
 
 async function* passThrough(input: ByteSource, length: number): AsyncGenerator<Buffer> {
@@ -136,6 +154,11 @@ async function* readBasisRange(reader: BasisReader, header: DeltaHeader, range: 
     yield await readExactly(reader, header, { basis: range.basis, offset: range.offset + done, length });
     done += length;
   }
+}
+
+/** Window bytes as they are: the unchanged part of a diff. */
+async function* readWindow(reader: BasisReader, header: DeltaHeader, window: PatchWindow, position: number, length: number): AsyncGenerator<Buffer> {
+  for (const slice of window.slices(position, length)) yield* readBasisRange(reader, header, slice);
 }
 
 /** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */

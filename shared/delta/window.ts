@@ -15,19 +15,19 @@ export class PatchWindow {
     this.length = length;
   }
 
+  /** The basis and offset at a window position; the window's end maps to the end of the last range. */
+  locate(position: number): { basis: number; offset: number } {
+    const index = this.rangeAt(position);
+    const range = this.ranges[index]!;
+    return { basis: range.basis, offset: range.offset + position - this.starts[index]! };
+  }
+
   /** The basis ranges holding window bytes [position, position + length), in order. */
   slices(position: number, length: number): BasisRange[] {
-    let low = 0;
-    let high = this.ranges.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.starts[middle]! <= position) low = middle;
-      else high = middle - 1;
-    }
     const slices: BasisRange[] = [];
     let at = position;
     let left = length;
-    for (let index = low; left > 0; index++) {
+    for (let index = this.rangeAt(position); left > 0; index++) {
       const range = this.ranges[index]!;
       const skip = at - this.starts[index]!;
       const take = Math.min(left, range.length - skip);
@@ -36,5 +36,17 @@ export class PatchWindow {
       left -= take;
     }
     return slices;
+  }
+
+  /** The last range starting at or before `position`. */
+  private rangeAt(position: number): number {
+    let low = 0;
+    let high = this.ranges.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle]! <= position) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 }

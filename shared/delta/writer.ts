@@ -39,20 +39,48 @@ function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
   out.varint(range.length);
 }
 
+/** A diff as runs: bytes equal to the window's (a zero diff), then bytes that differ. */
+function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
+  for (let at = 0; at < diff.length; ) {
+    let changedAt = at;
+    while (changedAt < diff.length && diff[changedAt] === 0) changedAt++;
+    let end = changedAt;
+    while (end < diff.length && diff[end] !== 0) end++;
+    rules.diffRun(changedAt - at, end - changedAt);
+    out.varint(changedAt - at);
+    out.varint(end - changedAt);
+    out.bytes(diff.subarray(changedAt, end));
+    at = end;
+  }
+}
+
 function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
-  rules.patchWindow(op.window.length);
+  rules.windowRanges(op.window.length);
   out.byte(OPCODE.patch);
   out.varint(op.window.length);
-  let windowLength = 0;
-  for (const range of op.window) {
+  const ranges = op.window.slice(0, -1);
+  for (const range of ranges) {
     writeRange(out, rules, range);
     rules.range(range);
-    windowLength += range.length;
   }
-  const length = op.triples.reduce((sum, triple) => sum + triple.diff.byteLength + triple.extra.byteLength, 0);
-  rules.beginPatch(windowLength, op.start, length);
+  // The last range runs to the end of its basis on the wire: it needs no length.
+  const last = op.window.at(-1)!;
+  out.varint(last.basis);
+  out.varint(signed(last.offset - rules.cursor(last.basis)));
+  ranges.push(rules.openRange(last.basis, last.offset));
+  rules.beginPatch(ranges, op.start);
   out.varint(op.start);
-  out.varint(length);
+  for (const triple of op.triples) {
+    rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
+    out.varint(triple.diff.byteLength);
+    out.varint(triple.extra.byteLength);
+    out.varint(signed(triple.seek));
+    writeDiff(out, rules, triple.diff);
+    out.bytes(triple.extra);
+  }
+  rules.endPatch();
+  out.varint(0);
+  out.varint(0);
 }
 
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
@@ -75,14 +103,6 @@ async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIte
         break;
       case 'patch':
         writePatch(out, rules, op);
-        for (const triple of op.triples) {
-          rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
-          out.varint(triple.diff.byteLength);
-          out.varint(triple.extra.byteLength);
-          out.varint(signed(triple.seek));
-          out.bytes(triple.diff);
-          out.bytes(triple.extra);
-        }
         break;
       default:
         invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);

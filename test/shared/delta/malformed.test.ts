@@ -41,9 +41,12 @@ async function rejectsMalformed(t: Test, bytes: Buffer, pattern: RegExp, header 
   await t.rejects(run, { name: 'PrtiqlError', code: 'E_DELTA_MALFORMED', message: pattern });
 }
 
-t.test('a well-formed hand-made delta decodes (the baseline the cases below break)', async (t) => {
-  const bytes = withHeader(HEADER, op(OPCODE.literal), 3, Buffer.from('tar'), op(OPCODE.copy), 0, zigzag(4), 5, op(OPCODE.end));
-  t.equal((await collect(decodeDelta(pieces(bytes, 2), memoryBases([BASIS])))).toString(), 'tar45678');
+t.test('well-formed hand-made deltas decode (the baselines the cases below break)', async (t) => {
+  const copy = withHeader(HEADER, op(OPCODE.literal), 3, Buffer.from('tar'), op(OPCODE.copy), 0, zigzag(4), 5, op(OPCODE.end));
+  t.equal((await collect(decodeDelta(pieces(copy, 2), memoryBases([BASIS])))).toString(), 'tar45678');
+  // window: basis 0 from offset 4 to its end; add 5 as 4 unchanged bytes and 1 changed (+1), extra "xyz"
+  const patch = withHeader(HEADER, op(OPCODE.patch), 1, 0, zigzag(4), 0, 5, 3, 0, 4, 1, Buffer.of(1), Buffer.from('xyz'), 0, 0, op(OPCODE.end));
+  t.equal((await collect(decodeDelta(pieces(patch, 2), memoryBases([BASIS])))).toString(), '45679xyz');
 });
 
 t.test('envelope: magic, version, brotli, trailing bytes', async (t) => {
@@ -105,14 +108,17 @@ t.test('operations', async (t) => {
     ['copy past the basis end', [op(copy), 0, zigzag(14), 4], /outside basis 0 of 16 bytes/],
     ['zero-length copy', [op(copy), 0, 0, 0], /length of 0/],
     ['window without ranges', [op(patch), 0], /has 0 ranges/],
-    ['start outside the window', [op(patch), 1, 0, 0, 4, 5, 8], /patch start 5 is outside/],
-    ['patch past the target size', [op(patch), 1, 0, 0, 4, 0, 9], /passes the declared target size/],
-    ['triple reading past the window', [op(patch), 1, 0, 0, 4, 1, 8, 4, 4, 0], /reads 1\+4, past its 4-byte window/],
-    ['triple seeking before the window', [op(patch), 1, 0, 0, 4, 0, 8, 2, 6, zigzag(-3)], /seeks to -1/],
-    ['triple seeking past the window', [op(patch), 1, 0, 0, 4, 0, 8, 2, 6, zigzag(3)], /seeks to 5/],
-    ['triple writing past its patch', [op(patch), 1, 0, 0, 4, 0, 8, 4, 5, 0], /past the 8 left in its patch/],
-    ['empty triple', [op(patch), 1, 0, 0, 4, 0, 8, 0, 0, 0], /writes nothing/],
-    ['patch ending before its length', [op(patch), 1, 0, 0, 4, 0, 8, 2, 0, 0, Buffer.alloc(2), op(end)], /truncated inside a number/],
+    ['window starting at the basis end', [op(patch), 1, 0, zigzag(16)], /window starting at 16 is outside basis 0/],
+    ['explicit range past the basis end', [op(patch), 2, 0, zigzag(10), 7, 0, 0], /range 10\+7 is outside basis 0/],
+    ['start outside the window', [op(patch), 1, 0, zigzag(12), 5], /patch start 5 is outside its 4-byte window/],
+    ['patch past the target size', [op(patch), 1, 0, 0, 0, 9, 0, 0], /control triple of 9 bytes passes the declared target size/],
+    ['triple reading past the window', [op(patch), 1, 0, zigzag(12), 1, 4, 0, 0], /reads 1\+4, past its 4-byte window/],
+    ['triple seeking before the window', [op(patch), 1, 0, zigzag(12), 0, 2, 6, zigzag(-3)], /seeks to -1/],
+    ['triple seeking past the window', [op(patch), 1, 0, zigzag(12), 0, 2, 6, zigzag(3)], /seeks to 5/],
+    ['patch without triples', [op(patch), 1, 0, 0, 0, 0, 0], /a patch without control triples/],
+    ['diff run longer than its triple', [op(patch), 1, 0, 0, 0, 2, 0, 0, 1, 2, Buffer.of(1, 1)], /diff run of 1\+2 bytes does not fit the 2/],
+    ['empty diff run', [op(patch), 1, 0, 0, 0, 2, 0, 0, 0, 0], /diff run of 0\+0 bytes/],
+    ['patch without its end', [op(patch), 1, 0, 0, 0, 2, 0, 0, 2, 0, op(end)], /truncated inside a number/],
   ];
   for (const [name, ops, pattern] of cases) {
     await t.test(name, (t) => rejectsMalformed(t, withHeader(HEADER, ...ops), pattern));
