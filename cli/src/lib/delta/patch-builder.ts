@@ -44,8 +44,9 @@ export class PatchBuilder {
     this.open.extra.push(bytes);
   }
 
-  finish(): PatchSteps {
-    this.close(this.open?.addEnd ?? 0);
+  /** The patch; `end`, if given, is where its last seek leaves the position (else after the last add). */
+  finish(end?: number): PatchSteps {
+    this.close(end ?? this.open?.addEnd ?? 0);
     return { start: this.start ?? 0, triples: this.triples };
   }
 

@@ -1,0 +1,166 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
+import { blockMatch } from './block-match.js';
+import { bsdiffIfItPays } from './bsdiff-choice.js';
+import type { IndexedLayer, TarRange } from './layer-index.js';
+import { PatchBuilder } from './patch-builder.js';
+import { compactWindow, replay } from './patch-window.js';
+import { headerItems, type BsdiffItem, type FileCounts, type HeaderPlan, type PlanItem, type PlanSources } from './plan-items.js';
+
+export interface EmitContext extends PlanSources {
+  target: IndexedLayer;
+  /** Delta basis index of each base layer the items use. */
+  basisOf: ReadonlyMap<number, number>;
+  scratchDir: string;
+  workers: number;
+}
+
+/**
+ * Turns plan items into delta operations in target order, running bsdiffs on `workers` in
+ * parallel ahead of the op being written. Content is read from the saved tars in pieces.
+ */
+export async function* emitOps(context: EmitContext, items: readonly PlanItem[], counts: FileCounts): AsyncGenerator<DeltaOp> {
+  const emitter = new Emitter(context);
+  const bsdiffs = new BsdiffQueue(context, items);
+  try {
+    for (const [position, item] of items.entries()) {
+      bsdiffs.startAhead();
+      if (item.kind !== 'bsdiff') {
+        yield* emitter.item(item);
+        continue;
+      }
+      const patch = await bsdiffs.take(position);
+      if (patch) {
+        counts.bsdiff++;
+        yield await emitter.withHeader(item.header, patch);
+      } else {
+        counts.bsdiffNotWorthIt++;
+        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+        yield* emitter.literal(item.next);
+      }
+    }
+  } finally {
+    await bsdiffs.settle();
+  }
+}
+
+class Emitter {
+  constructor(private readonly context: EmitContext) {}
+
+  async *item(item: Exclude<PlanItem, BsdiffItem>): AsyncGenerator<DeltaOp> {
+    switch (item.kind) {
+      case 'copy':
+        yield { type: 'copy', ...this.range(item.layer, item.range) };
+        break;
+      case 'literal':
+        yield* this.literal(item.range);
+        break;
+      case 'header':
+        yield {
+          type: 'patch',
+          window: [this.range(item.layer, item.old)],
+          start: 0,
+          triples: [{ diff: await this.difference(item.layer, item.old, item.next), extra: Buffer.alloc(0), seek: 0 }],
+        };
+        break;
+      case 'blocks':
+        yield* this.blocks(item);
+        break;
+    }
+  }
+
+  async *literal(range: TarRange): AsyncGenerator<DeltaOp> {
+    for await (const bytes of this.context.files.stream([{ tarPath: this.context.target.tarPath, range }])) yield { type: 'literal', bytes };
+  }
+
+  /** One PATCH for a file and its header: the header's difference first, then bsdiff's steps. */
+  async withHeader(header: HeaderPlan, patch: PatchOp): Promise<PatchOp> {
+    const builder = new PatchBuilder();
+    const window: BasisRange[] = [];
+    if (header.front) builder.extra(await this.read(this.context.target, header.front));
+    const { aligned } = header;
+    if (aligned) {
+      window.push(this.range(aligned.layer, aligned.old));
+      builder.add(0, await this.difference(aligned.layer, aligned.old, aligned.next));
+    }
+    const shift = aligned?.old.length ?? 0;
+    replay(builder, patch, (position) => position + shift);
+    // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
+    return compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
+  }
+
+  private async *blocks(item: Extract<PlanItem, { kind: 'blocks' }>): AsyncGenerator<DeltaOp> {
+    const { layers, target } = this.context;
+    const old = item.candidate;
+    const readOld = (offset: number, length: number) => this.read(layers[old.layer]!, { offset: old.entry.content.offset + offset, length });
+    const readNew = (offset: number, length: number) => this.read(target, { offset: item.next.offset + offset, length });
+    for await (const piece of blockMatch(readOld, old.entry.content.length, readNew, item.next.length)) {
+      if (piece.kind === 'copy') yield { type: 'copy', ...this.range(old.layer, { offset: old.entry.content.offset + piece.oldOffset, length: piece.length }) };
+      else yield* this.literal({ offset: item.next.offset + piece.newOffset, length: piece.length });
+    }
+  }
+
+  private range(layer: number, range: TarRange): BasisRange {
+    return { basis: this.context.basisOf.get(layer)!, offset: range.offset, length: range.length };
+  }
+
+  private read(layer: IndexedLayer, range: TarRange): Promise<Buffer> {
+    return this.context.files.read(layer.tarPath, range.offset, range.length);
+  }
+
+  /** New bytes minus old bytes, modulo 256: what a PATCH adds to the old bytes. */
+  private async difference(layer: number, old: TarRange, next: TarRange): Promise<Buffer> {
+    const [oldBytes, diff] = await Promise.all([this.read(this.context.layers[layer]!, old), this.read(this.context.target, next)]);
+    for (let i = 0; i < diff.length; i++) diff[i] = (diff[i]! - oldBytes[i]!) & 0xff;
+    return diff;
+  }
+}
+
+/**
+ * Runs the bsdiff items on `workers` parallel bsdiffs, starting them ahead of the op being
+ * written but never more than `workers + 1` at once: finished patches wait in memory for
+ * their turn, so the lookahead bounds that memory.
+ */
+class BsdiffQueue {
+  private readonly limit: LimitFunction;
+  /** Positions of bsdiff items not started yet, the next one last. */
+  private readonly pending: number[];
+  private readonly started = new Map<number, Promise<PatchOp | undefined>>();
+
+  constructor(
+    private readonly context: EmitContext,
+    private readonly items: readonly PlanItem[],
+  ) {
+    this.limit = pLimit(context.workers);
+    this.pending = items.flatMap((item, position) => (item.kind === 'bsdiff' ? [position] : [])).reverse();
+  }
+
+  startAhead(): void {
+    while (this.pending.length > 0 && this.started.size <= this.context.workers) {
+      const position = this.pending.pop()!;
+      const run = this.limit(() => this.run(this.items[position] as BsdiffItem));
+      run.catch(() => {
+        // awaited by take(); this keeps an early failure from being reported as unhandled
+      });
+      this.started.set(position, run);
+    }
+  }
+
+  async take(position: number): Promise<PatchOp | undefined> {
+    this.startAhead();
+    const run = this.started.get(position)!;
+    this.started.delete(position);
+    return run;
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.started.values());
+  }
+
+  private run(item: BsdiffItem): Promise<PatchOp | undefined> {
+    const { layers, files, target, basisOf, scratchDir } = this.context;
+    const old = item.candidates.map((ref) => ({ tarPath: layers[ref.layer]!.tarPath, range: ref.entry.content }));
+    const window = item.candidates.map((ref) => ({ basis: basisOf.get(ref.layer)!, ...ref.entry.content }));
+    return bsdiffIfItPays(files, { old, window, next: { tarPath: target.tarPath, range: item.next } }, scratchDir);
+  }
+}
