@@ -1,5 +1,6 @@
 import { isAbsolute, join, posix, resolve } from 'node:path';
 import { pipeline, type Readable, type Writable } from 'node:stream';
+import { lstatIfExists } from '../../../../applier/layer-view.js';
 import { applyLayerDirectory } from '../../../../applier/rootfs.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
@@ -22,8 +23,7 @@ import { directoryChain, planCopy, type CopyLayer } from './copy-instruction.js'
 import type { SourceTree } from './copy-sources.js';
 import type { ContextFilter } from './dockerignore.js';
 import { dockerfileError, parseDockerfile, type DockerfileInstruction, type DockerfileStage, type ParsedDockerfile } from './parse-dockerfile.js';
-import { createRootDirectory, applyLayerTar } from './root-filesystem.js';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
+import { applyLayerTar, createRootDirectory } from './root-filesystem.js';
 import { resolveInRoot } from './root-path.js';
 import { runOnRoot } from './run-instruction.js';
 import { expandWord, type Variables } from './word-expansion.js';
@@ -113,14 +113,16 @@ export class StageBuilder {
     this.predefinedArgs = new Map([...platformArgs('TARGET', options.platform), ...platformArgs('BUILD', hostPlatform())]);
     const variables = new Map(this.predefinedArgs);
     for (const instruction of options.dockerfile.globalArgs) {
-      this.step(instruction, () => {
+      try {
         for (const property of instruction.properties) {
           const value = this.buildArg(property.name) ?? (property.raw === null ? undefined : this.expand(property.raw, variables));
           if (value === undefined) continue;
           this.globalArgs.set(property.name, value);
           variables.set(property.name, value);
         }
-      });
+      } catch (error) {
+        throw located(error, this.file, instruction.line);
+      }
     }
   }
 
@@ -138,11 +140,10 @@ export class StageBuilder {
     return value;
   }
 
-  private step<T>(instruction: DockerfileInstruction, action: () => T): T {
+  /** Runs one instruction; its errors name the Dockerfile and the line. */
+  private async step<T>(instruction: DockerfileInstruction, action: () => Promise<T>): Promise<T> {
     try {
-      const result = action();
-      if (result instanceof Promise) return result.catch((error: unknown) => Promise.reject(located(error, this.file, instruction.line))) as T;
-      return result;
+      return await action();
     } catch (error) {
       throw located(error, this.file, instruction.line);
     }
