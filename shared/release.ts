@@ -1,7 +1,8 @@
 import { isDigest, type Digest } from './digest.js';
 import { openEnvelope, parseEnvelope } from './dsse.js';
 import { PrtiqlError } from './errors.js';
-import { MediaType } from './oci.js';
+import { MediaType, type Platform } from './oci.js';
+import { formatPlatform } from './platform.js';
 import type { LoadedTrustRoot } from './trust-root.js';
 
 /** Largest signed release document a device will download. */
@@ -36,17 +37,38 @@ export interface ReleaseDelta {
   blob: BlobRef;
 }
 
-export interface Release {
+/** A manifest, index or config blob in the store. */
+export interface ReleaseDescriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+}
+
+/** What a device installs: one image, with its layers and the deltas that rebuild them. */
+export interface ReleaseImage {
+  /** The image's platform: set on every image of a multi-platform release, absent otherwise. */
+  platform?: Platform;
+  manifest: ReleaseDescriptor;
+  config: ReleaseDescriptor;
+  layers: ReleaseLayer[];
+  deltas: ReleaseDelta[];
+}
+
+/**
+ * A signed release. Its own image fields describe the (first) image; a multi-platform
+ * release adds `index` and the other platforms' images in `platforms` (docs/release-format.md).
+ */
+export interface Release extends ReleaseImage {
   type: 'prtiql-release';
   channel: string;
   version: number;
   created: string;
   expires: string;
   deviceClass?: string;
-  manifest: { mediaType: string; digest: Digest; size: number };
-  config: { mediaType: string; digest: Digest; size: number };
-  layers: ReleaseLayer[];
-  deltas: ReleaseDelta[];
+  /** Multi-platform releases: the image index naming every platform's manifest. */
+  index?: ReleaseDescriptor;
+  /** Multi-platform releases: the images of every platform but the first. */
+  platforms?: ReleaseImage[];
 }
 
 function fail(message: string): never {
@@ -83,6 +105,64 @@ function checkTime(value: unknown, what: string): string {
   return value;
 }
 
+function checkDescriptor(value: unknown, what: string): ReleaseDescriptor {
+  const d = value as ReleaseDescriptor;
+  if (!d || typeof d !== 'object' || typeof d.mediaType !== 'string') fail(`${what} is malformed`);
+  checkDigest(d.digest, `${what} digest`);
+  checkSize(d.size, `${what} size`);
+  return d;
+}
+
+const PLATFORM_PART = /^[a-z0-9_]+$/;
+
+function checkPlatform(value: unknown, what: string): Platform {
+  const p = value as Platform;
+  const valid = (part: unknown) => typeof part === 'string' && PLATFORM_PART.test(part);
+  if (!p || typeof p !== 'object' || !valid(p.os) || !valid(p.architecture) || (p.variant !== undefined && !valid(p.variant))) {
+    fail(`${what} platform is malformed`);
+  }
+  return p;
+}
+
+/** Checks one image's fields; `what` prefixes messages ("" for the top level). */
+function checkImage(image: ReleaseImage, what: string): void {
+  for (const key of ['manifest', 'config'] as const) checkDescriptor(image[key], `${what}${key}`);
+  if (image.platform !== undefined) checkPlatform(image.platform, what || 'the release');
+  if (!Array.isArray(image.layers) || !Array.isArray(image.deltas)) fail(`${what}layers and deltas must be lists`);
+  image.layers.forEach((layer, i) => {
+    checkDigest(layer.diffID, `${what}layer ${i} diffID`);
+    checkSize(layer.size, `${what}layer ${i} size`);
+    checkBlob(layer.blob, `${what}layer ${i} blob`);
+  });
+  image.deltas.forEach((delta, i) => {
+    checkDigest(delta.base, `${what}delta ${i} base`);
+    checkDigest(delta.target, `${what}delta ${i} target`);
+    if (!Array.isArray(delta.basisLayers)) fail(`${what}delta ${i} basisLayers must be a list`);
+    delta.basisLayers.forEach((d, j) => checkDigest(d, `${what}delta ${i} basis layer ${j}`));
+    checkBlob(delta.blob, `${what}delta ${i} blob`);
+    if (!image.layers.some((layer) => layer.diffID === delta.target)) fail(`${what}delta ${i} targets a layer the image does not list`);
+  });
+}
+
+/** A multi-platform release names its index and a distinct platform on every image. */
+function checkPlatforms(r: Release): void {
+  if (r.platforms === undefined) {
+    if (r.index !== undefined) fail('index is set but platforms is not');
+    return;
+  }
+  if (!Array.isArray(r.platforms)) fail('platforms must be a list');
+  checkDescriptor(r.index, 'index');
+  if (r.platform === undefined) fail('a multi-platform release must name the platform of its first image');
+  r.platforms.forEach((image, i) => {
+    if (!image || typeof image !== 'object') fail(`platforms[${i}] is malformed`);
+    if (image.platform === undefined) fail(`platforms[${i}] names no platform`);
+    checkImage(image, `platforms[${i}] `);
+  });
+  const names = releaseImages(r).map((image) => formatPlatform(image.platform!));
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) fail(`platform ${repeated} is listed twice`);
+}
+
 export function parseRelease(value: unknown): Release {
   const r = value as Release;
   if (!r || typeof r !== 'object' || r.type !== 'prtiql-release') fail('not a prtiql release document');
@@ -91,27 +171,39 @@ export function parseRelease(value: unknown): Release {
   checkTime(r.created, 'created');
   checkTime(r.expires, 'expires');
   if (r.deviceClass !== undefined && typeof r.deviceClass !== 'string') fail('deviceClass must be a string');
-  for (const key of ['manifest', 'config'] as const) {
-    const d = r[key];
-    if (!d || typeof d.mediaType !== 'string') fail(`${key} is malformed`);
-    checkDigest(d.digest, `${key} digest`);
-    checkSize(d.size, `${key} size`);
-  }
-  if (!Array.isArray(r.layers) || !Array.isArray(r.deltas)) fail('layers and deltas must be lists');
-  r.layers.forEach((layer, i) => {
-    checkDigest(layer.diffID, `layer ${i} diffID`);
-    checkSize(layer.size, `layer ${i} size`);
-    checkBlob(layer.blob, `layer ${i} blob`);
-  });
-  r.deltas.forEach((delta, i) => {
-    checkDigest(delta.base, `delta ${i} base`);
-    checkDigest(delta.target, `delta ${i} target`);
-    if (!Array.isArray(delta.basisLayers)) fail(`delta ${i} basisLayers must be a list`);
-    delta.basisLayers.forEach((d, j) => checkDigest(d, `delta ${i} basis layer ${j}`));
-    checkBlob(delta.blob, `delta ${i} blob`);
-    if (!r.layers.some((layer) => layer.diffID === delta.target)) fail(`delta ${i} targets a layer the release does not list`);
-  });
+  checkImage(r, '');
+  checkPlatforms(r);
   return r;
+}
+
+/** Every image of a release: the top-level one first, then the other platforms'. */
+export function releaseImages(release: Release): ReleaseImage[] {
+  return [release, ...(release.platforms ?? [])];
+}
+
+function samePlatform(a: Platform, b: Platform): boolean {
+  return a.os === b.os && a.architecture === b.architecture;
+}
+
+/**
+ * The image of a release a device with `platform` installs. A release whose images name no
+ * platform (a single-platform release) is for every device. Otherwise the image whose
+ * os, architecture and variant all match; else the only one whose os and architecture
+ * match where one side names no variant. Anything else is E_NOT_FOUND listing the platforms.
+ */
+export function selectReleaseImage(release: Release, platform: Platform): ReleaseImage {
+  const images = releaseImages(release);
+  if (images.every((image) => image.platform === undefined)) return release;
+  const candidates = images.filter((image) => image.platform !== undefined && samePlatform(image.platform, platform));
+  const exact = candidates.find((image) => image.platform!.variant === platform.variant);
+  if (exact) return exact;
+  const loose = candidates.filter((image) => image.platform!.variant === undefined || platform.variant === undefined);
+  if (loose.length === 1) return loose[0];
+  const available = images.map((image) => (image.platform ? formatPlatform(image.platform) : 'unspecified')).join(', ');
+  throw new PrtiqlError(
+    'E_NOT_FOUND',
+    `release ${release.version} of channel ${release.channel} has no image for ${formatPlatform(platform)} (platforms: ${available})`,
+  );
 }
 
 export function encodeRelease(release: Release): Buffer {
