@@ -56,9 +56,32 @@ export function parseEnvelope(data: unknown, what: string): Envelope {
   return e as Envelope;
 }
 
+/** Parses the bytes of a signed file (release.json, root.json, timestamp.json) into its envelope. */
+export function parseEnvelopeBytes(bytes: Uint8Array, what: string): Envelope {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
+  }
+  return parseEnvelope(json, what);
+}
+
+/** A key id that appears on two signatures: such an envelope is refused outright. */
+function repeatedKeyId(envelope: Envelope): string | undefined {
+  const seen = new Set<string>();
+  for (const { keyid } of envelope.signatures) {
+    if (seen.has(keyid)) return keyid;
+    seen.add(keyid);
+  }
+  return undefined;
+}
+
 /**
  * Verifies an envelope against trusted keys and returns the payload bytes. Each trusted key
- * counts once, however often it appears; signatures by unknown keys are ignored.
+ * counts once toward the threshold: an envelope carrying two signatures with one key id is
+ * refused (E_DUPLICATE_SIGNATURE) before any signature is checked, since no honest signer
+ * writes one. Signatures by unknown keys are ignored.
  */
 export function openEnvelope(
   envelope: Envelope,
@@ -69,6 +92,10 @@ export function openEnvelope(
 ): Buffer {
   if (envelope.payloadType !== expectedType) {
     throw new PrtiqlError('E_BAD_INPUT', `${what} has payload type ${envelope.payloadType}, expected ${expectedType}`);
+  }
+  const repeated = repeatedKeyId(envelope);
+  if (repeated !== undefined) {
+    throw new PrtiqlError('E_DUPLICATE_SIGNATURE', `${what} carries more than one signature by key ${JSON.stringify(repeated.slice(0, 64))}`);
   }
   const payload = Buffer.from(envelope.payload, 'base64');
   const pae = preAuthEncoding(envelope.payloadType, payload);

@@ -13,6 +13,7 @@ export const MediaType = {
   delta: 'application/vnd.prtiql.delta.v1+brotli',
   release: 'application/vnd.prtiql.release.v1+json',
   trustRoot: 'application/vnd.prtiql.root.v1+json',
+  timestamp: 'application/vnd.prtiql.timestamp.v1+json',
 } as const;
 
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';

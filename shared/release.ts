@@ -1,5 +1,5 @@
 import { isDigest, type Digest } from './digest.js';
-import { openEnvelope, parseEnvelope } from './dsse.js';
+import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Platform } from './oci.js';
 import { formatPlatform } from './platform.js';
@@ -214,7 +214,9 @@ export interface ReleaseChecks {
   channel: string;
   /** Version installed on the device, if any. */
   installedVersion?: number;
+  /** The device's time floor: the later of its clock and the newest signed time it has seen. */
   now: Date;
+  /** The device's class; a release naming a class is refused by devices of any other class or of none. */
   deviceClass?: string;
 }
 
@@ -222,16 +224,13 @@ export type ReleaseVerdict = { release: Release; upToDate: boolean };
 
 /**
  * Opens a signed release and applies every check that must pass before any blob is fetched:
- * signature and threshold, channel, expiry, device class and version.
+ * size, signature and threshold, channel, expiry, device class and version.
  */
 export function verifyRelease(envelopeBytes: Uint8Array, trust: LoadedTrustRoot, checks: ReleaseChecks): ReleaseVerdict {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(envelopeBytes).toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', 'release is not valid JSON');
+  if (envelopeBytes.byteLength > MAX_RELEASE_BYTES) {
+    throw new PrtiqlError('E_TOO_LARGE', `release of ${envelopeBytes.byteLength} bytes exceeds the ${MAX_RELEASE_BYTES}-byte limit`);
   }
-  const envelope = parseEnvelope(json, 'release');
+  const envelope = parseEnvelopeBytes(envelopeBytes, 'release');
   const payload = openEnvelope(envelope, MediaType.release, trust.keys, trust.root.threshold, 'release');
   let parsed: unknown;
   try {
@@ -246,8 +245,11 @@ export function verifyRelease(envelopeBytes: Uint8Array, trust: LoadedTrustRoot,
   if (Date.parse(release.expires) <= checks.now.getTime()) {
     throw new PrtiqlError('E_EXPIRED', `release ${release.version} of channel ${release.channel} expired at ${release.expires}`);
   }
-  if (release.deviceClass !== undefined && checks.deviceClass !== undefined && release.deviceClass !== checks.deviceClass) {
-    throw new PrtiqlError('E_BAD_INPUT', `release is for device class ${release.deviceClass}, this device is ${checks.deviceClass}`);
+  if (release.deviceClass !== undefined && release.deviceClass !== checks.deviceClass) {
+    throw new PrtiqlError(
+      'E_DEVICE_CLASS',
+      `release ${release.version} is for device class ${JSON.stringify(release.deviceClass)}, this device is ${checks.deviceClass === undefined ? 'of no declared class' : JSON.stringify(checks.deviceClass)}`,
+    );
   }
   if (checks.installedVersion !== undefined && release.version < checks.installedVersion) {
     throw new PrtiqlError(

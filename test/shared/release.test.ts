@@ -55,8 +55,12 @@ t.test('each check has its own error', async (t) => {
     code: 'E_EXPIRED',
   });
   t.throws(() => verifyRelease(signed(release({ deviceClass: 'pi4' })), trust, { channel: 'stable', now, deviceClass: 'x86' }), {
-    code: 'E_BAD_INPUT',
+    code: 'E_DEVICE_CLASS',
   });
+  t.throws(() => verifyRelease(signed(release({ deviceClass: 'pi4' })), trust, { channel: 'stable', now }), { code: 'E_DEVICE_CLASS' }, 'a device of no class');
+  t.equal(verifyRelease(signed(release({ deviceClass: 'pi4' })), trust, { channel: 'stable', now, deviceClass: 'pi4' }).release.deviceClass, 'pi4');
+  t.equal(verifyRelease(signed(release()), trust, { channel: 'stable', now, deviceClass: 'pi4' }).release.version, 5, 'a release for every class');
+  t.throws(() => verifyRelease(Buffer.alloc(4 * 1024 * 1024 + 1, 32), trust, { channel: 'stable', now }), { code: 'E_TOO_LARGE' });
   const other = generateKeyPairSync('ed25519').privateKey;
   const foreign = Buffer.from(JSON.stringify(signEnvelope(MediaType.release, encodeRelease(release()), [other])));
   t.throws(() => verifyRelease(foreign, trust, { channel: 'stable', now }), { code: 'E_UNTRUSTED_KEY' });

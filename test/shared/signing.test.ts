@@ -31,14 +31,16 @@ t.test('an envelope opens with its key and only with it', async (t) => {
   t.throws(() => openEnvelope(envelope, 'application/json', trusted, 1, 'doc'), { code: 'E_BAD_INPUT' });
 });
 
-t.test('one key signing twice counts once toward the threshold', async (t) => {
+t.test('one key never counts twice toward the threshold: two signatures with one key id are refused', async (t) => {
   const a = newKey();
   const b = newKey();
   const trusted = new Map([a, b].map((k) => [keyIdOf(createPublicKey(k)), createPublicKey(k)] as const));
   const twice = signEnvelope('text/plain', Buffer.from('x'), [a, a]);
-  t.throws(() => openEnvelope(twice, 'text/plain', trusted, 2, 'doc'), { code: 'E_THRESHOLD' });
+  t.throws(() => openEnvelope(twice, 'text/plain', trusted, 2, 'doc'), { code: 'E_DUPLICATE_SIGNATURE' });
+  t.throws(() => openEnvelope(twice, 'text/plain', trusted, 1, 'doc'), { code: 'E_DUPLICATE_SIGNATURE' }, 'even where one would do');
   const both = signEnvelope('text/plain', Buffer.from('x'), [a, b]);
   t.equal(openEnvelope(both, 'text/plain', trusted, 2, 'doc').toString(), 'x');
+  t.throws(() => openEnvelope(signEnvelope('text/plain', Buffer.from('x'), [a]), 'text/plain', trusted, 2, 'doc'), { code: 'E_THRESHOLD' });
 });
 
 t.test('a trust root must be signed by its own keys up to its threshold', async (t) => {
