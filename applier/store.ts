@@ -36,6 +36,11 @@ export interface StoreState {
   previous: InstalledRelease | null;
   /** Highest release version whose signature this device has verified. */
   highestSeen: number;
+  /**
+   * The newest signed time this device has verified (a release's `created`, a timestamp's
+   * `created`), RFC 3339. Expiry is checked against the later of it and the clock.
+   */
+  timeFloor?: string;
 }
 
 export interface StoredImage {
@@ -64,7 +69,8 @@ function parseState(bytes: Buffer, path: string): StoreState {
     isInstalled(state.installed) &&
     isInstalled(state.previous) &&
     Number.isSafeInteger(state.highestSeen) &&
-    state.highestSeen >= 0;
+    state.highestSeen >= 0 &&
+    (state.timeFloor === undefined || (typeof state.timeFloor === 'string' && !Number.isNaN(Date.parse(state.timeFloor))));
   if (!ok) throw new PrtiqlError('E_BAD_INPUT', `${path} is malformed`);
   return state;
 }

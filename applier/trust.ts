@@ -1,10 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { openEnvelope, parseEnvelope } from '../shared/dsse.js';
-import { PrtiqlError } from '../shared/errors.js';
-import { MediaType } from '../shared/oci.js';
-import { loadTrustRoot, type LoadedTrustRoot } from '../shared/trust-root.js';
+import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { loadTrustRoot, MAX_ROOT_BYTES, rootDocumentName, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
 import { replaceFileDurably } from './durable.js';
+import type { Logger } from './log.js';
+import { fetchSignedDocument } from './signed-metadata.js';
+import type { Source } from './source.js';
 import { STORE_LAYOUT, type Store } from './store.js';
+
+/** Most root rotations one update follows; the rest wait for the next update. */
+export const MAX_ROOT_CHAIN_STEPS = 32;
 
 async function readOptional(path: string): Promise<Buffer | null> {
   try {
@@ -23,41 +27,68 @@ async function readGiven(path: string): Promise<Buffer> {
   }
 }
 
+/** Pins `bytes` as the store's trust root: temporary file, fsync, rename, fsync of trust/. */
+async function pin(store: Store, bytes: Uint8Array): Promise<void> {
+  await replaceFileDurably(store.path(STORE_LAYOUT.trustRoot), bytes);
+}
+
+interface PinnedRoot {
+  trust: LoadedTrustRoot;
+  bytes: Buffer;
+}
+
 /**
- * Accepts `candidate` as the successor of `pinned` only if it is newer and signed by a
- * threshold of the pinned keys (its own keys have already signed it in loadTrustRoot).
+ * Follows the roots the artifact store publishes (roots/<version>.json): each must be the
+ * signed successor of the one before (verifyRootSuccessor) and is pinned durably before the
+ * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain.
  */
-function checkSuccessor(pinned: LoadedTrustRoot, candidate: LoadedTrustRoot, bytes: Buffer): void {
-  if (candidate.root.version <= pinned.root.version) {
-    throw new PrtiqlError(
-      'E_ROLLBACK',
-      `trust root version ${candidate.root.version} differs from the pinned version ${pinned.root.version} and is not newer`,
-    );
+async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
+  let current = pinned;
+  for (let step = 0; step < MAX_ROOT_CHAIN_STEPS; step++) {
+    const path = rootDocumentName(current.trust.root.version + 1);
+    let bytes: Buffer;
+    try {
+      bytes = await fetchSignedDocument(source, path, MAX_ROOT_BYTES, `trust root ${path}`);
+    } catch (error) {
+      if (isPrtiqlError(error, 'E_NOT_FOUND')) return current;
+      throw error;
+    }
+    current = { trust: verifyRootSuccessor(current.trust, bytes), bytes };
+    await pin(store, bytes);
+    log.info('trust.rotated', { version: current.trust.root.version, from: path });
   }
-  const envelope = parseEnvelope(JSON.parse(bytes.toString('utf8')), 'trust root');
-  openEnvelope(envelope, MediaType.trustRoot, pinned.keys, pinned.root.threshold, `trust root version ${candidate.root.version}`);
+  log.warn('trust.chain-capped', { version: current.trust.root.version, steps: MAX_ROOT_CHAIN_STEPS });
+  return current;
 }
 
 /**
  * The trust root this update verifies against. Trust on first use: the first update pins
- * the file given with --trust into trust/root.json. Afterwards the pinned root decides;
- * --trust may be left out, and a different file is accepted only as a signed successor
- * (newer, signed by the pinned keys and its own), which then replaces the pinned one.
+ * the file given with --trust into trust/root.json. Then the roots the source publishes are
+ * followed, one signed successor at a time. A --trust file that differs from the result is
+ * accepted only as its signed successor (and pinned); one older than it is a provisioning
+ * file the published rotations have overtaken, and is ignored.
  */
-export async function pinnedTrustRoot(store: Store, trustPath: string | undefined): Promise<LoadedTrustRoot> {
-  const pinnedPath = store.path(STORE_LAYOUT.trustRoot);
-  const pinnedBytes = await readOptional(pinnedPath);
+export async function pinnedTrustRoot(store: Store, trustPath: string | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
+  const pinnedBytes = await readOptional(store.path(STORE_LAYOUT.trustRoot));
   const givenBytes = trustPath === undefined ? null : await readGiven(trustPath);
-  if (!pinnedBytes) {
+  let pinned: PinnedRoot;
+  if (pinnedBytes) {
+    pinned = { trust: loadTrustRoot(pinnedBytes), bytes: pinnedBytes };
+  } else {
     if (!givenBytes) throw new PrtiqlError('E_USAGE', 'the store has no pinned trust root yet: pass --trust <root.json>');
-    const given = loadTrustRoot(givenBytes);
-    await replaceFileDurably(pinnedPath, givenBytes);
-    return given;
+    pinned = { trust: loadTrustRoot(givenBytes), bytes: givenBytes };
+    await pin(store, givenBytes);
+    log.info('trust.pinned', { version: pinned.trust.root.version });
   }
-  const pinned = loadTrustRoot(pinnedBytes);
-  if (!givenBytes || givenBytes.equals(pinnedBytes)) return pinned;
-  const candidate = loadTrustRoot(givenBytes);
-  checkSuccessor(pinned, candidate, givenBytes);
-  await replaceFileDurably(pinnedPath, givenBytes);
-  return candidate;
+  pinned = await followPublishedRoots(store, pinned, source, log);
+  if (!givenBytes || givenBytes.equals(pinned.bytes)) return pinned.trust;
+  const given = loadTrustRoot(givenBytes);
+  if (given.root.version < pinned.trust.root.version) {
+    log.info('trust.given-root-superseded', { given: given.root.version, pinned: pinned.trust.root.version });
+    return pinned.trust;
+  }
+  const successor = verifyRootSuccessor(pinned.trust, givenBytes);
+  await pin(store, givenBytes);
+  log.info('trust.rotated', { version: successor.root.version, from: trustPath });
+  return successor;
 }

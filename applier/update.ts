@@ -4,7 +4,7 @@ import { readCapped } from '../shared/capped-read.js';
 import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { CHANNEL_PATTERN, MAX_RELEASE_BYTES, verifyRelease, type Release, type ReleaseDelta, type ReleaseLayer } from '../shared/release.js';
+import { CHANNEL_PATTERN, type Release, type ReleaseDelta, type ReleaseLayer } from '../shared/release.js';
 import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { syncFileSystem } from './durable.js';
@@ -14,6 +14,7 @@ import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
 import { refuseFailedRelease } from './health-record.js';
 import { createLogger, type Logger } from './log.js';
+import { fetchVerifiedRelease, recordVerified } from './release-check.js';
 import { openSource, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
 import { pinnedTrustRoot } from './trust.js';
@@ -27,6 +28,8 @@ export interface UpdateRequest {
   storeRoot: string;
   /** root.json to pin on first use (or a signed successor of the pinned one). */
   trustPath?: string;
+  /** This device's class: releases for another class (or for a class, when unset) are refused. */
+  deviceClass?: string;
   now?: Date;
   log?: Logger;
 }
@@ -65,30 +68,20 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
 
 async function updateLocked(store: Store, request: UpdateRequest, log: Logger): Promise<UpdateOutcome> {
   const { source, channel } = request;
-  const trust = await pinnedTrustRoot(store, request.trustPath);
   const state = await store.readState();
   if (state && state.channel !== channel) {
     throw new PrtiqlError('E_USAGE', `the store follows channel ${state.channel}, not ${channel}; use another --store`);
   }
-  const envelope = await fetchRelease(source, channel);
-  const { release, upToDate } = verifyRelease(envelope, trust, {
-    channel,
-    installedVersion: state?.installed?.version,
-    now: request.now ?? new Date(),
-  });
-  const highestSeen = state?.highestSeen ?? 0;
-  if (release.version < highestSeen) {
-    throw new PrtiqlError('E_ROLLBACK', `release version ${release.version} is lower than version ${highestSeen} this device has already seen`);
-  }
+  const trust = await pinnedTrustRoot(store, request.trustPath, source, log);
+  const checked = await fetchVerifiedRelease({ source, channel, trust, state, now: request.now ?? new Date(), deviceClass: request.deviceClass });
+  const { release, upToDate, timeFloor } = checked;
+  await recordVerified(store, channel, state, checked);
   if (upToDate) {
     log.info('update.up-to-date', { channel, version: release.version });
     return { changed: false, channel, version: release.version, manifest: release.manifest.digest, layersInstalled: 0 };
   }
   await refuseFailedRelease(store, release.manifest.digest);
   log.info('release.verified', { channel, version: release.version, manifest: release.manifest.digest });
-  if (release.version > highestSeen) {
-    await store.writeState({ channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen: release.version });
-  }
 
   const manifestBytes = await fetchDocument(source, release.manifest, 'manifest');
   const configBytes = await fetchDocument(source, release.config, 'config');
@@ -106,7 +99,7 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
   await store.swapCurrent(manifest);
   const replaced = state?.installed && state.installed.manifest !== manifest ? state.installed : (state?.previous ?? null);
-  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version };
+  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, timeFloor };
   await store.writeState(next);
   log.info('update.committed', { channel, version: release.version, manifest, layersInstalled });
   const removed = await store.collectGarbage();
@@ -114,19 +107,6 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
     log.info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });
   }
   return { changed: true, channel, version: release.version, manifest, layersInstalled };
-}
-
-async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
-  const path = `channels/${channel}/release.json`;
-  try {
-    const fetched = await source.fetch(path, { maxBytes: MAX_RELEASE_BYTES });
-    return await readCapped(fetched.body, MAX_RELEASE_BYTES, `release of channel ${channel}`);
-  } catch (error) {
-    if (error instanceof PrtiqlError && error.code === 'E_NOT_FOUND') {
-      throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${source.url}`);
-    }
-    throw error;
-  }
 }
 
 async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {
@@ -151,14 +131,20 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   }
 }
 
-/** The signed release and the image documents must describe the same layers, in order. */
+/**
+ * The signed release and the image documents must describe the same layers, in order: a
+ * manifest or config from another publication (mix-and-match) is refused before any layer
+ * or delta blob is fetched.
+ */
 function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: Release): void {
   const manifest = parseJson<ImageManifest>(manifestBytes, 'manifest');
   const config = parseJson<ImageConfig>(configBytes, 'config');
+  if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) {
+    throw new PrtiqlError('E_BAD_INPUT', `manifest ${release.manifest.digest} is not an OCI image manifest`);
+  }
   const mismatch = (what: string): never => {
-    throw new PrtiqlError('E_BAD_INPUT', `manifest ${release.manifest.digest}: ${what} does not match the release`);
+    throw new PrtiqlError('E_MIX_AND_MATCH', `manifest ${release.manifest.digest}: ${what} does not match the release`);
   };
-  if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) mismatch('document shape');
   if (manifest.config.digest !== release.config.digest || manifest.config.size !== release.config.size) mismatch('config descriptor');
   const listed = manifest.layers.map((layer) => ({ digest: layer?.digest, size: layer?.size }));
   const signed = release.layers.map((layer) => ({ digest: layer.blob.digest, size: layer.blob.size }));
@@ -237,19 +223,21 @@ export async function installLayer(store: Store, layer: ReleaseLayer, tar: Async
 }
 
 export const updateCommand: Subcommand = {
-  summary: 'update --source <url> --channel <name> --store <dir> [--trust <root.json>]: install the newest signed release',
+  summary: 'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>]: install the newest signed release',
   async run(args) {
     const values = parseOptions('update', args, {
       source: { type: 'string' },
       channel: { type: 'string' },
       store: { type: 'string' },
       trust: { type: 'string' },
+      'device-class': { type: 'string' },
     });
     const outcome = await update({
       source: openSource(requireOption('update', values.source, 'source')),
       channel: requireOption('update', values.channel, 'channel'),
       storeRoot: requireOption('update', values.store, 'store'),
       trustPath: values.trust,
+      deviceClass: values['device-class'],
     });
     process.stdout.write(
       outcome.changed

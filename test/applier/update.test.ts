@@ -174,6 +174,7 @@ for (const transport of ['http', 'file'] as const) {
       installed: { version: 2, manifest: v2.manifestDigest },
       previous: { version: 1, manifest: v1.manifestDigest },
       highestSeen: 2,
+      timeFloor: v2.release.created,
     });
 
     const before = await listTree(s.store);
