@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
 import type { ArtifactStore } from './lib/store/artifact-store.js';
 import { openStore } from './lib/store/open-store.js';
+import { registryOptionsFrom } from './registry-flags.js';
 
-export const STORE_FORMS = 'a directory (<dir> or file://<dir>) or s3://<bucket>[/<prefix>]';
+export const STORE_FORMS = 'a directory (<dir> or file://<dir>), s3://<bucket>[/<prefix>] or a registry repository docker://<host>/<repo>';
 
 /** How to reach an S3 store; every command that writes to a store takes them (docs/artifact-store.md). */
 export const storeConnectionFlags = {
@@ -28,9 +29,14 @@ interface StoreConnectionValues {
   'endpoint-url'?: string;
   region?: string;
   'force-path-style'?: boolean;
+  insecure?: boolean;
+  authfile?: string;
 }
 
-/** Opens the store `url` names; S3 credentials come from the AWS SDK's default chain (AWS_* variables, profiles). */
+/**
+ * Opens the store `url` names; S3 credentials come from the AWS SDK's default chain (AWS_*
+ * variables, profiles), registry credentials as for docker:// images (--authfile, docker's config).
+ */
 export function openStoreFromFlags(url: string, flags: StoreConnectionValues): ArtifactStore {
-  return openStore(url, { endpointUrl: flags['endpoint-url'], region: flags.region, forcePathStyle: flags['force-path-style'] });
+  return openStore(url, { endpointUrl: flags['endpoint-url'], region: flags.region, forcePathStyle: flags['force-path-style'] }, registryOptionsFrom(flags));
 }

@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { openStore } from '../../../cli/src/lib/store/open-store.js';
+import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
 import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
 import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
 
@@ -46,15 +47,21 @@ t.test('S3 settings are refused for other stores, and a bad endpoint is a usage 
   t.throws(() => openStore('s3://bucket', { endpointUrl: '127.0.0.1:9000' }), { code: 'E_USAGE' });
 });
 
-t.test('stores that are planned but not built yet are named as such', async (t) => {
-  t.throws(() => openStore('docker://registry.example/app'), {
-    code: 'E_BAD_REFERENCE',
-    message: 'docker:// stores are not supported yet: use <dir>, file://<dir>, s3://<bucket>[/<prefix>]',
-  });
+t.test('docker:// URLs open a registry repository store; tags and digests are refused', async (t) => {
+  const store = openStore('docker://registry.example:5000/fleet/app');
+  t.ok(store instanceof RegistryStore);
+  t.equal(store.location, 'docker://registry.example:5000/fleet/app');
+  t.equal(store.documentLocation(pointerPath('stable')), 'docker://registry.example:5000/fleet/app:stable');
+  t.equal(store.documentLocation('channels/stable/history.json'), 'docker://registry.example:5000/fleet/app:_channels.stable.history');
+  for (const url of ['docker://registry.example/app:v1', `docker://registry.example/app@sha256:${'a'.repeat(64)}`]) {
+    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /a registry store is a whole repository, docker:\/\/<host>\/<repo>/ }, url);
+  }
+  t.throws(() => openStore('docker://app'), { code: 'E_BAD_REFERENCE', message: /names no registry host/ });
+  t.throws(() => openStore('docker://registry.example/app', { region: 'eu-central-1' }), { code: 'E_USAGE' });
 });
 
 t.test('anything else is a bad reference naming the supported forms', async (t) => {
   for (const url of ['http://host/x', 'file://', 'ftp://x', 'c:relative', '']) {
-    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /<dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/ }, url);
+    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /<dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\], docker:\/\/<host>\/<repo>/ }, url);
   }
 });

@@ -1,7 +1,7 @@
 import type { Digest } from '../../../../shared/digest.js';
 import { isDigest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { ReleaseDelta } from '../../../../shared/release.js';
+import type { ReleaseDelta, ReleaseDescriptor } from '../../../../shared/release.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { deltaRecordPath } from '../store/store-layout.js';
 
@@ -13,6 +13,8 @@ export interface DeltaRecord {
   type: 'prtiql-delta-record';
   base: Digest;
   target: Digest;
+  /** The target's manifest as released: what the deltas' artifact refers to in a registry store. */
+  targetManifest: ReleaseDescriptor;
   deltas: ReleaseDelta[];
 }
 
@@ -35,7 +37,7 @@ export async function readDeltaRecord(store: ArtifactStore, base: Digest, target
   return record.deltas;
 }
 
-export async function writeDeltaRecord(store: ArtifactStore, base: Digest, target: Digest, deltas: ReleaseDelta[]): Promise<void> {
-  const record: DeltaRecord = { type: 'prtiql-delta-record', base, target, deltas };
-  await store.writeDocument(deltaRecordPath(base, target), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+export async function writeDeltaRecord(store: ArtifactStore, base: Digest, targetManifest: ReleaseDescriptor, deltas: ReleaseDelta[]): Promise<void> {
+  const record: DeltaRecord = { type: 'prtiql-delta-record', base, target: targetManifest.digest, targetManifest, deltas };
+  await store.writeDocument(deltaRecordPath(base, targetManifest.digest), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
 }

@@ -8,7 +8,7 @@ import { MediaType } from '../../../../shared/oci.js';
 import type { BlobRef, ReleaseDelta } from '../../../../shared/release.js';
 import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image, Layer } from '../image/image.js';
-import { publishedManifestDigest } from '../release/store-manifest.js';
+import { publishedManifest } from '../release/store-manifest.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readDeltaRecord, writeDeltaRecord } from './delta-record.js';
 import { createDeltaPlanner } from './planner.js';
@@ -58,8 +58,9 @@ function uniqueByDiffID(layers: readonly Layer[]): Layer[] {
 export async function publishImageDeltas(options: ImageDeltasOptions): Promise<ImageDeltasResult> {
   const { base, target, store } = options;
   const progress = options.progress ?? silentProgress;
-  const baseDigest = await publishedManifestDigest(base);
-  const targetDigest = await publishedManifestDigest(target);
+  const baseDigest = (await publishedManifest(base)).digest;
+  const targetManifest = await publishedManifest(target);
+  const targetDigest = targetManifest.digest;
   const baseLayers = new Set(base.layers.map((layer) => layer.diffID));
   const missing = uniqueByDiffID(target.layers).filter((layer) => !baseLayers.has(layer.diffID));
   const sharedLayers = uniqueByDiffID(target.layers).filter((layer) => baseLayers.has(layer.diffID)).map((layer) => layer.diffID);
@@ -96,6 +97,6 @@ export async function publishImageDeltas(options: ImageDeltasOptions): Promise<I
     await planner.close();
     await rm(workDir, { recursive: true, force: true });
   }
-  await writeDeltaRecord(store, baseDigest, targetDigest, deltas);
+  await writeDeltaRecord(store, baseDigest, targetManifest, deltas);
   return { base: baseDigest, target: targetDigest, deltas, sharedLayers, fullLayers, reused: false };
 }

@@ -1,5 +1,6 @@
 import { sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { MediaType, type ImageManifest } from '../../../../shared/oci.js';
+import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import type { Image } from '../image/image.js';
 import { describeLayerBlob, isGzipLayer, type GzipLayerBlob } from './layer-blob.js';
 
@@ -33,12 +34,15 @@ export function storeManifest(image: Image, layers: readonly GzipLayerBlob[]): M
 }
 
 /**
- * The digest `storeManifest` gives this image once released: what a device records as the
+ * The manifest `storeManifest` gives this image once released: what a device records as the
  * image it runs. Free for gzip images; other images' layers are streamed once to find it.
  */
-export async function publishedManifestDigest(image: Image): Promise<Digest> {
-  if (image.layers.every(isGzipLayer)) return image.manifestDigest;
-  const layers: GzipLayerBlob[] = [];
-  for (const [i, layer] of image.layers.entries()) layers.push(await describeLayerBlob(layer, `layer ${i + 1}`, () => undefined));
-  return storeManifest(image, layers).digest;
+export async function publishedManifest(image: Image): Promise<ReleaseDescriptor> {
+  let manifest: ManifestBlob = { mediaType: image.manifest.mediaType ?? MediaType.imageManifest, digest: image.manifestDigest, bytes: image.manifestBytes };
+  if (!image.layers.every(isGzipLayer)) {
+    const layers: GzipLayerBlob[] = [];
+    for (const [i, layer] of image.layers.entries()) layers.push(await describeLayerBlob(layer, `layer ${i + 1}`, () => undefined));
+    manifest = storeManifest(image, layers);
+  }
+  return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
 }

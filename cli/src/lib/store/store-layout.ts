@@ -42,3 +42,11 @@ export function checkDocumentName(name: string): string {
 export function deltaRecordPath(base: Digest, target: Digest): string {
   return `deltas/${digestHex(base)}/${digestHex(target)}.json`;
 }
+
+const DELTA_RECORD_PATH = /^deltas\/([0-9a-f]{64})\/([0-9a-f]{64})\.json$/;
+
+/** The (base, target) pair a delta record's document name stands for, or undefined for other names. */
+export function parseDeltaRecordPath(name: string): { base: Digest; target: Digest } | undefined {
+  const match = DELTA_RECORD_PATH.exec(name);
+  return match ? { base: `sha256:${match[1]}`, target: `sha256:${match[2]}` } : undefined;
+}

@@ -1,0 +1,242 @@
+import { pipeline, Readable } from 'node:stream';
+import { readCapped } from '../../../../shared/capped-read.js';
+import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import { parseEnvelope } from '../../../../shared/dsse.js';
+import { PrtiqlError } from '../../../../shared/errors.js';
+import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
+import {
+  ANNOTATION_DELTA_BASE,
+  ANNOTATION_DOCUMENT,
+  DELTA_RECORD_TYPE,
+  documentArtifact,
+  documentLayer,
+  EMPTY_CONFIG,
+  EMPTY_CONFIG_BYTES,
+  type DocumentArtifact,
+} from '../../../../shared/registry-artifacts.js';
+import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../../shared/release.js';
+import { VerifyingStream } from '../../../../shared/verify-stream.js';
+import { silentProgress } from '../../progress.js';
+import type { DeltaRecord } from '../delta/delta-record.js';
+import { MAX_MANIFEST_BYTES } from '../image/oci-json.js';
+import { parseImageReference, type RegistryReference } from '../image/reference.js';
+import { pushBlob } from '../registry/blob-upload.js';
+import { repositoryScope } from '../registry/registry-auth.js';
+import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
+import type { ArtifactStore } from './artifact-store.js';
+import { addFallbackReferrer, listReferrers } from './registry-referrers.js';
+import { checkDocumentName, MAX_DOCUMENT_BYTES, parseDeltaRecordPath } from './store-layout.js';
+
+export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
+
+/** A docker://<host>/<repo> store URL: a repository, without tag or digest. */
+export function parseRegistryStoreUrl(url: string): RegistryReference {
+  const reference = parseImageReference(url);
+  if (reference.transport !== 'docker' || reference.tag !== undefined || reference.digest !== undefined) {
+    throw new PrtiqlError('E_BAD_REFERENCE', `store URL ${JSON.stringify(url)} names a tag or digest: a registry store is a whole repository, ${REGISTRY_STORE_FORM}`);
+  }
+  return reference;
+}
+
+interface ArtifactToPush {
+  artifactType: string;
+  document: Buffer;
+  documentMediaType: string;
+  /** Blobs the artifact holds besides the document (the delta blobs of a delta record). */
+  otherLayers?: Descriptor[];
+  subject?: ReleaseDescriptor;
+  annotations: Record<string, string>;
+  tag?: string;
+}
+
+function parseJsonDocument<T>(bytes: Uint8Array, what: string): T {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+  } catch {
+    throw new PrtiqlError('E_INTERNAL', `${what} is not valid JSON`);
+  }
+}
+
+/**
+ * An artifact store in a repository of an OCI registry (docs/artifact-store.md). Blobs are the
+ * repository's blobs; the images a release names are pushed as normal images (manifests by
+ * digest, an index for several platforms); documents are OCI artifacts: named documents
+ * under tags (the signed release under the channel's name, with the target image as subject;
+ * shared/registry-artifacts.ts names the others), delta records as artifacts referring to their target image, found through the referrers API
+ * or its `sha256-<hex>` tag fallback.
+ */
+export class RegistryStore implements ArtifactStore {
+  readonly location: string;
+  private readonly client: RegistryClient;
+  private readonly repository: string;
+  private readonly pullScopes: string[];
+  private readonly pushScopes: string[];
+
+  constructor(reference: RegistryReference, options: RegistryOptions = {}) {
+    this.client = new RegistryClient(reference.registry, options);
+    this.repository = reference.repository;
+    this.location = `docker://${reference.registry}/${reference.repository}`;
+    this.pullScopes = [repositoryScope(reference.repository, 'pull')];
+    this.pushScopes = [repositoryScope(reference.repository, 'pull,push')];
+  }
+
+  documentLocation(name: string): string {
+    checkDocumentName(name);
+    const pair = parseDeltaRecordPath(name);
+    if (pair) return `${this.location} (delta record ${pair.base} -> ${pair.target})`;
+    return `${this.location}:${this.artifactOf(name).tag}`;
+  }
+
+  private artifactOf(name: string): DocumentArtifact {
+    const artifact = documentArtifact(name);
+    if (!artifact) throw new PrtiqlError('E_INTERNAL', `a registry store has no place for the document ${JSON.stringify(name)}`);
+    return artifact;
+  }
+
+  hasBlob(digest: Digest): Promise<boolean> {
+    return this.client.hasBlob(this.repository, digest, this.pullScopes);
+  }
+
+  /**
+   * Uploads a blob the repository lacks (HEAD first), verified on its way: more bytes than
+   * declared or a wrong digest fail the upload, which the registry then discards (it checks the
+   * digest too), so no wrong bytes are ever stored under the name.
+   */
+  async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+    const what = `blob ${digest}`;
+    const blob = { digest, size, open: async () => pipeline(Readable.from(source), new VerifyingStream({ digest, size }, what), () => undefined) };
+    const outcome = await pushBlob(this.client, this.repository, blob, { scopes: this.pushScopes, progress: (total) => silentProgress(what, total) });
+    return outcome !== 'skipped';
+  }
+
+  async getBlob(digest: Digest): Promise<Readable> {
+    const what = `checking for blob ${digest} in ${this.location}`;
+    const response = await this.client.request(this.client.url(`/v2/${this.repository}/blobs/${digest}`), { method: 'HEAD', scopes: this.pullScopes, what }, [200, 404]);
+    await response.body.dump();
+    if (response.statusCode === 404) throw new PrtiqlError('E_NOT_FOUND', `blob ${digest} is not in the store ${this.location}`);
+    const size = Number(response.headers['content-length']);
+    if (!Number.isSafeInteger(size) || size < 0) throw new PrtiqlError('E_BAD_INPUT', `${what}: the registry sent no valid Content-Length`);
+    return this.client.openBlob(this.repository, { digest, size }, this.pullScopes);
+  }
+
+  async readDocument(name: string): Promise<Buffer | undefined> {
+    checkDocumentName(name);
+    const pair = parseDeltaRecordPath(name);
+    if (!pair) {
+      const artifact = this.artifactOf(name);
+      const manifest = await this.manifestIfAny(artifact.tag);
+      return manifest && this.readDocumentLayer(manifest, artifact.artifactType, this.documentLocation(name));
+    }
+    const records = await listReferrers(this.client, this.repository, pair.target, DELTA_RECORD_TYPE, this.pullScopes);
+    const newest = records.filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === pair.base).at(-1);
+    if (!newest) return undefined;
+    const { bytes } = await this.client.getManifest(this.repository, newest.digest, this.pullScopes);
+    return this.readDocumentLayer(bytes, DELTA_RECORD_TYPE, this.documentLocation(name));
+  }
+
+  /**
+   * Pushes a document as an artifact. The signed release first gets its images pushed as
+   * images (their manifests were uploaded as blobs; an index after the manifests it names),
+   * then becomes the artifact tagged with the channel's name, whose subject is the image: the
+   * tag is the channel pointer, written last.
+   */
+  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
+    checkDocumentName(name);
+    const document = Buffer.from(bytes);
+    const annotations = { [ANNOTATION_DOCUMENT]: name };
+    const pair = parseDeltaRecordPath(name);
+    if (!pair) {
+      const artifact = this.artifactOf(name);
+      const subject = artifact.artifactType === MediaType.release ? await this.pushReleaseImages(document, name) : undefined;
+      await this.pushArtifact({ artifactType: artifact.artifactType, document, documentMediaType: artifact.layerMediaType, subject, annotations, tag: artifact.tag });
+      return;
+    }
+    const record = parseJsonDocument<DeltaRecord>(document, `delta record ${name}`);
+    const deltaBlobs = new Map(record.deltas.map(({ blob }) => [blob.digest, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }]));
+    await this.pushArtifact({
+      artifactType: DELTA_RECORD_TYPE,
+      document,
+      documentMediaType: DELTA_RECORD_TYPE,
+      otherLayers: [...deltaBlobs.values()],
+      subject: record.targetManifest,
+      annotations: { ...annotations, [ANNOTATION_DELTA_BASE]: pair.base },
+    });
+  }
+
+  /** Pushes the manifests (and index) a signed release names as images; returns the artifact's subject. */
+  private async pushReleaseImages(envelopeBytes: Buffer, name: string): Promise<ReleaseDescriptor> {
+    const what = `the release written to ${this.documentLocation(name)}`;
+    const envelope = parseEnvelope(parseJsonDocument<unknown>(envelopeBytes, what), what);
+    const release = parseRelease(parseJsonDocument<unknown>(Buffer.from(envelope.payload, 'base64'), `${what} payload`));
+    for (const image of releaseImages(release)) await this.pushManifestFromBlob(image.manifest);
+    if (release.index) await this.pushManifestFromBlob(release.index);
+    return release.index ?? release.manifest;
+  }
+
+  private async pushManifestFromBlob(descriptor: ReleaseDescriptor): Promise<void> {
+    if (await this.hasManifest(descriptor.digest)) return;
+    const what = `manifest ${descriptor.digest} in ${this.location}`;
+    if (descriptor.size > MAX_MANIFEST_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_MANIFEST_BYTES, what);
+    await this.putManifest(descriptor.digest, bytes, descriptor.mediaType);
+  }
+
+  private async hasManifest(digest: Digest): Promise<boolean> {
+    const what = `checking for manifest ${digest} in ${this.location}`;
+    const target = this.client.url(`/v2/${this.repository}/manifests/${digest}`);
+    const response = await this.client.request(target, { method: 'HEAD', scopes: this.pullScopes, what, headers: { accept: MANIFEST_ACCEPT } }, [200, 404]);
+    await response.body.dump();
+    return response.statusCode === 200;
+  }
+
+  /** PUTs a manifest; true when the registry says it indexed the manifest's subject (OCI-Subject). */
+  private async putManifest(reference: string, bytes: Buffer, mediaType: string): Promise<boolean> {
+    const what = `storing manifest ${reference} in ${this.location}`;
+    const target = this.client.url(`/v2/${this.repository}/manifests/${reference}`);
+    const response = await this.client.request(target, { method: 'PUT', scopes: this.pushScopes, what, headers: { 'content-type': mediaType }, body: bytes }, [200, 201, 202]);
+    await response.body.dump();
+    return response.headers['oci-subject'] !== undefined;
+  }
+
+  /**
+   * Config and document blobs, the manifest by digest, its entry in the subject's fallback
+   * referrers index (unless the registry indexes subjects itself), and the tag last.
+   */
+  private async pushArtifact(artifact: ArtifactToPush): Promise<void> {
+    const layer = { mediaType: artifact.documentMediaType, digest: sha256Digest(artifact.document), size: artifact.document.length };
+    await this.putBlob(EMPTY_CONFIG.digest, EMPTY_CONFIG.size, Readable.from([EMPTY_CONFIG_BYTES]));
+    await this.putBlob(layer.digest, layer.size, Readable.from([artifact.document]));
+    const manifest: ImageManifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.imageManifest,
+      artifactType: artifact.artifactType,
+      config: EMPTY_CONFIG,
+      layers: [layer, ...(artifact.otherLayers ?? [])],
+      ...(artifact.subject && { subject: { mediaType: artifact.subject.mediaType, digest: artifact.subject.digest, size: artifact.subject.size } }),
+      annotations: artifact.annotations,
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const digest = sha256Digest(bytes);
+    const subjectIndexed = await this.putManifest(digest, bytes, MediaType.imageManifest);
+    if (artifact.subject && !subjectIndexed) {
+      const referrer = { mediaType: MediaType.imageManifest, digest, size: bytes.length, artifactType: artifact.artifactType, annotations: artifact.annotations };
+      await addFallbackReferrer(this.client, this.repository, artifact.subject.digest, referrer, this.pushScopes);
+    }
+    if (artifact.tag) await this.putManifest(artifact.tag, bytes, MediaType.imageManifest);
+  }
+
+  private async manifestIfAny(tag: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.client.getManifest(this.repository, tag, this.pullScopes)).bytes;
+    } catch (error) {
+      if (error instanceof PrtiqlError && error.code === 'E_NOT_FOUND') return undefined;
+      throw error;
+    }
+  }
+
+  private async readDocumentLayer(manifest: Buffer, artifactType: string, what: string): Promise<Buffer> {
+    const layer = documentLayer(manifest, artifactType, what);
+    if (layer.size > MAX_DOCUMENT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
+    return readCapped(await this.client.openBlob(this.repository, layer, this.pullScopes), MAX_DOCUMENT_BYTES, what);
+  }
+}

@@ -1,0 +1,90 @@
+import { digestHex, isDigest, type Digest } from './digest.js';
+import { PrtiqlError } from './errors.js';
+import { MediaType, type Descriptor } from './oci.js';
+
+/**
+ * How an artifact store's documents live in an OCI registry (docs/artifact-store.md): each is
+ * an OCI artifact, an image manifest with an `artifactType`, the empty config and the document
+ * as its one layer. Documents are found by tag; `prtiql release` and devices agree on the tags
+ * through this module.
+ */
+
+/** The OCI empty descriptor: the config of every artifact manifest. */
+export const EMPTY_CONFIG = {
+  mediaType: 'application/vnd.oci.empty.v1+json',
+  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+  size: 2,
+} as const satisfies Descriptor;
+export const EMPTY_CONFIG_BYTES = Buffer.from('{}');
+
+export const DSSE_ENVELOPE_TYPE = 'application/vnd.dsse.envelope.v1+json';
+export const DELTA_RECORD_TYPE = 'application/vnd.prtiql.delta-record.v1+json';
+
+/** Annotations prtiql puts on its artifacts. */
+export const ANNOTATION_DOCUMENT = 'io.prtiql.document';
+export const ANNOTATION_DELTA_BASE = 'io.prtiql.delta.base';
+
+export interface DocumentArtifact {
+  /** The tag that names the artifact in the store's repository. */
+  tag: string;
+  artifactType: string;
+  /** Media type of the artifact's one layer, the document itself. */
+  layerMediaType: string;
+}
+
+const RELEASE_POINTER = /^channels\/([a-z0-9][a-z0-9._-]{0,63})\/release\.json$/;
+const CHANNEL_DOCUMENT = /^channels\/[a-z0-9][a-z0-9._-]{0,63}\/([a-z0-9][a-z0-9-]*)\.json$/;
+const ROOT_DOCUMENT = /^roots\/[0-9]+\.json$/;
+const MAX_TAG_LENGTH = 128;
+
+/**
+ * The artifact of a store document that devices or publishers look up by name.
+ * `channels/<c>/release.json`, the signed release, is the artifact tagged `<c>`: the channel
+ * tag. Every other document gets `_` and its path with `/` as `.` and without `.json`
+ * (`channels/stable/timestamp.json` is `_channels.stable.timestamp`, `roots/2.json` is
+ * `_roots.2`): channel names never start with `_`, so these tags never meet a channel's.
+ * Undefined for names too long for a tag (delta records, found through referrers instead).
+ */
+export function documentArtifact(path: string): DocumentArtifact | undefined {
+  const pointer = RELEASE_POINTER.exec(path);
+  if (pointer) return { tag: pointer[1], artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
+  const tag = `_${path.replace(/\.json$/, '').replaceAll('/', '.')}`;
+  if (tag.length > MAX_TAG_LENGTH || !/^[\w][\w.-]*$/.test(tag)) return undefined;
+  const kind = CHANNEL_DOCUMENT.exec(path)?.[1] ?? (ROOT_DOCUMENT.test(path) ? 'root' : 'document');
+  return { tag, artifactType: `application/vnd.prtiql.${kind}.v1+json`, layerMediaType: 'application/json' };
+}
+
+/** The tag of the referrers fallback index of `subject` (OCI distribution spec 1.1): `sha256-<hex>`. */
+export function referrersTag(subject: Digest): string {
+  return `sha256-${digestHex(subject)}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The document layer of an artifact manifest read from a registry: the manifest must be an
+ * artifact of `artifactType` whose first layer is a plain descriptor. Anything else (an image
+ * someone tagged with a channel's name, say) is E_BAD_INPUT naming `what`.
+ */
+export function documentLayer(manifestBytes: Uint8Array, artifactType: string, what: string): Descriptor {
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(Buffer.from(manifestBytes).toString('utf8'));
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
+  }
+  if (!isObject(manifest) || manifest.schemaVersion !== 2 || !Array.isArray(manifest.layers)) {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} is not an OCI manifest`);
+  }
+  if (manifest.artifactType !== artifactType) {
+    const found = typeof manifest.artifactType === 'string' ? `an artifact of type ${manifest.artifactType}` : 'no artifact (an image?)';
+    throw new PrtiqlError('E_BAD_INPUT', `${what} is ${found}, expected an artifact of type ${artifactType}`);
+  }
+  const layer: unknown = manifest.layers[0];
+  if (!isObject(layer) || typeof layer.mediaType !== 'string' || !isDigest(layer.digest) || !Number.isSafeInteger(layer.size) || (layer.size as number) < 0) {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} has no valid document layer`);
+  }
+  return { mediaType: layer.mediaType, digest: layer.digest, size: layer.size as number };
+}
