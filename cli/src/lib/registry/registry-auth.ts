@@ -3,7 +3,7 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import { credentialLocations, findCredentials, type CredentialOptions, type RegistryCredentials } from './credentials.js';
 import { responseError } from './registry-errors.js';
 import { send } from './registry-http.js';
-import { parseChallenges } from './www-authenticate.js';
+import { parseChallenges } from '../../../../shared/www-authenticate.js';
 
 type Scheme = { kind: 'basic' } | { kind: 'bearer'; realm: URL; service?: string };
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseChallenges } from '../../../cli/src/lib/registry/www-authenticate.js';
+import { parseChallenges } from '../../shared/www-authenticate.js';
 
 t.test('bearer and basic challenges with quoted, escaped and bare values', async (t) => {
   t.same(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull,push"'), [
