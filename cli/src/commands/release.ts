@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { openImage } from '../lib/image/open-image.js';
-import { loadPrivateKey } from '../lib/keys.js';
+import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
-import { checkChannelName, DEFAULT_RELEASE_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
+import { checkChannelName, DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
 import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 
 export default class Release extends BaseCommand {
@@ -35,10 +35,13 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     ...registryFlags,
     channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
     version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
-    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release.', required: true }),
+    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release: a file, or env:<NAME> to read it from an environment variable.', required: true }),
     ...storeFlags,
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
+    root: Flags.string({ description: 'A trust root (root.json) to publish as roots/<version>.json before the release, so devices follow a key rotation; the --key must be one of its keys.' }),
+    'timestamp-key': Flags.string({ description: 'Online Ed25519 key (file or env:<NAME>) that signs channels/<channel>/timestamp.json for this release; needed when the trust root names timestamp keys.' }),
+    'timestamp-expires': Flags.string({ description: 'When the timestamp expires: a duration or an RFC 3339 time.', default: DEFAULT_TIMESTAMP_LIFETIME }),
     base: Flags.string({
       description: 'An image devices may be running (repeatable): the release carries a delta from it, computed now or reused from `prtiql delta`.',
       multiple: true,
@@ -52,7 +55,10 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     const version = parseReleaseVersion(flags.version);
     const expires = parseExpiry(flags.expires, created);
     const store = openStoreFromFlags(flags.to, flags);
+    const timestampExpires = parseExpiry(flags['timestamp-expires'], created);
     const signingKey = await loadPrivateKey(flags.key);
+    const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadPrivateKey(flags['timestamp-key'], 'timestamp key');
+    const root = flags.root === undefined ? undefined : await readTrustRootFile(flags.root);
     const imageOptions = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
     const image = await openImage(flags.image, imageOptions);
     const bases = [];
@@ -68,6 +74,8 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       expires,
       deviceClass: flags['device-class'],
       bases,
+      ...(root && { root }),
+      ...(timestampKey && { timestamp: { key: timestampKey, expires: timestampExpires } }),
       progress: (label, total) => this.progress(label, total),
     });
     if (result.unchanged) {
@@ -75,6 +83,8 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     } else {
       this.say(`channel ${channel} is at version ${version}: ${result.manifestDigest} (${result.blobsUploaded} blobs uploaded, ${result.blobsSkipped} already present)`);
       this.say(`signed release: ${result.release}`);
+      if (result.trustRoot) this.say(`trust root version ${result.trustRoot.version}: ${result.trustRoot.location}`);
+      if (result.timestamp) this.say(`timestamp: ${result.timestamp}`);
     }
     return result;
   }

@@ -15,26 +15,23 @@ function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
 }
 
 /**
- * The release a channel points at now, read back to decide whether a new version may
- * follow it. The publisher holds no trust root, so only a signature made with the
- * signing key in hand can be checked: such a signature must be valid (anything else
- * means the pointer was altered); signatures by other keys (an earlier key, before a
- * rotation) are not checked. The document must always parse and name the channel.
+ * Parses a channel's release.json. Only a signature by `signingKey`, the key in hand, can be
+ * checked: such a signature must be valid (anything else means the pointer was altered);
+ * signatures by other keys (an earlier key, before a rotation) are not checked. The
+ * document must always parse and name the channel.
  */
-export async function readCurrentRelease(store: ArtifactStore, channel: string, signingKey: KeyObject): Promise<Release | undefined> {
-  const bytes = await store.readDocument(pointerPath(channel));
-  if (bytes === undefined) return undefined;
-  const what = `the current release of channel ${channel} (${store.documentLocation(pointerPath(channel))})`;
+export function parseCurrentRelease(bytes: Uint8Array, channel: string, signingKey: KeyObject | undefined, what: string): Release {
   try {
     const envelope = parseEnvelope(parseJsonBytes(bytes, what), what);
     if (envelope.payloadType !== MediaType.release) {
       throw new PrtiqlError('E_BAD_INPUT', `${what} has payload type ${envelope.payloadType}, expected ${MediaType.release}`);
     }
-    const publicKey = createPublicKey(signingKey);
-    const keyid = keyIdOf(publicKey);
-    const payload = envelope.signatures.some((signature) => signature.keyid === keyid)
-      ? openEnvelope(envelope, MediaType.release, new Map([[keyid, publicKey]]), 1, what)
-      : Buffer.from(envelope.payload, 'base64');
+    const publicKey = signingKey && createPublicKey(signingKey);
+    const keyid = publicKey && keyIdOf(publicKey);
+    const payload =
+      publicKey && keyid && envelope.signatures.some((signature) => signature.keyid === keyid)
+        ? openEnvelope(envelope, MediaType.release, new Map([[keyid, publicKey]]), 1, what)
+        : Buffer.from(envelope.payload, 'base64');
     const release = parseRelease(parseJsonBytes(payload, `${what} payload`));
     if (release.channel !== channel) {
       throw new PrtiqlError('E_BAD_INPUT', `${what} names channel ${release.channel}`);
@@ -46,4 +43,14 @@ export async function readCurrentRelease(store: ArtifactStore, channel: string, 
     }
     throw error;
   }
+}
+
+/**
+ * The release a channel points at now, read back to decide whether a new version may
+ * follow it. The publisher holds no trust root: see parseCurrentRelease for what is checked.
+ */
+export async function readCurrentRelease(store: ArtifactStore, channel: string, signingKey: KeyObject): Promise<Release | undefined> {
+  const bytes = await store.readDocument(pointerPath(channel));
+  if (bytes === undefined) return undefined;
+  return parseCurrentRelease(bytes, channel, signingKey, `the current release of channel ${channel} (${store.documentLocation(pointerPath(channel))})`);
 }

@@ -12,6 +12,7 @@ import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
 import { checkChannelName } from './release-options.js';
 import { signRelease } from './sign-release.js';
 import { storeManifest } from './store-manifest.js';
+import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
 import { pointerPath } from '../store/store-layout.js';
 
 export interface PublishReleaseOptions {
@@ -27,6 +28,10 @@ export interface PublishReleaseOptions {
   deviceClass?: string;
   /** Images devices may be running: the release carries a delta from each to `image`. */
   bases?: readonly Image[];
+  /** A root.json to publish as roots/<version>.json before the release (a key rotation). */
+  root?: Uint8Array;
+  /** Signs channels/<channel>/timestamp.json for the new release with this online key. */
+  timestamp?: { key: KeyObject; expires: Date };
   progress?: ProgressFactory;
 }
 
@@ -50,6 +55,10 @@ export interface PublishReleaseResult {
   release: string;
   /** True when the channel already held exactly this release: nothing was written. */
   unchanged: boolean;
+  /** The root published with `root`. */
+  trustRoot?: PublishedRoot;
+  /** Where the timestamp was written. */
+  timestamp?: string;
 }
 
 interface PendingBlob {
@@ -125,6 +134,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const created = options.created ?? new Date();
   const progress = options.progress ?? silentProgress;
   checkOptions(options, created);
+  if (options.root) checkKeysAgainstRoot(options.root, options.signingKey, options.timestamp?.key);
 
   const current = await readCurrentRelease(store, channel, options.signingKey);
   if (current && version < current.version) {
@@ -176,6 +186,17 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     layers: layers.map((layer) => ({ diffID: layer.diffID, size: layer.uncompressedSize, blob: layer.blob })),
     deltas,
   };
-  await store.writeDocument(pointerPath(channel), signRelease(release, options.signingKey));
-  return { ...result, deltas: deltas.map(summarizeDelta), blobsUploaded: uploaded, blobsSkipped: skipped, unchanged: false };
+  const trustRoot = options.root && (await publishRoot(store, options.root));
+  const releaseBytes = signRelease(release, options.signingKey);
+  await store.writeDocument(pointerPath(channel), releaseBytes);
+  const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
+  return {
+    ...result,
+    deltas: deltas.map(summarizeDelta),
+    blobsUploaded: uploaded,
+    blobsSkipped: skipped,
+    unchanged: false,
+    ...(trustRoot && { trustRoot }),
+    ...(timestamp && { timestamp: timestamp.location }),
+  };
 }

@@ -2,6 +2,8 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import { CHANNEL_PATTERN } from '../../../../shared/release.js';
 
 export const DEFAULT_RELEASE_LIFETIME = '90d';
+/** A channel timestamp is refreshed often (a cron job): a day without one and devices stop updating. */
+export const DEFAULT_TIMESTAMP_LIFETIME = '1d';
 
 const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 const DURATION_PATTERN = /^(\d+)([smhdw])$/;
