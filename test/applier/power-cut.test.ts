@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../applier/unsafe-no-fsync.js';
-import { APPLIER_BUNDLE, ensureApplierBundle, runApplier } from '../helpers/applier-bundle.js';
+import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { prepareCrashScenario, type CrashScenario } from '../helpers/crash-scenario.js';
+import { recordTimeline, runInterrupted, type Timeline } from '../helpers/interrupt.js';
 import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
@@ -23,9 +22,6 @@ const NEGATIVE_CONTROL_MAX = Math.max(ITERATIONS, 10);
  * of files not yet written back: the state that loses unsynced files).
  */
 const MOUNT_OPTIONS = ['commit=600'];
-
-/** Cuts fall anywhere in an uninterrupted update's time and a little after it. */
-const CUT_WINDOW = 1.1;
 
 const UNSAFE_ENV = { ...process.env, [UNSAFE_NO_FSYNC]: '1', [UNSAFE_NO_FSYNC_ACK]: UNSAFE_NO_FSYNC_ACK_VALUE };
 
@@ -83,32 +79,37 @@ async function commitJournal(mountPoint: string, iteration: number): Promise<voi
   await handle.close();
 }
 
-/**
- * Starts `applier update` on a fresh copy of the template image, cuts the power `delayMs`
- * later (or once it finished), and leaves in `snapshot` what the disk held at that moment.
- * Returns the applier's last log event, for the report.
- */
-async function updateAndCutPower(ws: Workspace, iteration: number, delayMs: number, env: NodeJS.ProcessEnv): Promise<string> {
+/** `applier update` on a fresh copy of the template image, mounted; `task` gets the mount's loop device. */
+async function onFreshDisk<T>(ws: Workspace, task: (device: string, store: string) => Promise<T>): Promise<T> {
   await runTool('cp', ['--sparse=always', ws.template, ws.work]);
-  return withLoopMount(ws.work, ws.mountPoint, MOUNT_OPTIONS, async (device) => {
-    const child = spawn(process.execPath, [APPLIER_BUNDLE, ...ws.scenario.updateArgs(join(ws.mountPoint, 'store'))], {
-      detached: true,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
+  return withLoopMount(ws.work, ws.mountPoint, MOUNT_OPTIONS, (device) => task(device, join(ws.mountPoint, 'store')));
+}
+
+/** Times an uninterrupted update's steps (for choosing cut moments) and checks what it leaves. */
+async function uninterruptedUpdate(ws: Workspace, env: NodeJS.ProcessEnv): Promise<{ timeline: Timeline; check: StoreCheck }> {
+  return onFreshDisk(ws, async (_device, store) => {
+    const timeline = await recordTimeline(...bareApplierCommand(ws.scenario.updateArgs(store)), env);
+    return { timeline, check: await checkStore(store, ws.scenario.known) };
+  });
+}
+
+/**
+ * Runs an update and cuts the power at a random moment: the applier and its children are
+ * frozen, the journal commits what they did, and `snapshot` gets what the disk then holds.
+ * Returns the applier's last log event before the cut.
+ */
+async function updateAndCutPower(ws: Workspace, iteration: number, timeline: Timeline, env: NodeJS.ProcessEnv): Promise<string> {
+  return onFreshDisk(ws, async (device, store) => {
+    const [command, args] = bareApplierCommand(ws.scenario.updateArgs(store));
+    const { during } = await runInterrupted(command, args, { detached: true, env }, timeline, async (child) => {
+      const pgid = child.pid as number;
+      await freezeGroup(pgid);
+      await commitJournal(ws.mountPoint, iteration);
+      await whileDeviceQuiet(device, () => runTool('cp', ['--sparse=always', ws.work, ws.snapshot]));
+      if ((await groupMembers(pgid)).length > 0) process.kill(-pgid, 'SIGKILL');
+      while ((await groupMembers(pgid)).length > 0) await sleep(5);
     });
-    let log = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (log += text));
-    const exited = once(child, 'close');
-    await Promise.race([sleep(delayMs), exited]);
-    const pgid = child.pid as number;
-    await freezeGroup(pgid);
-    await commitJournal(ws.mountPoint, iteration);
-    await whileDeviceQuiet(device, () => runTool('cp', ['--sparse=always', ws.work, ws.snapshot]));
-    if ((await groupMembers(pgid)).length > 0) process.kill(-pgid, 'SIGKILL');
-    await exited;
-    while ((await groupMembers(pgid)).length > 0) await sleep(5);
-    const events = log.split('\n').filter((line) => line.startsWith('{')).map((line) => (JSON.parse(line) as { event: string }).event);
-    return child.exitCode === 0 ? '(finished before the cut)' : (events.at(-1) ?? '(nothing logged yet)');
+    return during;
   });
 }
 
@@ -119,27 +120,9 @@ async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: St
     const store = join(ws.mountPoint, 'store');
     const cut = await checkStore(store, ws.scenario.known);
     if (!rerun) return { cut, fsck: fsck.code };
-    const result = await runApplier(ws.scenario.updateArgs(store));
+    const result = await runProcess(...bareApplierCommand(ws.scenario.updateArgs(store)));
     return { cut, fsck: fsck.code, rerunCode: result.code, after: await checkStore(store, ws.scenario.known) };
   });
-}
-
-/** How long an uninterrupted update takes on the loop device (the faster of two runs, in ms), and what it leaves. */
-async function uninterruptedUpdate(ws: Workspace, env: NodeJS.ProcessEnv): Promise<{ ms: number; check: StoreCheck }> {
-  let fastest = { ms: Infinity, check: { current: null, problems: ['not run'] } as StoreCheck };
-  for (let run = 0; run < 2; run++) {
-    await runTool('cp', ['--sparse=always', ws.template, ws.work]);
-    const measured = await withLoopMount(ws.work, ws.mountPoint, MOUNT_OPTIONS, async () => {
-      const store = join(ws.mountPoint, 'store');
-      const started = Date.now();
-      const result = await runProcess(process.execPath, [APPLIER_BUNDLE, ...ws.scenario.updateArgs(store)], { env });
-      const ms = Date.now() - started;
-      if (result.code !== 0) throw new Error(`uninterrupted update failed: ${result.stderr}`);
-      return { ms, check: await checkStore(store, ws.scenario.known) };
-    });
-    if (measured.ms < fastest.ms) fastest = measured;
-  }
-  return fastest;
 }
 
 const unavailable = await loopDevicesUnavailable();
@@ -156,16 +139,15 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
   t.teardown(() => Promise.all([ws.work, ws.snapshot].map((path) => rm(path, { force: true }))));
 
   t.test(`${ITERATIONS} cuts at random moments: the disk always holds the old or the new version, complete`, async (t) => {
-    const calibration = await uninterruptedUpdate(ws, process.env);
-    t.same(calibration.check, { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
+    const { timeline, check } = await uninterruptedUpdate(ws, process.env);
+    t.same(check, { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
     const failures: string[] = [];
     const landed = { old: 0, new: 0 };
     const phases: Record<string, number> = {};
     for (let i = 0; i < ITERATIONS; i++) {
-      const delay = Math.floor(Math.random() * calibration.ms * CUT_WINDOW);
-      const phase = await updateAndCutPower(ws, i, delay, process.env);
-      phases[phase] = (phases[phase] ?? 0) + 1;
-      const what = `cut ${i} after ${delay} ms (${phase})`;
+      const during = await updateAndCutPower(ws, i, timeline, process.env);
+      phases[during] = (phases[during] ?? 0) + 1;
+      const what = `cut ${i} (after ${during})`;
       const { cut, fsck, after, rerunCode } = await inspectSnapshot(ws, true);
       if (fsck > 1) failures.push(`${what}: e2fsck -p exited ${fsck}`);
       if (cut.problems.length > 0) failures.push(`${what}: ${cut.problems.slice(0, 5).join('; ')}`);
@@ -177,19 +159,18 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
       }
     }
     t.same(failures, [], `all ${ITERATIONS} cuts left a complete version, and the next update completed`);
-    t.comment(`uninterrupted update: ${calibration.ms} ms; at the cut: old version ${landed.old}, new version ${landed.new}`);
-    t.comment(`cut during (last log event): ${JSON.stringify(phases)}`);
+    t.comment(`uninterrupted update: ${timeline.stretchesMs.reduce((a, b) => a + b, 0)} ms, log: ${timeline.events.join(', ')}`);
+    t.comment(`at the cut: old version ${landed.old}, new version ${landed.new}; cut after: ${JSON.stringify(phases)}`);
   });
 
   t.test('negative control: with fsync disabled the same cuts corrupt the store, and the check sees it', async (t) => {
-    const calibration = await uninterruptedUpdate(ws, UNSAFE_ENV);
-    t.same(calibration.check, { current: scenario.to, problems: [] }, 'without a cut the unsafe update works');
+    const { timeline, check } = await uninterruptedUpdate(ws, UNSAFE_ENV);
+    t.same(check, { current: scenario.to, problems: [] }, 'without a cut the unsafe update works');
     let detected = 0;
     let cuts = 0;
     const seen: string[] = [];
     while (cuts < ITERATIONS || (detected === 0 && cuts < NEGATIVE_CONTROL_MAX)) {
-      const delay = Math.floor(Math.random() * calibration.ms * CUT_WINDOW);
-      await updateAndCutPower(ws, cuts, delay, UNSAFE_ENV);
+      await updateAndCutPower(ws, cuts, timeline, UNSAFE_ENV);
       cuts++;
       const { cut } = await inspectSnapshot(ws, false);
       if (cut.problems.length > 0) {

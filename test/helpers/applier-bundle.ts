@@ -33,3 +33,12 @@ export async function runApplier(args: readonly string[]): Promise<ProcessResult
   await ensureApplierBundle();
   return runProcess(process.execPath, [APPLIER_BUNDLE, ...args]);
 }
+
+/**
+ * The command line that runs the bundled applier as on a device: the test runner adds its
+ * instrumentation to the NODE_OPTIONS of every child it sees spawned, and `env -u` drops it
+ * (for measurements and for timings that should not include it).
+ */
+export function bareApplierCommand(args: readonly string[]): [string, string[]] {
+  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, APPLIER_BUNDLE, ...args]];
+}
