@@ -43,7 +43,8 @@ t.test('releases an image into a file:// store and reports it as JSON', async (t
   const result = await release(f, storeDir, '--json', '--expires', '30d', '--device-class', 'pi4');
   t.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
-  t.same(Object.keys(report).sort(), ['blobsSkipped', 'blobsUploaded', 'channel', 'layers', 'manifestDigest', 'release', 'unchanged', 'version']);
+  t.same(Object.keys(report).sort(), ['blobsSkipped', 'blobsUploaded', 'channel', 'deltas', 'layers', 'manifestDigest', 'release', 'unchanged', 'version']);
+    t.same(report.deltas, [], 'no --base, no deltas');
   t.match(report, { channel: 'stable', version: 1, manifestDigest: f.manifestDigest, blobsUploaded: 4, blobsSkipped: 0, unchanged: false });
   t.equal(report.release, join(storeDir, 'channels', 'stable', 'release.json'));
   t.same(report.layers, f.result.layers, 'same layers as the library reports for the same image');
@@ -114,7 +115,7 @@ t.test('bad input fails with one line and a documented exit code, leaving the st
     ['tag not found', { image: tagless }, 4, 'E_NOT_FOUND', /tag no-such-tag is not in the layout/],
     ['directory that is not an image', { image: `oci:${notAnImage}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
     ['missing image directory', { image: `oci:${join(f.workDir, 'absent')}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
-    ['unsupported store', { to: 'ftp://host/prefix' }, 3, 'E_BAD_REFERENCE', /unsupported store URL "ftp:\/\/host\/prefix": supported forms are file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/],
+    ['unsupported store', { to: 'ftp://host/prefix' }, 3, 'E_BAD_REFERENCE', /unsupported store URL "ftp:\/\/host\/prefix": supported forms are <dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/],
   ];
   for (const [name, overrides, exit, code, message] of cases) {
     await t.test(name, async (t) => refused(t, args(overrides), exit, code, message, storeDir));
