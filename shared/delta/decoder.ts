@@ -116,9 +116,9 @@ async function* applyPatch(
     if (addLength === 0 && extraLength === 0) break;
     let position = rules.triple(addLength, extraLength, await input.signedVarint());
     while (rules.diffLeft > 0) {
-      const unchanged = await input.varint();
+      const runUnchanged = await input.varint();
       const changed = await input.varint();
-      rules.diffRun(unchanged, changed);
+      const unchanged = rules.diffRun(runUnchanged, changed);
       yield* readWindow(reader, header, window, position, unchanged);
       yield* addToWindow(input, reader, header, window, position + unchanged, changed);
       position += unchanged + changed;

@@ -103,13 +103,23 @@ export class OpRules {
     return addAt;
   }
 
-  /** One run of a triple's diff: `unchanged` bytes equal to the window's, then `changed` diff bytes. */
-  diffRun(unchanged: number, changed: number): void {
+  /**
+   * One run of a triple's diff: `unchanged` bytes equal to the window's, then `changed` diff
+   * bytes (at least one). The pair 0, 0 marks the rest of the diff as unchanged. Returns how
+   * many unchanged bytes the run covers.
+   */
+  diffRun(unchanged: number, changed: number): number {
     const patch = this.openPatch();
-    if (!Number.isSafeInteger(unchanged) || !Number.isSafeInteger(changed) || unchanged + changed < 1 || unchanged + changed > patch.diffLeft) {
-      this.fail(`a diff run of ${unchanged}+${changed} bytes does not fit the ${patch.diffLeft} diff bytes left`);
+    if (unchanged === 0 && changed === 0) {
+      const rest = patch.diffLeft;
+      patch.diffLeft = 0;
+      return rest;
+    }
+    if (!Number.isSafeInteger(unchanged) || !Number.isSafeInteger(changed) || changed < 1 || unchanged + changed > patch.diffLeft) {
+      this.fail(`a diff run of ${unchanged}+${changed} bytes is not 0+0 or at least one changed byte within the ${patch.diffLeft} diff bytes left`);
     }
     patch.diffLeft -= unchanged + changed;
+    return unchanged;
   }
 
   get diffLeft(): number {

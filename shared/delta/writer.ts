@@ -39,16 +39,17 @@ function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
   out.varint(range.length);
 }
 
-/** A diff as runs: bytes equal to the window's (a zero diff), then bytes that differ. */
+/** A diff as runs: bytes equal to the window's (a zero diff), then bytes that differ; 0, 0 ends it early. */
 function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
   for (let at = 0; at < diff.length; ) {
     let changedAt = at;
     while (changedAt < diff.length && diff[changedAt] === 0) changedAt++;
     let end = changedAt;
     while (end < diff.length && diff[end] !== 0) end++;
-    rules.diffRun(changedAt - at, end - changedAt);
-    out.varint(changedAt - at);
-    out.varint(end - changedAt);
+    const [unchanged, changed] = end === changedAt ? [0, 0] : [changedAt - at, end - changedAt];
+    rules.diffRun(unchanged, changed);
+    out.varint(unchanged);
+    out.varint(changed);
     out.bytes(diff.subarray(changedAt, end));
     at = end;
   }
