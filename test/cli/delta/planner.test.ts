@@ -133,7 +133,7 @@ t.test('planner then decoder rebuilds the target tar byte for byte', async (t) =
       if (!out.equals(target)) throw new Error(`decoded ${out.length} bytes differ from the ${target.length}-byte target`);
       if (result.target.diffID !== sha256Digest(target)) throw new Error('wrong target diffID');
     }),
-    { numRuns: fuzzRuns(40) },
+    { numRuns: fuzzRuns(25) },
   );
 });
 

@@ -32,7 +32,7 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
       const patch = await bsdiffs.take(position);
       if (patch) {
         counts.bsdiff++;
-        yield await emitter.withHeader(item.header, patch);
+        yield* emitter.withHeader(item.header, patch);
       } else {
         counts.bsdiffNotWorthIt++;
         for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
@@ -55,14 +55,12 @@ class Emitter {
       case 'literal':
         yield* this.literal(item.range);
         break;
-      case 'header':
-        yield {
-          type: 'patch',
-          window: [this.range(item.layer, item.old)],
-          start: 0,
-          triples: [{ diff: await this.difference(item.layer, item.old, item.next), extra: Buffer.alloc(0), seek: 0 }],
-        };
+      case 'header': {
+        const { copy, window, diff } = await this.headerDifference(item.layer, item.old, item.next);
+        if (copy) yield copy;
+        yield { type: 'patch', window: [window], start: 0, triples: [{ diff, extra: Buffer.alloc(0), seek: 0 }] };
         break;
+      }
       case 'blocks':
         yield* this.blocks(item);
         break;
@@ -73,20 +71,28 @@ class Emitter {
     for await (const bytes of this.context.files.stream([{ tarPath: this.context.target.tarPath, range }])) yield { type: 'literal', bytes };
   }
 
-  /** One PATCH for a file and its header: the header's difference first, then bsdiff's steps. */
-  async withHeader(header: HeaderPlan, patch: PatchOp): Promise<PatchOp> {
+  /**
+   * One PATCH for a file and its header: the header's difference first, then bsdiff's
+   * steps. Header bytes before the first difference are copied instead, so that the patch
+   * starts at a difference (a new segment's front, if any, is literal before them).
+   */
+  async *withHeader(header: HeaderPlan, patch: PatchOp): AsyncGenerator<DeltaOp> {
     const builder = new PatchBuilder();
     const window: BasisRange[] = [];
-    if (header.front) builder.extra(await this.read(this.context.target, header.front));
-    const { aligned } = header;
-    if (aligned) {
-      window.push(this.range(aligned.layer, aligned.old));
-      builder.add(0, await this.difference(aligned.layer, aligned.old, aligned.next));
+    const front = header.front && (await this.read(this.context.target, header.front));
+    const aligned = header.aligned && (await this.headerDifference(header.aligned.layer, header.aligned.old, header.aligned.next));
+    if (aligned?.copy) {
+      if (front) yield { type: 'literal', bytes: front };
+      yield aligned.copy;
+    } else if (front) builder.extra(front);
+    if (aligned && aligned.diff.length > 0) {
+      window.push(aligned.window);
+      builder.add(0, aligned.diff);
     }
-    const shift = aligned?.old.length ?? 0;
+    const shift = aligned?.diff.length ?? 0;
     replay(builder, patch, (position) => position + shift);
     // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
-    return compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
+    yield compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
   }
 
   private async *blocks(item: Extract<PlanItem, { kind: 'blocks' }>): AsyncGenerator<DeltaOp> {
@@ -108,11 +114,20 @@ class Emitter {
     return this.context.files.read(layer.tarPath, range.offset, range.length);
   }
 
-  /** New bytes minus old bytes, modulo 256: what a PATCH adds to the old bytes. */
-  private async difference(layer: number, old: TarRange, next: TarRange): Promise<Buffer> {
+  /**
+   * New header bytes minus old ones, modulo 256 (what a PATCH adds to the old bytes), after a
+   * copy of the old bytes before the first difference; `window` is the old range after it.
+   */
+  private async headerDifference(layer: number, old: TarRange, next: TarRange): Promise<{ copy?: DeltaOp; window: BasisRange; diff: Buffer }> {
     const [oldBytes, diff] = await Promise.all([this.read(this.context.layers[layer]!, old), this.read(this.context.target, next)]);
     for (let i = 0; i < diff.length; i++) diff[i] = (diff[i]! - oldBytes[i]!) & 0xff;
-    return diff;
+    let same = 0;
+    while (same < diff.length && diff[same] === 0) same++;
+    return {
+      copy: same > 0 ? { type: 'copy', ...this.range(layer, { offset: old.offset, length: same }) } : undefined,
+      window: this.range(layer, { offset: old.offset + same, length: old.length - same }),
+      diff: diff.subarray(same),
+    };
   }
 }
 
