@@ -1,18 +1,13 @@
-import { pipeline, Readable } from 'node:stream';
+import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import { verifiedChunks } from '../shared/chunks.js';
-import { digestHex, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { MediaType } from '../shared/oci.js';
 import type { ReleaseDelta, ReleaseLayer } from '../shared/release.js';
 import { decodeDelta } from '../shared/delta/decoder.js';
+import { downloadVerified } from './blob-download.js';
 import { StoreBasisReader } from './delta-basis.js';
 import type { Source } from './source.js';
 import type { Store } from './store.js';
-
-export function blobPath(digest: Digest): string {
-  return `blobs/sha256/${digestHex(digest)}`;
-}
 
 /**
  * Rebuilds a layer's tar from a delta against layers already on the device. Delta bytes
@@ -20,9 +15,7 @@ export function blobPath(digest: Digest): string {
  */
 export async function* deltaLayerTar(source: Source, store: Store, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
   const what = `delta ${delta.blob.digest} for layer ${delta.target}`;
-  const fetched = await source.fetch(blobPath(delta.blob.digest), { maxBytes: delta.blob.size });
-  const verified = verifiedChunks(fetched.body, delta.blob, delta.blob.size, what);
-  yield* decodeDelta(verified, (header) => {
+  yield* decodeDelta(downloadVerified(source, delta.blob, what), (header) => {
     if (header.target.diffID !== delta.target) {
       throw new PrtiqlError('E_DELTA_MALFORMED', `${what} rebuilds ${header.target.diffID} instead`);
     }
@@ -33,28 +26,41 @@ export async function* deltaLayerTar(source: Source, store: Store, delta: Releas
 /** Streams the layer's compressed blob; no byte reaches the decompressor before its chunk is verified. */
 export async function* fullLayerTar(source: Source, layer: ReleaseLayer): AsyncGenerator<Uint8Array> {
   const what = `layer ${layer.diffID} blob ${layer.blob.digest}`;
-  const fetched = await source.fetch(blobPath(layer.blob.digest), { maxBytes: layer.blob.size });
-  const verified = verifiedChunks(fetched.body, layer.blob, layer.blob.size, what);
   switch (layer.blob.mediaType) {
     case MediaType.layerTar:
-      yield* verified;
+      yield* downloadVerified(source, layer.blob, what);
       return;
     case MediaType.layerGzip:
     case MediaType.dockerLayerGzip:
-      yield* gunzip(verified, what);
+      yield* gunzip(downloadVerified(source, layer.blob, what), what);
       return;
     default:
       throw new PrtiqlError('E_BAD_INPUT', `${what} has unsupported media type ${layer.blob.mediaType}`);
   }
 }
 
+/**
+ * Decompresses while the consumer reads: the next compressed chunk is fetched (and verified)
+ * only once the decompressor has taken in the last one, so a single chunk is in flight.
+ */
 async function* gunzip(compressed: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array> {
   const decompressor = createGunzip({ chunkSize: 64 * 1024 });
-  pipeline(Readable.from(compressed, { objectMode: false, highWaterMark: 1 }), decompressor, () => undefined);
+  const stop = new AbortController();
+  const feeding = (async () => {
+    for await (const chunk of compressed) {
+      if (!decompressor.write(chunk)) await once(decompressor, 'drain', { signal: stop.signal });
+    }
+    decompressor.end();
+  })();
+  feeding.catch((error: unknown) => decompressor.destroy(error as Error));
   try {
     yield* decompressor;
+    await feeding;
   } catch (error) {
     if (error instanceof PrtiqlError) throw error;
     throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid gzip: ${(error as Error).message}`);
+  } finally {
+    stop.abort();
+    decompressor.destroy();
   }
 }

@@ -1,6 +1,7 @@
 import { PrtiqlError } from '../shared/errors.js';
 import type { Subcommand } from './command.js';
 import { containerLogCommand } from './container-log.js';
+import { useLeanRuntime } from './lean-runtime.js';
 import { createLogger } from './log.js';
 import { logsCommand } from './logs.js';
 import { runCommand } from './run.js';
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args);
 }
 
+useLeanRuntime();
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
   (thrown: unknown) => {

@@ -9,13 +9,16 @@ import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
-import { blobPath, deltaLayerTar, fullLayerTar } from './layer-tar.js';
+import { GarbagePacer } from './garbage-pacer.js';
+import { blobPath } from './blob-download.js';
+import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
 import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
 import { refuseFailedRelease } from './health-record.js';
 import { createLogger, type Logger } from './log.js';
 import { fetchVerifiedRelease, recordVerified } from './release-check.js';
-import { openSource, type Source } from './source.js';
+import { DEFAULT_DEADLINE_SECONDS, retrying } from './retry.js';
+import { openSource, readAuthorizationFile, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
 import { pinnedTrustRoot } from './trust.js';
 
@@ -113,8 +116,10 @@ async function fetchDocument(source: Source, descriptor: { digest: Digest; size:
   if (descriptor.size > MAX_DOCUMENT_BYTES) {
     throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
   }
-  const fetched = await source.fetch(blobPath(descriptor.digest), { maxBytes: descriptor.size });
-  const bytes = await readCapped(fetched.body, descriptor.size, what);
+  const bytes = await retrying(source.retry, what, async () => {
+    const fetched = await source.fetch(blobPath(descriptor.digest), { maxBytes: descriptor.size });
+    return readCapped(fetched.body, descriptor.size, what);
+  });
   if (bytes.length !== descriptor.size) {
     throw new PrtiqlError('E_SIZE_MISMATCH', `${what} ${descriptor.digest} has ${bytes.length} bytes, expected ${descriptor.size}`);
   }
@@ -189,10 +194,12 @@ async function installLayerWithFallback(store: Store, source: Source, layer: Rel
   log.info('layer.installed', { diffID: layer.diffID, via: 'full', transferred: layer.blob.size, bytes: layer.size });
 }
 
-/** Hashes and counts the tar as it streams; refuses bytes beyond the signed size at once. */
+/** Hashes and counts the tar as it streams; refuses bytes beyond the signed size at once. Paces garbage collection. */
 async function* measured(tar: AsyncIterable<Uint8Array>, layer: ReleaseLayer, counter: DigestCounter): AsyncGenerator<Uint8Array> {
+  const pacer = new GarbagePacer();
   for await (const chunk of tar) {
     counter.update(chunk);
+    pacer.account(chunk.byteLength);
     if (counter.size > layer.size) {
       throw new PrtiqlError('E_SIZE_MISMATCH', `layer ${layer.diffID} is larger than its signed ${layer.size} bytes`);
     }
@@ -223,7 +230,8 @@ export async function installLayer(store: Store, layer: ReleaseLayer, tar: Async
 }
 
 export const updateCommand: Subcommand = {
-  summary: 'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>]: install the newest signed release',
+  summary:
+    'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--auth-file <file>] [--deadline <seconds>]: install the newest signed release',
   async run(args) {
     const values = parseOptions('update', args, {
       source: { type: 'string' },
@@ -231,13 +239,26 @@ export const updateCommand: Subcommand = {
       store: { type: 'string' },
       trust: { type: 'string' },
       'device-class': { type: 'string' },
+      'auth-file': { type: 'string' },
+      deadline: { type: 'string' },
+    });
+    const log = createLogger();
+    const deadlineSeconds = values.deadline === undefined ? DEFAULT_DEADLINE_SECONDS : Number(values.deadline);
+    if (!Number.isSafeInteger(deadlineSeconds) || deadlineSeconds < 1) throw new PrtiqlError('E_USAGE', 'update: --deadline must be a whole number of seconds');
+    const source = openSource(requireOption('update', values.source, 'source'), {
+      authorization: values['auth-file'] === undefined ? undefined : await readAuthorizationFile(values['auth-file']),
+      retry: {
+        deadline: Date.now() + deadlineSeconds * 1000,
+        onRetry: ({ what, attempt, delayMs, error }) => log.warn('network.retry', { what, attempt, delayMs, error: error.message }),
+      },
     });
     const outcome = await update({
-      source: openSource(requireOption('update', values.source, 'source')),
+      source,
       channel: requireOption('update', values.channel, 'channel'),
       storeRoot: requireOption('update', values.store, 'store'),
       trustPath: values.trust,
       deviceClass: values['device-class'],
+      log,
     });
     process.stdout.write(
       outcome.changed

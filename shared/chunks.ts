@@ -48,7 +48,8 @@ export function expectedChunkCount(size: number, chunkSize: number): number {
 /**
  * Yields a blob's bytes one verified chunk at a time. At most one unverified chunk is held;
  * a chunk that does not match its signed hash is never yielded. `startChunk` lets a
- * resumed download begin at a chunk boundary.
+ * resumed download begin at a chunk boundary. Each chunk is copied once, into its own buffer,
+ * and hashed as it fills.
  */
 export async function* verifiedChunks(
   source: AsyncIterable<Uint8Array>,
@@ -63,17 +64,9 @@ export async function* verifiedChunks(
   }
   let index = startChunk;
   const lengthOf = (i: number) => Math.min(list.chunkSize, size - i * list.chunkSize);
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
-
-  const verify = (chunk: Buffer): Buffer => {
-    const actual = createHash('sha256').update(chunk).digest('hex');
-    if (actual !== list.chunks[index]) {
-      throw new PrtiqlError('E_DIGEST_MISMATCH', `${what}: chunk ${index} does not match its signed hash`);
-    }
-    index++;
-    return chunk;
-  };
+  let pending: Buffer | undefined;
+  let filled = 0;
+  let hash = createHash('sha256');
 
   for await (const data of source) {
     let offset = 0;
@@ -81,20 +74,27 @@ export async function* verifiedChunks(
       if (index >= count) {
         throw new PrtiqlError('E_SIZE_MISMATCH', `${what} is larger than its declared ${size} bytes`);
       }
-      const want = lengthOf(index) - pendingSize;
-      const take = Math.min(want, data.byteLength - offset);
-      pending.push(Buffer.from(data.subarray(offset, offset + take)));
-      pendingSize += take;
-      offset += take;
-      if (pendingSize === lengthOf(index)) {
-        const chunk = verify(Buffer.concat(pending, pendingSize));
-        pending = [];
-        pendingSize = 0;
+      const length = lengthOf(index);
+      pending ??= Buffer.allocUnsafeSlow(length);
+      const piece = data.subarray(offset, offset + Math.min(length - filled, data.byteLength - offset));
+      pending.set(piece, filled);
+      hash.update(piece);
+      filled += piece.byteLength;
+      offset += piece.byteLength;
+      if (filled === length) {
+        if (hash.digest('hex') !== list.chunks[index]) {
+          throw new PrtiqlError('E_DIGEST_MISMATCH', `${what}: chunk ${index} does not match its signed hash`);
+        }
+        const chunk = pending;
+        pending = undefined;
+        filled = 0;
+        hash = createHash('sha256');
+        index++;
         yield chunk;
       }
     }
   }
-  if (index !== count || pendingSize !== 0) {
-    throw new PrtiqlError('E_SIZE_MISMATCH', `${what} ended early: ${Math.min(index * list.chunkSize + pendingSize, size)} of ${size} bytes`);
+  if (index !== count || filled !== 0) {
+    throw new PrtiqlError('E_SIZE_MISMATCH', `${what} ended early: ${Math.min(index * list.chunkSize + filled, size)} of ${size} bytes`);
   }
 }

@@ -65,13 +65,13 @@ t.test('HTTP failures are typed', async (t) => {
     } else response.writeHead(404).end();
   });
   const timeouts = { responseMs: 300, idleMs: 300 };
-  const source = openSource(url, timeouts);
+  const source = openSource(url, { timeouts });
   await t.rejects(read(source, 'missing'), { code: 'E_NOT_FOUND', message: /HTTP 404/ });
   await t.rejects(read(source, 'error'), { code: 'E_NETWORK', message: /HTTP 500/ });
   await t.rejects(read(source, 'endless', 100_000), { code: 'E_TOO_LARGE' }, 'a body without a length is capped while streaming');
   await t.rejects(read(source, 'stall-headers'), { code: 'E_NETWORK', message: /no response within 300 ms/ });
   await t.rejects(read(source, 'stall-body'), { code: 'E_NETWORK', message: /no data within 300 ms/ });
-  await t.rejects(read(openSource('http://127.0.0.1:1/', timeouts), 'x'), { code: 'E_NETWORK' }, 'connection refused');
+  await t.rejects(read(openSource('http://127.0.0.1:1/', { timeouts }), 'x'), { code: 'E_NETWORK' }, 'connection refused');
 });
 
 t.test('only file, http and https URLs are sources', async (t) => {

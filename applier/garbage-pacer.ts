@@ -1,0 +1,41 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * Keeps the memory of streamed buffers bounded. Node frees a Buffer's memory only when V8
+ * collects the Buffer object, and V8 schedules collections by the growth of its own heap,
+ * which streaming barely grows: between two collections the decompressor's output buffers
+ * and the network's input buffers pile up by tens of MiB. So a layer's stream asks for a full
+ * collection after every `intervalBytes` it moves (a few ms each, on a heap of a few MiB).
+ *
+ * The collector is reached the way test runners reach it without a command-line flag:
+ * `--expose-gc` is set at run time and `gc` taken from a fresh context. Where that fails, the
+ * pacer does nothing and memory is bounded by V8's own heuristics only.
+ */
+export class GarbagePacer {
+  private moved = 0;
+
+  constructor(private readonly intervalBytes = 1024 * 1024) {}
+
+  account(bytes: number): void {
+    this.moved += bytes;
+    if (this.moved < this.intervalBytes) return;
+    this.moved = 0;
+    collector()?.();
+  }
+}
+
+let exposed: (() => void) | null | undefined;
+
+function collector(): (() => void) | null {
+  if (exposed === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      const gc: unknown = runInNewContext('gc');
+      exposed = typeof gc === 'function' ? () => gc() : null;
+    } catch {
+      exposed = null;
+    }
+  }
+  return exposed;
+}

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { access, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import t from 'tap';
+import { serveDirectory } from '../../scripts/lib/static-server.js';
+import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
+import { runProcess } from '../helpers/run.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+
+/** DESIGN §7 and the hardening brief: a 300 MB layer applied in at most 64 MiB of peak RSS. */
+const LAYER_MB = Number(process.env.PRTIQL_MEMORY_LAYER_MB ?? 300);
+const PEAK_RSS_LIMIT_KB = 64 * 1024;
+const GNU_TIME = '/usr/bin/time';
+
+/** One MiB of text-like bytes (words from a random vocabulary) that gzip halves, as it does real layers. */
+function textMiB(seed: number): Buffer {
+  let block = createHash('sha256').update(`text-${seed}`).digest();
+  let used = 0;
+  const random = () => {
+    if (used === block.length) {
+      block = createHash('sha256').update(block).digest();
+      used = 0;
+    }
+    used += 2;
+    return block.readUInt16BE(used - 2);
+  };
+  const words = Array.from({ length: 4096 }, () => random().toString(36).slice(0, 2 + (random() % 7)));
+  const out = Buffer.alloc(1024 * 1024);
+  for (let offset = 0; offset < out.length; ) offset += out.write(`${words[random() % words.length]} `, offset, 'latin1');
+  return out;
+}
+
+const gnuTime = await access(GNU_TIME).then(
+  () => undefined,
+  () => `${GNU_TIME} (GNU time, Debian package time) is needed to measure peak RSS`,
+);
+
+t.test(`a ${LAYER_MB} MB layer over HTTP is applied in at most 64 MiB of peak RSS`, { skip: gnuTime }, async (t) => {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const signer = newSigner();
+  const trust = join(dir, 'root.json');
+  await writeFile(trust, trustRootJson([signer]));
+  const contents = Array.from({ length: 8 }, (_, i) => textMiB(i));
+  const layer: FixtureEntry[] = [
+    { path: 'data', type: 'directory', mode: 0o755 },
+    ...Array.from({ length: LAYER_MB }, (_, i): FixtureEntry => ({ path: `data/file-${i}`, type: 'file', mode: 0o644, content: contents[i % contents.length] })),
+  ];
+  const published = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: [layer], signers: [signer] });
+  const server = await serveDirectory(artifacts);
+  t.teardown(() => server.close());
+  await ensureApplierBundle();
+
+  const store = join(dir, 'store');
+  const [command, args] = bareApplierCommand(['update', '--source', server.url, '--channel', 'stable', '--store', store, '--trust', trust]);
+  const result = await runProcess(GNU_TIME, ['-f', 'peak-rss-kb=%M elapsed-s=%e', command, ...args]);
+  t.equal(result.code, 0, 'the update succeeds');
+  t.match(result.stdout, /updated to version 1 .*1 layer\(s\) installed/);
+  const measured = /peak-rss-kb=([0-9]+) elapsed-s=([0-9.]+)/.exec(result.stderr);
+  t.ok(measured, 'GNU time reported the peak');
+  const peakKb = Number(measured?.[1]);
+  const blobMb = (published.release.layers[0].blob.size / 1e6).toFixed(1);
+  t.comment(`layer ${(published.release.layers[0].size / 1e6).toFixed(1)} MB (blob ${blobMb} MB): peak RSS ${(peakKb / 1024).toFixed(1)} MiB, ${measured?.[2]} s`);
+  t.ok(peakKb <= PEAK_RSS_LIMIT_KB, `peak RSS ${peakKb} KB is within ${PEAK_RSS_LIMIT_KB} KB`);
+});
