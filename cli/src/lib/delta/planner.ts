@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { DeltaHeader, DeltaOp } from '../../../../shared/delta/format.js';
+import { basisLayers } from '../../../../shared/delta/header.js';
 import { encodeDelta } from '../../../../shared/delta/writer.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
@@ -107,7 +108,7 @@ async function planLayer(context: PlannerContext, target: DeltaLayer, output: st
     };
     const ops = counted(coalesceOps(emitOps({ ...context, target: indexed, basisOf }, items, stats.files)), stats);
     await pipeline(encodeDelta(header, ops), createWriteStream(output));
-    return { target: header.target, basisLayers: header.bases.map((basis) => basis.layer), stats };
+    return { target: header.target, basisLayers: basisLayers(header), stats };
   } finally {
     await rm(tarPath, { force: true });
   }
