@@ -130,11 +130,13 @@ function checkImage(image: ReleaseImage, what: string): void {
   if (image.platform !== undefined) checkPlatform(image.platform, what || 'the release');
   if (!Array.isArray(image.layers) || !Array.isArray(image.deltas)) fail(`${what}layers and deltas must be lists`);
   image.layers.forEach((layer, i) => {
+    if (!layer || typeof layer !== 'object') fail(`${what}layer ${i} is malformed`);
     checkDigest(layer.diffID, `${what}layer ${i} diffID`);
     checkSize(layer.size, `${what}layer ${i} size`);
     checkBlob(layer.blob, `${what}layer ${i} blob`);
   });
   image.deltas.forEach((delta, i) => {
+    if (!delta || typeof delta !== 'object') fail(`${what}delta ${i} is malformed`);
     checkDigest(delta.base, `${what}delta ${i} base`);
     checkDigest(delta.target, `${what}delta ${i} target`);
     if (!Array.isArray(delta.basisLayers)) fail(`${what}delta ${i} basisLayers must be a list`);

@@ -21,7 +21,7 @@ async function readState(storeRoot: string): Promise<{ highestSeen: number; time
 t.test('a root with timestamp keys makes a fresh timestamp naming the exact release a condition of every update', async (t) => {
   const dir = t.testdir();
   const artifacts = join(dir, 'artifacts');
-  const [releaser, stamper, stranger] = [newSigner(), newSigner(), newSigner()];
+  const [releaser, stamper] = [newSigner(), newSigner()];
   const trust = join(dir, 'root.json');
   await writeFile(trust, signTrustRoot(trustRootPayload([releaser.publicKey], 1, 1, { publicKeys: [stamper.publicKey], threshold: 1 }), [releaser.privateKey]));
   await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers(1), signers: [releaser] });
