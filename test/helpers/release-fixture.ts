@@ -8,6 +8,7 @@ import { buildImage } from '../../cli/src/lib/build/build-image.js';
 import { openImage } from '../../cli/src/lib/image/open-image.js';
 import { generateReleaseKey, loadPrivateKey } from '../../cli/src/lib/keys.js';
 import { publishRelease, type PublishReleaseResult } from '../../cli/src/lib/release/publish-release.js';
+import type { ArtifactStore } from '../../cli/src/lib/store/artifact-store.js';
 import { FileStore } from '../../cli/src/lib/store/file-store.js';
 
 /** Relative path -> file content. Parent directories are created as needed. */
@@ -20,6 +21,8 @@ export interface ReleaseFixtureOptions {
   channel?: string;
   /** Publish into this earlier fixture's store, signed with its key (for version 2, 3, ...). */
   into?: ReleaseFixture;
+  /** Publish into this store instead of a directory store (storeDir then stays empty). */
+  store?: ArtifactStore;
   created?: Date;
   expires?: Date;
   deviceClass?: string;
@@ -81,7 +84,7 @@ export async function makeReleaseFixture(t: Test, options: ReleaseFixtureOptions
   const created = options.created ?? new Date();
   const result = await publishRelease({
     image: await openImage(built.reference),
-    store: new FileStore(storeDir),
+    store: options.store ?? new FileStore(storeDir),
     channel,
     version,
     signingKey: identity.signingKey,

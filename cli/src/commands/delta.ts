@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { publishImageDeltas, type ImageDeltasResult } from '../lib/delta/image-deltas.js';
 import { openImage } from '../lib/image/open-image.js';
+import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
 import { openStoreFromFlags, STORE_FORMS, storeConnectionFlags } from '../store-flags.js';
 
@@ -27,12 +28,14 @@ Exit codes: 2 bad flags; 3 an image reference or the store URL is malformed; 4 a
     platform: sourcePlatformFlag,
     ...registryFlags,
     ...storeConnectionFlags,
+    'metadata-file': metadataFileFlag,
   };
 
   async run(): Promise<ImageDeltasResult> {
     const { flags } = await this.parse(Delta);
     const options = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
     const store = openStoreFromFlags(flags.out, flags);
+    await checkMetadataFile(flags['metadata-file']);
     const base = await openImage(flags.from, options);
     const target = await openImage(flags.to, options);
     const result = await publishImageDeltas({ base, target, store, force: flags.force, progress: (label, total) => this.progress(label, total) });
@@ -40,6 +43,7 @@ Exit codes: 2 bad flags; 3 an image reference or the store URL is malformed; 4 a
     this.say(
       `${result.reused ? 'reused' : 'computed'} ${result.deltas.length} delta(s), ${bytes} bytes in all; ${result.sharedLayers.length} layer(s) shared, ${result.fullLayers.length} sent whole`,
     );
+    await writeMetadataFile(flags['metadata-file'], result);
     return result;
   }
 }

@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { openImage } from '../lib/image/open-image.js';
+import { openPlatformImages } from '../lib/image/platform-images.js';
 import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
-import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
+import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
+import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
 import { checkChannelName, DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
 import { openStoreFromFlags, storeFlags } from '../store-flags.js';
@@ -10,13 +11,17 @@ import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 export default class Release extends BaseCommand {
   static override summary = 'Publish an image as a signed release on a channel.';
 
-  static override description = `Checks every layer of the image against the diffID in its config, uploads to the store the gzip layer blobs, config and manifest it does not hold yet (existing blobs are never rewritten), then adds a delta from each --base image (reusing what \`prtiql delta\` recorded in the store, else computing it), signs the release with the Ed25519 key and writes it to channels/<channel>/release.json, last. Layers that are not gzip are gzipped; the stored manifest then names the gzip blobs. Formats: docs/release-format.md and docs/artifact-store.md.
+  static override description = `Checks every layer of the image against the diffID in its config, uploads to the store the gzip layer blobs, config and manifest it does not hold yet (existing blobs are never rewritten), then adds a delta from each --base image and from the images of the channel's --base-releases newest releases (reusing what \`prtiql delta\` recorded in the store, else computing it), records the release in channels/<channel>/history.json, signs the release with the Ed25519 key and writes it to channels/<channel>/release.json, last. Layers that are not gzip are gzipped; the stored manifest then names the gzip blobs. Formats: docs/release-format.md and docs/artifact-store.md.
 
-The version must be greater than the channel's current version. Publishing the same version of the same image again does nothing and succeeds.
+An image reference that names a multi-platform index (and no --platform) makes a multi-platform release: every platform's image, each with deltas from the bases of its platform; each device installs the image of its own platform.
+
+The version must be greater than the channel's current version. Publishing the same version of the same image again does nothing and succeeds; another image under an existing version is refused.
+
+With --to docker://<host>/<repo>, the images are pushed as normal images and the signed release as an OCI artifact tagged with the channel's name (credentials as for docker:// images: --authfile, docker's config.json).
 
 With --to s3://<bucket>[/<prefix>], credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles); --endpoint-url selects an S3-compatible service.
 
-Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's; 8 the S3 endpoint cannot be reached or failed; 11 the S3 endpoint refused the credentials.`;
+Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials.`;
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
@@ -24,6 +29,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     '<%= config.bin %> release --image oci:./images/app:1.5 --channel beta --version 15 --key keys/release-key.pem --to file:///srv/prtiql --expires 30d --device-class pi4 --json',
     'AWS_PROFILE=releases <%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://my-bucket/prtiql --region eu-central-1',
     '<%= config.bin %> release --image oci:./images/app:1.6 --channel stable --version 16 --key keys/release-key.pem --to s3://releases --endpoint-url http://minio.local:9000',
+    '<%= config.bin %> release --image docker://registry.local/app:1.7 --channel stable --version 17 --key env:RELEASE_KEY --to docker://registry.local/app --base-releases 3 --metadata-file release.json',
   ];
 
   static override flags = {
@@ -31,7 +37,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       description: 'Image to release: oci:<path>[:<tag>], docker-archive:<file>[:<repo>:<tag>] or docker://<host>/<repo>[:<tag>|@<digest>].',
       required: true,
     }),
-    platform: sourcePlatformFlag,
+    platform: Flags.string({ description: 'os/arch[/variant]: release only this image of a multi-platform index. [default: every platform of an index]' }),
     ...registryFlags,
     channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
     version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
@@ -46,6 +52,12 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       description: 'An image devices may be running (repeatable): the release carries a delta from it, computed now or reused from `prtiql delta`.',
       multiple: true,
     }),
+    'base-releases': Flags.integer({
+      description: "Also carry deltas from the images of the channel's N newest earlier releases, read back from the store (channels/<channel>/history.json).",
+      min: 0,
+      default: 0,
+    }),
+    'metadata-file': metadataFileFlag,
   };
 
   async run(): Promise<PublishReleaseResult> {
@@ -59,13 +71,14 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     const signingKey = await loadPrivateKey(flags.key);
     const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadPrivateKey(flags['timestamp-key'], 'timestamp key');
     const root = flags.root === undefined ? undefined : await readTrustRootFile(flags.root);
+    await checkMetadataFile(flags['metadata-file']);
     const imageOptions = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
-    const image = await openImage(flags.image, imageOptions);
+    const images = await openPlatformImages(flags.image, imageOptions);
     const bases = [];
-    for (const reference of flags.base ?? []) bases.push(await openImage(reference, imageOptions));
+    for (const reference of flags.base ?? []) bases.push(...(await openPlatformImages(reference, imageOptions)));
 
     const result = await publishRelease({
-      image,
+      image: images.length === 1 ? images[0] : images,
       store,
       channel,
       version,
@@ -74,18 +87,21 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       expires,
       deviceClass: flags['device-class'],
       bases,
+      baseReleases: flags['base-releases'],
       ...(root && { root }),
       ...(timestampKey && { timestamp: { key: timestampKey, expires: timestampExpires } }),
       progress: (label, total) => this.progress(label, total),
     });
+    const released = result.index ? `index ${result.index} (${[result, ...(result.platforms ?? [])].map((image) => image.platform).join(', ')})` : result.manifestDigest;
     if (result.unchanged) {
-      this.say(`channel ${channel} already has version ${version} of ${result.manifestDigest}; nothing to do`);
+      this.say(`channel ${channel} already has version ${version} of ${released}; nothing to do`);
     } else {
-      this.say(`channel ${channel} is at version ${version}: ${result.manifestDigest} (${result.blobsUploaded} blobs uploaded, ${result.blobsSkipped} already present)`);
+      this.say(`channel ${channel} is at version ${version}: ${released} (${result.blobsUploaded} blobs uploaded, ${result.blobsSkipped} already present)`);
       this.say(`signed release: ${result.release}`);
       if (result.trustRoot) this.say(`trust root version ${result.trustRoot.version}: ${result.trustRoot.location}`);
       if (result.timestamp) this.say(`timestamp: ${result.timestamp}`);
     }
+    await writeMetadataFile(flags['metadata-file'], result);
     return result;
   }
 }

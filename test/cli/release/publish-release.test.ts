@@ -127,6 +127,7 @@ t.test('publishes every blob and a signed release that a device accepts', async 
   );
   t.same(Object.keys(await storeListing(fixture.storeDir)).sort(), [
     ...[release.manifest.digest, release.config.digest, ...release.layers.map((l) => l.blob.digest)].map((d) => `blobs/sha256/${digestHex(d)}`).sort(),
+    'channels/stable/history.json',
     'channels/stable/release.json',
   ].sort());
 });
@@ -152,8 +153,8 @@ t.test('the channel pointer is written after every blob', async (t) => {
     signingKey: fixture.signingKey,
     expires: new Date(Date.now() + day),
   });
-  t.equal(calls.length, 4);
-  t.equal(calls.at(-1), 'pointer');
+  t.equal(calls.length, 5);
+  t.same(calls.slice(-2), ['document channels/stable/history.json', 'pointer'], 'the history, then the pointer');
 });
 
 t.test('a later version uploads only the blobs that changed', async (t) => {

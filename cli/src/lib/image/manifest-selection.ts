@@ -13,13 +13,18 @@ function matches(entry: Descriptor, platform: Platform): boolean {
   );
 }
 
+/** The images of an index: manifests, not attestations (platform unknown/unknown). */
+export function indexImages(index: ImageIndex): Descriptor[] {
+  return index.manifests.filter((entry) => MANIFEST_TYPES.has(entry.mediaType) && entry.platform?.os !== 'unknown');
+}
+
 /**
  * The one image of a multi-platform index for `platform`. Without a platform: the index's
  * only image, else the image for this host (linux/<arch of this Node>). Entries that are
  * no images (attestations: platform unknown/unknown) are never chosen.
  */
 export function selectManifest(index: ImageIndex, platform: Platform | undefined, what: string): Descriptor {
-  const images = index.manifests.filter((entry) => MANIFEST_TYPES.has(entry.mediaType) && entry.platform?.os !== 'unknown');
+  const images = indexImages(index);
   if (!platform && images.length === 1) return images[0];
   const wanted = platform ?? hostPlatform();
   const matching = images.filter((entry) => matches(entry, wanted));

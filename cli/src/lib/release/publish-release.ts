@@ -2,21 +2,25 @@ import type { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Release, ReleaseDelta } from '../../../../shared/release.js';
+import { formatPlatform } from '../../../../shared/platform.js';
+import type { Release, ReleaseDelta, ReleaseImage } from '../../../../shared/release.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
 import { publishImageDeltas } from '../delta/image-deltas.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
-import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
+import { configPlatform } from '../image/oci-json.js';
+import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';
+import { basesFor, openReleasedImages } from './release-bases.js';
+import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { checkChannelName } from './release-options.js';
 import { signRelease } from './sign-release.js';
-import { storeManifest } from './store-manifest.js';
 import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
 import { pointerPath } from '../store/store-layout.js';
 
 export interface PublishReleaseOptions {
-  image: Image;
+  /** The image to release, or one image per platform: a multi-platform release (docs/release-format.md). */
+  image: Image | readonly Image[];
   store: ArtifactStore;
   channel: string;
   version: number;
@@ -26,8 +30,10 @@ export interface PublishReleaseOptions {
   /** The release's creation time; now by default. */
   created?: Date;
   deviceClass?: string;
-  /** Images devices may be running: the release carries a delta from each to `image`. */
+  /** Images devices may be running: each target image carries a delta from those of its platform. */
   bases?: readonly Image[];
+  /** Also take as bases the images of this many of the channel's newest earlier releases (its history). */
+  baseReleases?: number;
   /** A root.json to publish as roots/<version>.json before the release (a key rotation). */
   root?: Uint8Array;
   /** Signs channels/<channel>/timestamp.json for the new release with this online key. */
@@ -41,14 +47,33 @@ export interface PublishedDelta {
   digest: Digest;
   size: number;
   basisLayers: Digest[];
+  /** How many times smaller the delta is than the gzip layer it replaces. */
+  ratio: number;
 }
 
-export interface PublishReleaseResult {
+export interface PublishedLayer {
+  diffID: Digest;
+  digest: Digest;
+  size: number;
+  uncompressedSize: number;
+}
+
+/** One image of a release, as published. */
+export interface PublishedImage {
+  /** os/arch[/variant]; set in multi-platform releases. */
+  platform?: string;
+  manifestDigest: Digest;
+  layers: PublishedLayer[];
+  deltas: PublishedDelta[];
+}
+
+/** Mirrors the release: the top level is its (first) image, `platforms` the other platforms' images. */
+export interface PublishReleaseResult extends PublishedImage {
   channel: string;
   version: number;
-  manifestDigest: Digest;
-  layers: { diffID: Digest; digest: Digest; size: number; uncompressedSize: number }[];
-  deltas: PublishedDelta[];
+  /** Multi-platform releases: the published image index. */
+  index?: Digest;
+  platforms?: PublishedImage[];
   blobsUploaded: number;
   blobsSkipped: number;
   /** Where the signed release was written. */
@@ -68,8 +93,29 @@ interface PendingBlob {
   open(): Promise<Readable>;
 }
 
-function summarizeDelta(delta: ReleaseDelta): PublishedDelta {
-  return { base: delta.base, target: delta.target, digest: delta.blob.digest, size: delta.blob.size, basisLayers: delta.basisLayers };
+function summarizeImage(image: ReleaseImage, multiPlatform: boolean): PublishedImage {
+  const layerSizes = new Map(image.layers.map((layer) => [layer.diffID, layer.blob.size]));
+  return {
+    ...(multiPlatform && image.platform && { platform: formatPlatform(image.platform) }),
+    manifestDigest: image.manifest.digest,
+    layers: image.layers.map((layer) => ({ diffID: layer.diffID, digest: layer.blob.digest, size: layer.blob.size, uncompressedSize: layer.size })),
+    deltas: image.deltas.map((delta) => ({
+      base: delta.base,
+      target: delta.target,
+      digest: delta.blob.digest,
+      size: delta.blob.size,
+      basisLayers: delta.basisLayers,
+      ratio: Number(((layerSizes.get(delta.target) ?? 0) / Math.max(1, delta.blob.size)).toFixed(2)),
+    })),
+  };
+}
+
+function summarizeRelease(release: Release): Pick<PublishReleaseResult, keyof PublishedImage | 'index' | 'platforms'> {
+  return {
+    ...summarizeImage(release, release.platforms !== undefined),
+    ...(release.index && { index: release.index.digest }),
+    ...(release.platforms && { platforms: release.platforms.map((image) => summarizeImage(image, true)) }),
+  };
 }
 
 function checkOptions(options: PublishReleaseOptions, created: Date): void {
@@ -81,20 +127,12 @@ function checkOptions(options: PublishReleaseOptions, created: Date): void {
     throw new PrtiqlError('E_USAGE', `release would expire at ${options.expires.toISOString()}, before it is created`);
   }
   if (options.deviceClass === '') throw new PrtiqlError('E_USAGE', 'device class must not be empty');
+  if (options.baseReleases !== undefined && (!Number.isSafeInteger(options.baseReleases) || options.baseReleases < 0)) {
+    throw new PrtiqlError('E_USAGE', `the number of base releases ${options.baseReleases} is not a whole number`);
+  }
   if (options.signingKey.type !== 'private' || options.signingKey.asymmetricKeyType !== 'ed25519') {
     throw new PrtiqlError('E_BAD_INPUT', 'the signing key is not an Ed25519 private key');
   }
-}
-
-async function describeLayers(image: Image, progress: ProgressFactory): Promise<GzipLayerBlob[]> {
-  const described: GzipLayerBlob[] = [];
-  for (const [i, layer] of image.layers.entries()) {
-    const bar = progress(`Checking layer ${i + 1}/${image.layers.length}`, layer.descriptor.size);
-    const blob = await describeLayerBlob(layer, `layer ${i + 1} (${layer.descriptor.digest})`, (count) => bar.advance(count));
-    bar.finish(`${blob.uncompressedSize} bytes, diffID verified`);
-    described.push(blob);
-  }
-  return described;
 }
 
 /** Uploads what the store lacks; each distinct blob is counted once. */
@@ -122,58 +160,87 @@ async function uploadBlobs(store: ArtifactStore, blobs: PendingBlob[], progress:
   return { uploaded, skipped };
 }
 
+/** The blobs a release's images need in the store: layers, configs, manifests, and the index. */
+function imageBlobs(images: readonly DescribedImage[], index: IndexBlob | undefined): PendingBlob[] {
+  const blobs: PendingBlob[] = images.flatMap(({ image, platform, layers, manifest }) => {
+    const label = images.length > 1 ? `${formatPlatform(platform)} ` : '';
+    const config = image.manifest.config;
+    return [
+      ...layers.map((layer, i) => ({ ...layer.blob, label: `${label}layer ${i + 1}/${layers.length}`, open: layer.open })),
+      { digest: config.digest, size: config.size, label: `${label}config`, open: async () => Readable.from([image.configBytes]) },
+      { digest: manifest.digest, size: manifest.bytes.length, label: `${label}manifest`, open: async () => Readable.from([manifest.bytes]) },
+    ];
+  });
+  if (index) blobs.push({ ...index.descriptor, label: 'index', open: async () => Readable.from([index.bytes]) });
+  return blobs;
+}
+
+/** Deltas to one target image from every base of its platform (reusing recorded ones). */
+async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory): Promise<ReleaseDelta[]> {
+  const deltas: ReleaseDelta[] = [];
+  for (const base of basesFor(described.image, described.manifest.digest, bases)) {
+    deltas.push(...(await publishImageDeltas({ base, target: described.image, store, progress })).deltas);
+  }
+  return deltas;
+}
+
+function releaseImage(described: DescribedImage, deltas: ReleaseDelta[], multiPlatform: boolean): ReleaseImage {
+  const config = described.image.manifest.config;
+  return {
+    ...(multiPlatform && { platform: described.platform }),
+    manifest: descriptorOf(described.manifest),
+    config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+    layers: described.layers.map((layer) => ({ diffID: layer.diffID, size: layer.uncompressedSize, blob: layer.blob })),
+    deltas,
+  };
+}
+
 /**
- * Publishes a full-layer release of `image` on a channel (docs/release-format.md): checks
- * every layer against its diffID, uploads the gzip layers, config and manifest the store
- * lacks, then writes the signed release as the channel pointer, last. The version must be
+ * Publishes a release of `image` (or of one image per platform) on a channel
+ * (docs/release-format.md): checks every layer against its diffID, uploads the gzip layers,
+ * configs, manifests (and the index) the store lacks, adds deltas from the bases of each
+ * image's platform (given, and from the channel's history), records the release in the
+ * history, then writes the signed release as the channel pointer, last. The version must be
  * greater than the channel's current one; publishing the same version of the same image
  * again changes nothing. Every check runs before the first byte is written.
  */
 export async function publishRelease(options: PublishReleaseOptions): Promise<PublishReleaseResult> {
-  const { image, store, channel, version } = options;
+  const { store, channel, version } = options;
+  const images = Array.isArray(options.image) ? options.image : [options.image as Image];
+  const multiPlatform = images.length > 1;
   const created = options.created ?? new Date();
   const progress = options.progress ?? silentProgress;
   checkOptions(options, created);
+  checkDistinctPlatforms(images);
   if (options.root) checkKeysAgainstRoot(options.root, options.signingKey, options.timestamp?.key);
 
   const current = await readCurrentRelease(store, channel, options.signingKey);
   if (current && version < current.version) {
     throw new PrtiqlError('E_ROLLBACK', `version ${version} is lower than version ${current.version}, the current release of channel ${channel}`);
   }
-  const layers = await describeLayers(image, progress);
-  const manifest = storeManifest(image, layers);
-  const result = {
-    channel,
-    version,
-    manifestDigest: manifest.digest,
-    layers: layers.map((layer) => ({ diffID: layer.diffID, digest: layer.blob.digest, size: layer.blob.size, uncompressedSize: layer.uncompressedSize })),
-    release: store.documentLocation(pointerPath(channel)),
-  };
+  const described: DescribedImage[] = [];
+  for (const image of images) described.push(await describeImage(image, progress, multiPlatform ? `${formatPlatform(configPlatform(image.config))} ` : ''));
+  const index = multiPlatform ? releaseIndex(described) : undefined;
+  const identity = index?.descriptor.digest ?? described[0].manifest.digest;
+  const location = store.documentLocation(pointerPath(channel));
   if (current && version === current.version) {
-    if (current.manifest.digest === manifest.digest) {
-      return { ...result, deltas: current.deltas.map(summarizeDelta), blobsUploaded: 0, blobsSkipped: 0, unchanged: true };
+    const currentIdentity = current.index?.digest ?? current.manifest.digest;
+    if (currentIdentity === identity) {
+      return { channel, version, ...summarizeRelease(current), blobsUploaded: 0, blobsSkipped: 0, release: location, unchanged: true };
     }
     throw new PrtiqlError(
       'E_VERSION_EXISTS',
-      `channel ${channel} already has version ${current.version} (manifest ${current.manifest.digest}); release this image (${manifest.digest}) as version ${current.version + 1} or later`,
+      `channel ${channel} already has version ${current.version} (${current.index ? 'index' : 'manifest'} ${currentIdentity}); release this image (${identity}) as version ${current.version + 1} or later`,
     );
   }
+  const history = await readChannelHistory(store, channel, current);
 
-  const config = image.manifest.config;
-  const { uploaded, skipped } = await uploadBlobs(
-    store,
-    [
-      ...layers.map((layer, i) => ({ ...layer.blob, label: `layer ${i + 1}/${layers.length}`, open: layer.open })),
-      { digest: config.digest, size: config.size, label: 'config', open: async () => Readable.from([image.configBytes]) },
-      { digest: manifest.digest, size: manifest.bytes.length, label: 'manifest', open: async () => Readable.from([manifest.bytes]) },
-    ],
-    progress,
-  );
-  const deltas: ReleaseDelta[] = [];
-  for (const base of options.bases ?? []) {
-    deltas.push(...(await publishImageDeltas({ base, target: image, store, progress })).deltas);
-  }
+  const { uploaded, skipped } = await uploadBlobs(store, imageBlobs(described, index), progress);
+  const bases = [...(options.bases ?? []), ...(await openReleasedImages(store, releasesBefore(history, version, options.baseReleases ?? 0)))];
+  const released: ReleaseImage[] = [];
+  for (const image of described) released.push(releaseImage(image, await imageDeltas(image, bases, store, progress), multiPlatform));
 
+  const [first, ...others] = released;
   const release: Release = {
     type: 'prtiql-release',
     channel,
@@ -181,20 +248,21 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     created: created.toISOString(),
     expires: options.expires.toISOString(),
     ...(options.deviceClass !== undefined && { deviceClass: options.deviceClass }),
-    manifest: { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length },
-    config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-    layers: layers.map((layer) => ({ diffID: layer.diffID, size: layer.uncompressedSize, blob: layer.blob })),
-    deltas,
+    ...first,
+    ...(index && { index: index.descriptor, platforms: others }),
   };
   const trustRoot = options.root && (await publishRoot(store, options.root));
+  await writeChannelHistory(store, withRelease(history, historyEntryOf(release)));
   const releaseBytes = signRelease(release, options.signingKey);
   await store.writeDocument(pointerPath(channel), releaseBytes);
   const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
   return {
-    ...result,
-    deltas: deltas.map(summarizeDelta),
+    channel,
+    version,
+    ...summarizeRelease(release),
     blobsUploaded: uploaded,
     blobsSkipped: skipped,
+    release: location,
     unchanged: false,
     ...(trustRoot && { trustRoot }),
     ...(timestamp && { timestamp: timestamp.location }),

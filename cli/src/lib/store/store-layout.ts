@@ -25,6 +25,11 @@ export function pointerPath(channel: string): string {
   return `${channelDirectory(channel)}/${RELEASE_POINTER_FILE}`;
 }
 
+/** The releases a channel has had, newest last (release/channel-history.ts). */
+export function historyPath(channel: string): string {
+  return `${channelDirectory(channel)}/history.json`;
+}
+
 /** Largest mutable document (a signed release, a delta record) a store hands back. */
 export const MAX_DOCUMENT_BYTES = MAX_RELEASE_BYTES;
 

@@ -1,0 +1,60 @@
+import { pipeline, type Readable } from 'node:stream';
+import { readCapped } from '../../../../shared/capped-read.js';
+import type { Digest } from '../../../../shared/digest.js';
+import { PrtiqlError } from '../../../../shared/errors.js';
+import type { Descriptor } from '../../../../shared/oci.js';
+import type { ReleaseDescriptor } from '../../../../shared/release.js';
+import { VerifyingStream } from '../../../../shared/verify-stream.js';
+import type { Image, Layer } from '../image/image.js';
+import { uncompressedLayerStream } from '../image/layer-stream.js';
+import { checkLayerCount, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseJson, parseManifest } from '../image/oci-json.js';
+import type { ArtifactStore } from './artifact-store.js';
+
+/** A store blob as a stream that fails unless its bytes match the descriptor. */
+async function openVerifiedBlob(store: ArtifactStore, descriptor: Pick<Descriptor, 'digest' | 'size'>, what: string): Promise<Readable> {
+  return pipeline(await store.getBlob(descriptor.digest), new VerifyingStream(descriptor, what), () => undefined);
+}
+
+async function readVerifiedBlob(store: ArtifactStore, descriptor: Pick<Descriptor, 'digest' | 'size'>, limit: number, what: string): Promise<Buffer> {
+  if (descriptor.size > limit) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than the ${limit}-byte limit`);
+  return readCapped(await openVerifiedBlob(store, descriptor, what), limit, what);
+}
+
+class StoreLayer implements Layer {
+  constructor(
+    private readonly store: ArtifactStore,
+    readonly descriptor: Descriptor,
+    readonly diffID: Digest,
+  ) {}
+
+  openCompressed(): Promise<Readable> {
+    return openVerifiedBlob(this.store, this.descriptor, `layer ${this.descriptor.digest} in ${this.store.location}`);
+  }
+
+  async openUncompressed(): Promise<Readable> {
+    return uncompressedLayerStream(this.descriptor, this.diffID, await this.openCompressed());
+  }
+}
+
+/**
+ * An image a release published, read back from the store by its manifest: the manifest and
+ * config are fetched and verified now, layer blobs verified as they stream. Earlier releases
+ * of a channel serve as delta bases this way, without their original image references.
+ */
+export async function openStoreImage(store: ArtifactStore, manifest: ReleaseDescriptor): Promise<Image> {
+  const manifestWhat = `manifest ${manifest.digest} in ${store.location}`;
+  const manifestBytes = await readVerifiedBlob(store, manifest, MAX_MANIFEST_BYTES, manifestWhat);
+  const parsed = parseManifest(parseJson(manifestBytes, manifestWhat), manifestWhat);
+  const configWhat = `config ${parsed.config.digest} in ${store.location}`;
+  const configBytes = await readVerifiedBlob(store, parsed.config, MAX_CONFIG_BYTES, configWhat);
+  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
+  checkLayerCount(parsed, config, manifestWhat);
+  return {
+    manifest: { ...parsed, mediaType: manifest.mediaType },
+    manifestBytes,
+    manifestDigest: manifest.digest,
+    config,
+    configBytes,
+    layers: parsed.layers.map((layer, i) => new StoreLayer(store, layer, config.rootfs.diff_ids[i])),
+  };
+}
