@@ -4,6 +4,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { PrtiqlError } from '../shared/errors.js';
+import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 
 export interface FetchOptions {
@@ -237,7 +238,10 @@ export async function readAuthorizationFile(path: string): Promise<string> {
   return value;
 }
 
-/** A source for a `file://`, `http://` or `https://` artifact store root URL. */
+/**
+ * A source for a `file://`, `http://` or `https://` artifact store root URL, or a registry
+ * repository, `docker://<host>/<repo>` (registry-source.ts).
+ */
 export function openSource(rootUrl: string, options: SourceOptions = {}): Source {
   let url: URL;
   try {
@@ -252,5 +256,9 @@ export function openSource(rootUrl: string, options: SourceOptions = {}): Source
   if (url.protocol === 'file:') return new FileSource(url.href, retry);
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
   if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpSource(url.href, retry, timeouts, options.authorization);
-  throw new PrtiqlError('E_USAGE', `--source must be a file://, http:// or https:// URL, not ${url.protocol}`);
+  if (url.protocol === 'docker:') {
+    const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization);
+    return new RegistrySource(url, retry, timeouts, registryCredentialsFromEnv(process.env), blobs);
+  }
+  throw new PrtiqlError('E_USAGE', `--source must be a file://, http://, https:// or docker:// URL, not ${url.protocol}`);
 }
