@@ -1,6 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
+import type { Platform } from '../shared/oci.js';
+import { parsePlatform } from '../shared/platform.js';
 import type { NetworkMode } from './runtime-bundle.js';
 
 /** Read by `run` when no --config is given, if it exists. */
@@ -28,11 +30,13 @@ export interface DeviceConfig {
   memoryLimit?: number;
   /** linux.resources.pids.limit. */
   pidsLimit?: number;
+  /** The image `update` picks from multi-platform releases, instead of the one Node reports. */
+  platform?: Platform;
 }
 
 export const EMPTY_DEVICE_CONFIG: DeviceConfig = { mounts: [], env: {} };
 
-const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit']);
+const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit', 'platform']);
 const MOUNT_KEYS = new Set(['source', 'destination', 'readOnly']);
 /** The runtime's own mounts: a device mount there would hide or be hidden by them. */
 const RESERVED_DESTINATIONS = ['/proc', '/sys', '/dev'];
@@ -44,6 +48,17 @@ const UNIT_BYTES: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3
  * nothing). Mount sources must exist when the config is loaded.
  */
 export async function loadDeviceConfig(path: string | undefined): Promise<DeviceConfig> {
+  const config = await readDeviceConfig(path);
+  const file = path ?? DEFAULT_DEVICE_CONFIG_PATH;
+  for (const mount of config.mounts) {
+    const exists = await stat(mount.source).then(() => true, () => false);
+    if (!exists) throw new PrtiqlError('E_NOT_FOUND', `device config ${file}: mount source ${mount.source} does not exist`);
+  }
+  return config;
+}
+
+/** Reads and checks the device config like loadDeviceConfig, without looking at mount sources (what `update` needs). */
+export async function readDeviceConfig(path: string | undefined): Promise<DeviceConfig> {
   const file = path ?? DEFAULT_DEVICE_CONFIG_PATH;
   let bytes: Buffer;
   try {
@@ -57,12 +72,7 @@ export async function loadDeviceConfig(path: string | undefined): Promise<Device
     if (path === undefined) return EMPTY_DEVICE_CONFIG;
     throw new PrtiqlError('E_NOT_FOUND', `device config ${file} does not exist`);
   }
-  const config = parseDeviceConfig(bytes.toString('utf8'), file);
-  for (const mount of config.mounts) {
-    const exists = await stat(mount.source).then(() => true, () => false);
-    if (!exists) throw new PrtiqlError('E_NOT_FOUND', `device config ${file}: mount source ${mount.source} does not exist`);
-  }
-  return config;
+  return parseDeviceConfig(bytes.toString('utf8'), file);
 }
 
 /** Validates the whole file; anything unknown or malformed is E_BAD_INPUT naming the file. */
@@ -103,6 +113,14 @@ export function parseDeviceConfig(text: string, file: string): DeviceConfig {
   if (object.pidsLimit !== undefined) {
     if (!Number.isSafeInteger(object.pidsLimit) || (object.pidsLimit as number) < 1) fail('"pidsLimit" must be a positive integer');
     config.pidsLimit = object.pidsLimit as number;
+  }
+  if (object.platform !== undefined) {
+    if (typeof object.platform !== 'string') fail('"platform" must be a string, os/arch[/variant]');
+    try {
+      config.platform = parsePlatform(object.platform as string);
+    } catch {
+      fail(`"platform" must be os/arch[/variant], e.g. linux/arm/v7, not ${JSON.stringify(object.platform)}`);
+    }
   }
   return config;
 }

@@ -3,10 +3,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { readCapped } from '../shared/capped-read.js';
 import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
-import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { CHANNEL_PATTERN, type Release, type ReleaseDelta, type ReleaseLayer } from '../shared/release.js';
+import type { ImageConfig, ImageManifest, Platform } from '../shared/oci.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../shared/platform.js';
+import { CHANNEL_PATTERN, selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
 import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { readDeviceConfig } from './device-config.js';
 import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
 import { GarbagePacer } from './garbage-pacer.js';
@@ -33,6 +35,8 @@ export interface UpdateRequest {
   trustPath?: string;
   /** This device's class: releases for another class (or for a class, when unset) are refused. */
   deviceClass?: string;
+  /** Which image of a multi-platform release to install; the platform Node reports by default. */
+  platform?: Platform;
   now?: Date;
   log?: Logger;
 }
@@ -81,24 +85,25 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   await recordVerified(store, channel, state, checked);
   if (upToDate) {
     log.info('update.up-to-date', { channel, version: release.version });
-    return { changed: false, channel, version: release.version, manifest: release.manifest.digest, layersInstalled: 0 };
+    return { changed: false, channel, version: release.version, manifest: state?.installed?.manifest ?? release.manifest.digest, layersInstalled: 0 };
   }
-  await refuseFailedRelease(store, release.manifest.digest);
-  log.info('release.verified', { channel, version: release.version, manifest: release.manifest.digest });
+  const image = selectReleaseImage(release, request.platform ?? hostPlatform());
+  await refuseFailedRelease(store, image.manifest.digest);
+  log.info('release.verified', { channel, version: release.version, manifest: image.manifest.digest, ...(image.platform && { platform: formatPlatform(image.platform) }) });
 
-  const manifestBytes = await fetchDocument(source, release.manifest, 'manifest');
-  const configBytes = await fetchDocument(source, release.config, 'config');
-  checkImageMatchesRelease(manifestBytes, configBytes, release);
+  const manifestBytes = await fetchDocument(source, image.manifest, 'manifest');
+  const configBytes = await fetchDocument(source, image.config, 'config');
+  checkImageMatchesRelease(manifestBytes, configBytes, image);
 
   let layersInstalled = 0;
-  for (const layer of uniqueLayers(release.layers)) {
+  for (const layer of uniqueLayers(image.layers)) {
     if (await store.hasLayer(layer.diffID)) continue;
-    const delta = await usableDelta(store, release, state?.installed?.manifest, layer);
+    const delta = await usableDelta(store, image, state?.installed?.manifest, layer);
     await installLayerWithFallback(store, source, layer, delta, log);
     layersInstalled++;
   }
 
-  const manifest = release.manifest.digest;
+  const manifest = image.manifest.digest;
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
   await store.swapCurrent(manifest);
   const replaced = state?.installed && state.installed.manifest !== manifest ? state.installed : (state?.previous ?? null);
@@ -141,7 +146,7 @@ function parseJson<T>(bytes: Buffer, what: string): T {
  * manifest or config from another publication (mix-and-match) is refused before any layer
  * or delta blob is fetched.
  */
-function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: Release): void {
+function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: ReleaseImage): void {
   const manifest = parseJson<ImageManifest>(manifestBytes, 'manifest');
   const config = parseJson<ImageConfig>(configBytes, 'config');
   if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) {
@@ -166,7 +171,7 @@ function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {
  * The smallest delta that rebuilds `layer` from the image this device runs, if every layer it
  * reads is here. A delta from any other base is never used.
  */
-async function usableDelta(store: Store, release: Release, installed: Digest | undefined, layer: ReleaseLayer): Promise<ReleaseDelta | undefined> {
+async function usableDelta(store: Store, release: ReleaseImage, installed: Digest | undefined, layer: ReleaseLayer): Promise<ReleaseDelta | undefined> {
   if (!installed) return undefined;
   const candidates = release.deltas.filter((delta) => delta.base === installed && delta.target === layer.diffID).sort((a, b) => a.blob.size - b.blob.size);
   for (const delta of candidates) {
@@ -229,9 +234,19 @@ export async function installLayer(store: Store, layer: ReleaseLayer, tar: Async
   await store.commitLayer(layer.diffID, root, metaPath);
 }
 
+/** --platform, else the device config's `platform`, else the platform Node reports. */
+async function devicePlatform(option: string | undefined, configPath: string | undefined): Promise<Platform> {
+  if (option === undefined) return (await readDeviceConfig(configPath)).platform ?? hostPlatform();
+  try {
+    return parsePlatform(option);
+  } catch (error) {
+    throw new PrtiqlError('E_USAGE', `update: ${(error as Error).message}`);
+  }
+}
+
 export const updateCommand: Subcommand = {
   summary:
-    'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--auth-file <file>] [--deadline <seconds>]: install the newest signed release',
+    'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--platform <os/arch[/variant]>] [--config <device.json>] [--auth-file <file>] [--deadline <seconds>]: install the newest signed release',
   async run(args) {
     const values = parseOptions('update', args, {
       source: { type: 'string' },
@@ -239,6 +254,8 @@ export const updateCommand: Subcommand = {
       store: { type: 'string' },
       trust: { type: 'string' },
       'device-class': { type: 'string' },
+      platform: { type: 'string' },
+      config: { type: 'string' },
       'auth-file': { type: 'string' },
       deadline: { type: 'string' },
     });
@@ -258,6 +275,7 @@ export const updateCommand: Subcommand = {
       storeRoot: requireOption('update', values.store, 'store'),
       trustPath: values.trust,
       deviceClass: values['device-class'],
+      platform: await devicePlatform(values.platform, values.config),
       log,
     });
     process.stdout.write(
