@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { PrtiqlError } from '../shared/errors.js';
 
 let syncEnabled = true;
 
@@ -97,17 +98,25 @@ export async function fsyncTree(root: string): Promise<void> {
   if (info.isDirectory() || info.isFile()) await fsyncPath(root);
 }
 
+/** `sync -f <path>`: true when it worked, false where the tool is missing or has no -f; E_DISK when the file system reported an error. */
 function runSync(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
+  return new Promise((resolve, reject) => {
+    const child = spawn('sync', ['-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     child.once('error', () => resolve(false));
-    child.once('exit', (code) => resolve(code === 0));
+    child.once('close', (code) => {
+      if (code === 0) resolve(true);
+      else if (/error syncing|Input\/output error|No space left/i.test(stderr)) reject(new PrtiqlError('E_DISK', `syncfs on ${path} failed: ${stderr.trim().split('\n')[0]}`));
+      else resolve(false);
+    });
   });
 }
 
 /**
  * syncfs(2) on the file system holding `path`, through coreutils or busybox `sync -f`.
  * Where that is missing or refuses `-f`, every file and directory under `path` is fsynced.
+ * A write-back error the file system reports is E_DISK.
  */
 export async function syncFileSystem(path: string): Promise<void> {
   if (!syncEnabled || (await runSync(path))) return;

@@ -28,8 +28,18 @@ export async function detachLoop(device: string): Promise<void> {
   await runTool('losetup', ['--detach', device]);
 }
 
-export async function mount(source: string, target: string, options: string[] = []): Promise<void> {
-  await runTool('mount', [...(options.length > 0 ? ['-o', options.join(',')] : []), source, target]);
+export async function mount(source: string, target: string, options: string[] = [], type?: string): Promise<void> {
+  await runTool('mount', [...(type ? ['-t', type] : []), ...(options.length > 0 ? ['-o', options.join(',')] : []), source, target]);
+}
+
+/** Runs `task` with a tmpfs of `size` (e.g. "8m") mounted at `target`, unmounted afterwards. */
+export async function withTmpfs<T>(target: string, size: string, task: () => Promise<T>): Promise<T> {
+  await mount('tmpfs', target, [`size=${size}`, 'mode=0700'], 'tmpfs');
+  try {
+    return await task();
+  } finally {
+    await unmount(target);
+  }
 }
 
 export async function unmount(target: string): Promise<void> {
