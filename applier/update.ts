@@ -11,7 +11,6 @@ import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { readDeviceConfig } from './device-config.js';
 import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
-import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { GarbagePacer } from './garbage-pacer.js';
 import { blobPath } from './blob-download.js';
 import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
@@ -83,27 +82,27 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   const trust = await pinnedTrustRoot(store, request.trustPath, source, log);
   const checked = await fetchVerifiedRelease({ source, channel, trust, state, now: request.now ?? new Date(), deviceClass: request.deviceClass });
   const { release, upToDate, timeFloor } = checked;
-  await recordVerified(store, channel, state, checked);
   if (upToDate) {
+    await recordVerified(store, channel, state, checked);
     log.info('update.up-to-date', { channel, version: release.version });
     return { changed: false, channel, version: release.version, manifest: state?.installed?.manifest ?? release.manifest.digest, layersInstalled: 0 };
   }
   const image = selectReleaseImage(release, request.platform ?? hostPlatform());
   await refuseFailedRelease(store, image.manifest.digest);
   log.info('release.verified', { channel, version: release.version, manifest: image.manifest.digest, ...(image.platform && { platform: formatPlatform(image.platform) }) });
+  await recordVerified(store, channel, state, checked);
 
   const manifestBytes = await fetchDocument(source, image.manifest, 'manifest');
   const configBytes = await fetchDocument(source, image.config, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, image);
 
-  const missing: ReleaseLayer[] = [];
-  for (const layer of uniqueLayers(image.layers)) if (!(await store.hasLayer(layer.diffID))) missing.push(layer);
-  await requireFreeSpace(store.root, spaceNeeded(missing));
-  for (const layer of missing) {
+  let layersInstalled = 0;
+  for (const layer of uniqueLayers(image.layers)) {
+    if (await store.hasLayer(layer.diffID)) continue;
     const delta = await usableDelta(store, image, state?.installed?.manifest, layer);
     await installLayerWithFallback(store, source, layer, delta, log);
+    layersInstalled++;
   }
-  const layersInstalled = missing.length;
 
   const manifest = image.manifest.digest;
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
