@@ -11,6 +11,7 @@ import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { readDeviceConfig } from './device-config.js';
 import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
+import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { GarbagePacer } from './garbage-pacer.js';
 import { blobPath } from './blob-download.js';
 import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
@@ -96,13 +97,14 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   const configBytes = await fetchDocument(source, image.config, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, image);
 
-  let layersInstalled = 0;
-  for (const layer of uniqueLayers(image.layers)) {
-    if (await store.hasLayer(layer.diffID)) continue;
+  const missing: ReleaseLayer[] = [];
+  for (const layer of uniqueLayers(image.layers)) if (!(await store.hasLayer(layer.diffID))) missing.push(layer);
+  await requireFreeSpace(store.root, spaceNeeded(missing));
+  for (const layer of missing) {
     const delta = await usableDelta(store, image, state?.installed?.manifest, layer);
     await installLayerWithFallback(store, source, layer, delta, log);
-    layersInstalled++;
   }
+  const layersInstalled = missing.length;
 
   const manifest = image.manifest.digest;
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
