@@ -21,7 +21,7 @@ With --to docker://<host>/<repo>, the images are pushed as normal images and the
 
 With --to s3://<bucket>[/<prefix>], credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles); --endpoint-url selects an S3-compatible service.
 
-Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials.`;
+Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key, or --key or --timestamp-key is not a key of --root; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials.`;
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
