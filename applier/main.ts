@@ -1,9 +1,11 @@
 import { PrtiqlError } from '../shared/errors.js';
 import type { Subcommand } from './command.js';
 import { containerLogCommand } from './container-log.js';
+import { gcCommand } from './gc.js';
 import { useLeanRuntime } from './lean-runtime.js';
 import { createLogger } from './log.js';
 import { logsCommand } from './logs.js';
+import { rollbackCommand } from './rollback.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { stopCommand } from './stop.js';
@@ -18,6 +20,8 @@ const COMMANDS: Record<string, Subcommand> = {
   stop: stopCommand,
   logs: logsCommand,
   'container-log': containerLogCommand,
+  gc: gcCommand,
+  rollback: rollbackCommand,
 };
 
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);

@@ -1,0 +1,34 @@
+import { PrtiqlError } from '../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { createLogger } from './log.js';
+import { Store, type InstalledRelease } from './store.js';
+import { markFailedAndRollBack, rollbackTarget } from './verdict.js';
+
+export const MANUAL_ROLLBACK_REASON = 'rolled back by hand (applier rollback)';
+
+/**
+ * Makes `previous` current again, as a failed health check does (applier/verdict.ts): the
+ * current release is recorded as failed, so `update` does not install it again, and state.json
+ * and the pointers swap. E_NOT_FOUND when there is nothing to go back to.
+ */
+export async function rollBackByHand(root: string): Promise<{ from: InstalledRelease; to: InstalledRelease }> {
+  const store = await Store.open(root);
+  const [current, state] = await Promise.all([store.pointer('current'), store.readState()]);
+  const target = current && (await rollbackTarget(store, current));
+  if (!current || !target || state?.installed?.manifest !== current) {
+    throw new PrtiqlError('E_NOT_FOUND', `${root} has no previous release to roll back to`);
+  }
+  const rolledTo = await markFailedAndRollBack(store, current, MANUAL_ROLLBACK_REASON, createLogger());
+  if (!rolledTo) throw new PrtiqlError('E_NOT_FOUND', `${root} has no previous release to roll back to`);
+  return { from: state.installed, to: rolledTo };
+}
+
+export const rollbackCommand: Subcommand = {
+  summary: 'rollback --store <dir>: make the previous release current again and never reinstall the current one',
+  async run(args) {
+    const values = parseOptions('rollback', args, { store: { type: 'string' } });
+    const { from, to } = await rollBackByHand(requireOption('rollback', values.store, 'store'));
+    process.stdout.write(`rolled back from version ${from.version} (${from.manifest}) to version ${to.version} (${to.manifest})\n`);
+    return 0;
+  },
+};
