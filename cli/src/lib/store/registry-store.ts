@@ -105,8 +105,16 @@ export class RegistryStore implements ArtifactStore {
   async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
     const what = `blob ${digest}`;
     const blob = { digest, size, open: async () => pipeline(Readable.from(source), new VerifyingStream({ digest, size }, what), () => undefined) };
-    const outcome = await pushBlob(this.client, this.repository, blob, { scopes: this.pushScopes, progress: (total) => silentProgress(what, total) });
-    return outcome !== 'skipped';
+    try {
+      const outcome = await pushBlob(this.client, this.repository, blob, { scopes: this.pushScopes, progress: (total) => silentProgress(what, total) });
+      return outcome !== 'skipped';
+    } catch (error) {
+      // A dropped connection only names the server: say what was being uploaded.
+      if (error instanceof PrtiqlError && error.code === 'E_NETWORK' && !error.message.includes(digest)) {
+        throw new PrtiqlError(error.code, `uploading ${what} to ${this.location}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async getBlob(digest: Digest): Promise<Readable> {
