@@ -120,6 +120,22 @@ t.test('hostile archives are refused and nothing is written outside the layer', 
       rawTar(rawEntry({ name: 'f' }, 'x'), rawEntry({ name: 'link', type: '2', linkname: outside }), rawEntry({ name: 'link/h', type: '1', linkname: 'f' })),
     ],
     ['symlink replacing a file', rawTar(rawEntry({ name: 'f' }, 'x'), rawEntry({ name: 'f', type: '2', linkname: outside }))],
+    [
+      'directory later replaced by a symlink',
+      rawTar(rawEntry({ name: 'd/', type: '5' }), rawEntry({ name: 'd', type: '2', linkname: outside }), rawEntry({ name: 'd/evil' }, 'x')),
+    ],
+    ['hard link through a symlink', rawTar(rawEntry({ name: 's', type: '2', linkname: outside }), rawEntry({ name: 'h', type: '1', linkname: 's/secret.txt' }))],
+    [
+      'hard link through a symlink chain',
+      rawTar(
+        rawEntry({ name: 's1', type: '2', linkname: 's2' }),
+        rawEntry({ name: 's2', type: '2', linkname: outside }),
+        rawEntry({ name: 'h', type: '1', linkname: 's1/secret.txt' }),
+      ),
+    ],
+    ['hard link to a file that comes later', rawTar(rawEntry({ name: 'h', type: '1', linkname: 'f' }), rawEntry({ name: 'f' }, 'x'))],
+    ['path longer than 4096 bytes', rawTar(paxEntry({ path: Array.from({ length: 17 }, () => 'n'.repeat(250)).join('/') }), rawEntry({ name: 'placeholder' }, 'x'))],
+    ['name longer than 255 bytes', rawTar(paxEntry({ path: 'n'.repeat(256) }), rawEntry({ name: 'placeholder' }, 'x'))],
     ['hard link to a missing file', rawTar(rawEntry({ name: 'h', type: '1', linkname: 'missing' }))],
     ['hard link outside the layer', rawTar(rawEntry({ name: 'h', type: '1', linkname: '../outside/secret.txt' }))],
     ['hard link to an absolute path', rawTar(rawEntry({ name: 'h', type: '1', linkname: join(outside, 'secret.txt') }))],
@@ -163,4 +179,40 @@ t.test('a tar without parent directory entries gets them created; explicit ones 
   t.equal(a.mtimeMs, 1000 * 1000);
   t.ok((await lstat(join(root, 'a/b'))).isDirectory());
   t.ok((await reassembleFromDisk(root, metaPath)).equals(tar));
+});
+
+t.test('whiteouts: valid names are kept as the literal empty files the layer holds, opaque markers in any order', async (t) => {
+  const tar = rawTar(
+    rawEntry({ name: 'd/a' }, 'a'),
+    rawEntry({ name: 'd/.wh..wh..opq' }),
+    rawEntry({ name: 'd/z' }, 'z'),
+    rawEntry({ name: 'e/.wh..wh..opq' }),
+    rawEntry({ name: 'e/x' }, 'x'),
+    rawEntry({ name: '.wh.gone' }),
+    rawEntry({ name: 'e/.wh.sub dir' }),
+  );
+  const { root, metaPath } = await extract(t, tar);
+  const files = (await listTree(root)).filter((node) => node.type === 'file').map((node) => [node.path, node.size]);
+  t.same(files, [
+    ['.wh.gone', 0],
+    ['d/.wh..wh..opq', 0],
+    ['d/a', 1],
+    ['d/z', 1],
+    ['e/.wh..wh..opq', 0],
+    ['e/.wh.sub dir', 0],
+    ['e/x', 1],
+  ]);
+  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar), 'and the layer rebuilds byte for byte');
+});
+
+t.test('ownership and times of symlinks go to the link itself (lchown, lutimes), never to its target', async (t) => {
+  const dir = t.testdir({ outside: { 'secret.txt': 'keep me\n' } });
+  const secret = join(dir, 'outside', 'secret.txt');
+  const before = await lstat(secret);
+  const tar = rawTar(rawEntry({ name: 'link', type: '2', linkname: secret, uid: 4321, gid: 8765, mtime: 1000 }));
+  const { root } = await extract(t, tar);
+  const link = await lstat(join(root, 'link'));
+  t.match({ uid: link.uid, gid: link.gid, mtimeMs: link.mtimeMs }, { uid: 4321, gid: 8765, mtimeMs: 1_000_000 });
+  const after = await lstat(secret);
+  t.match({ uid: after.uid, gid: after.gid, mtimeMs: after.mtimeMs, mode: after.mode }, { uid: before.uid, gid: before.gid, mtimeMs: before.mtimeMs, mode: before.mode });
 });
