@@ -19,6 +19,8 @@ t.test('the applier bundles into one small self-contained file that runs with pl
   t.ok(text.startsWith('#!/usr/bin/env node\n'), 'has a shebang');
   t.notMatch(text, /\brequire\(["'](?!node:)/, 'no require of anything but built-ins');
   t.notMatch(text, /from\s*["'](?!node:)[^"']+["']/, 'no import of anything but built-ins');
+  t.notMatch(text, /process\.dlopen|\.node["'`]/, 'no native addon');
+  t.notMatch(text, /WebAssembly/, 'no WebAssembly');
   const help = await runProcess(process.execPath, [outfile, '--help'], { cwd: dir });
   t.equal(help.code, 0);
   t.match(help.stdout, /update --source/);
