@@ -129,6 +129,23 @@ t.test('delta records are artifacts referring to the target image, found through
   t.equal(store.documentLocation(deltaRecordPath(bases[0], target.digest)), `docker://${registry.host}/deltas/app (delta record ${bases[0]} -> ${target.digest})`);
 });
 
+t.test('delta records written at once for one target all stay readable, even when the fallback index loses entries', async (t) => {
+  const store = storeFor('deltas/matrix');
+  const target = { mediaType: MediaType.imageManifest, digest: sha256Digest('matrix target'), size: 20 };
+  const bases = Array.from({ length: 6 }, (_, i) => sha256Digest(`matrix base ${i}`));
+  const deltas = await Promise.all(bases.map(async (base) => {
+    const bytes = Buffer.from(`delta from ${base}`);
+    await store.putBlob(sha256Digest(bytes), bytes.length, Readable.from([bytes]));
+    return { base, target: sha256Digest('layer'), basisLayers: [], blob: { mediaType: MediaType.delta, digest: sha256Digest(bytes), size: bytes.length, chunkSize: 1 << 20, chunks: [digestHex(sha256Digest(bytes))] } };
+  }));
+  await Promise.all(deltas.map((delta) => writeDeltaRecord(store, delta.base, target, [delta])));
+  for (const delta of deltas) t.same(await readDeltaRecord(store, delta.base, target.digest), [delta], `record from ${delta.base}`);
+
+  const empty: ImageIndex = { schemaVersion: 2, mediaType: MediaType.imageIndex, manifests: [] };
+  await clientFor().putManifest('deltas/matrix', `sha256-${digestHex(target.digest)}`, Buffer.from(JSON.stringify(empty)), MediaType.imageIndex, [repositoryScope('deltas/matrix', 'pull,push')]);
+  t.same(await readDeltaRecord(store, bases[0], target.digest), [deltas[0]], 'found by its own tag when the index lost it');
+});
+
 t.test('documents a registry store has no place for are a programming error', async (t) => {
   const store = storeFor('docs/other');
   const long = `other/${'x'.repeat(130)}.json`;

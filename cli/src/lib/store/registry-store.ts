@@ -1,6 +1,6 @@
 import { pipeline, Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
-import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import { sha256Digest, sha256Hex, type Digest } from '../../../../shared/digest.js';
 import { parseEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
@@ -38,6 +38,15 @@ export function parseRegistryStoreUrl(url: string): RegistryReference {
   return reference;
 }
 
+/**
+ * The tag that also names a delta record: the sha256 of its name (the name is too long for a
+ * tag). Fallback referrers indexes are updated read-modify-write and can lose an entry to a
+ * concurrent writer (CI jobs writing records for one target at once); the tag cannot.
+ */
+function deltaRecordTag(name: string): string {
+  return `_${sha256Hex(name)}`;
+}
+
 interface ArtifactToPush {
   artifactType: string;
   document: Buffer;
@@ -62,8 +71,9 @@ function parseJsonDocument<T>(bytes: Uint8Array, what: string): T {
  * repository's blobs; the images a release names are pushed as normal images (manifests by
  * digest, an index for several platforms); documents are OCI artifacts: named documents
  * under tags (the signed release under the channel's name, with the target image as subject;
- * shared/registry-artifacts.ts names the others), delta records as artifacts referring to their target image, found through the referrers API
- * or its `sha256-<hex>` tag fallback.
+ * shared/registry-artifacts.ts names the others), delta records as artifacts referring to
+ * their target image, found through the referrers API or its `sha256-<hex>` tag fallback, and
+ * under a tag of their own.
  */
 export class RegistryStore implements ArtifactStore {
   readonly location: string;
@@ -137,9 +147,8 @@ export class RegistryStore implements ArtifactStore {
     }
     const records = await listReferrers(this.client, this.repository, pair.target, DELTA_RECORD_TYPE, this.pullScopes);
     const newest = records.filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === pair.base).at(-1);
-    if (!newest) return undefined;
-    const { bytes } = await this.client.getManifest(this.repository, newest.digest, this.pullScopes);
-    return this.readDocumentLayer(bytes, DELTA_RECORD_TYPE, this.documentLocation(name));
+    const manifest = newest ? (await this.client.getManifest(this.repository, newest.digest, this.pullScopes)).bytes : await this.manifestIfAny(deltaRecordTag(name));
+    return manifest && this.readDocumentLayer(manifest, DELTA_RECORD_TYPE, this.documentLocation(name));
   }
 
   /**
@@ -168,6 +177,7 @@ export class RegistryStore implements ArtifactStore {
       otherLayers: [...deltaBlobs.values()],
       subject: record.targetManifest,
       annotations: { ...annotations, [ANNOTATION_DELTA_BASE]: pair.base },
+      tag: deltaRecordTag(name),
     });
   }
 
