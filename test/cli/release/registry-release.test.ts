@@ -1,42 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { digestHex, type Digest } from '../../../shared/digest.js';
+import { digestHex } from '../../../shared/digest.js';
 import type { ImageIndex, ImageManifest } from '../../../shared/oci.js';
 import { DSSE_ENVELOPE_TYPE, EMPTY_CONFIG } from '../../../shared/registry-artifacts.js';
 import { MediaType } from '../../../shared/oci.js';
 import { releaseImages, verifyRelease, type Release } from '../../../shared/release.js';
 import { loadTrustRoot } from '../../../shared/trust-root.js';
-import { buildImage } from '../../../cli/src/lib/build/build-image.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
 import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
 import { runCli, runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
-const library = randomBytes(300_000);
-
-/** Builds version `version` of the app and pushes it to `reference` as CI would. */
-async function pushImage(t: Test, reference: string, version: number, authFile?: string, extra: Record<string, Buffer> = {}): Promise<Digest> {
-  const dir = await mkdtemp(join(tmpdir(), 'prtiql-image-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const layers = [];
-  for (const [i, files] of [{ 'usr/lib/libapp.so': library }, { 'app/main.js': `console.log(${version});\n`.repeat(500), ...extra }].entries()) {
-    for (const [path, content] of Object.entries(files)) {
-      await mkdir(join(dir, String(i), path, '..'), { recursive: true });
-      await writeFile(join(dir, String(i), path), content);
-    }
-    layers.push({ directory: join(dir, String(i)) });
-  }
-  const built = await buildImage({ layers, cmd: ['/app/main.js'] }, reference, { mtime: 0, ...(authFile && { registry: { authFile } }) });
-  return built.manifest.digest;
-}
-
 function json(t: Test, result: ProcessResult, what: string): any {
   t.equal(result.code, 0, `${what}: ${result.stderr}`);
   return JSON.parse(result.stdout);
@@ -76,7 +57,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
       env: { ...process.env, PRTIQL_REGISTRY_USERNAME: 'device', PRTIQL_REGISTRY_PASSWORD: USERS.device.password },
     });
 
-  const v1 = await pushImage(t, `${repo}:1.0`, 1, ciAuth);
+  const v1 = await buildAppImage(t, `${repo}:1.0`, 1, { authFile: ciAuth });
   const first = json(t, await release(`${repo}:1.0`, 1), 'release 1');
   t.equal(first.manifestDigest, v1, 'the image pushed by CI is released as it is');
   t.equal(first.release, `${repo}:stable`);
@@ -98,7 +79,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
 
   const again = json(t, await release(`${repo}:1.0`, 1), 'release 1 again');
   t.equal(again.unchanged, true, 're-running the same release is a no-op');
-  const v2 = await pushImage(t, `${repo}:2.0`, 2, ciAuth);
+  const v2 = await buildAppImage(t, `${repo}:2.0`, 2, { authFile: ciAuth });
   await refused(t, ['release', '--image', `${repo}:2.0`, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', repo, '--authfile', ciAuth], 7, 'E_VERSION_EXISTS', /already has version 1/);
 
   const metadata = join(dir, 'release-2.json');
@@ -142,10 +123,10 @@ t.test('registry failures: unreachable, and an upload failing halfway leaves the
 
   const repo = `docker://${registry.host}/app`;
   const ci = `docker://${registry.host}/ci/app`;
-  await pushImage(t, `${ci}:1`, 1);
+  await buildAppImage(t, `${ci}:1`, 1);
   await refused(t, args(`${ci}:1`, 'docker://127.0.0.1:1/app', 1), 8, 'E_NETWORK', /cannot reach http:\/\/127\.0\.0\.1:1/);
   json(t, await runCli([...args(`${ci}:1`, repo, 1), '--json']), 'release 1');
-  await pushImage(t, `${ci}:2`, 2, undefined, { 'app/assets.bin': randomBytes(2_000_000) });
+  await buildAppImage(t, `${ci}:2`, 2, { extra: { 'app/assets.bin': randomBytes(2_000_000) } });
 
   const proxy = await startCuttingProxy(t, `http://${registry.host}`, 500_000);
   const proxied = `docker://${proxy.endpoint.replace('http://', '')}/app`;
