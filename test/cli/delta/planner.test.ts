@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -160,10 +161,25 @@ t.test('a small edit in a large file is a small patch; renames and headers cost 
   const targetTar = await tarOf(new Map([['app/big.txt', edited], ...renamed, ['app/new.txt', Buffer.from('brand new file\n')]]));
   const { delta, result } = await planOne(t, [baseTar], targetTar);
   t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
-  t.equal(result.stats.files.bsdiff, 1, 'the edited file is patched');
+  t.equal(result.stats.files.bsdiff + result.stats.files.lzMatched, 1, 'the edited file is patched or copied around its edit');
   t.equal(result.stats.files.identical, 100, 'renamed files are copied by content');
   t.ok(delta.length < 2000, `delta is ${delta.length} bytes for a ${targetTar.length}-byte layer`);
   t.comment(`edit + 100 renames + 1 new file: target ${targetTar.length} bytes, delta ${delta.length} bytes`);
+});
+
+t.test('each changed file takes the smaller encoding: copies around edits in text, bsdiff for scattered byte changes', async (t) => {
+  const text = Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`export const value${i} = ${sha256Digest(String(i)).slice(7, 30)};\n`)));
+  const movedText = Buffer.concat([text.subarray(60_000), Buffer.from('// inserted\n'), text.subarray(0, 60_000)]);
+  const binary = randomBytes(100_000);
+  const shiftedBinary = Buffer.from(binary);
+  for (let i = 0; i < shiftedBinary.length; i += 12) shiftedBinary[i] = (shiftedBinary[i]! + 1) & 0xff;
+  const baseTar = await tarOf(new Map([['app/text.js', text], ['app/program', binary]]));
+  const targetTar = await tarOf(new Map([['app/text.js', movedText], ['app/program', shiftedBinary]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
+  t.equal(result.stats.files.lzMatched, 1, 'the moved text is copied');
+  t.equal(result.stats.files.bsdiff, 1, 'the binary is patched');
+  t.ok(delta.length < 1000, `delta is ${delta.length} bytes`);
 });
 
 t.test('files deleted by a whiteout are never read as a basis', async (t) => {

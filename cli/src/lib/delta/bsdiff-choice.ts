@@ -3,13 +3,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants } from 'node:zlib';
-import type { BasisRange, PatchOp, PatchTriple } from '../../../../shared/delta/format.js';
+import type { BasisRange, CopyOp, LiteralOp, PatchOp, PatchTriple } from '../../../../shared/delta/format.js';
 import { encodeVarint, zigzag } from '../../../../shared/delta/varint.js';
+import { PatchWindow } from '../../../../shared/delta/window.js';
+import { OPCODE } from '../../../../shared/delta/format.js';
 import { bsdiffFiles } from './bsdiff.js';
+import { lzMatch } from './lz-match.js';
 import type { SavedRange, TarFiles } from './tar-files.js';
 
 const compress = promisify(brotliCompress);
-/** A fast brotli setting: good enough to compare a patch with a literal of the same file. */
+/** A fast brotli setting: good enough to compare encodings of the same file. */
 const ESTIMATE_PARAMS = { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 22 };
 
 async function compressedSize(parts: Uint8Array[]): Promise<number> {
@@ -27,6 +30,25 @@ function tripleBytes(triples: readonly PatchTriple[]): Uint8Array[] {
   });
 }
 
+/** What copies and literals cost in the op stream, offsets relative to each basis's last range as the writer sends them. */
+function copyLiteralBytes(ops: readonly (CopyOp | LiteralOp)[], firstCursor: BasisRange): Uint8Array[] {
+  const cursors = new Map([[firstCursor.basis, firstCursor.offset]]);
+  return ops.flatMap((op) => {
+    const control: number[] = [];
+    if (op.type === 'literal') {
+      control.push(OPCODE.literal);
+      encodeVarint(op.bytes.length, control);
+      return [Buffer.from(control), op.bytes];
+    }
+    control.push(OPCODE.copy);
+    encodeVarint(op.basis, control);
+    encodeVarint(zigzag(op.offset - (cursors.get(op.basis) ?? 0)), control);
+    encodeVarint(op.length, control);
+    cursors.set(op.basis, op.offset + op.length);
+    return [Buffer.from(control)];
+  });
+}
+
 export interface BsdiffInput {
   /** The old input: candidate files, concatenated, as ranges of the saved base tars ... */
   old: SavedRange[];
@@ -35,12 +57,25 @@ export interface BsdiffInput {
   next: SavedRange;
 }
 
+/** How one changed file is sent: a bsdiff PATCH, copies of old bytes between literals, or all literal. */
+export type ContentEncoding = { kind: 'patch'; op: PatchOp } | { kind: 'matches'; ops: (CopyOp | LiteralOp)[] } | { kind: 'literal' };
+
+/** LZ77 copies from the candidates (mapped back to basis ranges) and literals from the new content. */
+function matchOps(old: Buffer, content: Buffer, window: BasisRange[]): (CopyOp | LiteralOp)[] {
+  const basisWindow = new PatchWindow(window);
+  return lzMatch(old, content).flatMap((piece): (CopyOp | LiteralOp)[] =>
+    piece.kind === 'literal'
+      ? [{ type: 'literal', bytes: content.subarray(piece.newOffset, piece.newOffset + piece.length) }]
+      : basisWindow.slices(piece.oldOffset, piece.length).map((range) => ({ type: 'copy', ...range })),
+  );
+}
+
 /**
- * Runs bsdiff of the new file against the concatenated candidates and returns the PATCH, or
- * undefined when the patch would not be smaller than the file sent literally (both
- * estimated with the same quick brotli setting).
+ * Encodes the new file against the concatenated candidates both with bsdiff and with LZ77
+ * copies, and returns the smallest of those and the file sent literally (each estimated
+ * with the same quick brotli setting).
  */
-export async function bsdiffIfItPays(files: TarFiles, input: BsdiffInput, scratchDir: string): Promise<PatchOp | undefined> {
+export async function chooseEncoding(files: TarFiles, input: BsdiffInput, scratchDir: string): Promise<ContentEncoding> {
   const name = randomUUID();
   const oldPath = join(scratchDir, `${name}.old`);
   const newPath = join(scratchDir, `${name}.new`);
@@ -49,8 +84,15 @@ export async function bsdiffIfItPays(files: TarFiles, input: BsdiffInput, scratc
     await files.writeFile(newPath, [input.next]);
     const { start, triples } = await bsdiffFiles(oldPath, newPath, scratchDir);
     const content = await files.read(input.next.tarPath, input.next.range.offset, input.next.range.length);
-    const [patchCost, literalCost] = await Promise.all([compressedSize(tripleBytes(triples)), compressedSize([content])]);
-    return patchCost < literalCost ? { type: 'patch', window: input.window, start, triples } : undefined;
+    const old = Buffer.concat(await Promise.all(input.old.map(({ tarPath, range }) => files.read(tarPath, range.offset, range.length))));
+    const matches = matchOps(old, content, input.window);
+    const [patchCost, matchCost, literalCost] = await Promise.all([
+      compressedSize(tripleBytes(triples)),
+      compressedSize(copyLiteralBytes(matches, input.window[0]!)),
+      compressedSize([content]),
+    ]);
+    if (literalCost <= Math.min(patchCost, matchCost)) return { kind: 'literal' };
+    return matchCost < patchCost ? { kind: 'matches', ops: matches } : { kind: 'patch', op: { type: 'patch', window: input.window, start, triples } };
   } finally {
     await Promise.all([rm(oldPath, { force: true }), rm(newPath, { force: true })]);
   }

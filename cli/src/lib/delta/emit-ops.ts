@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
 import { blockMatch } from './block-match.js';
-import { bsdiffIfItPays } from './bsdiff-choice.js';
+import { chooseEncoding, type ContentEncoding } from './bsdiff-choice.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import { PatchBuilder } from './patch-builder.js';
 import { compactWindow, replay } from './patch-window.js';
@@ -29,13 +29,18 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
         yield* emitter.item(item);
         continue;
       }
-      const patch = await bsdiffs.take(position);
-      if (patch) {
+      const encoding = await bsdiffs.take(position);
+      if (encoding.kind === 'patch') {
         counts.bsdiff++;
-        yield* emitter.withHeader(item.header, patch);
+        yield* emitter.withHeader(item.header, encoding.op);
+        continue;
+      }
+      for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+      if (encoding.kind === 'matches') {
+        counts.lzMatched++;
+        yield* encoding.ops;
       } else {
         counts.bsdiffNotWorthIt++;
-        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
         yield* emitter.literal(item.next);
       }
     }
@@ -140,7 +145,7 @@ class BsdiffQueue {
   private readonly limit: LimitFunction;
   /** Positions of bsdiff items not started yet, the next one last. */
   private readonly pending: number[];
-  private readonly started = new Map<number, Promise<PatchOp | undefined>>();
+  private readonly started = new Map<number, Promise<ContentEncoding>>();
 
   constructor(
     private readonly context: EmitContext,
@@ -161,7 +166,7 @@ class BsdiffQueue {
     }
   }
 
-  async take(position: number): Promise<PatchOp | undefined> {
+  async take(position: number): Promise<ContentEncoding> {
     this.startAhead();
     const run = this.started.get(position)!;
     this.started.delete(position);
@@ -172,10 +177,10 @@ class BsdiffQueue {
     await Promise.allSettled(this.started.values());
   }
 
-  private run(item: BsdiffItem): Promise<PatchOp | undefined> {
+  private run(item: BsdiffItem): Promise<ContentEncoding> {
     const { layers, files, target, basisOf, scratchDir } = this.context;
     const old = item.candidates.map((ref) => ({ tarPath: layers[ref.layer]!.tarPath, range: ref.entry.content }));
     const window = item.candidates.map((ref) => ({ basis: basisOf.get(ref.layer)!, ...ref.entry.content }));
-    return bsdiffIfItPays(files, { old, window, next: { tarPath: target.tarPath, range: item.next } }, scratchDir);
+    return chooseEncoding(files, { old, window, next: { tarPath: target.tarPath, range: item.next } }, scratchDir);
   }
 }
