@@ -78,7 +78,7 @@ function keyMap(keys: PublicKeys): Map<string, KeyObject> {
     } catch {
       throw new PrtiqlError('E_BAD_INPUT', `trust root key ${JSON.stringify(keyid.slice(0, 64))} is not a DER public key`);
     }
-    if (key.asymmetricKeyType !== 'ed25519') throw new PrtiqlError('E_BAD_INPUT', `trust root key ${keyid.slice(0, 64)} is not an Ed25519 key`);
+    if (key.asymmetricKeyType !== 'ed25519') throw new PrtiqlError('E_BAD_INPUT', `trust root key ${JSON.stringify(keyid.slice(0, 64))} is not an Ed25519 key`);
     if (keyIdOf(key) !== keyid) throw new PrtiqlError('E_BAD_INPUT', `trust root key id ${JSON.stringify(keyid.slice(0, 64))} does not match its key`);
     map.set(keyid, key);
   }
