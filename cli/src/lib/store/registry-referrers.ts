@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
@@ -5,9 +6,12 @@ import { MediaType, type Descriptor, type ImageIndex } from '../../../../shared/
 import { referrersTag } from '../../../../shared/registry-artifacts.js';
 import { MAX_MANIFEST_BYTES, parseIndex, parseJson } from '../image/oci-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
+import { RegistryError } from '../registry/registry-errors.js';
 
-/** Writes of a fallback index before giving up on one that other writers keep replacing. */
-const FALLBACK_INDEX_WRITES = 5;
+/** Rounds of read, add, write before giving up on a fallback index that other writers keep replacing. */
+const FALLBACK_INDEX_ROUNDS = 8;
+/** First backoff between rounds; it doubles up to 32 times this. */
+const BACKOFF_MS = 50;
 
 /** The `sha256-<hex>` fallback index of `subject`, or undefined when there is none. */
 async function fallbackIndex(client: RegistryClient, repository: string, subject: Digest, scopes: readonly string[]): Promise<ImageIndex | undefined> {
@@ -43,20 +47,31 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   return (index?.manifests ?? []).filter((descriptor) => descriptor.artifactType === artifactType);
 }
 
+/** Contention on one tag: distribution answers concurrent writes with 5xx or DIGEST_INVALID now and then. */
+export function isContention(error: unknown): boolean {
+  return isPrtiqlError(error, 'E_NETWORK') || (error instanceof RegistryError && error.registryCode === 'DIGEST_INVALID');
+}
+
 /**
  * Adds `referrer` to the fallback index of `subject` (read, add, write), for registries
- * without the referrers API. Registries offer no conditional writes, so the index is read back
- * after each write and the entry added again if a concurrent writer replaced the index.
+ * without the referrers API. Registries offer no conditional writes, so each round reads the
+ * index back first and adds the entry again if a concurrent writer replaced the index;
+ * contention is waited out with jittered backoff for a few rounds.
  */
 export async function addFallbackReferrer(client: RegistryClient, repository: string, subject: Digest, referrer: Descriptor, scopes: readonly string[]): Promise<void> {
   const tag = referrersTag(subject);
-  for (let writes = 0; ; writes++) {
-    const manifests = (await fallbackIndex(client, repository, subject, scopes))?.manifests ?? [];
-    if (manifests.some((descriptor) => descriptor.digest === referrer.digest)) return;
-    if (writes === FALLBACK_INDEX_WRITES) {
-      throw new PrtiqlError('E_NETWORK', `the referrers index ${client.registry}/${repository}:${tag} kept being replaced by other writers; try again`);
+  for (let round = 1; ; round++) {
+    try {
+      const manifests = (await fallbackIndex(client, repository, subject, scopes))?.manifests ?? [];
+      if (manifests.some((descriptor) => descriptor.digest === referrer.digest)) return;
+      if (round > FALLBACK_INDEX_ROUNDS) {
+        throw new PrtiqlError('E_NETWORK', `the referrers index ${client.registry}/${repository}:${tag} kept being replaced by other writers; try again`);
+      }
+      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.imageIndex, manifests: [...manifests, referrer] };
+      await client.putManifest(repository, tag, Buffer.from(JSON.stringify(index)), MediaType.imageIndex, scopes);
+    } catch (error) {
+      if (round > FALLBACK_INDEX_ROUNDS || !isContention(error)) throw error;
     }
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.imageIndex, manifests: [...manifests, referrer] };
-    await client.putManifest(repository, tag, Buffer.from(JSON.stringify(index)), MediaType.imageIndex, scopes);
+    await sleep(Math.random() * BACKOFF_MS * 2 ** Math.min(round, 5));
   }
 }

@@ -24,7 +24,7 @@ import { pushBlob } from '../registry/blob-upload.js';
 import { repositoryScope } from '../registry/registry-auth.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { ArtifactStore } from './artifact-store.js';
-import { addFallbackReferrer, listReferrers } from './registry-referrers.js';
+import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
 import { checkDocumentName, MAX_DOCUMENT_BYTES, parseDeltaRecordPath } from './store-layout.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
@@ -145,10 +145,19 @@ export class RegistryStore implements ArtifactStore {
       const manifest = await this.manifestIfAny(artifact.tag);
       return manifest && this.readDocumentLayer(manifest, artifact.artifactType, this.documentLocation(name));
     }
-    const records = await listReferrers(this.client, this.repository, pair.target, DELTA_RECORD_TYPE, this.pullScopes);
-    const newest = records.filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === pair.base).at(-1);
+    const newest = (await this.deltaRecordReferrers(pair.target)).filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === pair.base).at(-1);
     const manifest = newest ? (await this.client.getManifest(this.repository, newest.digest, this.pullScopes)).bytes : await this.manifestIfAny(deltaRecordTag(name));
     return manifest && this.readDocumentLayer(manifest, DELTA_RECORD_TYPE, this.documentLocation(name));
+  }
+
+  /** The delta records referring to `target`; none while other writers contend for its fallback index (the records' own tags still hold). */
+  private async deltaRecordReferrers(target: Digest): Promise<Descriptor[]> {
+    try {
+      return await listReferrers(this.client, this.repository, target, DELTA_RECORD_TYPE, this.pullScopes);
+    } catch (error) {
+      if (isContention(error)) return [];
+      throw error;
+    }
   }
 
   /**
