@@ -143,6 +143,8 @@ class HttpSource implements Source {
     readonly retry: RetryPolicy,
     private readonly timeouts: HttpTimeouts,
     private readonly authorization: string | undefined,
+    /** The root URL's query (a signature covering the whole store), sent with every request to its origin and kept out of messages. */
+    private readonly signedQuery = '',
   ) {
     this.origin = new URL(url).origin;
   }
@@ -179,7 +181,8 @@ class HttpSource implements Source {
     if (this.authorization !== undefined && url.origin === this.origin) headers.authorization = this.authorization;
     const options: RequestOptions = { headers, agent: false };
     return new Promise<IncomingMessage>((resolve, reject) => {
-      const request: ClientRequest = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options);
+      const target = this.signedQuery && url.origin === this.origin && url.search === '' ? new URL(`${url.href}${this.signedQuery}`) : url;
+      const request: ClientRequest = (url.protocol === 'https:' ? httpsRequest : httpRequest)(target, options);
       let timer: NodeJS.Timeout | undefined;
       const fail = (error: PrtiqlError) => request.destroy(error);
       const phase = (what: string, ms: number) => {
@@ -240,22 +243,27 @@ export async function readAuthorizationFile(path: string): Promise<string> {
 
 /**
  * A source for a `file://`, `http://` or `https://` artifact store root URL, or a registry
- * repository, `docker://<host>/<repo>` (registry-source.ts).
+ * repository, `docker://<host>/<repo>` (registry-source.ts). The query of an http(s) root
+ * (a signature that covers the store's prefix: a CloudFront signed URL with a wildcard
+ * policy, an Azure SAS) goes with every request under it.
  */
 export function openSource(rootUrl: string, options: SourceOptions = {}): Source {
   let url: URL;
   try {
-    url = new URL(rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/`);
+    url = new URL(rootUrl);
   } catch {
     throw new PrtiqlError('E_USAGE', `--source is not a URL: ${rootUrl}`);
   }
+  if (!url.pathname.endsWith('/')) url.pathname = `${url.pathname}/`;
+  const signedQuery = url.search;
+  url.search = '';
   if (url.username !== '' || url.password !== '') {
     throw new PrtiqlError('E_USAGE', '--source must not carry credentials (they would show in process lists and logs); use --auth-file');
   }
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, deadline: Date.now() + DEFAULT_DEADLINE_SECONDS * 1000, ...options.retry };
   if (url.protocol === 'file:') return new FileSource(url.href, retry);
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
-  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpSource(url.href, retry, timeouts, options.authorization);
+  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpSource(url.href, retry, timeouts, options.authorization, signedQuery);
   if (url.protocol === 'docker:') {
     const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization);
     return new RegistrySource(url, retry, timeouts, registryCredentialsFromEnv(process.env), blobs);
