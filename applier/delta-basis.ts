@@ -11,6 +11,13 @@ import type { Store } from './store.js';
 
 /** Open basis files kept at once; more are closed least recently used first. */
 const MAX_OPEN_FILES = 64;
+/**
+ * Basis bytes are read in aligned blocks and the most recent ones kept: decoding asks for
+ * many small, mostly sequential ranges, and one read per range would leave the decoder
+ * waiting on the file system most of the time. Memory: BLOCK_BYTES * CACHED_BLOCKS.
+ */
+const BLOCK_BYTES = 256 * 1024;
+const CACHED_BLOCKS = 8;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);
@@ -61,6 +68,7 @@ export class StoreBasisReader implements BasisReader {
   private readonly files = new Map<string, FileHandle>();
   private readonly metas = new Map<string, OpenLayerMeta>();
   private readonly pieces = new Map<string, TarPiece[]>();
+  private readonly blocks = new Map<string, Uint8Array>();
 
   private constructor(
     private readonly store: Store,
@@ -86,6 +94,39 @@ export class StoreBasisReader implements BasisReader {
   }
 
   async read(index: number, position: number, length: number): Promise<Uint8Array> {
+    const first = Math.floor(position / BLOCK_BYTES);
+    const last = Math.floor((position + length - 1) / BLOCK_BYTES);
+    if (first === last) {
+      const block = await this.block(index, first);
+      const offset = position - first * BLOCK_BYTES;
+      return block.subarray(offset, offset + length);
+    }
+    const out = Buffer.alloc(length);
+    for (let number = first; number <= last; number++) {
+      const block = await this.block(index, number);
+      const blockStart = number * BLOCK_BYTES;
+      const from = Math.max(position, blockStart);
+      const to = Math.min(position + length, blockStart + block.length);
+      out.set(block.subarray(from - blockStart, to - blockStart), from - position);
+    }
+    return out;
+  }
+
+  private async block(index: number, number: number): Promise<Uint8Array> {
+    const key = `${index}:${number}`;
+    let block = this.blocks.get(key);
+    if (block) {
+      this.blocks.delete(key);
+    } else {
+      const start = number * BLOCK_BYTES;
+      block = await this.readUncached(index, start, Math.min(BLOCK_BYTES, this.bases[index].size - start));
+      if (this.blocks.size >= CACHED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value as string);
+    }
+    this.blocks.set(key, block);
+    return block;
+  }
+
+  private async readUncached(index: number, position: number, length: number): Promise<Uint8Array> {
     const basis = this.bases[index];
     switch (basis.kind) {
       case 'file':
@@ -102,6 +143,7 @@ export class StoreBasisReader implements BasisReader {
     await Promise.all([...this.metas.values()].map((meta) => meta.close()));
     this.files.clear();
     this.metas.clear();
+    this.blocks.clear();
   }
 
   private async meta(layer: BasisEntry['layer']): Promise<OpenLayerMeta> {
