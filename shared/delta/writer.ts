@@ -39,13 +39,26 @@ function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
   out.varint(range.length);
 }
 
+/**
+ * Zero diff bytes between changed ones that stay in the changed part: sending one or two
+ * zeros costs less than ending the run and starting another (executables' diffs are full of
+ * such gaps, between the changed bytes of relocated addresses).
+ */
+const ZERO_GAP_KEPT = 2;
+
 /** A diff as runs: bytes equal to the window's (a zero diff), then bytes that differ; 0, 0 ends it early. */
 function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
   for (let at = 0; at < diff.length; ) {
     let changedAt = at;
     while (changedAt < diff.length && diff[changedAt] === 0) changedAt++;
     let end = changedAt;
-    while (end < diff.length && diff[end] !== 0) end++;
+    for (;;) {
+      while (end < diff.length && diff[end] !== 0) end++;
+      let gapEnd = end;
+      while (gapEnd < diff.length && diff[gapEnd] === 0 && gapEnd - end < ZERO_GAP_KEPT) gapEnd++;
+      if (gapEnd === end || gapEnd === diff.length || diff[gapEnd] === 0) break;
+      end = gapEnd;
+    }
     const [unchanged, changed] = end === changedAt ? [0, 0] : [changedAt - at, end - changedAt];
     rules.diffRun(unchanged, changed);
     out.varint(unchanged);
