@@ -24,6 +24,16 @@ function offsetCost(delta: number): number {
   return encoded < 0x80 ? 0 : OFFSET_WEIGHT * Math.ceil(Math.log2(encoded + 1) / 7);
 }
 
+/** How much better (in score) a copy one byte on must be to be preferred to the copy here. */
+const LAZY_MARGIN = 4;
+
+interface Match {
+  old: number;
+  length: number;
+  /** length minus what the offset costs */
+  score: number;
+}
+
 /** A match this long is taken without looking further. */
 const GOOD_ENOUGH_BYTES = 1024;
 
@@ -66,49 +76,57 @@ export function lzMatch(old: Buffer, next: Buffer): MatchPiece[] {
   let mainDisplacement = 0;
   /** where the last copy ended in the old input: the writer sends offsets relative to it */
   let cursor = 0;
-  let position = 0;
-  while (position + HASH_BYTES <= next.length) {
-    let bestLength = 0;
-    let bestOld = -1;
-    let bestScore = 0;
+
+  /** The best copy at `position`, by length minus what its offset costs. */
+  const bestAt = (position: number): Match | undefined => {
+    let best: Match | undefined;
     for (const repeat of [position - displacement, position - mainDisplacement]) {
       if (repeat < 0 || repeat >= old.length) continue;
       const length = matchLength(old, repeat, next, position);
-      if (length >= MIN_REPEAT_COPY_BYTES && length - offsetCost(repeat - cursor) > bestScore) {
-        bestLength = length;
-        bestOld = repeat;
-        bestScore = length - offsetCost(repeat - cursor);
+      const score = length - offsetCost(repeat - cursor);
+      if (length >= MIN_REPEAT_COPY_BYTES && score > (best?.score ?? 0)) best = { old: repeat, length, score };
+    }
+    if ((best?.length ?? 0) >= GOOD_ENOUGH_BYTES) return best;
+    let candidate = head[hashAt(next, position, shift)]!;
+    for (let tries = 0; candidate >= 0 && tries < MAX_CHAIN; tries++, candidate = chain[candidate]!) {
+      const cost = offsetCost(candidate - cursor);
+      // a candidate that cannot be longer is only worth measuring when its offset is cheaper
+      if (best && old[candidate + best.length] !== next[position + best.length] && cost >= offsetCost(best.old - cursor)) continue;
+      const length = matchLength(old, candidate, next, position);
+      if (length >= MIN_COPY_BYTES && length - cost > (best?.score ?? 0)) {
+        best = { old: candidate, length, score: length - cost };
+        if (length >= GOOD_ENOUGH_BYTES) break;
       }
     }
-    if (bestLength < GOOD_ENOUGH_BYTES) {
-      let candidate = head[hashAt(next, position, shift)]!;
-      for (let tries = 0; candidate >= 0 && tries < MAX_CHAIN; tries++, candidate = chain[candidate]!) {
-        if (old[candidate + bestLength] !== next[position + bestLength] && bestLength > 0) {
-          // cannot be longer; it may still be closer
-          if (offsetCost(candidate - cursor) >= offsetCost(bestOld - cursor)) continue;
-        }
-        const length = matchLength(old, candidate, next, position);
-        const score = length - offsetCost(candidate - cursor);
-        if (length >= MIN_COPY_BYTES && score > bestScore) {
-          bestLength = length;
-          bestOld = candidate;
-          bestScore = score;
-          if (length >= GOOD_ENOUGH_BYTES) break;
-        }
-      }
-    }
-    if (bestOld < 0 || bestScore < MIN_SCORE) {
+    return best;
+  };
+
+  let position = 0;
+  let pending: Match | undefined;
+  while (position + HASH_BYTES <= next.length) {
+    const match = pending ?? bestAt(position);
+    pending = undefined;
+    if (match === undefined || match.score < MIN_SCORE) {
       position++;
       continue;
     }
+    // lazy matching: a clearly better copy one byte on is worth a literal byte
+    if (position + 1 + HASH_BYTES <= next.length) {
+      const later = bestAt(position + 1);
+      if (later && later.score > match.score + LAZY_MARGIN) {
+        pending = later;
+        position++;
+        continue;
+      }
+    }
     let start = position;
-    let oldStart = bestOld;
+    let oldStart = match.old;
     while (start > literalStart && oldStart > 0 && old[oldStart - 1] === next[start - 1]) {
       start--;
       oldStart--;
     }
     if (start > literalStart) pieces.push({ kind: 'literal', newOffset: literalStart, length: start - literalStart });
-    const length = bestLength + position - start;
+    const length = match.length + position - start;
     pieces.push({ kind: 'copy', oldOffset: oldStart, length });
     displacement = start - oldStart;
     if (length >= LONG_COPY_BYTES) mainDisplacement = displacement;
