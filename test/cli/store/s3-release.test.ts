@@ -83,7 +83,11 @@ t.test('releases a built image to S3 in the artifact store layout; publishing it
   t.match(JSON.parse(next.stdout), { version: 2, blobsUploaded: 0, blobsSkipped: 4, unchanged: false });
   const requests = proxy.requests.slice(requestsBefore);
   t.equal(requests.filter((line) => line.startsWith('HEAD ')).length, 4, 'every blob checked with HEAD');
-  t.same(puts(requests), ['PUT /releases/fleet/prod/channels/stable/release.json?x-id=PutObject'], 'only the pointer written');
+  t.same(
+    puts(requests),
+    ['PUT /releases/fleet/prod/channels/stable/history.json?x-id=PutObject', 'PUT /releases/fleet/prod/channels/stable/release.json?x-id=PutObject'],
+    'only the history and the pointer written',
+  );
   t.same(await listKeys(server), expected);
 });
 
