@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { readCapped } from '../../../shared/capped-read.js';
@@ -6,12 +7,16 @@ import { digestHex, sha256Digest, type Digest } from '../../../shared/digest.js'
 import { MediaType, type ImageIndex, type ImageManifest } from '../../../shared/oci.js';
 import { DELTA_RECORD_TYPE, EMPTY_CONFIG } from '../../../shared/registry-artifacts.js';
 import type { ReleaseDelta } from '../../../shared/release.js';
-import { writeDeltaRecord, readDeltaRecord } from '../../../cli/src/lib/delta/delta-record.js';
+import { buildImage } from '../../../cli/src/lib/build/build-image.js';
+import { readDeltaRecord, writeDeltaRecord } from '../../../cli/src/lib/delta/delta-record.js';
+import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { repositoryScope } from '../../../cli/src/lib/registry/registry-auth.js';
 import { RegistryClient } from '../../../cli/src/lib/registry/registry-client.js';
+import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
 import { deltaRecordPath, pointerPath } from '../../../cli/src/lib/store/store-layout.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
+import { runTool } from '../../helpers/run.js';
 
 const LIMIT = 1 << 20;
 
@@ -152,4 +157,29 @@ t.test('documents a registry store has no place for are a programming error', as
   await t.rejects(store.readDocument(long), { code: 'E_INTERNAL', message: /has no place for the document/ });
   await t.rejects(store.writeDocument(long, Buffer.from('{}')), { code: 'E_INTERNAL' });
   await t.rejects(store.readDocument('../escape.json'), { code: 'E_INTERNAL' });
+});
+
+t.test('a multi-platform release pushes each image, then the index, which the release artifact refers to', async (t) => {
+  const dir = t.testdir({ common: { 'app.txt': 'same sources\n' } });
+  const images = [];
+  for (const architecture of ['amd64', 'arm64']) {
+    const built = await buildImage({ layers: [{ directory: join(dir, 'common') }], platform: { os: 'linux', architecture } }, `oci:${join(dir, 'layout')}:${architecture}`, { mtime: 0 });
+    images.push(await openImage(built.reference));
+  }
+  const store = storeFor('multi/app');
+  const result = await publishRelease({
+    image: images,
+    store,
+    channel: 'stable',
+    version: 1,
+    signingKey: generateKeyPairSync('ed25519').privateKey,
+    expires: new Date(Date.now() + 86_400_000),
+  });
+  const index = JSON.parse(await runTool('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/multi/app@${result.index}`])) as ImageIndex;
+  t.same(index.manifests.map((entry) => entry.platform?.architecture), ['amd64', 'arm64'], 'the index reads in skopeo');
+  const arm = JSON.parse(await runTool('skopeo', ['inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${registry.host}/multi/app@${result.index}`]));
+  t.equal(arm.Architecture, 'arm64', 'and resolves to the arm64 image');
+  const artifact = JSON.parse((await clientFor().getManifest('multi/app', 'stable', [repositoryScope('multi/app', 'pull')])).bytes.toString()) as ImageManifest;
+  t.equal(artifact.subject?.digest, result.index, 'the release artifact refers to the index');
+  t.equal(artifact.subject?.mediaType, MediaType.imageIndex);
 });
