@@ -7,6 +7,13 @@ const MIN_COPY_BYTES = 16;
 const MIN_REPEAT_COPY_BYTES = 4;
 /** Candidates tried per position: more finds longer matches, at the cost of time. */
 const MAX_CHAIN = 128;
+/**
+ * Bytes compared per new byte, on average, before chains shrink to SHORT_CHAIN: inputs whose
+ * candidates all match almost long enough would otherwise take MAX_CHAIN x MIN_COPY_BYTES
+ * comparisons per byte.
+ */
+const WORK_PER_BYTE = 256;
+const SHORT_CHAIN = 4;
 /** A copy this long sets the main displacement, tried again after short copies elsewhere. */
 const LONG_COPY_BYTES = 64;
 /** A copy must be this much longer than what its offset costs. */
@@ -77,6 +84,9 @@ export function lzMatch(old: Buffer, next: Buffer): MatchPiece[] {
   /** where the last copy ended in the old input: the writer sends offsets relative to it */
   let cursor = 0;
 
+  let work = 0;
+  const workBudget = WORK_PER_BYTE * next.length + (1 << 20);
+
   /** The best copy at `position`, by length minus what its offset costs. */
   const bestAt = (position: number): Match | undefined => {
     let best: Match | undefined;
@@ -88,11 +98,13 @@ export function lzMatch(old: Buffer, next: Buffer): MatchPiece[] {
     }
     if ((best?.length ?? 0) >= GOOD_ENOUGH_BYTES) return best;
     let candidate = head[hashAt(next, position, shift)]!;
-    for (let tries = 0; candidate >= 0 && tries < MAX_CHAIN; tries++, candidate = chain[candidate]!) {
+    const chainLimit = work > workBudget ? SHORT_CHAIN : MAX_CHAIN;
+    for (let tries = 0; candidate >= 0 && tries < chainLimit; tries++, candidate = chain[candidate]!) {
       const cost = offsetCost(candidate - cursor);
       // a candidate that cannot be longer is only worth measuring when its offset is cheaper
       if (best && old[candidate + best.length] !== next[position + best.length] && cost >= offsetCost(best.old - cursor)) continue;
       const length = matchLength(old, candidate, next, position);
+      work += length + 1;
       if (length >= MIN_COPY_BYTES && length - cost > (best?.score ?? 0)) {
         best = { old: candidate, length, score: length - cost };
         if (length >= GOOD_ENOUGH_BYTES) break;
