@@ -1,10 +1,10 @@
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * The applier's JavaScript is glue between native code (zlib, sha256, file and socket I/O).
+ * An update's JavaScript is glue between native code (zlib, sha256, file and socket I/O).
  * V8's optimizing compiler gains it little time and costs about 9 MiB of resident memory:
- * its code pages and its compilation zones on worker threads. It is turned off before any
- * code gets hot; the baseline tiers stay (docs/RELIABILITY.md has the measurements).
+ * its code pages and its compilation zones on worker threads. `update` turns it off before
+ * any code gets hot; the baseline tiers stay (docs/RELIABILITY.md has the measurements).
  */
 export function useLeanRuntime(): void {
   setFlagsFromString('--no-opt');

@@ -2,7 +2,6 @@ import { PrtiqlError } from '../shared/errors.js';
 import type { Subcommand } from './command.js';
 import { containerLogCommand } from './container-log.js';
 import { gcCommand } from './gc.js';
-import { useLeanRuntime } from './lean-runtime.js';
 import { createLogger } from './log.js';
 import { logsCommand } from './logs.js';
 import { rollbackCommand } from './rollback.js';
@@ -55,7 +54,6 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args);
 }
 
-useLeanRuntime();
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
   (thrown: unknown) => {

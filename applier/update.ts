@@ -13,6 +13,7 @@ import { syncFileSystem } from './durable.js';
 import { extractLayer, extractLimits } from './extract.js';
 import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { GarbagePacer } from './garbage-pacer.js';
+import { useLeanRuntime } from './lean-runtime.js';
 import { blobPath } from './blob-download.js';
 import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
 import { writeLayerMetaFile } from './layer-meta-file.js';
@@ -251,6 +252,7 @@ export const updateCommand: Subcommand = {
   summary:
     'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--platform <os/arch[/variant]>] [--config <device.json>] [--auth-file <file>] [--deadline <seconds>]: install the newest signed release',
   async run(args) {
+    useLeanRuntime();
     const values = parseOptions('update', args, {
       source: { type: 'string' },
       channel: { type: 'string' },
