@@ -16,6 +16,21 @@ import { startApplier } from '../helpers/running-applier.js';
 const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
 const runcStatus = async (name: string) => (JSON.parse((await runProcess('runc', ['state', name])).stdout || '{}') as { status?: string }).status;
 
+/**
+ * The container log as `logs` prints it once it satisfies `complete`: the log writer is a
+ * separate process, so the last lines may land a moment after the container has exited.
+ * Gives up after 20 s and returns what it has, for the assertion to show.
+ */
+async function logsOnceComplete(store: { root: string; name: string }, complete: (text: string) => boolean): Promise<string> {
+  let text = '';
+  for (let attempt = 0; attempt < 100; attempt++) {
+    text = (await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout;
+    if (complete(text)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return text;
+}
+
 t.test('run --detach returns once the container is up; logs shows its output; stop takes it down', { skip }, async (t) => {
   const store = await containerStore(t, [
     { Cmd: ['sh', '-c', 'trap "echo stopping; exit 0" TERM; i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done'] },
@@ -27,8 +42,7 @@ t.test('run --detach returns once the container is up; logs shows its output; st
   t.equal(await runcStatus(store.name), 'running');
   t.equal(await readFile(join(store.root, 'containers', store.name, 'image'), 'utf8'), `${store.manifests[0]}\n`, 'garbage collection sees the image in use');
 
-  const logs = await runApplier(['logs', '--store', store.root, '--name', store.name]);
-  t.match(logs.stdout, /^line 0\nline 1\n/);
+  t.match(await logsOnceComplete(store, (text) => /^line 0\nline 1\n/.test(text)), /^line 0\nline 1\n/);
 
   const follower = startApplier(['logs', '--follow', '--store', store.root, '--name', store.name]);
   await follower.printed('line 20');
@@ -40,7 +54,7 @@ t.test('run --detach returns once the container is up; logs shows its output; st
   t.match(followed.stdout, /^line 0\n(line \d+\n)+stopping\n$/, 'everything, in order, up to the last word');
 
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 }, 'runc state, mount and bundle are gone');
-  t.match((await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout, /stopping\n$/, 'the log outlives the container');
+  t.match(await logsOnceComplete(store, (text) => /stopping\n$/.test(text)), /stopping\n$/, 'the log outlives the container');
   const again = await runApplier(['stop', '--store', store.root, '--name', store.name]);
   t.equal(again.code, 0, 'stopping what is not running is fine');
   t.match(again.stderr, /"event":"container.not-running"/);
@@ -54,7 +68,7 @@ t.test('stop sends the StopSignal, then KILL after --timeout', { skip }, async (
   const stopped = await runApplier(['stop', '--timeout', '1', '--store', store.root, '--name', store.name]);
   t.equal(stopped.code, 0, stopped.stderr);
   t.match(stopped.stderr, /"signal":"SIGUSR1".*"event":"container.stop-timeout"/s);
-  t.equal((await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout, 'up\ngot USR1\n');
+  t.equal(await logsOnceComplete(store, (text) => text === 'up\ngot USR1\n'), 'up\ngot USR1\n');
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
 });
 
@@ -63,7 +77,7 @@ t.test('a detached first start that dies, with nothing to go back to, is an erro
   const started = await runApplier(['run', '--detach', '--health-seconds', '5', '--store', store.root, '--name', store.name]);
   t.equal(started.code, 125);
   t.match(started.stderr, /E_RUNTIME: container \S+ failed its first start: the container stopped before it was judged healthy; see applier logs/);
-  t.equal((await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout, 'cannot work\n');
+  t.equal(await logsOnceComplete(store, (text) => text === 'cannot work\n'), 'cannot work\n');
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
 });
 
@@ -72,7 +86,7 @@ t.test('a detached container that cannot even be exec\'d fails like one that die
   const started = await runApplier(['run', '--detach', '--store', store.root, '--name', store.name]);
   t.equal(started.code, 125);
   t.match(started.stderr, /failed its first start: runc could not start the container \(exit status 1\)/);
-  t.match((await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout, /\/app\/missing/, "runc's own error is in the log");
+  t.match(await logsOnceComplete(store, (text) => text.includes('/app/missing')), /\/app\/missing/, "runc's own error is in the log");
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
 });
 
