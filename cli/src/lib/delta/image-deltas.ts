@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ChunkHasher } from '../../../../shared/chunks.js';
 import { DigestCounter, type Digest } from '../../../../shared/digest.js';
 import { MediaType } from '../../../../shared/oci.js';
-import type { BlobRef, ReleaseDelta } from '../../../../shared/release.js';
+import type { BlobRef, ReleaseDelta, ReleaseDescriptor } from '../../../../shared/release.js';
 import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image, Layer } from '../image/image.js';
 import { publishedManifest } from '../release/store-manifest.js';
@@ -18,6 +18,8 @@ export interface ImageDeltasOptions {
   target: Image;
   store: ArtifactStore;
   progress?: ProgressFactory;
+  /** The target's manifest as released, when the caller already knows it (saves streaming its layers). */
+  targetManifest?: ReleaseDescriptor;
   /** Recompute even when the store holds a record for this pair. */
   force?: boolean;
 }
@@ -59,7 +61,7 @@ export async function publishImageDeltas(options: ImageDeltasOptions): Promise<I
   const { base, target, store } = options;
   const progress = options.progress ?? silentProgress;
   const baseDigest = (await publishedManifest(base)).digest;
-  const targetManifest = await publishedManifest(target);
+  const targetManifest = options.targetManifest ?? (await publishedManifest(target));
   const targetDigest = targetManifest.digest;
   const baseLayers = new Set(base.layers.map((layer) => layer.diffID));
   const missing = uniqueByDiffID(target.layers).filter((layer) => !baseLayers.has(layer.diffID));

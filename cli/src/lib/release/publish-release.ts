@@ -179,7 +179,9 @@ function imageBlobs(images: readonly DescribedImage[], index: IndexBlob | undefi
 async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory): Promise<ReleaseDelta[]> {
   const deltas: ReleaseDelta[] = [];
   for (const base of basesFor(described.image, described.manifest.digest, bases)) {
-    deltas.push(...(await publishImageDeltas({ base, target: described.image, store, progress })).deltas);
+    const { mediaType, digest, bytes } = described.manifest;
+    const targetManifest = { mediaType, digest, size: bytes.length };
+    deltas.push(...(await publishImageDeltas({ base, target: described.image, targetManifest, store, progress })).deltas);
   }
   return deltas;
 }
