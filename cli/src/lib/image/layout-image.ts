@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
-import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType, type Descriptor, type Platform } from '../../../../shared/oci.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
+import { assembleImage } from './assemble-image.js';
 import type { BlobCounts, Image, Layer, WrittenImage } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { checkLayerCount, configPlatform, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
+import { configPlatform, MAX_MANIFEST_BYTES, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
 
@@ -41,21 +42,12 @@ export async function openLayoutImage(reference: OciLayoutReference, platform: P
   if (!MANIFEST_TYPES.has(descriptor.mediaType)) {
     throw new PrtiqlError('E_NOT_AN_IMAGE', `${reference.path} tag ${tag} is a ${descriptor.mediaType}, not an image manifest`);
   }
-  const manifestWhat = `manifest ${descriptor.digest}`;
-  const manifestBytes = await layout.readBlob(descriptor, MAX_MANIFEST_BYTES);
-  const manifest = parseManifest(parseJson(manifestBytes, manifestWhat), manifestWhat);
-  const configWhat = `config ${manifest.config.digest}`;
-  const configBytes = await layout.readBlob(manifest.config, MAX_CONFIG_BYTES);
-  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
-  checkLayerCount(manifest, config, manifestWhat);
-  return {
-    manifest,
-    manifestBytes,
-    manifestDigest: sha256Digest(manifestBytes),
-    config,
-    configBytes,
-    layers: manifest.layers.map((layer, i) => new LayoutLayer(layout, layer, config.rootfs.diff_ids[i])),
-  };
+  return assembleImage({
+    manifestBytes: await layout.readBlob(descriptor, MAX_MANIFEST_BYTES),
+    manifestWhat: `manifest ${descriptor.digest}`,
+    readConfig: (config, limit) => layout.readBlob(config, limit),
+    layer: (layer, diffID) => new LayoutLayer(layout, layer, diffID),
+  });
 }
 
 function checkDigest(written: Descriptor, expected: Digest, what: string): void {

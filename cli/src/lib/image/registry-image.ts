@@ -1,15 +1,16 @@
 import type { Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
-import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Descriptor, Platform } from '../../../../shared/oci.js';
 import { repositoryScope } from '../registry/registry-auth.js';
 import { RegistryClient, type FetchedManifest, type RegistryOptions } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
+import { assembleImage } from './assemble-image.js';
 import type { Image, Layer } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { checkLayerCount, MAX_CONFIG_BYTES, parseImageConfig, parseIndex, parseJson, parseManifest } from './oci-json.js';
+import { parseIndex, parseJson } from './oci-json.js';
 import { DEFAULT_TAG, formatImageReference, type RegistryReference } from './reference.js';
 
 /** Where a layer already lives: pushing it elsewhere on the same registry can mount it. */
@@ -69,20 +70,15 @@ export async function openRegistryImage(reference: RegistryReference, platform: 
   if (!MANIFEST_TYPES.has(fetched.mediaType)) {
     throw new PrtiqlError('E_NOT_AN_IMAGE', `${formatImageReference(reference)} is a ${fetched.mediaType || 'manifest of unknown type'}, not an image`);
   }
-  const manifestWhat = `manifest ${fetched.digest}`;
-  const manifest = parseManifest(parseJson(fetched.bytes, manifestWhat), manifestWhat);
-  const configWhat = `config ${manifest.config.digest}`;
-  if (manifest.config.size > MAX_CONFIG_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${configWhat} is larger than ${MAX_CONFIG_BYTES} bytes`);
-  const configBytes = await readCapped(await client.openBlob(reference.repository, manifest.config, scopes), MAX_CONFIG_BYTES, configWhat);
-  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
-  checkLayerCount(manifest, config, manifestWhat);
   const origin = { registry: reference.registry, repository: reference.repository };
-  return {
-    manifest: { ...manifest, mediaType: fetched.mediaType },
+  return assembleImage({
     manifestBytes: fetched.bytes,
-    manifestDigest: sha256Digest(fetched.bytes),
-    config,
-    configBytes,
-    layers: manifest.layers.map((layer, i) => new RegistryLayer(client, origin, layer, config.rootfs.diff_ids[i])),
-  };
+    manifestWhat: `manifest ${fetched.digest}`,
+    mediaType: fetched.mediaType,
+    readConfig: async (config, limit, what) => {
+      if (config.size > limit) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${limit} bytes`);
+      return readCapped(await client.openBlob(reference.repository, config, scopes), limit, what);
+    },
+    layer: (layer, diffID) => new RegistryLayer(client, origin, layer, diffID),
+  });
 }

@@ -7,7 +7,8 @@ import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { Image, Layer } from '../image/image.js';
 import { uncompressedLayerStream } from '../image/layer-stream.js';
-import { checkLayerCount, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, parseImageConfig, parseJson, parseManifest } from '../image/oci-json.js';
+import { assembleImage } from '../image/assemble-image.js';
+import { MAX_MANIFEST_BYTES } from '../image/oci-json.js';
 import type { ArtifactStore } from './artifact-store.js';
 
 /** A store blob as a stream that fails unless its bytes match the descriptor. */
@@ -42,19 +43,14 @@ class StoreLayer implements Layer {
  * of a channel serve as delta bases this way, without their original image references.
  */
 export async function openStoreImage(store: ArtifactStore, manifest: ReleaseDescriptor): Promise<Image> {
-  const manifestWhat = `manifest ${manifest.digest} in ${store.location}`;
-  const manifestBytes = await readVerifiedBlob(store, manifest, MAX_MANIFEST_BYTES, manifestWhat);
-  const parsed = parseManifest(parseJson(manifestBytes, manifestWhat), manifestWhat);
-  const configWhat = `config ${parsed.config.digest} in ${store.location}`;
-  const configBytes = await readVerifiedBlob(store, parsed.config, MAX_CONFIG_BYTES, configWhat);
-  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
-  checkLayerCount(parsed, config, manifestWhat);
-  return {
-    manifest: { ...parsed, mediaType: manifest.mediaType },
-    manifestBytes,
-    manifestDigest: manifest.digest,
-    config,
-    configBytes,
-    layers: parsed.layers.map((layer, i) => new StoreLayer(store, layer, config.rootfs.diff_ids[i])),
-  };
+  const where = ` in ${store.location}`;
+  const manifestWhat = `manifest ${manifest.digest}${where}`;
+  return assembleImage({
+    manifestBytes: await readVerifiedBlob(store, manifest, MAX_MANIFEST_BYTES, manifestWhat),
+    manifestWhat,
+    where,
+    mediaType: manifest.mediaType,
+    readConfig: (config, limit, what) => readVerifiedBlob(store, config, limit, what),
+    layer: (layer, diffID) => new StoreLayer(store, layer, diffID),
+  });
 }
