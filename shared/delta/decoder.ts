@@ -2,9 +2,11 @@ import { PrtiqlError } from '../errors.js';
 import { ByteSource } from './byte-source.js';
 import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
-import { inflateDelta } from './inflate.js';
+import { inflateDelta, type DeltaEnvelope } from './inflate.js';
 import { OpRules } from './op-rules.js';
+import { ReferencePredictor } from './reference-prediction.js';
 import type { PatchWindow } from './window.js';
+import { readPrediction } from './xpatch.js';
 
 /** Random access to the bases of one delta, opened by the caller once the header is known. */
 export interface BasisReader {
@@ -41,13 +43,14 @@ export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promis
  * `header.target.diffID`, which the decoder does not do.
  */
 export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis): AsyncGenerator<Buffer> {
-  const inflated = inflateDelta(source);
+  const envelope: DeltaEnvelope = { version: 0 };
+  const inflated = inflateDelta(source, envelope);
   try {
     const input = new ByteSource(inflated);
     const header = await parseHeader(input);
     const reader = await openBasis(header);
     try {
-      yield* applyOperations(header, input, reader);
+      yield* applyOperations(header, input, reader, envelope.version);
     } finally {
       await reader.close?.();
     }
@@ -56,7 +59,7 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
   }
 }
 
-async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader): AsyncGenerator<Buffer> {
+async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, deltaMalformed);
   const readRange = async (): Promise<BasisRange> => {
     const basis = await input.varint();
@@ -84,7 +87,11 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
         break;
       }
       case OPCODE.patch:
-        yield* applyPatch(input, reader, header, rules, readRange);
+        yield* applyPatch(input, reader, header, rules, readRange, false);
+        break;
+      case OPCODE.xpatch:
+        if (version < 2) deltaMalformed(`operation code 0x${opcode.toString(16)} needs format version 2, the blob is version ${version}`);
+        yield* applyPatch(input, reader, header, rules, readRange, true);
         break;
       default:
         deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);
@@ -92,12 +99,17 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
   }
 }
 
+/** Window bytes [position, position + length) for a triple whose output position minus window position is `outputDelta`. */
+type WindowBytes = (position: number, length: number, outputDelta: number) => Promise<Buffer>;
+
+/** PATCH, or with `predicted` XPATCH: its prediction fields follow the window. */
 async function* applyPatch(
   input: ByteSource,
   reader: BasisReader,
   header: DeltaHeader,
   rules: OpRules,
   readRange: () => Promise<BasisRange>,
+  predicted: boolean,
 ): AsyncGenerator<Buffer> {
   const count = await input.varint();
   rules.windowRanges(count);
@@ -109,23 +121,42 @@ async function* applyPatch(
   }
   const basis = await input.varint();
   ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint())));
+  const prediction = predicted ? await readPrediction(input) : undefined;
   const window = rules.beginPatch(ranges, await input.varint());
+  const plain: WindowBytes = (position, length) => readWindow(reader, header, window, position, length);
+  const windowBytes = prediction ? predictedWindow(new ReferencePredictor(prediction, window.length), plain) : plain;
+  let produced = 0;
   for (;;) {
     const addLength = await input.varint();
     const extraLength = await input.varint();
     if (addLength === 0 && extraLength === 0) break;
     let position = rules.triple(addLength, extraLength, await input.signedVarint());
+    const outputDelta = produced - position;
     while (rules.diffLeft > 0) {
       const runUnchanged = await input.varint();
       const changed = await input.varint();
       const unchanged = rules.diffRun(runUnchanged, changed);
-      yield* readWindow(reader, header, window, position, unchanged);
-      yield* addToWindow(input, reader, header, window, position + unchanged, changed);
+      for (let done = 0; done < unchanged; ) {
+        const piece = await windowBytes(position + done, Math.min(unchanged - done, DECODE_PIECE_BYTES), outputDelta);
+        done += piece.length;
+        yield piece;
+      }
+      yield* addToWindow(input, windowBytes, position + unchanged, changed, outputDelta);
       position += unchanged + changed;
     }
     yield* passThrough(input, extraLength);
+    produced += addLength + extraLength;
   }
   rules.endPatch();
+}
+
+/** Window bytes with every reference predicted: reads a few bytes around the range for the sites that overlap it. */
+function predictedWindow(predictor: ReferencePredictor, plain: WindowBytes): WindowBytes {
+  return async (position, length, outputDelta) => {
+    const { start, end } = predictor.context(position, position + length);
+    const bytes = await plain(start, end - start, 0);
+    return predictor.predict(bytes, start, position, position + length, outputDelta);
+  };
 }
 
 async function* passThrough(input: ByteSource, length: number): AsyncGenerator<Buffer> {
@@ -156,28 +187,19 @@ async function* readBasisRange(reader: BasisReader, header: DeltaHeader, range: 
   }
 }
 
-/** Window bytes as they are: the unchanged part of a diff. */
-async function* readWindow(reader: BasisReader, header: DeltaHeader, window: PatchWindow, position: number, length: number): AsyncGenerator<Buffer> {
-  for (const slice of window.slices(position, length)) yield* readBasisRange(reader, header, slice);
+/** Window bytes as they are, in one buffer (a range rarely spans bases, and is at most a piece and a few bytes long). */
+async function readWindow(reader: BasisReader, header: DeltaHeader, window: PatchWindow, position: number, length: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const slice of window.slices(position, length)) for await (const part of readBasisRange(reader, header, slice)) parts.push(part);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 /** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */
-async function* addToWindow(
-  input: ByteSource,
-  reader: BasisReader,
-  header: DeltaHeader,
-  window: PatchWindow,
-  position: number,
-  length: number,
-): AsyncGenerator<Buffer> {
+async function* addToWindow(input: ByteSource, windowBytes: WindowBytes, position: number, length: number, outputDelta: number): AsyncGenerator<Buffer> {
   for (let done = 0; done < length; ) {
     const diff = await input.upTo(Math.min(length - done, DECODE_PIECE_BYTES));
-    let filled = 0;
-    for (const slice of window.slices(position + done, diff.length)) {
-      const old = await readExactly(reader, header, slice);
-      for (let i = 0; i < old.length; i++) diff[filled + i] = (diff[filled + i]! + old[i]!) & 0xff;
-      filled += old.length;
-    }
+    const old = await windowBytes(position + done, diff.length, outputDelta);
+    for (let i = 0; i < diff.length; i++) diff[i] = (diff[i]! + old[i]!) & 0xff;
     done += diff.length;
     yield diff;
   }

@@ -1,17 +1,20 @@
 /**
- * The delta blob format, version 1: constants, limits and the in-memory shapes that the
+ * The delta blob format, version 2 (decoders also read version 1): constants, limits and the in-memory shapes that the
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
 import type { Digest } from '../digest.js';
 import { PrtiqlError } from '../errors.js';
+import type { ReferencePrediction } from './reference-prediction.js';
 
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
-export const DELTA_FORMAT_VERSION = 1;
+export const DELTA_FORMAT_VERSION = 2;
+/** Versions the decoder reads: version 1 lacks XPATCH. */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04 } as const;
 export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
 
 /** Every encoded number (size, offset, length, zigzagged seek) is at most 2^53 - 1: exact in a double. */
@@ -101,7 +104,16 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
-export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+/**
+ * A patch whose diff bytes are added to predicted window bytes: the window with every
+ * machine-code reference corrected for where its target moved (docs/delta-format.md, XPATCH).
+ */
+export interface XPatchOp extends Omit<PatchOp, 'type'> {
+  type: 'xpatch';
+  prediction: ReferencePrediction;
+}
+
+export type DeltaOp = LiteralOp | CopyOp | PatchOp | XPatchOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

@@ -1,5 +1,5 @@
 import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, DELTA_PREFIX_LENGTH, deltaMalformed } from './format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, READABLE_FORMAT_VERSIONS, deltaMalformed } from './format.js';
 
 const INFLATE_CHUNK_BYTES = 64 * 1024;
 
@@ -15,7 +15,12 @@ function writable(inflater: BrotliDecompress): Promise<void> {
   });
 }
 
-async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<Buffer> {
+/** What the 8-byte prefix said, known once the first decompressed chunk is out. */
+export interface DeltaEnvelope {
+  version: number;
+}
+
+async function readPrefix(input: AsyncIterator<Uint8Array>, envelope: DeltaEnvelope): Promise<Buffer> {
   let bytes = Buffer.alloc(0);
   while (bytes.length < DELTA_PREFIX_LENGTH) {
     const next = await input.next();
@@ -24,20 +29,21 @@ async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<Buffer> {
   }
   if (!bytes.subarray(0, DELTA_MAGIC.length).equals(DELTA_MAGIC)) deltaMalformed('not a delta blob (bad magic)');
   const version = bytes[DELTA_MAGIC.length]!;
-  if (version !== DELTA_FORMAT_VERSION) deltaMalformed(`format version ${version} is not supported (expected ${DELTA_FORMAT_VERSION})`);
+  if (!READABLE_FORMAT_VERSIONS.includes(version)) deltaMalformed(`format version ${version} is not supported (expected ${READABLE_FORMAT_VERSIONS.join(' or ')})`);
+  envelope.version = version;
   return bytes.subarray(DELTA_PREFIX_LENGTH);
 }
 
 /**
- * Checks the blob's magic and version and yields the decompressed op stream. A corrupt or
+ * Checks the blob's magic and version (recorded in `envelope`) and yields the decompressed op stream. A corrupt or
  * truncated brotli stream, or any byte after its end, is E_DELTA_MALFORMED; an error of the
  * source itself (network, chunk verification) passes through unchanged.
  */
-export async function* inflateDelta(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+export async function* inflateDelta(source: AsyncIterable<Uint8Array>, envelope: DeltaEnvelope = { version: 0 }): AsyncGenerator<Buffer> {
   const input = source[Symbol.asyncIterator]();
   let afterPrefix: Buffer;
   try {
-    afterPrefix = await readPrefix(input);
+    afterPrefix = await readPrefix(input, envelope);
   } catch (error) {
     await input.return?.();
     throw error;

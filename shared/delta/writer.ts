@@ -14,10 +14,12 @@ import {
   type DeltaHeader,
   type DeltaOp,
   type PatchOp,
+  type XPatchOp,
 } from './format.js';
 import { checkHeader, encodeHeader } from './header.js';
 import { OpRules } from './op-rules.js';
 import { zigzag } from './varint.js';
+import { checkPrediction, writePrediction } from './xpatch.js';
 
 const COMPRESS_CHUNK_BYTES = 64 * 1024;
 /** Brotli's size hint is an unsigned 32-bit number. */
@@ -68,9 +70,9 @@ function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
   }
 }
 
-function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
+function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp | XPatchOp): void {
   rules.windowRanges(op.window.length);
-  out.byte(OPCODE.patch);
+  out.byte(OPCODE[op.type]);
   out.varint(op.window.length);
   const ranges = op.window.slice(0, -1);
   for (const range of ranges) {
@@ -82,6 +84,10 @@ function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
   out.varint(last.basis);
   out.varint(signed(last.offset - rules.cursor(last.basis)));
   ranges.push(rules.openRange(last.basis, last.offset));
+  if (op.type === 'xpatch') {
+    checkPrediction(op.prediction, invalid);
+    writePrediction(out, op.prediction);
+  }
   rules.beginPatch(ranges, op.start);
   out.varint(op.start);
   for (const triple of op.triples) {
@@ -116,6 +122,7 @@ async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIte
         rules.copy(op);
         break;
       case 'patch':
+      case 'xpatch':
         writePatch(out, rules, op);
         break;
       default:

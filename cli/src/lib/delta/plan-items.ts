@@ -10,6 +10,8 @@ const MAX_CANDIDATES = 3;
 export interface FileCounts {
   identical: number;
   bsdiff: number;
+  /** Of those, sent as an XPATCH: references predicted before the diff. */
+  referencesPredicted: number;
   /** Sent as copies of old bytes between literals (LZ77), smaller than bsdiff's patch. */
   lzMatched: number;
   bsdiffNotWorthIt: number;

@@ -51,7 +51,7 @@ export interface DeltaPlanner {
 }
 
 function emptyStats(): DeltaStats {
-  return { copiedBytes: 0, patchedBytes: 0, literalBytes: 0, files: { identical: 0, bsdiff: 0, lzMatched: 0, bsdiffNotWorthIt: 0, blockMatched: 0, literal: 0 } };
+  return { copiedBytes: 0, patchedBytes: 0, literalBytes: 0, files: { identical: 0, bsdiff: 0, referencesPredicted: 0, lzMatched: 0, bsdiffNotWorthIt: 0, blockMatched: 0, literal: 0 } };
 }
 
 /**
