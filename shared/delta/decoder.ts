@@ -121,10 +121,10 @@ async function* applyPatch(
   }
   const basis = await input.varint();
   ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint())));
-  const prediction = predicted ? await readPrediction(input) : undefined;
+  const fields = predicted ? await readPrediction(input, ranges.reduce((sum, range) => sum + range.length, 0)) : undefined;
   const window = rules.beginPatch(ranges, await input.varint());
   const plain: WindowBytes = (position, length) => readWindow(reader, header, window, position, length);
-  const windowBytes = prediction ? predictedWindow(new ReferencePredictor(prediction, window.length), plain) : plain;
+  const windowBytes = fields ? predictedWindow(new ReferencePredictor(fields.prediction, fields.predictedLength), plain) : plain;
   let produced = 0;
   for (;;) {
     const addLength = await input.varint();

@@ -100,7 +100,10 @@ export class ReferencePredictor {
 
   constructor(
     private readonly prediction: ReferencePrediction,
-    /** Length of the patch window: sites lie inside it, targets within twice it. */
+    /**
+     * The window length the prediction was made for: sites lie inside it, targets within
+     * twice it. The window may run further (its last range is open); bytes there are as they are.
+     */
     private readonly windowLength: number,
   ) {
     this.shiftMap = new ShiftMap(prediction.shifts);
@@ -108,7 +111,7 @@ export class ReferencePredictor {
 
   /** Window positions [start, end) whose bytes `predict(…, from, to, …)` needs. */
   context(from: number, to: number): { start: number; end: number } {
-    return { start: Math.max(0, from - CONTEXT_BEFORE), end: Math.min(this.windowLength, to + CONTEXT_AFTER) };
+    return { start: Math.max(0, from - CONTEXT_BEFORE), end: Math.max(to, Math.min(this.windowLength, to + CONTEXT_AFTER)) };
   }
 
   /**

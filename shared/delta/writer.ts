@@ -86,7 +86,7 @@ function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp | XPatchOp): v
   ranges.push(rules.openRange(last.basis, last.offset));
   if (op.type === 'xpatch') {
     checkPrediction(op.prediction, invalid);
-    writePrediction(out, op.prediction);
+    writePrediction(out, op.prediction, op.window.reduce((sum, range) => sum + range.length, 0));
   }
   rules.beginPatch(ranges, op.start);
   out.varint(op.start);

@@ -36,10 +36,15 @@ export function checkPrediction(prediction: ReferencePrediction, fail: (message:
   }
 }
 
-/** Architecture byte, phase byte, breakpoint count, then (position gap, shift change) per breakpoint. */
-export function writePrediction(out: ByteBuilder, prediction: ReferencePrediction): void {
+/**
+ * Architecture byte, phase byte, the predicted length (the sum of the window's range lengths
+ * as the writer knew them: the last range is open on the wire and may run further), the
+ * breakpoint count, then (position gap, shift change) per breakpoint.
+ */
+export function writePrediction(out: ByteBuilder, prediction: ReferencePrediction, predictedLength: number): void {
   out.byte(ARCHITECTURE_CODE[prediction.architecture]);
   out.byte(prediction.phase);
+  out.varint(predictedLength);
   out.varint(prediction.shifts.length);
   let previous = { position: 0, shift: 0 };
   for (const breakpoint of prediction.shifts) {
@@ -49,10 +54,13 @@ export function writePrediction(out: ByteBuilder, prediction: ReferencePredictio
   }
 }
 
-export async function readPrediction(input: ByteSource): Promise<ReferencePrediction> {
+/** The prediction fields of an XPATCH whose window is `windowLength` bytes long. */
+export async function readPrediction(input: ByteSource, windowLength: number): Promise<{ prediction: ReferencePrediction; predictedLength: number }> {
   const code = await input.byte();
   const architecture = ARCHITECTURE_OF_CODE.get(code) ?? deltaMalformed(`unknown reference architecture 0x${code.toString(16)}`);
   const phase = await input.byte();
+  const predictedLength = await input.varint();
+  if (predictedLength < 1 || predictedLength > windowLength) deltaMalformed(`predicted length ${predictedLength} is not 1 to the ${windowLength}-byte window`);
   const count = await input.varint();
   if (count > MAX_SHIFT_BREAKPOINTS) deltaMalformed(`${count} shift breakpoints exceed the ${MAX_SHIFT_BREAKPOINTS} limit`);
   const shifts: ShiftBreakpoint[] = [];
@@ -65,5 +73,5 @@ export async function readPrediction(input: ByteSource): Promise<ReferencePredic
   }
   const prediction = { architecture, phase, shifts };
   checkPrediction(prediction, deltaMalformed);
-  return prediction;
+  return { prediction, predictedLength };
 }

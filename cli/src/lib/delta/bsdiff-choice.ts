@@ -74,7 +74,7 @@ async function patchCost(op: PatchOp, old: Buffer, content: Buffer): Promise<{ c
   if (architecture === undefined) return { cost: await plain };
   const predicted = predictReferences(op, old, architecture);
   const fields = new ByteBuilder();
-  writePrediction(fields, predicted.prediction);
+  writePrediction(fields, predicted.prediction, old.length);
   const [plainCost, predictedCost] = await Promise.all([plain, compressedSize([...fields.take(true), ...tripleBytes(predicted.triples)])]);
   return predictedCost < plainCost ? { cost: predictedCost, predict: architecture } : { cost: plainCost };
 }
