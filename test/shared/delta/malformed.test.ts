@@ -4,6 +4,7 @@ import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
 import { DELTA_FORMAT_VERSION, DELTA_MAGIC, MAX_BASES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { encodeVarint, zigzag } from '../../../shared/delta/varint.js';
+import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
@@ -122,6 +123,32 @@ t.test('operations', async (t) => {
   ];
   for (const [name, ops, pattern] of cases) {
     await t.test(name, (t) => rejectsMalformed(t, withHeader(HEADER, ...ops), pattern));
+  }
+});
+
+t.test('xpatch prediction fields', async (t) => {
+  const { xpatch, end } = OPCODE;
+  // window: all 16 basis bytes; x86-64, phase 0, predicted length 16, then the breakpoints; add 8 unchanged bytes
+  const withFields = (...fields: (number | Buffer)[]) => [op(xpatch), 1, 0, 0, ...fields, 0, 8, 0, 0, 0, 0, 0, 0, op(end)];
+  const good = withHeader(HEADER, ...withFields(Buffer.of(1, 0), 16, 1, 3, zigzag(-2)));
+  t.equal((await collect(decodeDelta(pieces(good, 2), memoryBases([BASIS])))).toString(), '01234567', 'the baseline decodes');
+  const inVersion1 = Buffer.concat([DELTA_MAGIC, Buffer.of(1), good.subarray(DELTA_MAGIC.length + 1)]);
+  await rejectsMalformed(t, inVersion1, /operation code 0x4 needs format version 2, the blob is version 1/);
+  const cases: [string, (number | Buffer)[], RegExp][] = [
+    ['unknown architecture', [Buffer.of(3, 0), 16, 0], /unknown reference architecture 0x3/],
+    ['x86-64 with a phase', [Buffer.of(1, 1), 16, 0], /x86_64 prediction has phase 1/],
+    ['aarch64 phase past 3', [Buffer.of(2, 4), 16, 0], /aarch64 prediction has phase 4/],
+    ['predicted length 0', [Buffer.of(1, 0), 0, 0], /predicted length 0 is not 1 to the 16-byte window/],
+    ['predicted length past the window', [Buffer.of(1, 0), 17, 0], /predicted length 17 is not 1 to the 16-byte window/],
+    ['too many breakpoints', [Buffer.of(1, 0), 16, MAX_SHIFT_BREAKPOINTS + 1], /shift breakpoints exceed/],
+    ['a repeated breakpoint', [Buffer.of(1, 0), 16, 2, 3, zigzag(1), 0, zigzag(1)], /breakpoint 1 repeats position 3/],
+    ['a breakpoint that keeps the shift', [Buffer.of(1, 0), 16, 1, 3, 0], /sets shift 0 after 0/],
+    ['a shift too large', [Buffer.of(1, 0), 16, 1, 3, zigzag(MAX_SHIFT_MAGNITUDE + 1)], /sets shift/],
+    ['truncated inside the breakpoints', [Buffer.of(1, 0), 16, 2, 3], /truncated/],
+  ];
+  for (const [name, fields, pattern] of cases) {
+    const bytes = name.startsWith('truncated') ? withHeader(HEADER, op(xpatch), 1, 0, 0, ...fields) : withHeader(HEADER, ...withFields(...fields));
+    await t.test(name, (t) => rejectsMalformed(t, bytes, pattern));
   }
 });
 
