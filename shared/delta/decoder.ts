@@ -1,9 +1,11 @@
 import { PrtiqlError } from '../errors.js';
+import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
-import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type DeltaHeader } from './format.js';
+import { CHANNEL, DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
-import { inflateDelta, type DeltaEnvelope } from './inflate.js';
+import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
+import { SingleStreamSource, type OpSource } from './op-source.js';
 import { ReferencePredictor } from './reference-prediction.js';
 import type { PatchWindow } from './window.js';
 import { readPrediction } from './xpatch.js';
@@ -26,11 +28,11 @@ export type OpenBasis = (header: DeltaHeader) => Promise<BasisReader>;
  * streaming the rest. Stops pulling from `source` as soon as the header is read.
  */
 export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promise<DeltaHeader> {
-  const inflated = inflateDelta(source);
+  const { body } = await inflateDelta(source);
   try {
-    return await parseHeader(new ByteSource(inflated));
+    return await parseHeader(new ByteSource(body));
   } finally {
-    await inflated.return(undefined);
+    await body.return(undefined);
   }
 }
 
@@ -38,46 +40,46 @@ export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promis
  * Rebuilds the target tar from a delta blob, yielding it in pieces of at most
  * DECODE_PIECE_BYTES. `openBasis` sees the header before any output and may refuse it by
  * throwing. Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
- * one output piece and one basis read are in flight at a time. Anything wrong with the delta
+ * one block (version 2, at most MAX_BLOCK_BYTES), one output piece and one basis read are in
+ * flight at a time. Anything wrong with the delta
  * bytes raises PrtiqlError E_DELTA_MALFORMED; the caller checks the output's sha256 against
  * `header.target.diffID`, which the decoder does not do.
  */
 export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis): AsyncGenerator<Buffer> {
-  const envelope: DeltaEnvelope = { version: 0 };
-  const inflated = inflateDelta(source, envelope);
+  const { version, body } = await inflateDelta(source);
   try {
-    const input = new ByteSource(inflated);
-    const header = await parseHeader(input);
+    const stream = new ByteSource(body);
+    const header = await parseHeader(stream);
     const reader = await openBasis(header);
     try {
-      yield* applyOperations(header, input, reader, envelope.version);
+      yield* applyOperations(header, version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream), reader, version);
     } finally {
       await reader.close?.();
     }
   } finally {
-    await inflated.return(undefined);
+    await body.return(undefined);
   }
 }
 
-async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader, version: number): AsyncGenerator<Buffer> {
+async function* applyOperations(header: DeltaHeader, input: OpSource, reader: BasisReader, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, deltaMalformed);
   const readRange = async (): Promise<BasisRange> => {
-    const basis = await input.varint();
-    const offset = rules.cursor(basis) + (await input.signedVarint());
-    return { basis, offset, length: await input.varint() };
+    const basis = await input.varint(CHANNEL.control);
+    const offset = rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets));
+    return { basis, offset, length: await input.varint(CHANNEL.lengths) };
   };
 
   for (;;) {
-    const opcode = await input.byte();
+    const opcode = await input.byte(CHANNEL.control);
     switch (opcode) {
       case OPCODE.end:
         rules.end();
         if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
         return;
       case OPCODE.literal: {
-        const length = await input.varint();
+        const length = await input.varint(CHANNEL.lengths);
         rules.literal(length);
-        yield* passThrough(input, length);
+        yield* passThrough(input, CHANNEL.literals, length);
         break;
       }
       case OPCODE.copy: {
@@ -104,14 +106,14 @@ type WindowBytes = (position: number, length: number, outputDelta: number) => Pr
 
 /** PATCH, or with `predicted` XPATCH: its prediction fields follow the window. */
 async function* applyPatch(
-  input: ByteSource,
+  input: OpSource,
   reader: BasisReader,
   header: DeltaHeader,
   rules: OpRules,
   readRange: () => Promise<BasisRange>,
   predicted: boolean,
 ): AsyncGenerator<Buffer> {
-  const count = await input.varint();
+  const count = await input.varint(CHANNEL.control);
   rules.windowRanges(count);
   const ranges: BasisRange[] = [];
   for (let i = 1; i < count; i++) {
@@ -119,22 +121,22 @@ async function* applyPatch(
     rules.range(range);
     ranges.push(range);
   }
-  const basis = await input.varint();
-  ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint())));
+  const basis = await input.varint(CHANNEL.control);
+  ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets))));
   const fields = predicted ? await readPrediction(input, ranges.reduce((sum, range) => sum + range.length, 0)) : undefined;
-  const window = rules.beginPatch(ranges, await input.varint());
+  const window = rules.beginPatch(ranges, await input.varint(CHANNEL.offsets));
   const plain: WindowBytes = (position, length) => readWindow(reader, header, window, position, length);
   const windowBytes = fields ? predictedWindow(new ReferencePredictor(fields.prediction, fields.predictedLength), plain) : plain;
   let produced = 0;
   for (;;) {
-    const addLength = await input.varint();
-    const extraLength = await input.varint();
+    const addLength = await input.varint(CHANNEL.triples);
+    const extraLength = await input.varint(CHANNEL.triples);
     if (addLength === 0 && extraLength === 0) break;
-    let position = rules.triple(addLength, extraLength, await input.signedVarint());
+    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.triples));
     const outputDelta = produced - position;
     while (rules.diffLeft > 0) {
-      const runUnchanged = await input.varint();
-      const changed = await input.varint();
+      const runUnchanged = await input.varint(CHANNEL.diffs);
+      const changed = await input.varint(CHANNEL.diffs);
       const unchanged = rules.diffRun(runUnchanged, changed);
       for (let done = 0; done < unchanged; ) {
         const piece = await windowBytes(position + done, Math.min(unchanged - done, DECODE_PIECE_BYTES), outputDelta);
@@ -144,7 +146,7 @@ async function* applyPatch(
       yield* addToWindow(input, windowBytes, position + unchanged, changed, outputDelta);
       position += unchanged + changed;
     }
-    yield* passThrough(input, extraLength);
+    yield* passThrough(input, CHANNEL.extras, extraLength);
     produced += addLength + extraLength;
   }
   rules.endPatch();
@@ -159,9 +161,9 @@ function predictedWindow(predictor: ReferencePredictor, plain: WindowBytes): Win
   };
 }
 
-async function* passThrough(input: ByteSource, length: number): AsyncGenerator<Buffer> {
+async function* passThrough(input: OpSource, channel: Channel, length: number): AsyncGenerator<Buffer> {
   for (let left = length; left > 0; ) {
-    const piece = await input.upTo(Math.min(left, DECODE_PIECE_BYTES));
+    const piece = await input.upTo(channel, Math.min(left, DECODE_PIECE_BYTES));
     left -= piece.length;
     yield piece;
   }
@@ -195,9 +197,9 @@ async function readWindow(reader: BasisReader, header: DeltaHeader, window: Patc
 }
 
 /** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */
-async function* addToWindow(input: ByteSource, windowBytes: WindowBytes, position: number, length: number, outputDelta: number): AsyncGenerator<Buffer> {
+async function* addToWindow(input: OpSource, windowBytes: WindowBytes, position: number, length: number, outputDelta: number): AsyncGenerator<Buffer> {
   for (let done = 0; done < length; ) {
-    const diff = await input.upTo(Math.min(length - done, DECODE_PIECE_BYTES));
+    const diff = await input.upTo(CHANNEL.diffs, Math.min(length - done, DECODE_PIECE_BYTES));
     const old = await windowBytes(position + done, diff.length, outputDelta);
     for (let i = 0; i < diff.length; i++) diff[i] = (diff[i]! + old[i]!) & 0xff;
     done += diff.length;

@@ -1,6 +1,6 @@
-import type { ByteBuilder } from './byte-builder.js';
-import type { ByteSource } from './byte-source.js';
-import { deltaMalformed } from './format.js';
+import { CHANNEL, deltaMalformed } from './format.js';
+import type { OpSink } from './op-sink.js';
+import type { OpSource } from './op-source.js';
 import { ARCHITECTURE_CODE, type Architecture, type ReferencePrediction, type ShiftBreakpoint } from './reference-prediction.js';
 import { zigzag } from './varint.js';
 
@@ -41,34 +41,34 @@ export function checkPrediction(prediction: ReferencePrediction, fail: (message:
  * as the writer knew them: the last range is open on the wire and may run further), the
  * breakpoint count, then (position gap, shift change) per breakpoint.
  */
-export function writePrediction(out: ByteBuilder, prediction: ReferencePrediction, predictedLength: number): void {
-  out.byte(ARCHITECTURE_CODE[prediction.architecture]);
-  out.byte(prediction.phase);
-  out.varint(predictedLength);
-  out.varint(prediction.shifts.length);
+export function writePrediction(out: OpSink, prediction: ReferencePrediction, predictedLength: number): void {
+  out.byte(CHANNEL.control, ARCHITECTURE_CODE[prediction.architecture]);
+  out.byte(CHANNEL.control, prediction.phase);
+  out.varint(CHANNEL.lengths, predictedLength);
+  out.varint(CHANNEL.control, prediction.shifts.length);
   let previous = { position: 0, shift: 0 };
   for (const breakpoint of prediction.shifts) {
-    out.varint(breakpoint.position - previous.position);
-    out.varint(zigzag(breakpoint.shift - previous.shift));
+    out.varint(CHANNEL.offsets, breakpoint.position - previous.position);
+    out.varint(CHANNEL.offsets, zigzag(breakpoint.shift - previous.shift));
     previous = breakpoint;
   }
 }
 
 /** The prediction fields of an XPATCH whose window is `windowLength` bytes long. */
-export async function readPrediction(input: ByteSource, windowLength: number): Promise<{ prediction: ReferencePrediction; predictedLength: number }> {
-  const code = await input.byte();
+export async function readPrediction(input: OpSource, windowLength: number): Promise<{ prediction: ReferencePrediction; predictedLength: number }> {
+  const code = await input.byte(CHANNEL.control);
   const architecture = ARCHITECTURE_OF_CODE.get(code) ?? deltaMalformed(`unknown reference architecture 0x${code.toString(16)}`);
-  const phase = await input.byte();
-  const predictedLength = await input.varint();
+  const phase = await input.byte(CHANNEL.control);
+  const predictedLength = await input.varint(CHANNEL.lengths);
   if (predictedLength < 1 || predictedLength > windowLength) deltaMalformed(`predicted length ${predictedLength} is not 1 to the ${windowLength}-byte window`);
-  const count = await input.varint();
+  const count = await input.varint(CHANNEL.control);
   if (count > MAX_SHIFT_BREAKPOINTS) deltaMalformed(`${count} shift breakpoints exceed the ${MAX_SHIFT_BREAKPOINTS} limit`);
   const shifts: ShiftBreakpoint[] = [];
   let previous = { position: 0, shift: 0 };
   for (let i = 0; i < count; i++) {
-    const gap = await input.varint();
+    const gap = await input.varint(CHANNEL.offsets);
     if (i > 0 && gap === 0) deltaMalformed(`shift breakpoint ${i} repeats position ${previous.position}`);
-    previous = { position: previous.position + gap, shift: previous.shift + (await input.signedVarint()) };
+    previous = { position: previous.position + gap, shift: previous.shift + (await input.signedVarint(CHANNEL.offsets)) };
     shifts.push(previous);
   }
   const prediction = { architecture, phase, shifts };
