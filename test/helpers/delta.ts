@@ -1,6 +1,6 @@
 import fc, { type GeneratorValue } from 'fast-check';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
-import type { BasisEntry, BasisRange, DeltaHeader, DeltaOp, PatchTriple } from '../../shared/delta/format.js';
+import { DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
 import { sha256Digest } from '../../shared/digest.js';
 
@@ -162,8 +162,8 @@ function drawPrediction(g: GeneratorValue, windowLength: number): ReferencePredi
   return { architecture, phase: architecture === 'aarch64' ? int(g, 0, 3) : 0, shifts };
 }
 
-/** A valid delta drawn at random: bases of every kind, then literal, copy, patch and xpatch ops over them. */
-export function drawDeltaCase(g: GeneratorValue): DeltaCase {
+/** A valid delta drawn at random: bases of every kind, then literal, copy, patch and (from version 2) xpatch ops over them. */
+export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION): DeltaCase {
   const bases = Array.from({ length: int(g, 0, 4) }, () => withReferences(g, bytesOf(g, int(g, 0, 1000))));
   const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
   const entries: BasisEntry[] = bases.map((content, i) => {
@@ -173,7 +173,7 @@ export function drawDeltaCase(g: GeneratorValue): DeltaCase {
   });
   const ops: DeltaOp[] = [];
   for (let i = int(g, 0, 12); i > 0; i--) {
-    const type = (['literal', 'copy', 'patch', 'xpatch'] as const)[int(g, 0, 3)]!;
+    const type = (['literal', 'copy', 'patch', 'xpatch'] as const)[int(g, 0, version >= 2 ? 3 : 2)]!;
     const range = drawRange(g, bases);
     if (type === 'literal' || range === undefined) {
       ops.push({ type: 'literal', bytes: bytesOf(g, int(g, 1, 2000)) });
