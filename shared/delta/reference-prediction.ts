@@ -50,7 +50,8 @@ function x86Field(bytes: Uint8Array, at: number): boolean {
   return (opcode & 0xc7) === 0x05 && (RIP_ONE_BYTE[before] === 1 || (bytes[at - 3] === 0x0f && RIP_TWO_BYTE[before] === 1));
 }
 
-function readWord(bytes: Uint8Array, at: number): number {
+/** The little-endian unsigned 32-bit word at `at`. */
+export function readWord(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
 }
 

@@ -1,5 +1,5 @@
 import type { BasisRange, PatchOp, XPatchOp } from '../../../../shared/delta/format.js';
-import { ReferencePredictor, SITE_BYTES, type Architecture, type ReferencePrediction, type ShiftBreakpoint } from '../../../../shared/delta/reference-prediction.js';
+import { ReferencePredictor, SITE_BYTES, readWord, type Architecture, type ReferencePrediction, type ShiftBreakpoint } from '../../../../shared/delta/reference-prediction.js';
 import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../../shared/delta/xpatch.js';
 
 const ELF_MACHINE: ReadonlyMap<number, Architecture> = new Map([
@@ -52,10 +52,6 @@ function addsOf(op: PatchOp): Add[] {
 
 const NEW_WORD = new Uint8Array(SITE_BYTES);
 
-function wordAt(bytes: Uint8Array, at: number): number {
-  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
-}
-
 /**
  * The shift each reference inside an add needs for its prediction to be exact: what its
  * target must have moved by, given the value the new file holds there. References whose new
@@ -68,8 +64,8 @@ function observedShifts(window: Uint8Array, adds: readonly Add[], scanner: Refer
     const end = position + diff.length;
     scanner.forEachSite(window, 0, position, end, (site, target, ownedFrom) => {
       if (ownedFrom !== site || site < position || site + SITE_BYTES > end) return;
-      const old = wordAt(window, site);
-      const newWord = wordAt(NEW_WORD.map((_, k) => window[site + k]! + diff[site - position + k]!), 0);
+      const old = readWord(window, site);
+      const newWord = readWord(NEW_WORD.map((_, k) => window[site + k]! + diff[site - position + k]!), 0);
       let change: number;
       if (architecture === 'x86_64') change = (newWord - old) | 0;
       else {
