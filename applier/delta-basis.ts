@@ -4,6 +4,7 @@ import { dirname, join, sep } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
 import type { BasisReader } from '../shared/delta/decoder.js';
 import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
+import { InflatedMembers } from '../shared/delta/inflated-basis.js';
 import type { LayerMeta } from '../shared/layer-meta.js';
 import { safeEntryPath } from '../shared/tar/entry-path.js';
 import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
@@ -61,7 +62,8 @@ function pieceAt(pieces: TarPiece[], position: number): number {
 /**
  * Random access to the bases a delta names, read from the committed layers on this device:
  * a file's bytes from layers/<hex>/<path> (never through a symlink, never outside the layer),
- * a skeleton from layers/<hex>.meta, a whole tar from both. Anything missing or not matching
+ * a skeleton from layers/<hex>.meta, a whole tar from both, an inflated member by inflating a
+ * range of that tar. Anything missing or not matching
  * the declared sizes makes the delta unusable (the caller falls back to the full layer).
  */
 export class StoreBasisReader implements BasisReader {
@@ -69,6 +71,7 @@ export class StoreBasisReader implements BasisReader {
   private readonly metas = new Map<string, OpenLayerMeta>();
   private readonly pieces = new Map<string, TarPiece[]>();
   private readonly blocks = new Map<string, Uint8Array>();
+  private readonly inflated = new InflatedMembers((basis) => this.readTar(basis.layer, basis.offset, basis.compressedSize));
 
   private constructor(
     private readonly store: Store,
@@ -80,7 +83,10 @@ export class StoreBasisReader implements BasisReader {
     try {
       for (const basis of header.bases) {
         if (!(await store.hasLayer(basis.layer))) unusable(`layer ${basis.layer} is not on this device`);
-        if (basis.kind !== 'file') {
+        if (basis.kind === 'inflated') {
+          const { meta } = await reader.meta(basis.layer);
+          if (basis.offset + basis.compressedSize > meta.size) unusable(`layer ${basis.layer} ends before the deflate stream at ${basis.offset}`);
+        } else if (basis.kind !== 'file') {
           const { meta } = await reader.meta(basis.layer);
           const size = basis.kind === 'skeleton' ? meta.skeletonSize : meta.size;
           if (size !== basis.size) unusable(`layer ${basis.layer} ${basis.kind} has ${size} bytes, the delta expects ${basis.size}`);
@@ -135,6 +141,8 @@ export class StoreBasisReader implements BasisReader {
         return (await this.meta(basis.layer)).readSkeleton(position, length);
       case 'tar':
         return this.readTar(basis.layer, position, length);
+      case 'inflated':
+        return this.inflated.read(index, basis, position, length);
     }
   }
 
@@ -144,6 +152,7 @@ export class StoreBasisReader implements BasisReader {
     this.files.clear();
     this.metas.clear();
     this.blocks.clear();
+    this.inflated.clear();
   }
 
   private async meta(layer: BasisEntry['layer']): Promise<OpenLayerMeta> {

@@ -77,11 +77,11 @@ export class Deflater {
     [this.goodMatch, this.maxLazy, this.niceMatch, this.maxChain] = LEVEL_CONFIG[params.level]!;
   }
 
-  /** Takes more input; returns the compressed bytes completed so far. */
+  /** Takes more input (copied if kept); returns the compressed bytes completed so far. */
   write(chunk: Uint8Array): Uint8Array[] {
     if (this.final) throw new RangeError('deflater: write after end');
     if (chunk.length > 0) {
-      this.pending.push(chunk);
+      this.pending.push(chunk.slice());
       this.pendingBytes += chunk.length;
       this.run();
     }

@@ -1,5 +1,6 @@
 import { PrtiqlError } from '../errors.js';
 import { ByteSource } from './byte-source.js';
+import { applyDeflateMember } from './deflate-member.js';
 import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
@@ -57,7 +58,12 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
 }
 
 async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader): AsyncGenerator<Buffer> {
-  const rules = new OpRules(header, deltaMalformed);
+  yield* applyUntilEnd(header, input, reader, new OpRules(header, deltaMalformed), true);
+  if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
+}
+
+/** Operations up to and including END; deflate members are allowed at the top level only. */
+async function* applyUntilEnd(header: DeltaHeader, input: ByteSource, reader: BasisReader, rules: OpRules, topLevel: boolean): AsyncGenerator<Buffer> {
   const readRange = async (): Promise<BasisRange> => {
     const basis = await input.varint();
     const offset = rules.cursor(basis) + (await input.signedVarint());
@@ -69,7 +75,6 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
     switch (opcode) {
       case OPCODE.end:
         rules.end();
-        if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
         return;
       case OPCODE.literal: {
         const length = await input.varint();
@@ -85,6 +90,10 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
       }
       case OPCODE.patch:
         yield* applyPatch(input, reader, header, rules, readRange);
+        break;
+      case OPCODE.deflate:
+        if (!topLevel) deltaMalformed('a deflate member inside a deflate member');
+        yield* applyDeflateMember(input, header, rules, (memberRules) => applyUntilEnd(header, input, reader, memberRules, false));
         break;
       default:
         deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);

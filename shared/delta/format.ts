@@ -1,18 +1,21 @@
 /**
- * The delta blob format, version 1: constants, limits and the in-memory shapes that the
+ * The delta blob format, version 2 (version 1 blobs are still read): constants, limits and the in-memory shapes that the
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
+import type { DeflateParams } from '../deflate/params.js';
 import type { Digest } from '../digest.js';
 import { PrtiqlError } from '../errors.js';
 
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
-export const DELTA_FORMAT_VERSION = 1;
+export const DELTA_FORMAT_VERSION = 2;
+/** Versions the decoder reads: version 2 added deflate members (opcode 0x05, basis kind 0x04). */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
-export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, deflate: 0x05 } as const;
+export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
 
 /** Every encoded number (size, offset, length, zigzagged seek) is at most 2^53 - 1: exact in a double. */
 export const MAX_VARINT_VALUE = Number.MAX_SAFE_INTEGER;
@@ -54,7 +57,19 @@ export interface TarBasis {
   size: number;
 }
 
-export type BasisEntry = FileBasis | SkeletonBasis | TarBasis;
+/**
+ * The inflated content of a raw deflate stream lying at `offset` in a base layer's tar (e.g.
+ * the body of a .gz file): `size` is the inflated size, `compressedSize` the stream's.
+ */
+export interface InflatedBasis {
+  kind: 'inflated';
+  layer: Digest;
+  offset: number;
+  compressedSize: number;
+  size: number;
+}
+
+export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
 
 export interface DeltaHeader {
@@ -101,7 +116,22 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
-export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+/** An operation that may appear inside a deflate member. */
+export type MemberOp = LiteralOp | CopyOp | PatchOp;
+
+/**
+ * A raw deflate stream of `compressedSize` bytes: `ops` produce its `inflatedSize` inflated
+ * bytes, which the decoder deflates with `params`.
+ */
+export interface DeflateOp {
+  type: 'deflate';
+  params: DeflateParams;
+  inflatedSize: number;
+  compressedSize: number;
+  ops: MemberOp[];
+}
+
+export type DeltaOp = MemberOp | DeflateOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

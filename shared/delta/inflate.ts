@@ -1,5 +1,5 @@
 import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, DELTA_PREFIX_LENGTH, deltaMalformed } from './format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, READABLE_FORMAT_VERSIONS, deltaMalformed } from './format.js';
 
 const INFLATE_CHUNK_BYTES = 64 * 1024;
 
@@ -24,7 +24,7 @@ async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<Buffer> {
   }
   if (!bytes.subarray(0, DELTA_MAGIC.length).equals(DELTA_MAGIC)) deltaMalformed('not a delta blob (bad magic)');
   const version = bytes[DELTA_MAGIC.length]!;
-  if (version !== DELTA_FORMAT_VERSION) deltaMalformed(`format version ${version} is not supported (expected ${DELTA_FORMAT_VERSION})`);
+  if (!READABLE_FORMAT_VERSIONS.includes(version)) deltaMalformed(`format version ${version} is not supported (expected ${READABLE_FORMAT_VERSIONS.join(' or ')})`);
   return bytes.subarray(DELTA_PREFIX_LENGTH);
 }
 

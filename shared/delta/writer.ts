@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress } from 'node:zlib';
 import { PrtiqlError } from '../errors.js';
 import { ByteBuilder } from './byte-builder.js';
+import { writeMemberHead } from './deflate-member.js';
 import {
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,
@@ -97,30 +98,43 @@ function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
   out.varint(0);
 }
 
+function writeOp(out: ByteBuilder, rules: OpRules, header: DeltaHeader, op: DeltaOp, topLevel: boolean): void {
+  switch (op.type) {
+    case 'literal':
+      rules.literal(op.bytes.byteLength);
+      out.byte(OPCODE.literal);
+      out.varint(op.bytes.byteLength);
+      out.bytes(op.bytes);
+      break;
+    case 'copy':
+      out.byte(OPCODE.copy);
+      writeRange(out, rules, op);
+      rules.copy(op);
+      break;
+    case 'patch':
+      writePatch(out, rules, op);
+      break;
+    case 'deflate': {
+      if (!topLevel) invalid('a deflate member inside a deflate member');
+      out.byte(OPCODE.deflate);
+      const memberRules = writeMemberHead(out, rules, header, op, invalid);
+      for (const inner of op.ops) writeOp(out, memberRules, header, inner, false);
+      memberRules.end();
+      out.byte(OPCODE.end);
+      break;
+    }
+    default:
+      invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
+  }
+}
+
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
 async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
   const out = new ByteBuilder();
   out.bytes(encodeHeader(header));
   for await (const op of ops) {
-    switch (op.type) {
-      case 'literal':
-        rules.literal(op.bytes.byteLength);
-        out.byte(OPCODE.literal);
-        out.varint(op.bytes.byteLength);
-        out.bytes(op.bytes);
-        break;
-      case 'copy':
-        out.byte(OPCODE.copy);
-        writeRange(out, rules, op);
-        rules.copy(op);
-        break;
-      case 'patch':
-        writePatch(out, rules, op);
-        break;
-      default:
-        invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
-    }
+    writeOp(out, rules, header, op, true);
     yield* out.take();
   }
   rules.end();

@@ -54,7 +54,7 @@ t.test('envelope: magic, version, brotli, trailing bytes', async (t) => {
   await rejectsMalformed(t, Buffer.alloc(0), /too short/);
   await rejectsMalformed(t, good.subarray(0, 5), /too short/);
   await rejectsMalformed(t, Buffer.concat([Buffer.from('NOTDELTA'), good.subarray(8)]), /bad magic/);
-  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(2), good.subarray(8)]), /version 2/);
+  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(3), good.subarray(8)]), /version 3/);
   await rejectsMalformed(t, good.subarray(0, good.length - 1), /corrupt or truncated/);
   await rejectsMalformed(t, PREFIX, /corrupt or truncated/);
   await rejectsMalformed(t, Buffer.concat([good, Buffer.from('x')]), /1 bytes follow the compressed op stream/);

@@ -15,6 +15,8 @@ export interface FileCounts {
   bsdiffNotWorthIt: number;
   blockMatched: number;
   literal: number;
+  /** Compressed members re-deflated on the device from their inflated bytes. */
+  deflateMember: number;
 }
 
 /**

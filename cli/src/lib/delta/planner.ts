@@ -33,6 +33,8 @@ export interface DeltaStats {
   copiedBytes: number;
   patchedBytes: number;
   literalBytes: number;
+  /** Written by deflate members (their compressed size). */
+  deflatedBytes: number;
   /** Regular files with content, by how their content was encoded. */
   files: FileCounts;
 }
@@ -51,7 +53,13 @@ export interface DeltaPlanner {
 }
 
 function emptyStats(): DeltaStats {
-  return { copiedBytes: 0, patchedBytes: 0, literalBytes: 0, files: { identical: 0, bsdiff: 0, lzMatched: 0, bsdiffNotWorthIt: 0, blockMatched: 0, literal: 0 } };
+  return {
+    copiedBytes: 0,
+    patchedBytes: 0,
+    literalBytes: 0,
+    deflatedBytes: 0,
+    files: { identical: 0, bsdiff: 0, lzMatched: 0, bsdiffNotWorthIt: 0, blockMatched: 0, literal: 0, deflateMember: 0 },
+  };
 }
 
 /**
@@ -119,6 +127,7 @@ async function* counted(ops: AsyncIterable<DeltaOp>, stats: DeltaStats): AsyncGe
   for await (const op of ops) {
     if (op.type === 'copy') stats.copiedBytes += op.length;
     else if (op.type === 'literal') stats.literalBytes += op.bytes.byteLength;
+    else if (op.type === 'deflate') stats.deflatedBytes += op.compressedSize;
     else stats.patchedBytes += op.triples.reduce((sum, triple) => sum + triple.diff.length + triple.extra.length, 0);
     yield op;
   }
