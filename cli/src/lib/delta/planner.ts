@@ -11,6 +11,7 @@ import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Layer } from '../image/image.js';
 import { BasisIndex } from './basis-index.js';
 import { coalesceOps } from './coalesce-ops.js';
+import { inflatedBases } from './deflate-members.js';
 import { emitOps, type EmitContext } from './emit-ops.js';
 import { indexLayer, type IndexedLayer } from './layer-index.js';
 import { planItems, usedLayers, type FileCounts } from './plan-items.js';
@@ -98,7 +99,7 @@ export async function createDeltaPlanner(base: readonly DeltaLayer[], options: D
   }
 }
 
-type PlannerContext = Omit<EmitContext, 'target' | 'basisOf'>;
+type PlannerContext = Omit<EmitContext, 'target' | 'basisOf' | 'memberBasisOf'>;
 
 async function planLayer(context: PlannerContext, target: DeltaLayer, output: string, tarPath: string): Promise<DeltaPlanResult> {
   try {
@@ -110,11 +111,12 @@ async function planLayer(context: PlannerContext, target: DeltaLayer, output: st
     const items = await planItems(context, indexed, stats.files);
     const used = usedLayers(items);
     const basisOf = new Map(used.map((layer, basis) => [layer, basis]));
+    const members = inflatedBases(items, context.layers, used.length);
     const header: DeltaHeader = {
       target: { diffID: indexed.diffID, size: indexed.size },
-      bases: used.map((layer) => ({ kind: 'tar', layer: context.layers[layer]!.diffID, size: context.layers[layer]!.size })),
+      bases: [...used.map((layer) => ({ kind: 'tar' as const, layer: context.layers[layer]!.diffID, size: context.layers[layer]!.size })), ...members.bases],
     };
-    const ops = counted(coalesceOps(emitOps({ ...context, target: indexed, basisOf }, items, stats.files)), stats);
+    const ops = counted(coalesceOps(emitOps({ ...context, target: indexed, basisOf, memberBasisOf: members.indexOf }, items, stats.files)), stats);
     await pipeline(encodeDelta(header, ops), createWriteStream(output));
     return { target: header.target, basisLayers: basisLayers(header), stats };
   } finally {
