@@ -6,10 +6,11 @@
 import { Deflater } from '../deflate/deflater.js';
 import { FLAVOUR_CODE, unsupportedParams, type DeflateFlavour, type DeflateParams } from '../deflate/params.js';
 import type { Digest } from '../digest.js';
-import type { ByteBuilder } from './byte-builder.js';
 import type { ByteSource } from './byte-source.js';
-import { deltaMalformed, type DeflateOp, type DeltaHeader, type InflatedBasis } from './format.js';
+import { CHANNEL, DEFLATE_MEMBERS_VERSION, deltaMalformed, type DeflateOp, type DeltaHeader, type InflatedBasis } from './format.js';
 import { OpRules } from './op-rules.js';
+import type { OpSink } from './op-sink.js';
+import type { OpSource } from './op-source.js';
 
 /**
  * Largest inflated (and compressed) size of a member or an inflated basis. It bounds what a
@@ -29,6 +30,12 @@ export function checkInflatedBasis(basis: InflatedBasis, index: number, fail: (m
   const problem = memberSizeProblem(basis.size, 'inflated size') ?? memberSizeProblem(basis.compressedSize, 'compressed size');
   if (problem !== undefined) fail(`basis ${index}: ${problem}`);
   if (basis.compressedSize < 1) fail(`basis ${index} has an empty deflate stream`);
+}
+
+/** The header of a delta of `version`, refused if that version has no inflated bases but the header names one. */
+export function refuseMembersBefore(version: number, header: DeltaHeader): DeltaHeader {
+  if (version < DEFLATE_MEMBERS_VERSION && header.bases.some((basis) => basis.kind === 'inflated')) deltaMalformed(`a version-${version} delta names an inflated basis`);
+  return header;
 }
 
 export async function readInflatedBasis(input: ByteSource, layer: Digest): Promise<InflatedBasis> {
@@ -51,14 +58,14 @@ function checkMember(op: Pick<DeflateOp, 'params' | 'inflatedSize' | 'compressed
  * Writes a DEFLATE operation's fields (after its opcode) and returns the rules its nested
  * operations, then END, must be written with.
  */
-export function writeMemberHead(out: ByteBuilder, rules: OpRules, header: DeltaHeader, op: DeflateOp, fail: (message: string) => never): OpRules {
+export function writeMemberHead(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeflateOp, fail: (message: string) => never): OpRules {
   checkMember(op, fail);
   rules.deflateMember(op.compressedSize);
-  out.byte(FLAVOUR_CODE[op.params.flavour]);
-  out.byte(op.params.level);
-  out.byte(op.params.memLevel);
-  out.varint(op.inflatedSize);
-  out.varint(op.compressedSize);
+  out.byte(CHANNEL.control, FLAVOUR_CODE[op.params.flavour]);
+  out.byte(CHANNEL.control, op.params.level);
+  out.byte(CHANNEL.control, op.params.memLevel);
+  out.varint(CHANNEL.lengths, op.inflatedSize);
+  out.varint(CHANNEL.lengths, op.compressedSize);
   return memberRules(header, op.inflatedSize, fail);
 }
 
@@ -68,15 +75,15 @@ export function writeMemberHead(out: ByteBuilder, rules: OpRules, header: DeltaH
  * A stream that comes out longer or shorter than declared is malformed.
  */
 export async function* applyDeflateMember(
-  input: ByteSource,
+  input: OpSource,
   header: DeltaHeader,
   rules: OpRules,
   nested: (rules: OpRules) => AsyncGenerator<Buffer>,
 ): AsyncGenerator<Buffer> {
-  const flavourCode = await input.byte();
+  const flavourCode = await input.byte(CHANNEL.control);
   const flavour = FLAVOUR_OF_CODE.get(flavourCode) ?? deltaMalformed(`unknown deflate flavour 0x${flavourCode.toString(16)}`);
-  const params: DeflateParams = { flavour, level: await input.byte(), memLevel: await input.byte() };
-  const member = { params, inflatedSize: await input.varint(), compressedSize: await input.varint() };
+  const params: DeflateParams = { flavour, level: await input.byte(CHANNEL.control), memLevel: await input.byte(CHANNEL.control) };
+  const member = { params, inflatedSize: await input.varint(CHANNEL.lengths), compressedSize: await input.varint(CHANNEL.lengths) };
   checkMember(member, deltaMalformed);
   rules.deflateMember(member.compressedSize);
   const deflater = new Deflater(params);

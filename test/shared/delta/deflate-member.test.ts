@@ -3,7 +3,7 @@ import { brotliCompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
 import { MAX_MEMBER_BYTES } from '../../../shared/delta/deflate-member.js';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type DeltaHeader, type DeltaOp } from '../../../shared/delta/format.js';
+import { CHANNEL, CHANNEL_NAMES, DEFLATE_MEMBERS_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type DeltaHeader, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { encodeVarint } from '../../../shared/delta/varint.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
@@ -98,14 +98,29 @@ t.test('the writer refuses members it could not encode', async (t) => {
   await refuse([deflate({ ops: [deflate({})] })], /inside a deflate member/, 'nested member');
 });
 
-function blobOf(header: DeltaHeader, ...fields: (number | Buffer)[]): Buffer {
-  const body = fields.map((field) => {
-    if (Buffer.isBuffer(field)) return field;
-    const out: number[] = [];
-    encodeVarint(field, out);
-    return Buffer.from(out);
-  });
-  return Buffer.concat([DELTA_MAGIC, Buffer.of(DELTA_FORMAT_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header), ...body]))]);
+function numbers(...fields: (number | Buffer)[]): Buffer {
+  return Buffer.concat(
+    fields.map((field) => {
+      if (Buffer.isBuffer(field)) return field;
+      const out: number[] = [];
+      encodeVarint(field, out);
+      return Buffer.from(out);
+    }),
+  );
+}
+
+type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
+
+/** A hand-made version-2 delta of one block: each channel's fields in its section. */
+function blobOf(header: DeltaHeader, sections: Sections = {}): Buffer {
+  const parts = CHANNEL_NAMES.map((name) => numbers(...(sections[name as keyof typeof CHANNEL] ?? [])));
+  const block = Buffer.concat([numbers(...parts.map((part) => part.length)), ...parts]);
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(DEFLATE_MEMBERS_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header), block]))]);
+}
+
+/** A hand-made version-1 delta: every field in one stream. */
+function version1(header: DeltaHeader, ...fields: (number | Buffer)[]): Buffer {
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(1), brotliCompressSync(Buffer.concat([encodeHeader(header), numbers(...fields)]))]);
 }
 
 async function rejectsMalformed(t: Test, blob: Buffer, message: RegExp, headerOnly = false): Promise<void> {
@@ -116,21 +131,30 @@ async function rejectsMalformed(t: Test, blob: Buffer, message: RegExp, headerOn
 t.test('malformed deflate members and inflated bases are refused', async (t) => {
   const header = headerFor(Buffer.alloc(100), [inflatedBasis(OLD_FILE, OLD)]);
   const deflate = Buffer.of(OPCODE.deflate);
+  const literal = Buffer.of(OPCODE.literal);
   const gzipParams = Buffer.of(1, 9, 8);
-  const cases: [string, (number | Buffer)[], RegExp][] = [
-    ['unknown flavour', [deflate, Buffer.of(7, 9, 8), 10, 100], /unknown deflate flavour 0x7/],
-    ['level 3', [deflate, Buffer.of(0, 3, 8), 10, 100], /level 3/],
-    ['gzip with another memory level', [deflate, Buffer.of(1, 9, 9), 10, 100], /memory level/],
-    ['inflated size above the cap', [deflate, gzipParams, MAX_MEMBER_BYTES + 1, 100], /inflated size/],
-    ['compressed size past the target', [deflate, gzipParams, 10, 101], /passes the declared target size/],
-    ['nested member', [deflate, gzipParams, 10, 50, deflate], /inside a deflate member/],
-    ['nested ops past the inflated size', [deflate, gzipParams, 3, 50, Buffer.of(OPCODE.literal), 4, Buffer.from('abcd')], /passes the declared target size \(3 left\)/],
-    ['nested ops end early', [deflate, gzipParams, 3, 50, Buffer.of(OPCODE.literal), 2, Buffer.from('ab'), Buffer.of(OPCODE.end)], /write 2 bytes, the header declares 3/],
-    ['truncated member', [deflate, gzipParams, 3], /truncated/],
+  const cases: [string, Sections, RegExp][] = [
+    ['unknown flavour', { control: [deflate, Buffer.of(7, 9, 8)], lengths: [10, 100] }, /unknown deflate flavour 0x7/],
+    ['level 3', { control: [deflate, Buffer.of(0, 3, 8)], lengths: [10, 100] }, /level 3/],
+    ['gzip with another memory level', { control: [deflate, Buffer.of(1, 9, 9)], lengths: [10, 100] }, /memory level/],
+    ['inflated size above the cap', { control: [deflate, gzipParams], lengths: [MAX_MEMBER_BYTES + 1, 100] }, /inflated size/],
+    ['compressed size past the target', { control: [deflate, gzipParams], lengths: [10, 101] }, /passes the declared target size/],
+    ['nested member', { control: [deflate, gzipParams, deflate], lengths: [10, 50] }, /inside a deflate member/],
+    ['nested ops past the inflated size', { control: [deflate, gzipParams, literal], lengths: [3, 50, 4], literals: [Buffer.from('abcd')] }, /passes the declared target size \(3 left\)/],
+    ['nested ops end early', { control: [deflate, gzipParams, literal, Buffer.of(OPCODE.end)], lengths: [3, 50, 2], literals: [Buffer.from('ab')] }, /write 2 bytes, the header declares 3/],
+    ['truncated member', { control: [deflate, gzipParams], lengths: [3] }, /truncated/],
   ];
-  for (const [name, fields, message] of cases) await t.test(name, (t) => rejectsMalformed(t, blobOf(header, ...fields), message));
+  for (const [name, sections, message] of cases) await t.test(name, (t) => rejectsMalformed(t, blobOf(header, sections), message));
 
   const basisHeader = (basis: Partial<BasisEntry>) => ({ target: { diffID: sha256Digest('x'), size: 1 }, bases: [{ ...inflatedBasis(OLD_FILE, OLD), ...basis } as BasisEntry] });
   await t.test('inflated basis above the cap', (t) => rejectsMalformed(t, blobOf(basisHeader({ size: MAX_MEMBER_BYTES + 1 })), /inflated size/, true));
   await t.test('inflated basis of an empty stream', (t) => rejectsMalformed(t, blobOf(basisHeader({ compressedSize: 0 })), /empty deflate stream/, true));
+});
+
+t.test('version 1 has neither deflate members nor inflated bases', async (t) => {
+  const fileBasis: BasisEntry = { kind: 'file', layer: LAYER, path: 'old', size: OLD.length, sha256: sha256Digest(OLD) };
+  const header = headerFor(Buffer.alloc(100), [fileBasis]);
+  await rejectsMalformed(t, version1(header, Buffer.of(OPCODE.deflate, 1, 9, 8), 10, 100), /deflate member .* version-1 delta/);
+  await rejectsMalformed(t, version1(headerFor(Buffer.alloc(1), [inflatedBasis(OLD_FILE, OLD)])), /version-1 delta names an inflated basis/, true);
+  await t.rejects(collect(encodeDelta(header, memberOps(NEW_FILE, NEW, NEW_INNER), { version: 1 })), { code: 'E_INTERNAL' }, 'the writer refuses too');
 });

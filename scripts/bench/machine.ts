@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+
+function cpuModel(): string {
+  const fromProc = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1];
+  return (fromProc ?? cpus()[0]?.model ?? 'unknown CPU').trim();
+}
+
+/** CPU model, cores, RAM and Node version of the machine the bench runs on. */
+export function describeMachine(): string {
+  return `${cpuModel()}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
+}
