@@ -5,16 +5,13 @@ import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { createDeltaPlanner } from '../../cli/src/lib/delta/planner.js';
-import { ChunkHasher } from '../../shared/chunks.js';
 import { encodeDelta } from '../../shared/delta/writer.js';
 import type { DeltaOp } from '../../shared/delta/format.js';
 import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
-import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType } from '../../shared/oci.js';
-import { encodeRelease, type ReleaseDelta } from '../../shared/release.js';
+import type { ReleaseDelta } from '../../shared/release.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { runApplier } from '../helpers/applier-bundle.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
+import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
 
 const DATA_SIZE = 2 * 1024 * 1024 + 5;
 const base: FixtureEntry[] = [
@@ -78,16 +75,8 @@ async function appDelta(v1: PublishedRelease, v2: PublishedRelease): Promise<Buf
   return readCapped(encodeDelta(header, ops), 1 << 26, 'delta');
 }
 
-/** Re-signs v2's release with one delta (from `base`) added; the delta blob goes into the store. */
-async function addDelta(d: Device, v2: PublishedRelease, base: Digest, basisLayer: Digest, blob: Buffer): Promise<ReleaseDelta> {
-  const digest = sha256Digest(blob);
-  await writeFile(join(d.artifacts, 'blobs/sha256', digestHex(digest)), blob);
-  const hasher = new ChunkHasher(64 * 1024);
-  hasher.update(blob);
-  const delta: ReleaseDelta = { base, target: v2.release.layers[1].diffID, basisLayers: [basisLayer], blob: { mediaType: MediaType.delta, digest, size: blob.length, ...hasher.finish() } };
-  const release = { ...v2.release, deltas: [delta] };
-  await writeFile(join(d.artifacts, 'channels/stable/release.json'), JSON.stringify(signEnvelope(MediaType.release, encodeRelease(release), [d.signer.privateKey])));
-  return delta;
+function addDelta(d: Device, v2: PublishedRelease, base: Digest, basisLayer: Digest, blob: Buffer): Promise<ReleaseDelta> {
+  return publishDelta(d.artifacts, v2, { base, layer: 1, basisLayers: [basisLayer], blob }, [d.signer]);
 }
 
 async function layerContent(d: Device, diffID: Digest, path: string): Promise<Buffer> {
