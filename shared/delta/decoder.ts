@@ -1,9 +1,11 @@
 import { PrtiqlError } from '../errors.js';
+import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
-import { DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type DeltaHeader } from './format.js';
+import { CHANNEL, DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
+import { SingleStreamSource, type OpSource } from './op-source.js';
 import type { PatchWindow } from './window.js';
 
 /** Random access to the bases of one delta, opened by the caller once the header is known. */
@@ -24,11 +26,11 @@ export type OpenBasis = (header: DeltaHeader) => Promise<BasisReader>;
  * streaming the rest. Stops pulling from `source` as soon as the header is read.
  */
 export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promise<DeltaHeader> {
-  const inflated = inflateDelta(source);
+  const { body } = await inflateDelta(source);
   try {
-    return await parseHeader(new ByteSource(inflated));
+    return await parseHeader(new ByteSource(body));
   } finally {
-    await inflated.return(undefined);
+    await body.return(undefined);
   }
 }
 
@@ -36,45 +38,46 @@ export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promis
  * Rebuilds the target tar from a delta blob, yielding it in pieces of at most
  * DECODE_PIECE_BYTES. `openBasis` sees the header before any output and may refuse it by
  * throwing. Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
- * one output piece and one basis read are in flight at a time. Anything wrong with the delta
+ * one block (version 2, at most MAX_BLOCK_BYTES), one output piece and one basis read are in
+ * flight at a time. Anything wrong with the delta
  * bytes raises PrtiqlError E_DELTA_MALFORMED; the caller checks the output's sha256 against
  * `header.target.diffID`, which the decoder does not do.
  */
 export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis): AsyncGenerator<Buffer> {
-  const inflated = inflateDelta(source);
+  const { version, body } = await inflateDelta(source);
   try {
-    const input = new ByteSource(inflated);
-    const header = await parseHeader(input);
+    const stream = new ByteSource(body);
+    const header = await parseHeader(stream);
     const reader = await openBasis(header);
     try {
-      yield* applyOperations(header, input, reader);
+      yield* applyOperations(header, version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream), reader);
     } finally {
       await reader.close?.();
     }
   } finally {
-    await inflated.return(undefined);
+    await body.return(undefined);
   }
 }
 
-async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: BasisReader): AsyncGenerator<Buffer> {
+async function* applyOperations(header: DeltaHeader, input: OpSource, reader: BasisReader): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, deltaMalformed);
   const readRange = async (): Promise<BasisRange> => {
-    const basis = await input.varint();
-    const offset = rules.cursor(basis) + (await input.signedVarint());
-    return { basis, offset, length: await input.varint() };
+    const basis = await input.varint(CHANNEL.control);
+    const offset = rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets));
+    return { basis, offset, length: await input.varint(CHANNEL.lengths) };
   };
 
   for (;;) {
-    const opcode = await input.byte();
+    const opcode = await input.byte(CHANNEL.control);
     switch (opcode) {
       case OPCODE.end:
         rules.end();
         if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
         return;
       case OPCODE.literal: {
-        const length = await input.varint();
+        const length = await input.varint(CHANNEL.lengths);
         rules.literal(length);
-        yield* passThrough(input, length);
+        yield* passThrough(input, CHANNEL.literals, length);
         break;
       }
       case OPCODE.copy: {
@@ -93,13 +96,13 @@ async function* applyOperations(header: DeltaHeader, input: ByteSource, reader: 
 }
 
 async function* applyPatch(
-  input: ByteSource,
+  input: OpSource,
   reader: BasisReader,
   header: DeltaHeader,
   rules: OpRules,
   readRange: () => Promise<BasisRange>,
 ): AsyncGenerator<Buffer> {
-  const count = await input.varint();
+  const count = await input.varint(CHANNEL.control);
   rules.windowRanges(count);
   const ranges: BasisRange[] = [];
   for (let i = 1; i < count; i++) {
@@ -107,30 +110,30 @@ async function* applyPatch(
     rules.range(range);
     ranges.push(range);
   }
-  const basis = await input.varint();
-  ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint())));
-  const window = rules.beginPatch(ranges, await input.varint());
+  const basis = await input.varint(CHANNEL.control);
+  ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets))));
+  const window = rules.beginPatch(ranges, await input.varint(CHANNEL.offsets));
   for (;;) {
-    const addLength = await input.varint();
-    const extraLength = await input.varint();
+    const addLength = await input.varint(CHANNEL.triples);
+    const extraLength = await input.varint(CHANNEL.triples);
     if (addLength === 0 && extraLength === 0) break;
-    let position = rules.triple(addLength, extraLength, await input.signedVarint());
+    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.triples));
     while (rules.diffLeft > 0) {
-      const runUnchanged = await input.varint();
-      const changed = await input.varint();
+      const runUnchanged = await input.varint(CHANNEL.diffs);
+      const changed = await input.varint(CHANNEL.diffs);
       const unchanged = rules.diffRun(runUnchanged, changed);
       yield* readWindow(reader, header, window, position, unchanged);
       yield* addToWindow(input, reader, header, window, position + unchanged, changed);
       position += unchanged + changed;
     }
-    yield* passThrough(input, extraLength);
+    yield* passThrough(input, CHANNEL.extras, extraLength);
   }
   rules.endPatch();
 }
 
-async function* passThrough(input: ByteSource, length: number): AsyncGenerator<Buffer> {
+async function* passThrough(input: OpSource, channel: Channel, length: number): AsyncGenerator<Buffer> {
   for (let left = length; left > 0; ) {
-    const piece = await input.upTo(Math.min(left, DECODE_PIECE_BYTES));
+    const piece = await input.upTo(channel, Math.min(left, DECODE_PIECE_BYTES));
     left -= piece.length;
     yield piece;
   }
@@ -163,7 +166,7 @@ async function* readWindow(reader: BasisReader, header: DeltaHeader, window: Pat
 
 /** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */
 async function* addToWindow(
-  input: ByteSource,
+  input: OpSource,
   reader: BasisReader,
   header: DeltaHeader,
   window: PatchWindow,
@@ -171,7 +174,7 @@ async function* addToWindow(
   length: number,
 ): AsyncGenerator<Buffer> {
   for (let done = 0; done < length; ) {
-    const diff = await input.upTo(Math.min(length - done, DECODE_PIECE_BYTES));
+    const diff = await input.upTo(CHANNEL.diffs, Math.min(length - done, DECODE_PIECE_BYTES));
     let filled = 0;
     for (const slice of window.slices(position + done, diff.length)) {
       const old = await readExactly(reader, header, slice);

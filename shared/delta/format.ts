@@ -1,5 +1,5 @@
 /**
- * The delta blob format, version 1: constants, limits and the in-memory shapes that the
+ * The delta blob format, versions 1 and 2: constants, limits and the in-memory shapes that the
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
@@ -8,11 +8,25 @@ import { PrtiqlError } from '../errors.js';
 
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
-export const DELTA_FORMAT_VERSION = 1;
+/** The version writers emit; decoders read every version of DELTA_READABLE_VERSIONS. */
+export const DELTA_FORMAT_VERSION = 2;
+export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2];
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
 export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
 export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+
+/**
+ * Version 2 sends each field of an operation in one of these channels: a block holds one
+ * section per channel, in this order, so that numbers of a kind and bytes of a kind are
+ * compressed next to each other. Version 1 sends every field in one stream, in the same order.
+ */
+export const CHANNEL = { control: 0, lengths: 1, offsets: 2, triples: 3, diffs: 4, extras: 5, literals: 6 } as const;
+export type Channel = (typeof CHANNEL)[keyof typeof CHANNEL];
+export const CHANNEL_COUNT = Object.keys(CHANNEL).length;
+export const CHANNEL_NAMES = Object.keys(CHANNEL) as readonly string[];
+/** The sections of one version-2 block hold at most this many bytes together: the decoder holds one block. */
+export const MAX_BLOCK_BYTES = 1024 * 1024;
 
 /** Every encoded number (size, offset, length, zigzagged seek) is at most 2^53 - 1: exact in a double. */
 export const MAX_VARINT_VALUE = Number.MAX_SAFE_INTEGER;
