@@ -1,4 +1,5 @@
 import fc, { type GeneratorValue } from 'fast-check';
+import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
 import { DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
@@ -58,6 +59,7 @@ export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaO
   for (const op of ops) {
     if (op.type === 'literal') out.push(...op.bytes);
     else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
+    else if (op.type === 'deflate') out.push(...deflateRaw(applyInMemory(bases, op.ops), op.params));
     else {
       const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
       // an XPATCH's diff bytes are added to the window predicted as a whole, never in pieces

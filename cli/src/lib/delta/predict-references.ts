@@ -50,8 +50,6 @@ function addsOf(op: PatchOp): Add[] {
   return adds;
 }
 
-const NEW_WORD = new Uint8Array(SITE_BYTES);
-
 /**
  * The shift each reference inside an add needs for its prediction to be exact: what its
  * target must have moved by, given the value the new file holds there. References whose new
@@ -65,7 +63,8 @@ function observedShifts(window: Uint8Array, adds: readonly Add[], scanner: Refer
     scanner.forEachSite(window, 0, position, end, (site, target, ownedFrom) => {
       if (ownedFrom !== site || site < position || site + SITE_BYTES > end) return;
       const old = readWord(window, site);
-      const newWord = readWord(NEW_WORD.map((_, k) => window[site + k]! + diff[site - position + k]!), 0);
+      let newWord = 0;
+      for (let k = SITE_BYTES - 1; k >= 0; k--) newWord = newWord * 256 + ((window[site + k]! + diff[site - position + k]!) & 0xff);
       let change: number;
       if (architecture === 'x86_64') change = (newWord - old) | 0;
       else {
