@@ -19,8 +19,8 @@ const MAX_OPEN_FILES = 64;
  * in place: a fresh buffer per block read would pile up tens of MiB of garbage between
  * collections when the decoder jumps between distant ranges.
  */
-const BLOCK_BYTES = 256 * 1024;
-const CACHED_BLOCKS = 8;
+const BLOCK_BYTES = 64 * 1024;
+const CACHED_BLOCKS = 16;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);

@@ -44,9 +44,14 @@ export const MAX_WINDOW_REGIONS = 4096;
 /** The decoder yields output and asks basis readers for at most this many bytes at a time. */
 export const DECODE_PIECE_BYTES = 1024 * 1024;
 
-/** Brotli settings of the writer; the window bounds the device's decoder memory (2^24 = 16 MiB). */
+/**
+ * Brotli settings of the writer. The window is the decoder's ring buffer, resident on the
+ * device for any op stream longer than it: 2^22 = 4 MiB keeps a delta apply within 64 MiB,
+ * and the op stream's long-range repeats are COPY operations already (on the os-base corpus
+ * pair, window 2^22 gave a smaller blob than 2^24). Decoders accept any standard window.
+ */
 export const BROTLI_QUALITY = 11;
-export const BROTLI_WINDOW_BITS = 24;
+export const BROTLI_WINDOW_BITS = 22;
 
 /** A file of a base layer, addressed by its normalized path inside the layer. */
 export interface FileBasis {

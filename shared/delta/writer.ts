@@ -157,7 +157,7 @@ export interface EncodeOptions {
 
 /**
  * Encodes a delta blob: the 8-byte prefix, then the header and `ops` (in target order) as one
- * brotli stream at quality 11 with a 16 MiB window. Ops are consumed as the blob is read, so
+ * brotli stream at quality 11 with a 4 MiB window. Ops are consumed as the blob is read, so
  * a caller can stream them. A header or op that breaks a format rule
  * raises E_INTERNAL (the header at once, an op when the stream reaches it).
  */
