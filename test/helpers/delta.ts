@@ -1,8 +1,9 @@
 import fc, { type GeneratorValue } from 'fast-check';
 import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
-import { DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
+import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
+import { encodeVarint } from '../../shared/delta/varint.js';
 import { sha256Digest } from '../../shared/digest.js';
 
 /** Shared by the delta tests: in-memory bases, a reference interpreter of operations, stream helpers. */
@@ -11,6 +12,26 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer
   const parts: Buffer[] = [];
   for await (const chunk of source) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
+}
+
+/** Varints (numbers) and raw bytes (Buffers) in order: a hand-made op stream. */
+export function body(...parts: (number | Buffer)[]): Buffer {
+  return Buffer.concat(
+    parts.map((part) => {
+      if (Buffer.isBuffer(part)) return part;
+      const out: number[] = [];
+      encodeVarint(part, out);
+      return Buffer.from(out);
+    }),
+  );
+}
+
+export type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
+
+/** One version-2 block: the section lengths (as given, or the true ones), then the sections in channel order. */
+export function block(sections: Sections, lengths?: number[]): Buffer {
+  const parts = CHANNEL_NAMES.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
+  return Buffer.concat([body(...(lengths ?? parts.map((part) => part.length))), ...parts]);
 }
 
 /** Re-chunks bytes the way a network might deliver them. */

@@ -3,12 +3,11 @@ import { brotliCompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
 import { MAX_MEMBER_BYTES } from '../../../shared/delta/deflate-member.js';
-import { CHANNEL, CHANNEL_NAMES, DEFLATE_MEMBERS_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type DeltaHeader, type DeltaOp } from '../../../shared/delta/format.js';
+import { DEFLATE_MEMBERS_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type DeltaHeader, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
-import { encodeVarint } from '../../../shared/delta/varint.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
-import { applyInMemory, collect, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { applyInMemory, block, body, collect, headerFor, memoryBases, pieces, type Sections } from '../../helpers/delta.js';
 
 const LAYER = sha256Digest('base layer');
 const GZIP = { flavour: 'gzip', level: 9, memLevel: 8 } as const;
@@ -98,29 +97,14 @@ t.test('the writer refuses members it could not encode', async (t) => {
   await refuse([deflate({ ops: [deflate({})] })], /inside a deflate member/, 'nested member');
 });
 
-function numbers(...fields: (number | Buffer)[]): Buffer {
-  return Buffer.concat(
-    fields.map((field) => {
-      if (Buffer.isBuffer(field)) return field;
-      const out: number[] = [];
-      encodeVarint(field, out);
-      return Buffer.from(out);
-    }),
-  );
-}
-
-type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
-
-/** A hand-made version-2 delta of one block: each channel's fields in its section. */
+/** A hand-made version-2 delta of one block. */
 function blobOf(header: DeltaHeader, sections: Sections = {}): Buffer {
-  const parts = CHANNEL_NAMES.map((name) => numbers(...(sections[name as keyof typeof CHANNEL] ?? [])));
-  const block = Buffer.concat([numbers(...parts.map((part) => part.length)), ...parts]);
-  return Buffer.concat([DELTA_MAGIC, Buffer.of(DEFLATE_MEMBERS_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header), block]))]);
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(DEFLATE_MEMBERS_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header), block(sections)]))]);
 }
 
 /** A hand-made version-1 delta: every field in one stream. */
 function version1(header: DeltaHeader, ...fields: (number | Buffer)[]): Buffer {
-  return Buffer.concat([DELTA_MAGIC, Buffer.of(1), brotliCompressSync(Buffer.concat([encodeHeader(header), numbers(...fields)]))]);
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(1), brotliCompressSync(Buffer.concat([encodeHeader(header), body(...fields)]))]);
 }
 
 async function rejectsMalformed(t: Test, blob: Buffer, message: RegExp, headerOnly = false): Promise<void> {

@@ -1,32 +1,20 @@
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { CHANNEL, CHANNEL_NAMES, DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
-import { encodeVarint, zigzag } from '../../../shared/delta/varint.js';
+import { zigzag } from '../../../shared/delta/varint.js';
 import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { block, body, collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
 const HEADER = headerFor(TARGET, fileBases([BASIS]));
 /** The hand-made op streams below are version 1: every field in one stream, in order. */
 const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(1)]);
-
-/** Varints (numbers) and raw bytes (Buffers) in order: a hand-made op stream. */
-function body(...parts: (number | Buffer)[]): Buffer {
-  return Buffer.concat(
-    parts.map((part) => {
-      if (Buffer.isBuffer(part)) return part;
-      const out: number[] = [];
-      encodeVarint(part, out);
-      return Buffer.from(out);
-    }),
-  );
-}
 
 function blob(opStream: Buffer, prefix = PREFIX): Buffer {
   return Buffer.concat([prefix, brotliCompressSync(opStream)]);
@@ -37,14 +25,6 @@ function withHeader(header: DeltaHeader, ...ops: (number | Buffer)[]): Buffer {
 }
 
 const op = (code: number) => Buffer.of(code);
-
-type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
-
-/** One version-2 block: the section lengths (as given, or the true ones), then the sections in channel order. */
-function block(sections: Sections, lengths?: number[]): Buffer {
-  const parts = CHANNEL_NAMES.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
-  return Buffer.concat([body(...(lengths ?? parts.map((part) => part.length))), ...parts]);
-}
 
 function version2(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
   return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));

@@ -8,6 +8,7 @@ import { MAX_MEMBER_BYTES } from '../../../../shared/delta/deflate-member.js';
 import type { DeltaOp, InflatedBasis, MemberOp } from '../../../../shared/delta/format.js';
 import { inflateMember } from '../../../../shared/delta/inflated-basis.js';
 import { chooseEncoding } from './bsdiff-choice.js';
+import type { EmitContext } from './emit-ops.js';
 import type { IndexedEntry, IndexedLayer, TarRange } from './layer-index.js';
 import type { FileCounts, HeaderPlan, PlanItem, PlanSources } from './plan-items.js';
 import { TarFiles } from './tar-files.js';
@@ -190,18 +191,11 @@ async function innerOps(sources: PlanSources, item: MemberItem, inflated: Buffer
  * member's inflated bytes would only travel literally and cost more than its compressed bytes
  * (by a quick brotli estimate), the content is sent literally instead.
  */
-export async function memberContentOps(
-  sources: PlanSources,
-  target: IndexedLayer,
-  item: MemberItem,
-  basisIndexOf: ReadonlyMap<string, number>,
-  scratchDir: string,
-  counts: FileCounts,
-): Promise<DeltaOp[]> {
-  const content = await sources.files.read(target.tarPath, item.next.offset, item.next.length);
+export async function memberContentOps(context: EmitContext, item: MemberItem, counts: FileCounts): Promise<DeltaOp[]> {
+  const content = await context.files.read(context.target.tarPath, item.next.offset, item.next.length);
   const raw = content.subarray(item.headerLength, item.headerLength + item.rawLength);
   const inflated = inflateRawSync(raw);
-  const ops = await innerOps(sources, item, inflated, item.old && basisIndexOf.get(basisKey(item.old)), scratchDir);
+  const ops = await innerOps(context, item, inflated, item.old && context.memberBasisOf.get(basisKey(item.old)), context.scratchDir);
   const onlyLiteral = ops.length === 1 && ops[0]!.type === 'literal';
   if (onlyLiteral && brotliEstimate(inflated) >= brotliEstimate(raw)) {
     counts.literal++;

@@ -32,7 +32,7 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
       bsdiffs.startAhead();
       if (item.kind === 'member') {
         for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
-        yield* await memberContentOps(context, context.target, item, context.memberBasisOf, context.scratchDir, counts);
+        yield* await memberContentOps(context, item, counts);
         continue;
       }
       if (item.kind !== 'bsdiff') {
