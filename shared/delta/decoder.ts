@@ -117,7 +117,7 @@ async function* applyPatch(
     const addLength = await input.varint(CHANNEL.triples);
     const extraLength = await input.varint(CHANNEL.triples);
     if (addLength === 0 && extraLength === 0) break;
-    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.triples));
+    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.offsets));
     while (rules.diffLeft > 0) {
       const runUnchanged = await input.varint(CHANNEL.diffs);
       const changed = await input.varint(CHANNEL.diffs);
