@@ -1,6 +1,6 @@
 // npm run bench: every corpus pair through `prtiql delta` and the device applier, beside the
-// whole-tar delta tools and `gzip -dc | tar -x`, all measured in this run. Writes
-// docs/BENCHMARKS.md.
+// whole-tar delta tools and `gzip -dc | tar -x`, all measured in this run. Rewrites
+// docs/BENCHMARKS.md after each pair.
 //   PRTIQL_BENCH_DATA   corpus and scratch directory (default ~/.cache/prtiql-bench-data);
 //                       pairs/ is read, work/ is written; missing pairs are built by
 //                       ../shared/bench/corpus.sh
@@ -74,25 +74,38 @@ ensureCorpus(repo, pairs);
 const cachesDropped = dropPageCache();
 const scratch = scratchExt4(join(benchData, 'work'), SCRATCH_BYTES);
 const results: PairResult[] = [];
+const failed: { pair: string; error: string }[] = [];
+
+async function writeReport(): Promise<void> {
+  const report = benchmarkReport(results, {
+    command: `${process.env.PAIRS ? `PAIRS="${process.env.PAIRS}" ` : ''}${reuseBaselines ? 'PRTIQL_BENCH_REUSE_BASELINES=1 ' : ''}npm run bench`,
+    machine: describeMachine(),
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    storeDescription: scratch.description,
+    cachesDropped,
+    baselinesReused: reuseBaselines,
+    pending: pairs.filter((pair) => !results.some((result) => result.pair === pair) && !failed.some((failure) => failure.pair === pair)),
+    failed,
+  });
+  await writeFile(join(repo, 'docs/BENCHMARKS.md'), report);
+}
+
 try {
   for (const pair of pairs) {
     console.error(`bench: ${pair}`);
-    const result = await benchPair(pair, scratch);
-    results.push(result);
-    console.error(sizeTable([result]));
-    console.error(`missed: ${missedGoals(result).map((goal) => goal.label).join('; ') || 'none'}`);
+    try {
+      const result = await benchPair(pair, scratch);
+      results.push(result);
+      console.error(sizeTable([result]));
+      console.error(`missed: ${missedGoals(result).map((goal) => goal.label).join('; ') || 'none'}`);
+    } catch (error) {
+      console.error(`bench: ${pair} failed: ${(error as Error).stack}`);
+      failed.push({ pair, error: (error as Error).message.split('\n')[0]! });
+    }
+    await writeReport();
   }
 } finally {
   scratch.release();
 }
-
-const report = benchmarkReport(results, {
-  command: `${process.env.PAIRS ? `PAIRS="${process.env.PAIRS}" ` : ''}${reuseBaselines ? 'PRTIQL_BENCH_REUSE_BASELINES=1 ' : ''}npm run bench`,
-  machine: describeMachine(),
-  date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-  storeDescription: scratch.description,
-  cachesDropped,
-  baselinesReused: reuseBaselines,
-});
-await writeFile(join(repo, 'docs/BENCHMARKS.md'), report);
 console.error(goalTable(results));
+if (failed.length > 0) process.exitCode = 1;

@@ -40,35 +40,38 @@ const timing = ({ seconds, maxRssKiB }: Measured): InstallResult => ({ seconds, 
  */
 export class DeviceBench {
   private readonly deltaDevice: string;
+  private readonly fullDevice: string;
+  private readonly extracted: string;
 
   constructor(
     private readonly applier: string[],
     private readonly publisher: PairPublisher,
-    private readonly scratch: string,
+    scratch: string,
   ) {
     this.deltaDevice = join(scratch, 'delta-device');
+    this.fullDevice = join(scratch, 'full-device');
+    this.extracted = join(scratch, 'gunzip-tar');
   }
 
-  /** Installs version 1 on the device that will later take the delta (not measured). */
+  /** Installs version 1 on the device that will later take the delta (not measured), after what an interrupted run left. */
   installBase(): void {
+    this.clear();
     run(this.update(this.deltaDevice));
+  }
+
+  clear(): void {
+    for (const dir of [this.deltaDevice, this.fullDevice, this.extracted]) rmSync(dir, { recursive: true, force: true });
   }
 
   /** Measures the three installs of version 2, whose layer blob is `blob`. */
   measureInstalls(blob: string): InstallSection {
     const delta = this.measuredUpdate(this.deltaDevice);
     const via = installedVia(delta.stderr);
-    rmSync(this.deltaDevice, { recursive: true, force: true });
-
-    const fullDevice = join(this.scratch, 'full-device');
-    const full = this.measuredUpdate(fullDevice);
-    rmSync(fullDevice, { recursive: true, force: true });
-
-    const extracted = join(this.scratch, 'gunzip-tar');
-    mkdirSync(extracted);
+    const full = this.measuredUpdate(this.fullDevice);
+    mkdirSync(this.extracted);
     dropPageCache();
-    const gunzipTar = measure(['sh', '-c', 'gzip -dc "$1" | tar -x -C "$2" && sync -f "$2"', 'sh', blob, extracted]);
-    rmSync(extracted, { recursive: true, force: true });
+    const gunzipTar = measure(['sh', '-c', 'gzip -dc "$1" | tar -x -C "$2" && sync -f "$2"', 'sh', blob, this.extracted]);
+    this.clear();
     return { delta: { ...timing(delta), via }, full: timing(full), gunzipTar: timing(gunzipTar) };
   }
 

@@ -1,7 +1,8 @@
 import { PrtiqlError } from '../errors.js';
 import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
-import { CHANNEL, DECODE_PIECE_BYTES, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
+import { applyDeflateMember, refuseMembersBefore } from './deflate-member.js';
+import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
@@ -26,9 +27,9 @@ export type OpenBasis = (header: DeltaHeader) => Promise<BasisReader>;
  * streaming the rest. Stops pulling from `source` as soon as the header is read.
  */
 export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promise<DeltaHeader> {
-  const { body } = await inflateDelta(source);
+  const { version, body } = await inflateDelta(source);
   try {
-    return await parseHeader(new ByteSource(body));
+    return refuseMembersBefore(version, await parseHeader(new ByteSource(body)));
   } finally {
     await body.return(undefined);
   }
@@ -47,10 +48,12 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
   const { version, body } = await inflateDelta(source);
   try {
     const stream = new ByteSource(body);
-    const header = await parseHeader(stream);
+    const header = refuseMembersBefore(version, await parseHeader(stream));
     const reader = await openBasis(header);
     try {
-      yield* applyOperations(header, version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream), reader);
+      const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream);
+      yield* applyUntilEnd(header, input, reader, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION);
+      if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
     } finally {
       await reader.close?.();
     }
@@ -59,8 +62,11 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
   }
 }
 
-async function* applyOperations(header: DeltaHeader, input: OpSource, reader: BasisReader): AsyncGenerator<Buffer> {
-  const rules = new OpRules(header, deltaMalformed);
+/**
+ * Operations up to and including END. `membersAllowed` says whether DEFLATE may appear: only
+ * at the top level of a version-2 delta, never inside a member.
+ */
+async function* applyUntilEnd(header: DeltaHeader, input: OpSource, reader: BasisReader, rules: OpRules, membersAllowed: boolean): AsyncGenerator<Buffer> {
   const readRange = async (): Promise<BasisRange> => {
     const basis = await input.varint(CHANNEL.control);
     const offset = rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets));
@@ -72,7 +78,6 @@ async function* applyOperations(header: DeltaHeader, input: OpSource, reader: Ba
     switch (opcode) {
       case OPCODE.end:
         rules.end();
-        if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
         return;
       case OPCODE.literal: {
         const length = await input.varint(CHANNEL.lengths);
@@ -88,6 +93,10 @@ async function* applyOperations(header: DeltaHeader, input: OpSource, reader: Ba
       }
       case OPCODE.patch:
         yield* applyPatch(input, reader, header, rules, readRange);
+        break;
+      case OPCODE.deflate:
+        if (!membersAllowed) deltaMalformed('a deflate member inside a deflate member or in a version-1 delta');
+        yield* applyDeflateMember(input, header, rules, (memberRules) => applyUntilEnd(header, input, reader, memberRules, false));
         break;
       default:
         deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);

@@ -3,6 +3,7 @@
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
+import type { DeflateParams } from '../deflate/params.js';
 import type { Digest } from '../digest.js';
 import { PrtiqlError } from '../errors.js';
 
@@ -11,10 +12,12 @@ export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
 /** The version writers emit; decoders read every version of DELTA_READABLE_VERSIONS. */
 export const DELTA_FORMAT_VERSION = 2;
 export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2];
+/** The first version with deflate members (opcode 0x05, basis kind 0x04). */
+export const DEFLATE_MEMBERS_VERSION = 2;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
-export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, deflate: 0x05 } as const;
+export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
 
 /**
  * Version 2 sends each field of an operation in one of these channels: a block holds one
@@ -41,9 +44,14 @@ export const MAX_WINDOW_REGIONS = 4096;
 /** The decoder yields output and asks basis readers for at most this many bytes at a time. */
 export const DECODE_PIECE_BYTES = 1024 * 1024;
 
-/** Brotli settings of the writer; the window bounds the device's decoder memory (2^24 = 16 MiB). */
+/**
+ * Brotli settings of the writer. The window is the decoder's ring buffer, resident on the
+ * device for any op stream longer than it: 2^22 = 4 MiB keeps a delta apply within 64 MiB,
+ * and the op stream's long-range repeats are COPY operations already (on the os-base corpus
+ * pair, window 2^22 gave a smaller blob than 2^24). Decoders accept any standard window.
+ */
 export const BROTLI_QUALITY = 11;
-export const BROTLI_WINDOW_BITS = 24;
+export const BROTLI_WINDOW_BITS = 22;
 
 /** A file of a base layer, addressed by its normalized path inside the layer. */
 export interface FileBasis {
@@ -68,7 +76,19 @@ export interface TarBasis {
   size: number;
 }
 
-export type BasisEntry = FileBasis | SkeletonBasis | TarBasis;
+/**
+ * The inflated content of a raw deflate stream lying at `offset` in a base layer's tar (e.g.
+ * the body of a .gz file): `size` is the inflated size, `compressedSize` the stream's.
+ */
+export interface InflatedBasis {
+  kind: 'inflated';
+  layer: Digest;
+  offset: number;
+  compressedSize: number;
+  size: number;
+}
+
+export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
 
 export interface DeltaHeader {
@@ -115,7 +135,22 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
-export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+/** An operation that may appear inside a deflate member. */
+export type MemberOp = LiteralOp | CopyOp | PatchOp;
+
+/**
+ * A raw deflate stream of `compressedSize` bytes: `ops` produce its `inflatedSize` inflated
+ * bytes, which the decoder deflates with `params`.
+ */
+export interface DeflateOp {
+  type: 'deflate';
+  params: DeflateParams;
+  inflatedSize: number;
+  compressedSize: number;
+  ops: MemberOp[];
+}
+
+export type DeltaOp = MemberOp | DeflateOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

@@ -4,10 +4,12 @@ import { constants, createBrotliCompress } from 'node:zlib';
 import { PrtiqlError } from '../errors.js';
 import { BlockBuilder } from './block-builder.js';
 import { ByteBuilder } from './byte-builder.js';
+import { writeMemberHead } from './deflate-member.js';
 import {
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,
   CHANNEL,
+  DEFLATE_MEMBERS_VERSION,
   DELTA_FORMAT_VERSION,
   DELTA_MAGIC,
   DELTA_READABLE_VERSIONS,
@@ -101,29 +103,43 @@ function writePatch(out: OpSink, rules: OpRules, op: PatchOp): void {
   out.varint(CHANNEL.triples, 0);
 }
 
+/** One operation; `membersAllowed`: DEFLATE may appear (top level of a version-2 delta). */
+function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, membersAllowed: boolean): void {
+  switch (op.type) {
+    case 'literal':
+      rules.literal(op.bytes.byteLength);
+      out.byte(CHANNEL.control, OPCODE.literal);
+      out.varint(CHANNEL.lengths, op.bytes.byteLength);
+      out.bytes(CHANNEL.literals, op.bytes);
+      break;
+    case 'copy':
+      out.byte(CHANNEL.control, OPCODE.copy);
+      writeRange(out, rules, op);
+      rules.copy(op);
+      break;
+    case 'patch':
+      writePatch(out, rules, op);
+      break;
+    case 'deflate': {
+      if (!membersAllowed) invalid('a deflate member inside a deflate member or in a version-1 delta');
+      out.byte(CHANNEL.control, OPCODE.deflate);
+      const memberRules = writeMemberHead(out, rules, header, op, invalid);
+      for (const inner of op.ops) writeOp(out, memberRules, header, inner, false);
+      memberRules.end();
+      out.byte(CHANNEL.control, OPCODE.end);
+      break;
+    }
+    default:
+      invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
+  }
+}
+
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
-async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink): AsyncGenerator<Buffer> {
+async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
   yield encodeHeader(header);
   for await (const op of ops) {
-    switch (op.type) {
-      case 'literal':
-        rules.literal(op.bytes.byteLength);
-        out.byte(CHANNEL.control, OPCODE.literal);
-        out.varint(CHANNEL.lengths, op.bytes.byteLength);
-        out.bytes(CHANNEL.literals, op.bytes);
-        break;
-      case 'copy':
-        out.byte(CHANNEL.control, OPCODE.copy);
-        writeRange(out, rules, op);
-        rules.copy(op);
-        break;
-      case 'patch':
-        writePatch(out, rules, op);
-        break;
-      default:
-        invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
-    }
+    writeOp(out, rules, header, op, version >= DEFLATE_MEMBERS_VERSION);
     yield* out.take();
   }
   rules.end();
@@ -141,7 +157,7 @@ export interface EncodeOptions {
 
 /**
  * Encodes a delta blob: the 8-byte prefix, then the header and `ops` (in target order) as one
- * brotli stream at quality 11 with a 16 MiB window. Ops are consumed as the blob is read, so
+ * brotli stream at quality 11 with a 4 MiB window. Ops are consumed as the blob is read, so
  * a caller can stream them. A header or op that breaks a format rule
  * raises E_INTERNAL (the header at once, an op when the stream reaches it).
  */
@@ -149,6 +165,7 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
   const version = options.version ?? DELTA_FORMAT_VERSION;
   if (!DELTA_READABLE_VERSIONS.includes(version)) invalid(`format version ${version} is not one this writer knows`);
   checkHeader(header, invalid);
+  if (version < DEFLATE_MEMBERS_VERSION && header.bases.some((basis) => basis.kind === 'inflated')) invalid(`version ${version} has no inflated bases`);
   const compressor = createBrotliCompress({
     chunkSize: COMPRESS_CHUNK_BYTES,
     params: {
@@ -158,7 +175,7 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
     },
   });
-  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder()));
+  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(), version));
   pipeline(body, compressor).catch(() => {
     // the same error fails the compressor, which is what the reader sees
   });

@@ -1,4 +1,5 @@
 import fc, { type GeneratorValue } from 'fast-check';
+import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
 import type { BasisEntry, BasisRange, DeltaHeader, DeltaOp, PatchTriple } from '../../shared/delta/format.js';
 import { sha256Digest } from '../../shared/digest.js';
@@ -57,6 +58,7 @@ export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaO
   for (const op of ops) {
     if (op.type === 'literal') out.push(...op.bytes);
     else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
+    else if (op.type === 'deflate') out.push(...deflateRaw(applyInMemory(bases, op.ops), op.params));
     else {
       const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
       let position = op.start;

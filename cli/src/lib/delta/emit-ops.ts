@@ -2,6 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
 import { blockMatch } from './block-match.js';
 import { chooseEncoding, type ContentEncoding } from './bsdiff-choice.js';
+import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import { PatchBuilder } from './patch-builder.js';
 import { compactWindow, replay } from './patch-window.js';
@@ -11,6 +12,8 @@ export interface EmitContext extends PlanSources {
   target: IndexedLayer;
   /** Delta basis index of each base layer the items use. */
   basisOf: ReadonlyMap<number, number>;
+  /** Delta basis index of each old deflate member read inflated (see deflate-members.ts). */
+  memberBasisOf: ReadonlyMap<string, number>;
   scratchDir: string;
   workers: number;
 }
@@ -25,6 +28,11 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
   try {
     for (const [position, item] of items.entries()) {
       bsdiffs.startAhead();
+      if (item.kind === 'member') {
+        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+        yield* await memberContentOps(context, context.target, item, context.memberBasisOf, context.scratchDir, counts);
+        continue;
+      }
       if (item.kind !== 'bsdiff') {
         yield* emitter.item(item);
         continue;
@@ -52,7 +60,7 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
 class Emitter {
   constructor(private readonly context: EmitContext) {}
 
-  async *item(item: Exclude<PlanItem, BsdiffItem>): AsyncGenerator<DeltaOp> {
+  async *item(item: Exclude<PlanItem, BsdiffItem | MemberItem>): AsyncGenerator<DeltaOp> {
     switch (item.kind) {
       case 'copy':
         yield { type: 'copy', ...this.range(item.layer, item.range) };
