@@ -141,7 +141,7 @@ async function* applyPatch(
     const addLength = await input.varint(CHANNEL.triples);
     const extraLength = await input.varint(CHANNEL.triples);
     if (addLength === 0 && extraLength === 0) break;
-    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.triples));
+    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.offsets));
     const outputDelta = produced - position;
     while (rules.diffLeft > 0) {
       const runUnchanged = await input.varint(CHANNEL.diffs);

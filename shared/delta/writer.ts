@@ -100,7 +100,7 @@ function writePatch(out: OpSink, rules: OpRules, op: PatchOp | XPatchOp): void {
     rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
     out.varint(CHANNEL.triples, triple.diff.byteLength);
     out.varint(CHANNEL.triples, triple.extra.byteLength);
-    out.varint(CHANNEL.triples, signed(triple.seek));
+    out.varint(CHANNEL.offsets, signed(triple.seek));
     writeDiff(out, rules, triple.diff);
     out.bytes(CHANNEL.extras, triple.extra);
   }

@@ -131,8 +131,8 @@ t.test('version 2: well-formed hand-made blocks decode', async (t) => {
   // the version-1 patch of the baseline test above, its fields in their channels
   const patched = block({
     control: [op(patch), 1, 0, op(end)],
-    offsets: [zigzag(4), 0],
-    triples: [5, 3, 0, 0, 0],
+    offsets: [zigzag(4), 0, 0],
+    triples: [5, 3, 0, 0],
     diffs: [3, 1, Buffer.of(1), 0, 0],
     extras: [Buffer.from('xyz')],
   });
