@@ -23,7 +23,7 @@ t.test(`kill -9 at ${ITERATIONS} random moments of an update, then a re-run`, as
 
   await reset();
   const timeline = await recordTimeline(command, args);
-  t.same(await checkStore(store, scenario.known), { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
+  t.same(await checkStore(store, scenario.known), { current: scenario.to, previous: scenario.from, problems: [] }, 'an uninterrupted update installs the new version');
 
   const failures: string[] = [];
   const landed = { old: 0, new: 0 };
@@ -36,7 +36,7 @@ t.test(`kill -9 at ${ITERATIONS} random moments of an update, then a re-run`, as
     phases[during] = (phases[during] ?? 0) + 1;
     const what = `kill ${i} (after ${during})`;
 
-    const killed = await checkStore(store, scenario.known);
+    const killed = await checkStore(store, scenario.known, 'interrupted');
     if (killed.problems.length > 0) failures.push(`${what}: ${killed.problems.join('; ')}`);
     if (killed.current === scenario.from) landed.old++;
     else if (killed.current === scenario.to) landed.new++;

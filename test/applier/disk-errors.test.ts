@@ -43,10 +43,10 @@ async function setup(t: Test, layer: FixtureEntry[]): Promise<DiskSetup> {
   const s: DiskSetup = {
     dir,
     server: await startFaultServer(t, files),
-    known: await knownReleases([v1]),
+    known: await knownReleases([v1], await readFile(join(dir, 'root.json'))),
     async publishV2() {
       s.v2 = await publish(2, [SMALL_LAYER, layer]);
-      s.known = await knownReleases([v1, s.v2]);
+      s.known = await knownReleases([v1, s.v2], await readFile(join(dir, 'root.json')));
       await serve();
       return s.v2;
     },
@@ -74,7 +74,7 @@ t.test('disk space and I/O errors', { skip: unavailable }, async (t) => {
       const result = await s.update(store);
       expectDiskFailure(t, result, /not enough free space for the update/);
       t.notOk(s.server.requests.some((request) => request.path === blobPath(v2.release.layers[1].blob.digest)), 'the layer was not fetched');
-      t.same(await checkStore(store, s.known), { current: 1, problems: [] }, 'version 1 stays, complete');
+      t.same(await checkStore(store, s.known), { current: 1, previous: null, problems: [] }, 'version 1 stays, complete');
     });
   });
 
@@ -90,10 +90,10 @@ t.test('disk space and I/O errors', { skip: unavailable }, async (t) => {
       const result = await s.update(store);
       expectDiskFailure(t, result, /ENOSPC|no space/i);
       t.notOk((await readdir(store)).includes('staging'), 'staging was removed');
-      t.same(await checkStore(store, s.known), { current: 1, problems: [] }, 'version 1 stays, complete');
+      t.same(await checkStore(store, s.known), { current: 1, previous: null, problems: [] }, 'version 1 stays, complete');
       await runTool('mount', ['-o', 'remount,size=64m', store]);
       t.equal((await s.update(store)).code, 0, 'with room, the same update succeeds');
-      t.same(await checkStore(store, s.known), { current: 2, problems: [] });
+      t.same(await checkStore(store, s.known), { current: 2, previous: 1, problems: [] });
     });
   });
 
@@ -119,9 +119,9 @@ t.test('disk space and I/O errors', { skip: unavailable }, async (t) => {
       const fsck = await runProcess('e2fsck', ['-f', '-y', image]);
       t.ok(fsck.code <= 1, `e2fsck repairs the file system (exit ${fsck.code})`);
       await withLoopMount(image, mountPoint, [], async () => {
-        t.same(await checkStore(store, s.known), { current: 1, problems: [] }, 'version 1 survived, complete');
+        t.same(await checkStore(store, s.known), { current: 1, previous: null, problems: [] }, 'version 1 survived, complete');
         t.equal((await s.update(store)).code, 0, 'on a healthy disk the same update succeeds');
-        t.same(await checkStore(store, s.known), { current: 2, problems: [] });
+        t.same(await checkStore(store, s.known), { current: 2, previous: 1, problems: [] });
       });
     });
   });

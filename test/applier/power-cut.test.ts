@@ -118,7 +118,7 @@ async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: St
   const fsck = await runProcess('e2fsck', ['-f', '-p', ws.snapshot]);
   return withLoopMount(ws.snapshot, ws.mountPoint, [], async () => {
     const store = join(ws.mountPoint, 'store');
-    const cut = await checkStore(store, ws.scenario.known);
+    const cut = await checkStore(store, ws.scenario.known, 'interrupted');
     if (!rerun) return { cut, fsck: fsck.code };
     const result = await runProcess(...bareApplierCommand(ws.scenario.updateArgs(store)));
     return { cut, fsck: fsck.code, rerunCode: result.code, after: await checkStore(store, ws.scenario.known) };
@@ -140,7 +140,7 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
 
   t.test(`${ITERATIONS} cuts at random moments: the disk always holds the old or the new version, complete`, async (t) => {
     const { timeline, check } = await uninterruptedUpdate(ws, process.env);
-    t.same(check, { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
+    t.same(check, { current: scenario.to, previous: scenario.from, problems: [] }, 'an uninterrupted update installs the new version');
     const failures: string[] = [];
     const landed = { old: 0, new: 0 };
     const phases: Record<string, number> = {};
@@ -165,7 +165,7 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
 
   t.test('negative control: with fsync disabled the same cuts corrupt the store, and the check sees it', async (t) => {
     const { timeline, check } = await uninterruptedUpdate(ws, UNSAFE_ENV);
-    t.same(check, { current: scenario.to, problems: [] }, 'without a cut the unsafe update works');
+    t.same(check, { current: scenario.to, previous: scenario.from, problems: [] }, 'without a cut the unsafe update works');
     let detected = 0;
     let cuts = 0;
     const seen: string[] = [];

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runApplier } from './applier-bundle.js';
@@ -91,5 +91,5 @@ export async function prepareCrashScenario(dir: string): Promise<CrashScenario> 
     const installed = await runApplier(updateArgs(templateStore));
     if (installed.code !== 0) throw new Error(`installing version ${version} into the template store failed: ${installed.stderr}`);
   }
-  return { sourceUrl, trustPath, templateStore, known: await knownReleases(releases), from: 2, to: 3, updateArgs };
+  return { sourceUrl, trustPath, templateStore, known: await knownReleases(releases, await readFile(trustPath)), from: 2, to: 3, updateArgs };
 }
