@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
+import { commitStep } from './crash-point.js';
 import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from './durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
@@ -162,6 +163,7 @@ export class Store {
 
   /** Removes staging/ and the temporaries of state, pointer and trust root replacements a crash left. */
   async clearStaging(): Promise<void> {
+    commitStep('remove', this.path(STORE_LAYOUT.staging));
     await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
     for (const dir of [this.root, dirname(this.path(STORE_LAYOUT.trustRoot))]) {
       for (const name of await readdir(dir)) {
@@ -184,7 +186,9 @@ export class Store {
 
   /** Moves a durable staged layer and its metadata into layers/ (metadata first, directory last). */
   async commitLayer(diffID: Digest, stagedDir: string, stagedMeta: string): Promise<void> {
+    commitStep('rename', this.layerMetaPath(diffID));
     await rename(stagedMeta, this.layerMetaPath(diffID));
+    commitStep('rename', this.layerDir(diffID));
     await rename(stagedDir, this.layerDir(diffID));
     await fsyncPath(this.path(STORE_LAYOUT.layers));
   }
@@ -202,7 +206,9 @@ export class Store {
     await writeNewFile(join(staged, IMAGE_FILES.complete), Buffer.alloc(0));
     await fsyncPath(staged);
     const target = this.imageDir(manifest);
+    commitStep('remove', target);
     await rm(target, { recursive: true, force: true });
+    commitStep('rename', target);
     await rename(staged, target);
     await fsyncPath(this.path(STORE_LAYOUT.images));
   }
@@ -301,10 +307,17 @@ export class Store {
     // a crash midway never leaves a half-deleted image or layer that an update would take as complete.
     const garbage = await this.stagingPath('garbage');
     await mkdir(garbage, { recursive: true });
-    for (const name of removed.images) await rename(join(images, name), join(garbage, `image-${name}`));
-    for (const name of removed.layers) await rename(join(layers, name), join(garbage, `layer-${name}`));
+    for (const name of removed.images) {
+      commitStep('rename', join(images, name));
+      await rename(join(images, name), join(garbage, `image-${name}`));
+    }
+    for (const name of removed.layers) {
+      commitStep('rename', join(layers, name));
+      await rename(join(layers, name), join(garbage, `layer-${name}`));
+    }
     await fsyncPath(images);
     await fsyncPath(layers);
+    commitStep('remove', garbage);
     await rm(garbage, { recursive: true, force: true });
     return removed;
   }

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runApplier } from './applier-bundle.js';
+import { stepNumber, type CommitStep } from './commit-steps.js';
 import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from './signed-artifact-store.js';
 import { knownReleases, type KnownReleases } from './store-invariant.js';
 
@@ -17,7 +18,8 @@ export interface CrashScenario {
   /** A store with version 2 installed; copy it, never use it directly. */
   templateStore: string;
   known: KnownReleases;
-  /** Versions before and after the update. */
+  /** The version `previous` names before the update (the rollback target), and the versions before and after it. */
+  before: number;
   from: number;
   to: number;
   /** `applier update` arguments for a store. */
@@ -91,5 +93,56 @@ export async function prepareCrashScenario(dir: string): Promise<CrashScenario> 
     const installed = await runApplier(updateArgs(templateStore));
     if (installed.code !== 0) throw new Error(`installing version ${version} into the template store failed: ${installed.stderr}`);
   }
-  return { sourceUrl, trustPath, templateStore, known: await knownReleases(releases, await readFile(trustPath)), from: 2, to: 3, updateArgs };
+  return { sourceUrl, trustPath, templateStore, known: await knownReleases(releases, await readFile(trustPath)), before: 1, from: 2, to: 3, updateArgs };
+}
+
+/** The protocol steps every update of the scenario takes: the crash tests check that each is there to aim at. */
+export const SCENARIO_PHASES = [
+  'remove staging (after start)',
+  'rename state.json (after start)',
+  'fsync . (after rename state.json #1)',
+  'fdatasync staging/<hex>/<file> (after rename state.json #1)',
+  'fsync staging/<hex>/<file> (after rename state.json #1)',
+  'fsync staging/<hex>/<dir>/ (after rename state.json #1)',
+  'fsync staging/<hex>/ (after rename state.json #1)',
+  'fsync staging/<hex>.skeleton (after rename state.json #1)',
+  'fsync staging/<hex>.meta (after rename state.json #1)',
+  'syncfs staging/<hex> (after rename state.json #1)',
+  'rename layers/<hex>.meta (after rename state.json #1)',
+  'rename layers/<hex> (after rename state.json #1)',
+  'fsync layers (after rename state.json #1)',
+  'fsync staging/image-<hex>/manifest.json (after rename state.json #1)',
+  'fsync staging/image-<hex>/config.json (after rename state.json #1)',
+  'fsync staging/image-<hex>/complete (after rename state.json #1)',
+  'fsync staging/image-<hex> (after rename state.json #1)',
+  'rename images/<hex> (after rename state.json #1)',
+  'fsync images (after rename images/<hex> #1)',
+  'symlink .previous.tmp-<pid> (after rename images/<hex> #1)',
+  'rename previous (after rename images/<hex> #1)',
+  'fsync . (after rename previous #1)',
+  'symlink .current.tmp-<pid> (after rename previous #1)',
+  'rename current (after rename previous #1)',
+  'fsync . (after rename current #1)',
+  'fsync .state.json.tmp-<pid> (after rename current #1)',
+  'rename state.json (after rename current #1)',
+  'fsync . (after rename state.json #2)',
+  'rename images/<hex> (after rename state.json #2)',
+  'rename layers/<hex> (after rename images/<hex> #2)',
+  'rename layers/<hex>.meta (after rename images/<hex> #2)',
+  'fsync images (after rename images/<hex> #2)',
+  'fsync layers (after rename images/<hex> #2)',
+  'remove staging/garbage (after rename images/<hex> #2)',
+  'remove staging (after rename images/<hex> #2)',
+];
+
+/**
+ * The versions `current` and `previous` name when the update stops just before step `number`:
+ * the new version from the `current` swap on, the old one's predecessor as `previous` until
+ * the `previous` swap. Any other outcome is a protocol step out of order.
+ */
+export function expectedVersions(scenario: CrashScenario, steps: CommitStep[], number: number): { current: number; previous: number } {
+  return {
+    current: number <= stepNumber(steps, 'rename current') ? scenario.from : scenario.to,
+    previous: number <= stepNumber(steps, 'rename previous') ? scenario.before : scenario.from,
+  };
 }
