@@ -9,6 +9,7 @@ import { loopDevicesUnavailable, makeExt4Image, withLoopMount, withTmpfs } from 
 import { runProcess, runTool, type ProcessResult } from '../helpers/run.js';
 import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../helpers/signed-artifact-store.js';
 import { checkStore, knownReleases, type KnownReleases } from '../helpers/store-invariant.js';
+import { skipUnlessAvailable } from '../helpers/required-features.js';
 
 const SMALL_LAYER: FixtureEntry[] = [
   { path: 'etc', type: 'directory', mode: 0o755 },
@@ -61,7 +62,7 @@ function expectDiskFailure(t: Test, result: ProcessResult, message: RegExp): voi
   t.match(result.stderr.trim().split('\n').at(-1), new RegExp(`^applier: E_DISK: .*${message.source}`));
 }
 
-const unavailable = await loopDevicesUnavailable();
+const unavailable = skipUnlessAvailable(await loopDevicesUnavailable());
 
 t.test('disk space and I/O errors', { skip: unavailable }, async (t) => {
   t.test('too little free space for the signed sizes: refused before any layer is downloaded', async (t) => {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { access, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { serveDirectory } from '../../scripts/lib/static-server.js';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { runProcess } from '../helpers/run.js';
 import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+import { missingPath, skipUnlessAvailable } from '../helpers/required-features.js';
 
 /** DESIGN §7 and the hardening brief: a 300 MB layer applied in at most 64 MiB of peak RSS. */
 const LAYER_MB = Number(process.env.PRTIQL_MEMORY_LAYER_MB ?? 300);
@@ -30,10 +31,7 @@ function textMiB(seed: number): Buffer {
   return out;
 }
 
-const gnuTime = await access(GNU_TIME).then(
-  () => undefined,
-  () => `${GNU_TIME} (GNU time, Debian package time) is needed to measure peak RSS`,
-);
+const gnuTime = skipUnlessAvailable(await missingPath(GNU_TIME, `${GNU_TIME} (GNU time, Debian package time) is needed to measure peak RSS`));
 
 t.test(`a ${LAYER_MB} MB layer over HTTP is applied in at most 64 MiB of peak RSS`, { skip: gnuTime }, async (t) => {
   const dir = t.testdir();

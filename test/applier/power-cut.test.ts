@@ -9,6 +9,7 @@ import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScen
 import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
+import { skipUnlessAvailable } from '../helpers/required-features.js';
 
 /**
  * CI cuts the power once in every phase of the update's commit protocol (a random step of
@@ -127,7 +128,7 @@ async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: St
   });
 }
 
-const unavailable = await loopDevicesUnavailable();
+const unavailable = skipUnlessAvailable(await loopDevicesUnavailable());
 
 t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) => {
   const dir = t.testdir();

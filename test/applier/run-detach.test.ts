@@ -12,8 +12,9 @@ import { containerStore, leftovers } from '../helpers/container-store.js';
 import { installImage } from '../helpers/device-store.js';
 import { runProcess } from '../helpers/run.js';
 import { startApplier } from '../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const runcStatus = async (name: string) => (JSON.parse((await runProcess('runc', ['state', name])).stdout || '{}') as { status?: string }).status;
 
 /**

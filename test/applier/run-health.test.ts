@@ -18,8 +18,9 @@ import { runProcess } from '../helpers/run.js';
 import { publishRunnableRelease } from '../helpers/runnable-release.js';
 import { startApplier } from '../helpers/running-applier.js';
 import { newSigner, trustRootJson } from '../helpers/signed-artifact-store.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const digest = (n: number) => sha256Digest(Buffer.from(`image ${n}`));
 /** A service that says it is up, then runs until SIGTERM. */
 const service = (name: string): ContainerConfig => ({ Cmd: ['sh', '-c', `trap "exit 0" TERM; echo ${name} up; while true; do sleep 0.1; done`] });
