@@ -19,6 +19,7 @@ import { publishRunnableRelease } from '../helpers/runnable-release.js';
 import { startApplier } from '../helpers/running-applier.js';
 import { newSigner, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
+import { logsOnceComplete } from '../helpers/container-logs.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const digest = (n: number) => sha256Digest(Buffer.from(`image ${n}`));
@@ -187,8 +188,7 @@ t.test("the image's Healthcheck runs in the container; a failing one is stopped 
   const records = await readHealthRecords(await Store.open(store.root));
   t.same([verdictOf(records, store.manifests[0]), verdictOf(records, store.manifests[1])], ['healthy', 'failed']);
   t.equal(JSON.parse((await runProcess('runc', ['state', store.name])).stdout).status, 'running', 'v1 runs detached');
-  const logs = await runApplier(['logs', '--store', store.root, '--name', store.name]);
-  t.equal(logs.stdout, 'v2 up\nv2 stopping\nv1 up\n');
+  t.equal(await logsOnceComplete(store, (text) => text.includes('v1 up\n')), 'v2 up\nv2 stopping\nv1 up\n');
   t.equal((await runApplier(['stop', '--store', store.root, '--name', store.name, '--timeout', '0'])).code, 0);
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
 });

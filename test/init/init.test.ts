@@ -11,6 +11,7 @@ import { publishRunnableRelease } from '../helpers/runnable-release.js';
 import { startProcess } from '../helpers/running-applier.js';
 import { newSigner, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { missingCommand, missingPath, RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
+import { logsOnceComplete } from '../helpers/container-logs.js';
 
 const UNIT = join(REPO_ROOT, 'init/prtiql.service');
 const SCRIPT = join(REPO_ROOT, 'init/prtiql.busybox');
@@ -100,7 +101,7 @@ t.test('the busybox init script starts, stops and supervises a real device store
   const stopped = await script('stop');
   t.equal(stopped.code, 0, stopped.stderr);
   t.equal(await runcStatus(), undefined, 'the container is gone');
-  t.equal((await runProcess(process.execPath, [APPLIER_BUNDLE, 'logs', '--store', store, '--name', name])).stdout, 'v1 up\nstopping\n');
+  t.equal(await logsOnceComplete({ root: store, name }, (text) => text.endsWith('stopping\n')), 'v1 up\nstopping\n');
 
   await writeEnv(pathToFileURL(join(work, 'nowhere')).href);
   const offline = await script('restart');
