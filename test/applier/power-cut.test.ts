@@ -8,6 +8,7 @@ import { listCommitSteps, oneStepPerPhase, runToStep, type AimedInterruption, ty
 import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScenario } from '../helpers/crash-scenario.js';
 import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
 import { runProcess, runTool } from '../helpers/run.js';
+import { unlessMissing } from '../helpers/unless-missing.js';
 import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
 import { skipUnlessAvailable } from '../helpers/required-features.js';
 
@@ -52,7 +53,7 @@ async function groupMembers(pgid: number): Promise<number[]> {
 }
 
 async function allThreadsStopped(pid: number): Promise<boolean> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const tasks = (await unlessMissing(readdir(`/proc/${pid}/task`))) ?? [];
   for (const task of tasks) {
     const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => ') X');
     if (!'TtZX'.includes(stat.slice(stat.lastIndexOf(')') + 2)[0])) return false;

@@ -9,6 +9,7 @@ import { reassembleTar } from '../../shared/layer-meta.js';
 import { readTarEntries } from './tar-entries.js';
 import type { PublishedRelease } from './signed-artifact-store.js';
 import { listTree, type ListedNode } from './tree-listing.js';
+import { unlessMissing } from './unless-missing.js';
 
 /** What one layer directory must hold: every tar entry with its attributes, nothing else. */
 interface ExpectedNode {
@@ -136,7 +137,7 @@ function octal(mode: number): string {
 async function checkOwnership(root: string, problems: string[]): Promise<void> {
   const uid = process.getuid?.() ?? 0;
   for (const [path, mode] of STORE_MODES) {
-    const info = await lstat(join(root, path)).catch(() => null);
+    const info = await unlessMissing(lstat(join(root, path)));
     if (!info) problems.push(`${path} is missing`);
     else if ((info.mode & 0o7777) !== mode) problems.push(`${path} has mode ${octal(info.mode)}, expected ${octal(mode)}`);
     else if (info.uid !== uid) problems.push(`${path} is owned by uid ${info.uid}, expected ${uid}`);
@@ -176,7 +177,7 @@ async function checkImage(root: string, hex: string, what: string, known: KnownR
   if ((await digestOf('config.json')) !== documents.config) problems.push(`${what}: config.json is missing or wrong`);
   if ((await digestOf('complete')) === 'missing') problems.push(`${what}: the image has no complete marker`);
   for (const [path, mode] of [['.', 0o700], ['manifest.json', 0o600], ['config.json', 0o600], ['complete', 0o600]] as const) {
-    const info = await lstat(join(image, path)).catch(() => null);
+    const info = await unlessMissing(lstat(join(image, path)));
     if (info && (info.mode & 0o7777) !== mode) problems.push(`${what}: images/${hex.slice(0, 12)}/${path} has mode ${octal(info.mode)}, expected ${octal(mode)}`);
   }
   let diffIDs: Digest[] = [];
@@ -186,8 +187,7 @@ async function checkImage(root: string, hex: string, what: string, known: KnownR
     return [];
   }
   for (const diffID of diffIDs) {
-    const present = await lstat(join(root, 'layers', digestHex(diffID))).then(() => true, () => false);
-    if (!present) problems.push(`${what}: layer ${diffID} is missing`);
+    if (!(await unlessMissing(lstat(join(root, 'layers', digestHex(diffID)))))) problems.push(`${what}: layer ${diffID} is missing`);
   }
   return diffIDs.map(digestHex);
 }
@@ -251,17 +251,14 @@ async function checkPointersAgainstState(
 }
 
 async function checkTrust(root: string, known: KnownReleases, problems: string[]): Promise<void> {
-  const pinned = await readFile(join(root, 'trust', 'root.json')).catch(() => null);
+  const pinned = await unlessMissing(readFile(join(root, 'trust', 'root.json')));
   if (pinned === null) problems.push('trust/root.json is missing');
   else if (!pinned.equals(known.trustRoot)) problems.push('trust/root.json is not the pinned trust root');
 }
 
 /** The names in a directory; none where it does not exist. */
 async function namesIn(dir: string): Promise<string[]> {
-  return readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    throw error;
-  });
+  return (await unlessMissing(readdir(dir))) ?? [];
 }
 
 /** Where a crash may leave work in progress; a settled store has none of it. */
@@ -272,14 +269,14 @@ async function checkLeftovers(root: string, moment: StoreMoment, problems: strin
       if (isTemporarySibling(name)) problems.push(`${dir}/${name} is a temporary left behind`);
     }
   }
-  if (await lstat(join(root, 'staging')).then(() => true, () => false)) problems.push('staging/ is left behind');
+  if (await unlessMissing(lstat(join(root, 'staging')))) problems.push('staging/ is left behind');
 }
 
 async function containerImages(root: string): Promise<PointedImage[]> {
   const names = await namesIn(join(root, 'containers'));
   const images: PointedImage[] = [];
   for (const name of names) {
-    const digest = await readFile(join(root, 'containers', name, 'image'), 'utf8').catch(() => '');
+    const digest = (await unlessMissing(readFile(join(root, 'containers', name, 'image'), 'utf8'))) ?? '';
     if (digest.trim() !== '') images.push({ hex: digestHex(digest.trim() as Digest), version: 0 });
   }
   return images;
