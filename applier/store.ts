@@ -255,6 +255,16 @@ export class Store {
     return manifest ? this.readImage(manifest) : null;
   }
 
+  /** The complete images state.json records as installed and previous. */
+  private async recordedImages(): Promise<StoredImage[]> {
+    const state = await this.readState();
+    const recorded: StoredImage[] = [];
+    for (const release of [state?.installed, state?.previous]) {
+      if (release && (await this.hasImage(release.manifest))) recorded.push(await this.readImage(release.manifest));
+    }
+    return recorded;
+  }
+
   /** `containers/<name>/image`: the manifest digest of the image a container was started from. */
   containerImagePath(name: string): string {
     return join(this.root, STORE_LAYOUT.containers, name, 'image');
@@ -282,15 +292,17 @@ export class Store {
   }
 
   /**
-   * Deletes images that neither `current`, `previous` nor a container names, and layers no
-   * kept image uses: a running container keeps its image however many updates come.
+   * Deletes images that neither `current`, `previous`, state.json nor a container names, and
+   * layers no kept image uses: a running container keeps its image however many updates come,
+   * and the rollback target state.json records survives a crash between the pointer swaps
+   * (when `previous` already names the old `current`).
    */
   async collectGarbage(): Promise<{ images: string[]; layers: string[] }> {
     const pointed = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
       (image): image is StoredImage => image !== null,
     );
     const inContainers = await Promise.all((await this.containerImages()).map((digest) => this.readImage(digest)));
-    const kept = [...pointed, ...inContainers];
+    const kept = [...pointed, ...inContainers, ...(await this.recordedImages())];
     const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
     const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
     const images = this.path(STORE_LAYOUT.images);

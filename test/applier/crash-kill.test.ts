@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { listCommitSteps, oneStepPerPhase, runToStep, type CommitStep } from '../helpers/commit-steps.js';
+import { listCommitSteps, oneStepPerPhase, runToStep, stepNumber, type CommitStep } from '../helpers/commit-steps.js';
 import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES } from '../helpers/crash-scenario.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { checkStore } from '../helpers/store-invariant.js';
@@ -65,4 +65,12 @@ t.test('kill -9 just before each step of an update\'s commit protocol, then a re
   t.same(failures, [], `each of ${targets.length} kills left the old or the new version, complete, and the re-run completed the update`);
   t.same([...killedIn].sort(), [...new Set(targets.map((target) => target.phase))].sort(), 'every aimed kill landed on its step');
   t.comment(`${steps.length} steps in ${phases.length} phases; ${targets.length} kills: old version ${landed.old}, new version ${landed.new}`);
+
+  await reset();
+  await runToStep(command, args, {}, stepNumber(steps, 'rename current'), 'KILL');
+  const betweenSwaps = await checkStore(store, scenario.known, 'interrupted');
+  t.same(betweenSwaps, { current: scenario.from, previous: scenario.from, problems: [] }, 'killed between the pointer swaps: previous already names current');
+  const gc = await runProcess(...bareApplierCommand(['gc', '--store', store]));
+  t.equal(gc.code, 0, gc.stderr);
+  t.same(await checkStore(store, scenario.known, 'interrupted'), betweenSwaps, 'applier gc keeps the rollback target state.json records');
 });
