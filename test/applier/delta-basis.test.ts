@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { StoreBasisReader } from '../../applier/delta-basis.js';
@@ -8,6 +7,7 @@ import { sha256Digest } from '../../shared/digest.js';
 import type { BasisEntry, DeltaHeader } from '../../shared/delta/format.js';
 import type { ReleaseLayer } from '../../shared/release.js';
 import { layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+import { deterministicBytes } from '../helpers/deterministic-bytes.js';
 
 /**
  * The device reads a delta's bases from its committed layers: a file from the layer
@@ -18,23 +18,13 @@ import { layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js
 
 const BLOCK = 256 * 1024;
 
-function bytes(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash('sha256').update(seed).digest();
-  for (let offset = 0; offset < length; offset += block.length) {
-    block.copy(out, offset);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
-
 /** More files than the reader keeps open, a skeleton of several blocks, files of several blocks. */
 const ENTRIES: FixtureEntry[] = [
   { path: 'data', type: 'directory', mode: 0o755 },
-  ...Array.from({ length: 700 }, (_, i): FixtureEntry => ({ path: `data/small-${i}`, type: 'file', mode: 0o644, content: bytes(`small-${i}`, (i * 37) % 1537) })),
+  ...Array.from({ length: 700 }, (_, i): FixtureEntry => ({ path: `data/small-${i}`, type: 'file', mode: 0o644, content: deterministicBytes(`small-${i}`, (i * 37) % 1537) })),
   { path: 'data/link', type: 'symlink', mode: 0o777, linkname: 'small-1' },
-  { path: 'data/medium', type: 'file', mode: 0o644, content: bytes('medium', 600 * 1024 + 3) },
-  { path: 'data/large', type: 'file', mode: 0o644, content: bytes('large', 3 * BLOCK) },
+  { path: 'data/medium', type: 'file', mode: 0o644, content: deterministicBytes('medium', 600 * 1024 + 3) },
+  { path: 'data/large', type: 'file', mode: 0o644, content: deterministicBytes('large', 3 * BLOCK) },
   { path: 'data/empty', type: 'file', mode: 0o644, content: '' },
 ];
 

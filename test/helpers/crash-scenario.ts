@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -6,6 +5,7 @@ import { runApplier } from './applier-bundle.js';
 import { stepNumber, type CommitStep } from './commit-steps.js';
 import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from './signed-artifact-store.js';
 import { knownReleases, type KnownReleases } from './store-invariant.js';
+import { deterministicBytes } from './deterministic-bytes.js';
 
 /**
  * The update the crash tests interrupt: a store holding version 2 (version 1 as `previous`)
@@ -26,25 +26,14 @@ export interface CrashScenario {
   updateArgs(store: string): string[];
 }
 
-/** Deterministic bytes: the same seed gives the same content in every run. */
-function bytes(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash('sha256').update(seed).digest();
-  for (let offset = 0; offset < length; offset += block.length) {
-    block.copy(out, offset);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
-}
-
 const BASE_LAYER: FixtureEntry[] = [
   { path: 'bin', type: 'directory', mode: 0o755 },
   { path: 'etc', type: 'directory', mode: 0o755 },
   { path: 'etc/motd', type: 'file', mode: 0o644, content: 'welcome\n' },
-  { path: 'bin/sh', type: 'file', mode: 0o755, content: bytes('sh', 200_000) },
+  { path: 'bin/sh', type: 'file', mode: 0o755, content: deterministicBytes('sh', 200_000) },
   { path: 'bin/sh-again', type: 'link', mode: 0o755, linkname: 'bin/sh' },
   { path: 'bin/bash', type: 'symlink', mode: 0o777, linkname: 'sh' },
-  ...Array.from({ length: 30 }, (_, i): FixtureEntry => ({ path: `etc/conf-${i}`, type: 'file', mode: 0o644, content: bytes(`conf-${i}`, 97 * i) })),
+  ...Array.from({ length: 30 }, (_, i): FixtureEntry => ({ path: `etc/conf-${i}`, type: 'file', mode: 0o644, content: deterministicBytes(`conf-${i}`, 97 * i) })),
 ];
 
 function appLayer(version: number): FixtureEntry[] {
@@ -54,7 +43,7 @@ function appLayer(version: number): FixtureEntry[] {
     { path: 'app/run', type: 'file', mode: 0o4755, uid: 1000, gid: 50, content: `#!/bin/sh\necho ${version}\n` },
     { path: 'app/run-again', type: 'link', mode: 0o4755, linkname: 'app/run' },
     { path: 'app/current', type: 'symlink', mode: 0o777, linkname: `lib/module-${version}` },
-    { path: 'app/blob.bin', type: 'file', mode: 0o600, content: bytes(`blob-${version}`, 6 * 1024 * 1024 + 123) },
+    { path: 'app/blob.bin', type: 'file', mode: 0o600, content: deterministicBytes(`blob-${version}`, 6 * 1024 * 1024 + 123) },
     { path: 'etc/.wh.motd', type: 'file', mode: 0o644, content: '' },
     { path: 'var', type: 'directory', mode: 0o1777 },
     { path: 'var/.wh..wh..opq', type: 'file', mode: 0o644, content: '' },
@@ -62,7 +51,7 @@ function appLayer(version: number): FixtureEntry[] {
       path: `app/lib/module-${i}`,
       type: 'file',
       mode: 0o644,
-      content: bytes(`module-${version}-${i}`, (i * 7919) % 12_000),
+      content: deterministicBytes(`module-${version}-${i}`, (i * 7919) % 12_000),
     })),
   ];
 }
