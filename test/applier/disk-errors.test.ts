@@ -120,7 +120,8 @@ t.test('disk space and I/O errors', { skip: unavailable }, async (t) => {
       const fsck = await runProcess('e2fsck', ['-f', '-y', image]);
       t.ok(fsck.code <= 1, `e2fsck repairs the file system (exit ${fsck.code})`);
       await withLoopMount(image, mountPoint, [], async () => {
-        t.same(await checkStore(store, s.known), { current: 1, previous: null, problems: [] }, 'version 1 survived, complete');
+        // the failing disk kept the applier from removing staging/: a state like a crash's
+        t.same(await checkStore(store, s.known, 'interrupted'), { current: 1, previous: null, problems: [] }, 'version 1 survived, complete');
         t.equal((await s.update(store)).code, 0, 'on a healthy disk the same update succeeds');
         t.same(await checkStore(store, s.known), { current: 2, previous: 1, problems: [] });
       });
