@@ -84,6 +84,11 @@ export function oneStepPerPhase(steps: CommitStep[]): CommitStep[] {
   return [...byPhase.values()].map((members) => members[Math.floor(Math.random() * members.length)]);
 }
 
+/** `count` steps spread evenly over all of them, in order; past one each, round again. */
+export function spreadSteps(steps: CommitStep[], count: number): CommitStep[] {
+  return Array.from({ length: count }, (_, i) => steps[Math.floor((i * steps.length) / Math.min(count, steps.length)) % steps.length]);
+}
+
 /** The number of the only step of `kind`, for expectations about the protocol's order. */
 export function stepNumber(steps: CommitStep[], kind: string): number {
   const found = steps.filter((step) => step.kind === kind);
