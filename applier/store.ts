@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
+import { commitStep } from './crash-point.js';
 import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from './durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
@@ -162,6 +163,7 @@ export class Store {
 
   /** Removes staging/ and the temporaries of state, pointer and trust root replacements a crash left. */
   async clearStaging(): Promise<void> {
+    commitStep('remove', this.path(STORE_LAYOUT.staging));
     await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
     for (const dir of [this.root, dirname(this.path(STORE_LAYOUT.trustRoot))]) {
       for (const name of await readdir(dir)) {
@@ -184,7 +186,9 @@ export class Store {
 
   /** Moves a durable staged layer and its metadata into layers/ (metadata first, directory last). */
   async commitLayer(diffID: Digest, stagedDir: string, stagedMeta: string): Promise<void> {
+    commitStep('rename', this.layerMetaPath(diffID));
     await rename(stagedMeta, this.layerMetaPath(diffID));
+    commitStep('rename', this.layerDir(diffID));
     await rename(stagedDir, this.layerDir(diffID));
     await fsyncPath(this.path(STORE_LAYOUT.layers));
   }
@@ -202,7 +206,9 @@ export class Store {
     await writeNewFile(join(staged, IMAGE_FILES.complete), Buffer.alloc(0));
     await fsyncPath(staged);
     const target = this.imageDir(manifest);
+    commitStep('remove', target);
     await rm(target, { recursive: true, force: true });
+    commitStep('rename', target);
     await rename(staged, target);
     await fsyncPath(this.path(STORE_LAYOUT.images));
   }
@@ -249,6 +255,16 @@ export class Store {
     return manifest ? this.readImage(manifest) : null;
   }
 
+  /** The complete images state.json records as installed and previous. */
+  private async recordedImages(): Promise<StoredImage[]> {
+    const state = await this.readState();
+    const recorded: StoredImage[] = [];
+    for (const release of [state?.installed, state?.previous]) {
+      if (release && (await this.hasImage(release.manifest))) recorded.push(await this.readImage(release.manifest));
+    }
+    return recorded;
+  }
+
   /** `containers/<name>/image`: the manifest digest of the image a container was started from. */
   containerImagePath(name: string): string {
     return join(this.root, STORE_LAYOUT.containers, name, 'image');
@@ -276,15 +292,17 @@ export class Store {
   }
 
   /**
-   * Deletes images that neither `current`, `previous` nor a container names, and layers no
-   * kept image uses: a running container keeps its image however many updates come.
+   * Deletes images that neither `current`, `previous`, state.json nor a container names, and
+   * layers no kept image uses: a running container keeps its image however many updates come,
+   * and the rollback target state.json records survives a crash between the pointer swaps
+   * (when `previous` already names the old `current`).
    */
   async collectGarbage(): Promise<{ images: string[]; layers: string[] }> {
     const pointed = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
       (image): image is StoredImage => image !== null,
     );
     const inContainers = await Promise.all((await this.containerImages()).map((digest) => this.readImage(digest)));
-    const kept = [...pointed, ...inContainers];
+    const kept = [...pointed, ...inContainers, ...(await this.recordedImages())];
     const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
     const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
     const images = this.path(STORE_LAYOUT.images);
@@ -301,10 +319,17 @@ export class Store {
     // a crash midway never leaves a half-deleted image or layer that an update would take as complete.
     const garbage = await this.stagingPath('garbage');
     await mkdir(garbage, { recursive: true });
-    for (const name of removed.images) await rename(join(images, name), join(garbage, `image-${name}`));
-    for (const name of removed.layers) await rename(join(layers, name), join(garbage, `layer-${name}`));
+    for (const name of removed.images) {
+      commitStep('rename', join(images, name));
+      await rename(join(images, name), join(garbage, `image-${name}`));
+    }
+    for (const name of removed.layers) {
+      commitStep('rename', join(layers, name));
+      await rename(join(layers, name), join(garbage, `layer-${name}`));
+    }
     await fsyncPath(images);
     await fsyncPath(layers);
+    commitStep('remove', garbage);
     await rm(garbage, { recursive: true, force: true });
     return removed;
   }

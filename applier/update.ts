@@ -86,6 +86,8 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   const { release, upToDate, timeFloor } = checked;
   if (upToDate) {
     await recordVerified(store, channel, state, checked);
+    // a run interrupted after its state.json was written still owes its garbage collection
+    await collectGarbageLogged(store, log);
     log.info('update.up-to-date', { channel, version: release.version });
     return { changed: false, channel, version: release.version, manifest: state?.installed?.manifest ?? release.manifest.digest, layersInstalled: 0 };
   }
@@ -114,11 +116,15 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, timeFloor };
   await store.writeState(next);
   log.info('update.committed', { channel, version: release.version, manifest, layersInstalled });
+  await collectGarbageLogged(store, log);
+  return { changed: true, channel, version: release.version, manifest, layersInstalled };
+}
+
+async function collectGarbageLogged(store: Store, log: Logger): Promise<void> {
   const removed = await store.collectGarbage();
   if (removed.images.length + removed.layers.length > 0) {
     log.info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });
   }
-  return { changed: true, channel, version: release.version, manifest, layersInstalled };
 }
 
 async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {

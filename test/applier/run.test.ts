@@ -7,8 +7,9 @@ import { parseRunOptions } from '../../applier/run.js';
 import { containerStore, leftovers } from '../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../helpers/device-store.js';
 import { startApplier } from '../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 
 /** A store whose current image is busybox + the demo app (+ `extra` layers). */
 const deviceStore = async (t: Test, config: ContainerConfig, extra: LayerContent[] = []) => containerStore(t, [config], extra);
