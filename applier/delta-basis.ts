@@ -4,6 +4,7 @@ import { dirname, join, sep } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
 import type { BasisReader } from '../shared/delta/decoder.js';
 import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
+import { InflatedMembers } from '../shared/delta/inflated-basis.js';
 import type { LayerMeta } from '../shared/layer-meta.js';
 import { safeEntryPath } from '../shared/tar/entry-path.js';
 import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
@@ -63,7 +64,8 @@ function pieceAt(pieces: TarPiece[], position: number): number {
 /**
  * Random access to the bases a delta names, read from the committed layers on this device:
  * a file's bytes from layers/<hex>/<path> (never through a symlink, never outside the layer),
- * a skeleton from layers/<hex>.meta, a whole tar from both. Anything missing or not matching
+ * a skeleton from layers/<hex>.meta, a whole tar from both, an inflated member by inflating
+ * a range of that tar (held while in use, see InflatedMembers). Anything missing or not matching
  * the declared sizes makes the delta unusable (the caller falls back to the full layer).
  * One read at a time, as the decoder asks: blocks are reused in place.
  */
@@ -73,6 +75,11 @@ export class StoreBasisReader implements BasisReader {
   private readonly pieces = new Map<string, TarPiece[]>();
   /** Cached blocks by basis index and block number, least recently used first. */
   private readonly blocks = new Map<string, Buffer>();
+  private readonly inflated = new InflatedMembers(async (basis) => {
+    const compressed = Buffer.allocUnsafe(basis.compressedSize);
+    await this.readTarInto(basis.layer, basis.offset, compressed);
+    return compressed;
+  });
 
   private constructor(
     private readonly store: Store,
@@ -84,7 +91,10 @@ export class StoreBasisReader implements BasisReader {
     try {
       for (const basis of header.bases) {
         if (!(await store.hasLayer(basis.layer))) unusable(`layer ${basis.layer} is not on this device`);
-        if (basis.kind !== 'file') {
+        if (basis.kind === 'inflated') {
+          const { meta } = await reader.meta(basis.layer);
+          if (basis.offset + basis.compressedSize > meta.size) unusable(`layer ${basis.layer} ends before the deflate stream at ${basis.offset}`);
+        } else if (basis.kind !== 'file') {
           const { meta } = await reader.meta(basis.layer);
           const size = basis.kind === 'skeleton' ? meta.skeletonSize : meta.size;
           if (size !== basis.size) unusable(`layer ${basis.layer} ${basis.kind} has ${size} bytes, the delta expects ${basis.size}`);
@@ -143,6 +153,8 @@ export class StoreBasisReader implements BasisReader {
         return (await this.meta(basis.layer)).readSkeletonInto(target, position);
       case 'tar':
         return this.readTarInto(basis.layer, position, target);
+      case 'inflated':
+        target.set(await this.inflated.read(index, basis, position, target.length));
     }
   }
 
@@ -152,6 +164,7 @@ export class StoreBasisReader implements BasisReader {
     this.files.clear();
     this.metas.clear();
     this.blocks.clear();
+    this.inflated.clear();
   }
 
   private async meta(layer: BasisEntry['layer']): Promise<OpenLayerMeta> {

@@ -3,18 +3,22 @@
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
+import type { DeflateParams } from '../deflate/params.js';
 import type { Digest } from '../digest.js';
 import { PrtiqlError } from '../errors.js';
+import type { ReferencePrediction } from './reference-prediction.js';
 
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
 /** The version writers emit; decoders read every version of DELTA_READABLE_VERSIONS. */
 export const DELTA_FORMAT_VERSION = 2;
 export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2];
+/** The first version with deflate members (opcode 0x05, basis kind 0x04). */
+export const DEFLATE_MEMBERS_VERSION = 2;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
-export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05 } as const;
+export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
 
 /**
  * Version 2 sends each field of an operation in one of these channels: a block holds one
@@ -73,7 +77,19 @@ export interface TarBasis {
   size: number;
 }
 
-export type BasisEntry = FileBasis | SkeletonBasis | TarBasis;
+/**
+ * The inflated content of a raw deflate stream lying at `offset` in a base layer's tar (e.g.
+ * the body of a .gz file): `size` is the inflated size, `compressedSize` the stream's.
+ */
+export interface InflatedBasis {
+  kind: 'inflated';
+  layer: Digest;
+  offset: number;
+  compressedSize: number;
+  size: number;
+}
+
+export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
 
 export interface DeltaHeader {
@@ -120,7 +136,32 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
-export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+/** An operation that may appear inside a deflate member. */
+export type MemberOp = LiteralOp | CopyOp | PatchOp;
+
+/**
+ * A raw deflate stream of `compressedSize` bytes: `ops` produce its `inflatedSize` inflated
+ * bytes, which the decoder deflates with `params`.
+ */
+export interface DeflateOp {
+  type: 'deflate';
+  params: DeflateParams;
+  inflatedSize: number;
+  compressedSize: number;
+  ops: MemberOp[];
+}
+
+/**
+ * A patch whose diff bytes are added to predicted window bytes: the window with every
+ * machine-code reference corrected for where its target moved (docs/delta-format.md, XPATCH).
+ * Only at the top level of a version-2 delta.
+ */
+export interface XPatchOp extends Omit<PatchOp, 'type'> {
+  type: 'xpatch';
+  prediction: ReferencePrediction;
+}
+
+export type DeltaOp = MemberOp | DeflateOp | XPatchOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

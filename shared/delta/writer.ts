@@ -4,10 +4,12 @@ import { constants, createBrotliCompress } from 'node:zlib';
 import { PrtiqlError } from '../errors.js';
 import { BlockBuilder } from './block-builder.js';
 import { ByteBuilder } from './byte-builder.js';
+import { writeMemberHead } from './deflate-member.js';
 import {
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,
   CHANNEL,
+  DEFLATE_MEMBERS_VERSION,
   DELTA_FORMAT_VERSION,
   DELTA_MAGIC,
   DELTA_READABLE_VERSIONS,
@@ -17,11 +19,13 @@ import {
   type DeltaHeader,
   type DeltaOp,
   type PatchOp,
+  type XPatchOp,
 } from './format.js';
 import { checkHeader, encodeHeader } from './header.js';
 import { OpRules } from './op-rules.js';
 import type { OpSink } from './op-sink.js';
 import { zigzag } from './varint.js';
+import { checkPrediction, writePrediction } from './xpatch.js';
 
 const COMPRESS_CHUNK_BYTES = 64 * 1024;
 /** Brotli's size hint is an unsigned 32-bit number. */
@@ -72,9 +76,9 @@ function writeDiff(out: OpSink, rules: OpRules, diff: Uint8Array): void {
   }
 }
 
-function writePatch(out: OpSink, rules: OpRules, op: PatchOp): void {
+function writePatch(out: OpSink, rules: OpRules, op: PatchOp | XPatchOp): void {
   rules.windowRanges(op.window.length);
-  out.byte(CHANNEL.control, OPCODE.patch);
+  out.byte(CHANNEL.control, OPCODE[op.type]);
   out.varint(CHANNEL.control, op.window.length);
   const ranges = op.window.slice(0, -1);
   for (const range of ranges) {
@@ -86,13 +90,17 @@ function writePatch(out: OpSink, rules: OpRules, op: PatchOp): void {
   out.varint(CHANNEL.control, last.basis);
   out.varint(CHANNEL.offsets, signed(last.offset - rules.cursor(last.basis)));
   ranges.push(rules.openRange(last.basis, last.offset));
+  if (op.type === 'xpatch') {
+    checkPrediction(op.prediction, invalid);
+    writePrediction(out, op.prediction, op.window.reduce((sum, range) => sum + range.length, 0));
+  }
   rules.beginPatch(ranges, op.start);
   out.varint(CHANNEL.offsets, op.start);
   for (const triple of op.triples) {
     rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
     out.varint(CHANNEL.triples, triple.diff.byteLength);
     out.varint(CHANNEL.triples, triple.extra.byteLength);
-    out.varint(CHANNEL.triples, signed(triple.seek));
+    out.varint(CHANNEL.offsets, signed(triple.seek));
     writeDiff(out, rules, triple.diff);
     out.bytes(CHANNEL.extras, triple.extra);
   }
@@ -101,29 +109,47 @@ function writePatch(out: OpSink, rules: OpRules, op: PatchOp): void {
   out.varint(CHANNEL.triples, 0);
 }
 
+/** One operation; `membersAllowed`: DEFLATE and XPATCH may appear (top level of a version-2 delta). */
+function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, membersAllowed: boolean): void {
+  switch (op.type) {
+    case 'literal':
+      rules.literal(op.bytes.byteLength);
+      out.byte(CHANNEL.control, OPCODE.literal);
+      out.varint(CHANNEL.lengths, op.bytes.byteLength);
+      out.bytes(CHANNEL.literals, op.bytes);
+      break;
+    case 'copy':
+      out.byte(CHANNEL.control, OPCODE.copy);
+      writeRange(out, rules, op);
+      rules.copy(op);
+      break;
+    case 'patch':
+      writePatch(out, rules, op);
+      break;
+    case 'xpatch':
+      if (!membersAllowed) invalid('an xpatch inside a deflate member or in a version-1 delta');
+      writePatch(out, rules, op);
+      break;
+    case 'deflate': {
+      if (!membersAllowed) invalid('a deflate member inside a deflate member or in a version-1 delta');
+      out.byte(CHANNEL.control, OPCODE.deflate);
+      const memberRules = writeMemberHead(out, rules, header, op, invalid);
+      for (const inner of op.ops) writeOp(out, memberRules, header, inner, false);
+      memberRules.end();
+      out.byte(CHANNEL.control, OPCODE.end);
+      break;
+    }
+    default:
+      invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
+  }
+}
+
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
-async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink): AsyncGenerator<Buffer> {
+async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
   yield encodeHeader(header);
   for await (const op of ops) {
-    switch (op.type) {
-      case 'literal':
-        rules.literal(op.bytes.byteLength);
-        out.byte(CHANNEL.control, OPCODE.literal);
-        out.varint(CHANNEL.lengths, op.bytes.byteLength);
-        out.bytes(CHANNEL.literals, op.bytes);
-        break;
-      case 'copy':
-        out.byte(CHANNEL.control, OPCODE.copy);
-        writeRange(out, rules, op);
-        rules.copy(op);
-        break;
-      case 'patch':
-        writePatch(out, rules, op);
-        break;
-      default:
-        invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
-    }
+    writeOp(out, rules, header, op, version >= DEFLATE_MEMBERS_VERSION);
     yield* out.take();
   }
   rules.end();
@@ -149,6 +175,7 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
   const version = options.version ?? DELTA_FORMAT_VERSION;
   if (!DELTA_READABLE_VERSIONS.includes(version)) invalid(`format version ${version} is not one this writer knows`);
   checkHeader(header, invalid);
+  if (version < DEFLATE_MEMBERS_VERSION && header.bases.some((basis) => basis.kind === 'inflated')) invalid(`version ${version} has no inflated bases`);
   const compressor = createBrotliCompress({
     chunkSize: COMPRESS_CHUNK_BYTES,
     params: {
@@ -158,7 +185,7 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
     },
   });
-  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder()));
+  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(), version));
   pipeline(body, compressor).catch(() => {
     // the same error fails the compressor, which is what the reader sees
   });

@@ -68,7 +68,7 @@ t.test('random bytes, with or without a valid prefix and brotli envelope, only r
 t.test('mutated valid deltas only raise the typed error', async () => {
   await fc.assert(
     fc.asyncProperty(fc.gen(), chunkSizes, versions, async (g, chunkSize, version) => {
-      const { bases, header, ops } = drawDeltaCase(g);
+      const { bases, header, ops } = drawDeltaCase(g, version);
       const blob = await collect(encodeDelta(header, ops, { version }));
       await decodesOrRejectsTyped(mutate(blob, g), bases, chunkSize);
     }),
@@ -79,7 +79,7 @@ t.test('mutated valid deltas only raise the typed error', async () => {
 t.test('valid deltas with a mutated op stream (recompressed) only raise the typed error', async () => {
   await fc.assert(
     fc.asyncProperty(fc.gen(), chunkSizes, versions, async (g, chunkSize, version) => {
-      const { bases, header, ops } = drawDeltaCase(g);
+      const { bases, header, ops } = drawDeltaCase(g, version);
       const blob = await collect(encodeDelta(header, ops, { version }));
       const opStream = brotliDecompressSync(blob.subarray(DELTA_PREFIX_LENGTH));
       const mutated = Buffer.concat([prefix(version), brotliCompressSync(mutate(opStream, g))]);

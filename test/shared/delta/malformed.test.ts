@@ -1,31 +1,20 @@
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { CHANNEL, CHANNEL_NAMES, DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
-import { encodeVarint, zigzag } from '../../../shared/delta/varint.js';
+import { zigzag } from '../../../shared/delta/varint.js';
+import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { block, body, collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
 const HEADER = headerFor(TARGET, fileBases([BASIS]));
 /** The hand-made op streams below are version 1: every field in one stream, in order. */
 const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(1)]);
-
-/** Varints (numbers) and raw bytes (Buffers) in order: a hand-made op stream. */
-function body(...parts: (number | Buffer)[]): Buffer {
-  return Buffer.concat(
-    parts.map((part) => {
-      if (Buffer.isBuffer(part)) return part;
-      const out: number[] = [];
-      encodeVarint(part, out);
-      return Buffer.from(out);
-    }),
-  );
-}
 
 function blob(opStream: Buffer, prefix = PREFIX): Buffer {
   return Buffer.concat([prefix, brotliCompressSync(opStream)]);
@@ -36,14 +25,6 @@ function withHeader(header: DeltaHeader, ...ops: (number | Buffer)[]): Buffer {
 }
 
 const op = (code: number) => Buffer.of(code);
-
-type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
-
-/** One version-2 block: the section lengths (as given, or the true ones), then the sections in channel order. */
-function block(sections: Sections, lengths?: number[]): Buffer {
-  const parts = CHANNEL_NAMES.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
-  return Buffer.concat([body(...(lengths ?? parts.map((part) => part.length))), ...parts]);
-}
 
 function version2(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
   return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));
@@ -150,8 +131,8 @@ t.test('version 2: well-formed hand-made blocks decode', async (t) => {
   // the version-1 patch of the baseline test above, its fields in their channels
   const patched = block({
     control: [op(patch), 1, 0, op(end)],
-    offsets: [zigzag(4), 0],
-    triples: [5, 3, 0, 0, 0],
+    offsets: [zigzag(4), 0, 0],
+    triples: [5, 3, 0, 0],
     diffs: [3, 1, Buffer.of(1), 0, 0],
     extras: [Buffer.from('xyz')],
   });
@@ -204,6 +185,36 @@ t.test('version 2: a corrupted or truncated delta from the writer is refused', a
   const corrupted = Buffer.from(opStream);
   corrupted[encodeHeader(header).length]! += 1;
   await t.rejects(decode(recompressed(corrupted)), malformed);
+});
+
+t.test('version 2: xpatch prediction fields', async (t) => {
+  const { xpatch, end } = OPCODE;
+  /** One block with an XPATCH over all 16 basis bytes that adds 8 unchanged bytes; `fields` per channel. */
+  const withFields = (control: (number | Buffer)[], lengths: number[], breakpoints: number[]) =>
+    version2(
+      HEADER,
+      block({ control: [op(xpatch), 1, 0, ...control, op(end)], lengths, offsets: [0, ...breakpoints, 0], triples: [8, 0, 0, 0, 0], diffs: [0, 0] }),
+    );
+  const good = withFields([Buffer.of(1, 0), 1], [16], [3, zigzag(-2)]);
+  t.equal((await collect(decodeDelta(pieces(good, 2), memoryBases([BASIS])))).toString(), '01234567', 'the baseline decodes');
+  // the same fields in a version-1 stream
+  const inVersion1 = withHeader(HEADER, op(xpatch), 1, 0, 0, Buffer.of(1, 0), 16, 0, 0, 8, 0, 0, 0, 0, 0, 0, op(end));
+  await rejectsMalformed(t, inVersion1, /an xpatch inside a deflate member or in a version-1 delta/);
+  const cases: [string, Buffer, RegExp][] = [
+    ['unknown architecture', withFields([Buffer.of(3, 0), 0], [16], []), /unknown reference architecture 0x3/],
+    ['x86-64 with a phase', withFields([Buffer.of(1, 1), 0], [16], []), /x86_64 prediction has phase 1/],
+    ['aarch64 phase past 3', withFields([Buffer.of(2, 4), 0], [16], []), /aarch64 prediction has phase 4/],
+    ['predicted length 0', withFields([Buffer.of(1, 0), 0], [0], []), /predicted length 0 is not 1 to the 16-byte window/],
+    ['predicted length past the window', withFields([Buffer.of(1, 0), 0], [17], []), /predicted length 17 is not 1 to the 16-byte window/],
+    ['too many breakpoints', withFields([Buffer.of(1, 0), MAX_SHIFT_BREAKPOINTS + 1], [16], []), /shift breakpoints exceed/],
+    ['a repeated breakpoint', withFields([Buffer.of(1, 0), 2], [16], [3, zigzag(1), 0, zigzag(1)]), /breakpoint 1 repeats position 3/],
+    ['a breakpoint that keeps the shift', withFields([Buffer.of(1, 0), 1], [16], [3, 0]), /sets shift 0 after 0/],
+    ['a shift too large', withFields([Buffer.of(1, 0), 1], [16], [3, zigzag(MAX_SHIFT_MAGNITUDE + 1)]), /sets shift/],
+    ['breakpoints missing', version2(HEADER, block({ control: [op(xpatch), 1, 0, Buffer.of(1, 0), 2], lengths: [16], offsets: [0, 3] })), /offsets channel needs a block/],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    await t.test(name, (t) => rejectsMalformed(t, bytes, pattern));
+  }
 });
 
 t.test('errors of the source and of the basis opener pass through unchanged', async (t) => {

@@ -9,7 +9,7 @@ import { collect, drawDeltaCase, fileBases, fuzzRuns, headerFor, memoryBases, pi
 t.test('encode then decode is byte-exact for random bases and operations, in every format version', async () => {
   await fc.assert(
     fc.asyncProperty(fc.gen(), fc.integer({ min: 1, max: 5000 }), fc.constantFrom(...DELTA_READABLE_VERSIONS), async (g, chunkSize, version) => {
-      const { bases, header, ops, target } = drawDeltaCase(g);
+      const { bases, header, ops, target } = drawDeltaCase(g, version);
       const blob = await collect(encodeDelta(header, ops, { version }));
       if (blob[DELTA_MAGIC.length] !== version) throw new Error(`asked for version ${version}, got ${blob[DELTA_MAGIC.length]}`);
       const decoded = await collect(decodeDelta(pieces(blob, chunkSize), memoryBases(bases)));

@@ -3,12 +3,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { brotliCompress, constants } from 'node:zlib';
+import { ByteBuilder } from '../../../../shared/delta/byte-builder.js';
 import type { BasisRange, CopyOp, LiteralOp, PatchOp, PatchTriple } from '../../../../shared/delta/format.js';
+import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
 import { encodeVarint, zigzag } from '../../../../shared/delta/varint.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
 import { OPCODE } from '../../../../shared/delta/format.js';
+import { writePrediction } from '../../../../shared/delta/xpatch.js';
 import { bsdiffFiles } from './bsdiff.js';
 import { lzMatch } from './lz-match.js';
+import { elfArchitecture, predictReferences } from './predict-references.js';
 import type { SavedRange, TarFiles } from './tar-files.js';
 
 const compress = promisify(brotliCompress);
@@ -57,8 +61,23 @@ export interface BsdiffInput {
   next: SavedRange;
 }
 
-/** How one changed file is sent: a bsdiff PATCH, copies of old bytes between literals, or all literal. */
-export type ContentEncoding = { kind: 'patch'; op: PatchOp } | { kind: 'matches'; ops: (CopyOp | LiteralOp)[] } | { kind: 'literal' };
+/**
+ * How one changed file is sent: a bsdiff PATCH (an XPATCH predicting the references of
+ * `predict`, if that is smaller), copies of old bytes between literals, or all literal.
+ */
+export type ContentEncoding = { kind: 'patch'; op: PatchOp; predict?: Architecture } | { kind: 'matches'; ops: (CopyOp | LiteralOp)[] } | { kind: 'literal' };
+
+/** The patch's estimated cost, and its architecture if predicting its references makes it cheaper. */
+async function patchCost(op: PatchOp, old: Buffer, content: Buffer): Promise<{ cost: number; predict?: Architecture }> {
+  const architecture = elfArchitecture(content);
+  const plain = compressedSize(tripleBytes(op.triples));
+  if (architecture === undefined) return { cost: await plain };
+  const predicted = predictReferences(op, old, architecture);
+  const fields = new ByteBuilder();
+  writePrediction(fields, predicted.prediction, old.length);
+  const [plainCost, predictedCost] = await Promise.all([plain, compressedSize([...fields.take(true), ...tripleBytes(predicted.triples)])]);
+  return predictedCost < plainCost ? { cost: predictedCost, predict: architecture } : { cost: plainCost };
+}
 
 /** LZ77 copies from the candidates (mapped back to basis ranges) and literals from the new content. */
 function matchOps(old: Buffer, content: Buffer, window: BasisRange[]): (CopyOp | LiteralOp)[] {
@@ -86,13 +105,14 @@ export async function chooseEncoding(files: TarFiles, input: BsdiffInput, scratc
     const content = await files.read(input.next.tarPath, input.next.range.offset, input.next.range.length);
     const old = Buffer.concat(await Promise.all(input.old.map(({ tarPath, range }) => files.read(tarPath, range.offset, range.length))));
     const matches = matchOps(old, content, input.window);
-    const [patchCost, matchCost, literalCost] = await Promise.all([
-      compressedSize(tripleBytes(triples)),
+    const patch: PatchOp = { type: 'patch', window: input.window, start, triples };
+    const [{ cost: patchBytes, predict }, matchCost, literalCost] = await Promise.all([
+      patchCost(patch, old, content),
       compressedSize(copyLiteralBytes(matches, input.window[0]!)),
       compressedSize([content]),
     ]);
-    if (literalCost <= Math.min(patchCost, matchCost)) return { kind: 'literal' };
-    return matchCost < patchCost ? { kind: 'matches', ops: matches } : { kind: 'patch', op: { type: 'patch', window: input.window, start, triples } };
+    if (literalCost <= Math.min(patchBytes, matchCost)) return { kind: 'literal' };
+    return matchCost < patchBytes ? { kind: 'matches', ops: matches } : { kind: 'patch', op: patch, predict };
   } finally {
     await Promise.all([rm(oldPath, { force: true }), rm(newPath, { force: true })]);
   }

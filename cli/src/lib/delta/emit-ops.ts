@@ -1,16 +1,21 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
+import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
 import { blockMatch } from './block-match.js';
 import { chooseEncoding, type ContentEncoding } from './bsdiff-choice.js';
+import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import { PatchBuilder } from './patch-builder.js';
 import { compactWindow, replay } from './patch-window.js';
+import { predictReferences } from './predict-references.js';
 import { headerItems, type BsdiffItem, type FileCounts, type HeaderPlan, type PlanItem, type PlanSources } from './plan-items.js';
 
 export interface EmitContext extends PlanSources {
   target: IndexedLayer;
   /** Delta basis index of each base layer the items use. */
   basisOf: ReadonlyMap<number, number>;
+  /** Delta basis index of each old deflate member read inflated (see deflate-members.ts). */
+  memberBasisOf: ReadonlyMap<string, number>;
   scratchDir: string;
   workers: number;
 }
@@ -25,6 +30,11 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
   try {
     for (const [position, item] of items.entries()) {
       bsdiffs.startAhead();
+      if (item.kind === 'member') {
+        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+        yield* await memberContentOps(context, item, counts);
+        continue;
+      }
       if (item.kind !== 'bsdiff') {
         yield* emitter.item(item);
         continue;
@@ -32,7 +42,8 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
       const encoding = await bsdiffs.take(position);
       if (encoding.kind === 'patch') {
         counts.bsdiff++;
-        yield* emitter.withHeader(item.header, encoding.op);
+        if (encoding.predict) counts.referencesPredicted++;
+        yield* emitter.withHeader(item.header, encoding.op, encoding.predict);
         continue;
       }
       for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
@@ -52,7 +63,7 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
 class Emitter {
   constructor(private readonly context: EmitContext) {}
 
-  async *item(item: Exclude<PlanItem, BsdiffItem>): AsyncGenerator<DeltaOp> {
+  async *item(item: Exclude<PlanItem, BsdiffItem | MemberItem>): AsyncGenerator<DeltaOp> {
     switch (item.kind) {
       case 'copy':
         yield { type: 'copy', ...this.range(item.layer, item.range) };
@@ -79,9 +90,10 @@ class Emitter {
   /**
    * One PATCH for a file and its header: the header's difference first, then bsdiff's
    * steps. Header bytes before the first difference are copied instead, so that the patch
-   * starts at a difference (a new segment's front, if any, is literal before them).
+   * starts at a difference (a new segment's front, if any, is literal before them). With
+   * `predict`, the patch becomes an XPATCH over its final window.
    */
-  async *withHeader(header: HeaderPlan, patch: PatchOp): AsyncGenerator<DeltaOp> {
+  async *withHeader(header: HeaderPlan, patch: PatchOp, predict?: Architecture): AsyncGenerator<DeltaOp> {
     const builder = new PatchBuilder();
     const window: BasisRange[] = [];
     const front = header.front && (await this.read(this.context.target, header.front));
@@ -97,7 +109,13 @@ class Emitter {
     const shift = aligned?.diff.length ?? 0;
     replay(builder, patch, (position) => position + shift);
     // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
-    yield compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
+    const op = compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
+    yield predict ? predictReferences(op, await this.windowBytes(op.window), predict) : op;
+  }
+
+  private async windowBytes(window: readonly BasisRange[]): Promise<Buffer> {
+    const layerOf = new Map([...this.context.basisOf].map(([layer, basis]) => [basis, layer]));
+    return Buffer.concat(await Promise.all(window.map((range) => this.read(this.context.layers[layerOf.get(range.basis)!]!, range))));
   }
 
   private async *blocks(item: Extract<PlanItem, { kind: 'blocks' }>): AsyncGenerator<DeltaOp> {

@@ -1,5 +1,6 @@
 import { BasisIndex, type BasisEntryRef } from './basis-index.js';
 import { BSDIFF_MAX_INPUT_BYTES } from './bsdiff.js';
+import { memberLayers, planMember, type MemberItem } from './deflate-members.js';
 import type { IndexedEntry, IndexedLayer, TarRange } from './layer-index.js';
 import type { TarFiles } from './tar-files.js';
 
@@ -10,11 +11,15 @@ const MAX_CANDIDATES = 3;
 export interface FileCounts {
   identical: number;
   bsdiff: number;
+  /** Of those, sent as an XPATCH: references predicted before the diff. */
+  referencesPredicted: number;
   /** Sent as copies of old bytes between literals (LZ77), smaller than bsdiff's patch. */
   lzMatched: number;
   bsdiffNotWorthIt: number;
   blockMatched: number;
   literal: number;
+  /** Compressed members re-deflated on the device from their inflated bytes. */
+  deflateMember: number;
 }
 
 /**
@@ -36,7 +41,8 @@ export type PlanItem =
   | { kind: 'header'; layer: number; old: TarRange; next: TarRange }
   /** A file to bsdiff; if the patch pays, its header travels in the same PATCH. */
   | { kind: 'bsdiff'; header: HeaderPlan; candidates: BasisEntryRef[]; next: TarRange }
-  | { kind: 'blocks'; candidate: BasisEntryRef; next: TarRange };
+  | { kind: 'blocks'; candidate: BasisEntryRef; next: TarRange }
+  | MemberItem;
 
 export type BsdiffItem = Extract<PlanItem, { kind: 'bsdiff' }>;
 type HeaderItem = Extract<PlanItem, { kind: 'copy' | 'literal' | 'header' }>;
@@ -106,7 +112,8 @@ export async function planItems(sources: PlanSources, target: IndexedLayer, coun
     const old = index.entryAt(entry.path) ?? following(previous) ?? previous;
     if (old) previous = old;
     const header = await planHeader(sources, target, entry.segment, old && { layer: old.layer, range: old.entry.segment });
-    items.push(...entryItems(index, entry, header, counts));
+    const member = await planMember(sources, target, entry, header);
+    items.push(...(member ? [member] : entryItems(index, entry, header, counts)));
   }
   const top = layers.length - 1;
   items.push(...headerItems(await planHeader(sources, target, target.tail, top >= 0 ? { layer: top, range: layers[top]!.tail } : undefined)));
@@ -122,6 +129,7 @@ export function usedLayers(items: readonly PlanItem[]): number[] {
       item.candidates.forEach((candidate) => used.add(candidate.layer));
       if (item.header.aligned) used.add(item.header.aligned.layer);
     } else if (item.kind === 'blocks') used.add(item.candidate.layer);
+    else if (item.kind === 'member') memberLayers(item).forEach((layer) => used.add(layer));
   }
   return [...used].sort((a, b) => a - b);
 }
