@@ -193,7 +193,7 @@ t.test('version 2: xpatch prediction fields', async (t) => {
   const withFields = (control: (number | Buffer)[], lengths: number[], breakpoints: number[]) =>
     version2(
       HEADER,
-      block({ control: [op(xpatch), 1, 0, ...control, op(end)], lengths, offsets: [0, ...breakpoints, 0], triples: [8, 0, 0, 0, 0], diffs: [0, 0] }),
+      block({ control: [op(xpatch), 1, 0, ...control, op(end)], lengths, offsets: [0, ...breakpoints, 0, 0], triples: [8, 0, 0, 0], diffs: [0, 0] }),
     );
   const good = withFields([Buffer.of(1, 0), 1], [16], [3, zigzag(-2)]);
   t.equal((await collect(decodeDelta(pieces(good, 2), memoryBases([BASIS])))).toString(), '01234567', 'the baseline decodes');
