@@ -37,10 +37,32 @@ export interface StoreState {
   /** Highest release version whose signature this device has verified. */
   highestSeen: number;
   /**
-   * The newest signed time this device has verified (a release's `created`, a timestamp's
-   * `created`), RFC 3339. Expiry is checked against the later of it and the clock.
+   * The newest time signed by the release keys that this device has verified (a release's
+   * `created`, never past that release's `expires`), RFC 3339. Release expiry is checked
+   * against the later of it and the clock.
    */
   timeFloor?: string;
+  /**
+   * The newest timestamp `created` verified (never past the `expires` of the release it
+   * names), with the timestamp key ids of the root that verified it. Timestamp expiry is
+   * checked against the later of it, `timeFloor` and the clock, while the root's timestamp
+   * keys are still exactly `keys`: rotating them discards it.
+   */
+  timestampFloor?: TimestampFloor;
+}
+
+export interface TimestampFloor {
+  time: string;
+  keys: string[];
+}
+
+function isTime(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+function isTimestampFloor(value: unknown): value is TimestampFloor {
+  const floor = value as TimestampFloor;
+  return !!floor && typeof floor === 'object' && isTime(floor.time) && Array.isArray(floor.keys) && floor.keys.every((key) => typeof key === 'string');
 }
 
 export interface StoredImage {
@@ -70,7 +92,8 @@ function parseState(bytes: Buffer, path: string): StoreState {
     isInstalled(state.previous) &&
     Number.isSafeInteger(state.highestSeen) &&
     state.highestSeen >= 0 &&
-    (state.timeFloor === undefined || (typeof state.timeFloor === 'string' && !Number.isNaN(Date.parse(state.timeFloor))));
+    (state.timeFloor === undefined || isTime(state.timeFloor)) &&
+    (state.timestampFloor === undefined || isTimestampFloor(state.timestampFloor));
   if (!ok) throw new PrtiqlError('E_BAD_INPUT', `${path} is malformed`);
   return state;
 }

@@ -20,7 +20,7 @@ import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
 import { refuseFailedRelease } from './health-record.js';
 import { createLogger, type Logger } from './log.js';
-import { fetchVerifiedRelease, recordVerified } from './release-check.js';
+import { fetchVerifiedRelease, recordVerified, verifiedFloors } from './release-check.js';
 import { DEFAULT_DEADLINE_SECONDS, retrying } from './retry.js';
 import { openSource, readAuthorizationFile, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
@@ -83,7 +83,7 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   }
   const trust = await pinnedTrustRoot(store, request.trustPath, source, log);
   const checked = await fetchVerifiedRelease({ source, channel, trust, state, now: request.now ?? new Date(), deviceClass: request.deviceClass });
-  const { release, upToDate, timeFloor } = checked;
+  const { release, upToDate } = checked;
   if (upToDate) {
     await recordVerified(store, channel, state, checked);
     log.info('update.up-to-date', { channel, version: release.version });
@@ -111,7 +111,7 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
   await store.swapCurrent(manifest);
   const replaced = state?.installed && state.installed.manifest !== manifest ? state.installed : (state?.previous ?? null);
-  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, timeFloor };
+  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, ...verifiedFloors(checked) };
   await store.writeState(next);
   log.info('update.committed', { channel, version: release.version, manifest, layersInstalled });
   const removed = await store.collectGarbage();
