@@ -3,6 +3,7 @@ import { lstat, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, signEnvelope } from '../../../shared/dsse.js';
 import { PrtiqlError } from '../../../shared/errors.js';
+import { ownDirectoryEntries } from '../../../shared/own-directory.js';
 import { MediaType } from '../../../shared/oci.js';
 import { loadTrustRoot, MAX_ROOT_BYTES, trustRootPayload, verifyRootSuccessor, type TrustRoot } from '../../../shared/trust-root.js';
 import { publishRoot } from './release/trust-documents.js';
@@ -41,6 +42,12 @@ async function refuseExisting(paths: string[], force: boolean | undefined): Prom
   }
 }
 
+/** A key directory holds a key pair and a trust root, nothing else: any other directory is refused untouched. */
+async function checkKeyDirectory(directory: string): Promise<void> {
+  const own = new Set([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, TRUST_ROOT_FILE]);
+  await ownDirectoryEntries(directory, (name) => own.has(name), 'a key directory');
+}
+
 /** Writes a private key (PKCS#8 PEM, mode 0600) and its public key (SPKI PEM). */
 async function writeKeyPair(paths: { privateKey: string; publicKey: string }, privateKey: KeyObject): Promise<void> {
   await replaceFileDurably(paths.privateKey, Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })), 0o600);
@@ -54,6 +61,7 @@ async function writeKeyPair(paths: { privateKey: string; publicKey: string }, pr
  */
 export async function generateReleaseKey(directory: string, options: { force?: boolean } = {}): Promise<GeneratedReleaseKey> {
   const paths = { privateKey: join(directory, PRIVATE_KEY_FILE), publicKey: join(directory, PUBLIC_KEY_FILE), trustRoot: join(directory, TRUST_ROOT_FILE) };
+  await checkKeyDirectory(directory);
   await refuseExisting(Object.values(paths), options.force);
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   await mkdir(directory, { recursive: true });
@@ -246,6 +254,7 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotatedKey
 
   const trustRoot = join(options.out, TRUST_ROOT_FILE);
   const keyPaths = { privateKey: join(options.out, PRIVATE_KEY_FILE), publicKey: join(options.out, PUBLIC_KEY_FILE) };
+  await checkKeyDirectory(options.out);
   await refuseExisting(generated ? [trustRoot, ...Object.values(keyPaths)] : [trustRoot], options.force);
   await mkdir(options.out, { recursive: true });
   if (generated) await writeKeyPair(keyPaths, generated);

@@ -5,10 +5,11 @@ import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-import { BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -20,7 +21,15 @@ function errnoCode(error: unknown): string | undefined {
  * Any static HTTP server pointed at the directory can serve devices.
  */
 export class FileStore implements ArtifactStore {
+  private rootChecked?: Promise<unknown>;
+
   constructor(readonly root: string) {}
+
+  /** Before the first write: the directory must be missing, empty or an artifact store already. */
+  private checkRoot(): Promise<unknown> {
+    this.rootChecked ??= ownDirectoryEntries(this.root, (name) => ARTIFACT_STORE_ENTRIES.has(name), 'an artifact store');
+    return this.rootChecked;
+  }
 
   get location(): string {
     return this.root;
@@ -48,6 +57,7 @@ export class FileStore implements ArtifactStore {
     const target = this.blobPath(digest);
     if (await this.hasBlob(digest)) return false;
     const directory = join(this.root, BLOB_DIRECTORY);
+    await this.checkRoot();
     await mkdir(directory, { recursive: true });
     const temp = temporaryPathFor(target);
     try {
@@ -105,6 +115,7 @@ export class FileStore implements ArtifactStore {
 
   async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
     const path = this.documentLocation(name);
+    await this.checkRoot();
     await mkdir(dirname(path), { recursive: true });
     await replaceFileDurably(path, bytes);
   }
