@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, signEnvelope } from '../../../shared/dsse.js';
+import { readFileCapped } from '../../../shared/capped-read.js';
 import { PrtiqlError } from '../../../shared/errors.js';
 import { ownDirectoryEntries } from '../../../shared/own-directory.js';
 import { MediaType } from '../../../shared/oci.js';
@@ -85,14 +86,13 @@ async function readKeyText(spec: string, what: string): Promise<{ text: string; 
   const name = `${what} ${spec}`;
   let pem: Buffer;
   try {
-    pem = await readFile(spec);
+    pem = await readFileCapped(spec, MAX_KEY_FILE_BYTES, name);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `${name} does not exist`);
     if (code === 'EISDIR') throw new PrtiqlError('E_BAD_INPUT', `${name} is a directory, not a PEM file`);
     throw error;
   }
-  if (pem.length > MAX_KEY_FILE_BYTES) throw new PrtiqlError('E_BAD_INPUT', `${name} is too large to be a PEM key`);
   return { text: pem.toString('utf8'), name };
 }
 
@@ -146,14 +146,13 @@ export async function loadPublicKey(spec: string, what: string): Promise<KeyObje
 export async function readTrustRootFile(path: string): Promise<Buffer> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readFileCapped(path, MAX_ROOT_BYTES, `trust root ${path}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `trust root ${path} does not exist`);
     if (code === 'EISDIR') throw new PrtiqlError('E_BAD_INPUT', `trust root ${path} is a directory`);
     throw error;
   }
-  if (bytes.length > MAX_ROOT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `trust root ${path} is larger than ${MAX_ROOT_BYTES} bytes`);
   return bytes;
 }
 
