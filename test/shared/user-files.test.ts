@@ -31,7 +31,7 @@ t.test('device side: --trust, --config and --auth-file', async (t) => {
 
 t.test('build side: keys, trust roots, build specs, .dockerignore and registry auth files', async (t) => {
   await t.rejects(loadPrivateKey(endless), { code: 'E_TOO_LARGE', message: /\/dev\/zero is larger than the 65536-byte limit/ });
-  await t.rejects(loadPublicKey(endless), { code: 'E_TOO_LARGE' });
+  await t.rejects(loadPublicKey(endless, 'timestamp key'), { code: 'E_TOO_LARGE' });
   await t.rejects(readTrustRootFile(endless), { code: 'E_TOO_LARGE' });
   await t.rejects(readBuildSpec(endless), { code: 'E_TOO_LARGE', message: /build spec \/dev\/zero/ });
   await t.rejects(findCredentials('registry.example', { authFile: endless, env: {} }), { code: 'E_TOO_LARGE', message: /registry auth file \/dev\/zero/ });

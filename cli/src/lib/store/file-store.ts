@@ -1,6 +1,6 @@
 import { link, lstat, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
@@ -64,10 +64,11 @@ export class FileStore implements ArtifactStore {
       const handle = await open(temp, 'wx', 0o644);
       try {
         // Written through the handle, not handle.createWriteStream({ autoClose: false }):
-        // on Node 20 handle.close() never settles after such a stream was used.
-        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), async (verified: AsyncIterable<Buffer>) => {
-          for await (const chunk of verified) await handle.write(chunk);
-        });
+        // on Node 20 handle.close() never settles after such a stream was used. A Writable,
+        // not an async function, so that a write error (ENOSPC) is the error pipeline reports
+        // rather than the AbortError of the iterator it would leave.
+        const writer = new Writable({ write: (chunk: Buffer, _encoding, done) => void handle.write(chunk).then(() => done(), done) });
+        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), writer);
         await handle.sync();
       } finally {
         await handle.close();
