@@ -52,7 +52,8 @@ interface PinnedRoot {
 /**
  * Follows the roots the artifact store publishes (roots/<version>.json): each must be the
  * signed successor of the one before (verifyRootSuccessor) and is pinned durably before the
- * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain.
+ * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain,
+ * and so does one the store refuses to show (401/403).
  */
 async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
   let current = pinned;
@@ -63,6 +64,13 @@ async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: So
       bytes = await fetchSignedDocument(source, path, MAX_ROOT_BYTES, `trust root ${path}`);
     } catch (error) {
       if (isPrtiqlError(error, 'E_NOT_FOUND')) return current;
+      // An S3 bucket read with GetObject alone (no ListBucket) answers 403 for a missing key.
+      // Ending the chain there concedes nothing a 404 would not; a store that refuses the
+      // device outright still fails on the release fetched next.
+      if (isPrtiqlError(error, 'E_UNAUTHORIZED')) {
+        log.info('trust.next-root-forbidden', { path, error: error.message });
+        return current;
+      }
       throw error;
     }
     current = { trust: verifyRootSuccessor(current.trust, bytes), bytes };
