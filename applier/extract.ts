@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
-import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
+import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, WHITEOUT_PREFIX, type EntryPathLimits } from '../shared/tar/entry-path.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
 import { datasyncHandle, syncHandle, writeAll } from './durable.js';
 
@@ -118,6 +118,9 @@ class LayerExtractor {
     this.meta.addEntry(path, header.type, header.size, segment.length);
     if (header.type !== 'directory' && (path === '' || header.path.endsWith('/'))) unsafe(header.path, `a ${header.type} cannot have a directory name`);
     if (isWhiteout(path) && (header.type !== 'file' || header.size !== 0)) unsafe(header.path, 'a whiteout must be an empty regular file');
+    if (path.split('/').slice(0, -1).some((name) => name.startsWith(WHITEOUT_PREFIX))) {
+      unsafe(header.path, `only the last name of a path may be a whiteout (${WHITEOUT_PREFIX}...)`);
+    }
     switch (header.type) {
       case 'directory':
         await this.claim(path, true);

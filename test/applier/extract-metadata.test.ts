@@ -52,3 +52,11 @@ t.test('more hard links to one file than the file system allows is E_DISK', { sk
     message: /allows no more hard links to "target"/,
   });
 });
+
+t.test('a whiteout name anywhere but last in a path is refused', async (t) => {
+  for (const name of ['.wh.etc/hosts', 'etc/.wh.hosts/inside', '.wh..wh..opq/x', 'a/.wh..wh..opq/b/c']) {
+    await t.rejects(extract(t, rawTar(rawEntry({ name }, 'x'))), { code: 'E_UNSAFE_ENTRY', message: /only the last name of a path may be a whiteout/ }, name);
+  }
+  await t.rejects(extract(t, rawTar(rawEntry({ name: '.wh.dir/', type: '5' }))), { code: 'E_UNSAFE_ENTRY' }, 'a directory named like a whiteout');
+  t.ok(await extract(t, rawTar(rawEntry({ name: 'etc/.wh.hosts' }))), 'a whiteout as the last name is one');
+});
