@@ -96,7 +96,7 @@ async function* pieces(...texts: string[]): AsyncGenerator<Buffer> {
 }
 
 t.test('the container log rotates at its size and logs prints both parts in order', async (t) => {
-  const root = t.testdir({ containers: {} });
+  const root = t.testdir({ containers: {}, layers: {}, images: {}, trust: {} });
   const paths = containerLogPaths(root, 'box');
   await writeRotatingLog(pieces('a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40)), paths.current, 100);
   t.equal(await readFile(paths.rotated, 'utf8'), 'a'.repeat(40) + 'b'.repeat(40));
