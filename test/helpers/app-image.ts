@@ -8,6 +8,8 @@ import { buildImage } from '../../cli/src/lib/build/build-image.js';
 
 /** A library layer shared by every version of the test app: what deltas never need to send. */
 const library = randomBytes(300_000);
+/** App code that does not compress and stays the same across versions: what makes a delta pay. */
+const vendored = randomBytes(20_000);
 
 export interface AppImageOptions {
   /** Registry credentials for docker:// references. */
@@ -23,7 +25,7 @@ export interface AppImageOptions {
 export async function buildAppImage(t: Test, reference: string, version: number, options: AppImageOptions = {}): Promise<Digest> {
   const dir = await mkdtemp(join(tmpdir(), 'prtiql-app-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const trees = [{ 'usr/lib/libapp.so': library }, { 'app/main.js': Buffer.from(`console.log(${version});\n`.repeat(500)), ...options.extra }];
+  const trees = [{ 'usr/lib/libapp.so': library }, { 'app/main.js': Buffer.from(`console.log(${version});\n`.repeat(500)), 'app/vendor.js': vendored, ...options.extra }];
   const layers = [];
   for (const [i, files] of trees.entries()) {
     for (const [path, content] of Object.entries(files)) {
