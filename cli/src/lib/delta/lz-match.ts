@@ -1,4 +1,5 @@
-import type { MatchPiece } from './block-match.js';
+/** A piece of the new input: a copy of old bytes, or literal new bytes. */
+export type MatchPiece = { kind: 'copy'; oldOffset: number; length: number } | { kind: 'literal'; newOffset: number; length: number };
 
 /** Bytes hashed to find match candidates: the shortest match found through the hash table. */
 const HASH_BYTES = 8;
