@@ -92,10 +92,45 @@ export function* approximateMatch(old: Uint8Array, next: Uint8Array, stride = 1,
   let lastScan = 0;
   let lastPosition = 0;
   let lastOffset = 0;
+
+  /** How far the current alignment extends forwards (up to `limit`) while at least half its bytes match. */
+  const forwardLength = (limit: number) => {
+    let forward = 0;
+    for (let i = 0, same = 0, bestScore = 0; lastScan + i < limit && lastPosition + i < oldSize; ) {
+      if (old[lastPosition + i] === next[lastScan + i]) same++;
+      i++;
+      if (same * 2 - i > bestScore * 2 - forward) {
+        bestScore = same;
+        forward = i;
+      }
+    }
+    return forward;
+  };
+  /** Sends new bytes up to `end`: the first `forward` as diff bytes over the current alignment, the rest extra. */
+  const send = (forward: number, end: number) => {
+    const diff = new Uint8Array(forward);
+    for (let i = 0; i < forward; i++) diff[i] = (next[lastScan + i]! - old[lastPosition + i]!) & 0xff;
+    builder.add(lastPosition, diff);
+    builder.extra(next.subarray(lastScan + forward, end));
+  };
+  const endPart = () => {
+    const steps = builder.finish();
+    builder = new PatchBuilder();
+    partStart = lastScan;
+    return steps;
+  };
+
   while (scan < newSize) {
     let oldScore = 0;
     scan += length;
     for (let scored = scan; scan < newSize; scan++) {
+      // a part ends after partBytes even inside one alignment, which then goes on in the next part
+      if (scan - lastScan >= partBytes) {
+        send(forwardLength(scan), scan);
+        lastPosition += scan - lastScan;
+        lastScan = scan;
+        yield endPart();
+      }
       finder.find(scan, scan + lastOffset);
       length = finder.length;
       position = finder.position;
@@ -105,17 +140,8 @@ export function* approximateMatch(old: Uint8Array, next: Uint8Array, stride = 1,
     }
     if (length === oldScore && scan !== newSize) continue;
 
-    // extend the current alignment forwards while at least half its bytes match
-    let forward = 0;
-    for (let i = 0, same = 0, bestScore = 0; lastScan + i < scan && lastPosition + i < oldSize; ) {
-      if (old[lastPosition + i] === next[lastScan + i]) same++;
-      i++;
-      if (same * 2 - i > bestScore * 2 - forward) {
-        bestScore = same;
-        forward = i;
-      }
-    }
-    // and the new one backwards
+    let forward = forwardLength(scan);
+    // extend the new alignment backwards the same way
     let backward = 0;
     if (scan < newSize) {
       for (let i = 1, same = 0, bestScore = 0; scan >= lastScan + i && position >= i; i++) {
@@ -142,18 +168,11 @@ export function* approximateMatch(old: Uint8Array, next: Uint8Array, stride = 1,
       backward -= split;
     }
 
-    const diff = new Uint8Array(forward);
-    for (let i = 0; i < forward; i++) diff[i] = (next[lastScan + i]! - old[lastPosition + i]!) & 0xff;
-    builder.add(lastPosition, diff);
-    builder.extra(next.subarray(lastScan + forward, scan - backward));
+    send(forward, scan - backward);
     lastScan = scan - backward;
     lastPosition = position - backward;
     lastOffset = position - scan;
-    if (lastScan - partStart >= partBytes && lastScan < newSize) {
-      yield builder.finish();
-      builder = new PatchBuilder();
-      partStart = lastScan;
-    }
+    if (lastScan - partStart >= partBytes && lastScan < newSize) yield endPart();
   }
   if (newSize > partStart) yield builder.finish();
 }
