@@ -52,6 +52,7 @@ class JobOutput {
  */
 export class MatchPool {
   private readonly idle: Worker[] = [];
+  private readonly all = new Set<Worker>();
   private running = 0;
   private free: number;
   private readonly waiting: { job: MatchJob; output: JobOutput }[] = [];
@@ -73,9 +74,12 @@ export class MatchPool {
     return output.messages();
   }
 
+  /** Ends every worker, busy ones too (a job whose output nobody reads any more would wait forever). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.idle.splice(0).map((worker) => worker.terminate()));
+    this.idle.length = 0;
+    await Promise.all([...this.all].map((worker) => worker.terminate()));
+    this.all.clear();
   }
 
   private dispatch(): void {
@@ -83,10 +87,17 @@ export class MatchPool {
       const { job, output } = this.waiting.shift()!;
       this.running++;
       this.free -= job.shape.memory;
-      const worker = this.idle.pop() ?? spawnWorker();
+      const worker = this.idle.pop() ?? this.spawn();
       worker.ref();
       this.execute(worker, job, output);
     }
+  }
+
+  private spawn(): Worker {
+    const worker = spawnWorker();
+    this.all.add(worker);
+    worker.once('exit', () => this.all.delete(worker));
+    return worker;
   }
 
   private execute(worker: Worker, job: MatchJob, output: JobOutput): void {
