@@ -46,11 +46,12 @@ function movedRegion(slot: number): number {
   return slot;
 }
 
+/** Edited positions of the new version, ascending. */
 const edits = (() => {
   const next = xorshift(12345);
   const positions = new Set<number>();
   while (positions.size < EDITS) positions.add((next() % SLOTS) * SLOT_BYTES + (next() % REGION_BYTES));
-  return positions;
+  return [...positions].sort((a, b) => a - b);
 })();
 
 /** The image's bytes, in chunks: old, or new (moved regions, edited bytes). */
@@ -59,7 +60,9 @@ async function* image(version: 'old' | 'new'): AsyncGenerator<Buffer> {
     const chunk = Buffer.alloc(CHUNK_BYTES);
     const slot = Math.floor(offset / SLOT_BYTES);
     if (offset % SLOT_BYTES === 0) regionData(version === 'old' ? slot : movedRegion(slot)).copy(chunk);
-    if (version === 'new') for (let i = 0; i < CHUNK_BYTES; i++) if (edits.has(offset + i)) chunk[i] = (chunk[i]! + 0x5b) & 0xff;
+    if (version === 'new') {
+      for (const position of edits) if (position >= offset && position < offset + CHUNK_BYTES) chunk[position - offset] = (chunk[position - offset]! + 0x5b) & 0xff;
+    }
     yield chunk;
   }
 }
