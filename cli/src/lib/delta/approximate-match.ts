@@ -1,3 +1,4 @@
+import { matchLength } from './lz-match.js';
 import { PatchBuilder, type PatchSteps } from './patch-builder.js';
 import { buildSeedIndex, SEED_BYTES, seedHash, type SeedIndex } from './seed-index.js';
 
@@ -5,13 +6,6 @@ import { buildSeedIndex, SEED_BYTES, seedHash, type SeedIndex } from './seed-ind
 const MAX_CANDIDATES = 24;
 /** bsdiff's rule: a new alignment is taken when its exact match is this much longer than what the current one matches there. */
 const SWITCH_MARGIN = 8;
-
-function matchLength(old: Uint8Array, oldAt: number, next: Uint8Array, nextAt: number): number {
-  const limit = Math.min(old.length - oldAt, next.length - nextAt);
-  let length = 0;
-  while (length < limit && old[oldAt + length] === next[nextAt + length]) length++;
-  return length;
-}
 
 /**
  * Finds, at each new position, about the longest exact match in the old input: the match the
