@@ -4,6 +4,7 @@ import { dirname, join, sep } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
 import type { BasisReader } from '../shared/delta/decoder.js';
 import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
+import { InflatedMembers } from '../shared/delta/inflated-basis.js';
 import type { LayerMeta } from '../shared/layer-meta.js';
 import { safeEntryPath } from '../shared/tar/entry-path.js';
 import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
@@ -14,10 +15,12 @@ const MAX_OPEN_FILES = 64;
 /**
  * Basis bytes are read in aligned blocks and the most recent ones kept: decoding asks for
  * many small, mostly sequential ranges, and one read per range would leave the decoder
- * waiting on the file system most of the time. Memory: BLOCK_BYTES * CACHED_BLOCKS.
+ * waiting on the file system most of the time. Memory: BLOCK_BYTES * CACHED_BLOCKS, read into
+ * in place: a fresh buffer per block read would pile up tens of MiB of garbage between
+ * collections when the decoder jumps between distant ranges.
  */
-const BLOCK_BYTES = 256 * 1024;
-const CACHED_BLOCKS = 8;
+const BLOCK_BYTES = 64 * 1024;
+const CACHED_BLOCKS = 16;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);
@@ -61,14 +64,22 @@ function pieceAt(pieces: TarPiece[], position: number): number {
 /**
  * Random access to the bases a delta names, read from the committed layers on this device:
  * a file's bytes from layers/<hex>/<path> (never through a symlink, never outside the layer),
- * a skeleton from layers/<hex>.meta, a whole tar from both. Anything missing or not matching
+ * a skeleton from layers/<hex>.meta, a whole tar from both, an inflated member by inflating
+ * a range of that tar (held while in use, see InflatedMembers). Anything missing or not matching
  * the declared sizes makes the delta unusable (the caller falls back to the full layer).
+ * One read at a time, as the decoder asks: blocks are reused in place.
  */
 export class StoreBasisReader implements BasisReader {
   private readonly files = new Map<string, FileHandle>();
   private readonly metas = new Map<string, OpenLayerMeta>();
   private readonly pieces = new Map<string, TarPiece[]>();
-  private readonly blocks = new Map<string, Uint8Array>();
+  /** Cached blocks by basis index and block number, least recently used first. */
+  private readonly blocks = new Map<string, Buffer>();
+  private readonly inflated = new InflatedMembers(async (basis) => {
+    const compressed = Buffer.allocUnsafe(basis.compressedSize);
+    await this.readTarInto(basis.layer, basis.offset, compressed);
+    return compressed;
+  });
 
   private constructor(
     private readonly store: Store,
@@ -80,7 +91,10 @@ export class StoreBasisReader implements BasisReader {
     try {
       for (const basis of header.bases) {
         if (!(await store.hasLayer(basis.layer))) unusable(`layer ${basis.layer} is not on this device`);
-        if (basis.kind !== 'file') {
+        if (basis.kind === 'inflated') {
+          const { meta } = await reader.meta(basis.layer);
+          if (basis.offset + basis.compressedSize > meta.size) unusable(`layer ${basis.layer} ends before the deflate stream at ${basis.offset}`);
+        } else if (basis.kind !== 'file') {
           const { meta } = await reader.meta(basis.layer);
           const size = basis.kind === 'skeleton' ? meta.skeletonSize : meta.size;
           if (size !== basis.size) unusable(`layer ${basis.layer} ${basis.kind} has ${size} bytes, the delta expects ${basis.size}`);
@@ -93,15 +107,11 @@ export class StoreBasisReader implements BasisReader {
     }
   }
 
+  /** A copy: cached blocks are reused for later reads while the caller may still hold what it got. */
   async read(index: number, position: number, length: number): Promise<Uint8Array> {
+    const out = Buffer.allocUnsafe(length);
     const first = Math.floor(position / BLOCK_BYTES);
     const last = Math.floor((position + length - 1) / BLOCK_BYTES);
-    if (first === last) {
-      const block = await this.block(index, first);
-      const offset = position - first * BLOCK_BYTES;
-      return block.subarray(offset, offset + length);
-    }
-    const out = Buffer.alloc(length);
     for (let number = first; number <= last; number++) {
       const block = await this.block(index, number);
       const blockStart = number * BLOCK_BYTES;
@@ -112,29 +122,39 @@ export class StoreBasisReader implements BasisReader {
     return out;
   }
 
-  private async block(index: number, number: number): Promise<Uint8Array> {
+  private async block(index: number, number: number): Promise<Buffer> {
     const key = `${index}:${number}`;
     let block = this.blocks.get(key);
     if (block) {
       this.blocks.delete(key);
     } else {
       const start = number * BLOCK_BYTES;
-      block = await this.readUncached(index, start, Math.min(BLOCK_BYTES, this.bases[index].size - start));
-      if (this.blocks.size >= CACHED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value as string);
+      block = this.freeBlockBuffer().subarray(0, Math.min(BLOCK_BYTES, this.bases[index].size - start));
+      await this.readInto(index, start, block);
     }
     this.blocks.set(key, block);
     return block;
   }
 
-  private async readUncached(index: number, position: number, length: number): Promise<Uint8Array> {
+  /** A new block buffer until CACHED_BLOCKS exist, then the least recently used one's. */
+  private freeBlockBuffer(): Buffer {
+    if (this.blocks.size < CACHED_BLOCKS) return Buffer.alloc(BLOCK_BYTES);
+    const [oldestKey, oldest] = this.blocks.entries().next().value as [string, Buffer];
+    this.blocks.delete(oldestKey);
+    return Buffer.from(oldest.buffer, oldest.byteOffset, BLOCK_BYTES);
+  }
+
+  private async readInto(index: number, position: number, target: Buffer): Promise<void> {
     const basis = this.bases[index];
     switch (basis.kind) {
       case 'file':
-        return this.readFile(basis.layer, basis.path, basis.size, position, length);
+        return this.readFileInto(basis.layer, basis.path, basis.size, position, target);
       case 'skeleton':
-        return (await this.meta(basis.layer)).readSkeleton(position, length);
+        return (await this.meta(basis.layer)).readSkeletonInto(target, position);
       case 'tar':
-        return this.readTar(basis.layer, position, length);
+        return this.readTarInto(basis.layer, position, target);
+      case 'inflated':
+        target.set(await this.inflated.read(index, basis, position, target.length));
     }
   }
 
@@ -144,6 +164,7 @@ export class StoreBasisReader implements BasisReader {
     this.files.clear();
     this.metas.clear();
     this.blocks.clear();
+    this.inflated.clear();
   }
 
   private async meta(layer: BasisEntry['layer']): Promise<OpenLayerMeta> {
@@ -155,30 +176,25 @@ export class StoreBasisReader implements BasisReader {
     return meta;
   }
 
-  private async readTar(layer: BasisEntry['layer'], position: number, length: number): Promise<Uint8Array> {
+  private async readTarInto(layer: BasisEntry['layer'], position: number, target: Buffer): Promise<void> {
     const meta = await this.meta(layer);
     let pieces = this.pieces.get(layer);
     if (!pieces) {
       pieces = tarPieces(meta.meta);
       this.pieces.set(layer, pieces);
     }
-    const out = Buffer.alloc(length);
     let filled = 0;
-    for (let i = pieceAt(pieces, position); filled < length; i++) {
+    for (let i = pieceAt(pieces, position); filled < target.length; i++) {
       const piece = pieces[i];
       const offset = position + filled - piece.start;
-      const take = Math.min(piece.length - offset, length - filled);
-      const bytes =
-        piece.path === undefined
-          ? await meta.readSkeleton(piece.skeletonOffset! + offset, take)
-          : await this.readFile(layer, piece.path, piece.length, offset, take);
-      out.set(bytes, filled);
-      filled += take;
+      const part = target.subarray(filled, filled + Math.min(piece.length - offset, target.length - filled));
+      if (piece.path === undefined) await meta.readSkeletonInto(part, piece.skeletonOffset! + offset);
+      else await this.readFileInto(layer, piece.path, piece.length, offset, part);
+      filled += part.length;
     }
-    return out;
   }
 
-  private async readFile(layer: BasisEntry['layer'], path: string, size: number, position: number, length: number): Promise<Uint8Array> {
+  private async readFileInto(layer: BasisEntry['layer'], path: string, size: number, position: number, target: Buffer): Promise<void> {
     const key = `${layer}\0${path}`;
     let handle = this.files.get(key);
     if (handle) {
@@ -192,10 +208,8 @@ export class StoreBasisReader implements BasisReader {
       }
     }
     this.files.set(key, handle);
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, position);
-    if (bytesRead !== length) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
-    return buffer;
+    const { bytesRead } = await handle.read(target, 0, target.length, position);
+    if (bytesRead !== target.length) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
   }
 
   private async openFile(layer: BasisEntry['layer'], rawPath: string, size: number): Promise<FileHandle> {

@@ -1,9 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
 import type { Platform } from '../shared/oci.js';
 import { parsePlatform } from '../shared/platform.js';
 import type { NetworkMode } from './runtime-bundle.js';
+import { readFileCapped } from '../shared/capped-read.js';
 
 /** Read by `run` when no --config is given, if it exists. */
 export const DEFAULT_DEVICE_CONFIG_PATH = '/etc/prtiql/device.json';
@@ -62,10 +63,7 @@ export async function readDeviceConfig(path: string | undefined): Promise<Device
   const file = path ?? DEFAULT_DEVICE_CONFIG_PATH;
   let bytes: Buffer;
   try {
-    if ((await stat(file)).size > MAX_CONFIG_BYTES) {
-      throw new PrtiqlError('E_TOO_LARGE', `device config ${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    }
-    bytes = await readFile(file);
+    bytes = await readFileCapped(file, MAX_CONFIG_BYTES, `device config ${file}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;

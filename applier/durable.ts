@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PrtiqlError } from '../shared/errors.js';
+import { commitStep } from './crash-point.js';
 
 let syncEnabled = true;
 
@@ -16,16 +17,19 @@ export function disableSync(): void {
 
 /** fsync(2): the file's data and metadata, or a directory's entries, reach the device. */
 export async function syncHandle(handle: FileHandle): Promise<void> {
+  commitStep('fsync', handle);
   if (syncEnabled) await handle.sync();
 }
 
 /** fdatasync(2): the file's data reach the device. */
 export async function datasyncHandle(handle: FileHandle): Promise<void> {
+  commitStep('fdatasync', handle);
   if (syncEnabled) await handle.datasync();
 }
 
 /** Flushes a file's data, or a directory's entries, to the device. */
 export async function fsyncPath(path: string): Promise<void> {
+  commitStep('fsync', path);
   if (!syncEnabled) return;
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
@@ -66,6 +70,7 @@ export async function replaceFileDurably(path: string, bytes: Uint8Array, mode =
     } finally {
       await handle.close();
     }
+    commitStep('rename', path);
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
@@ -78,8 +83,10 @@ export async function replaceFileDurably(path: string, bytes: Uint8Array, mode =
 export async function replaceSymlinkDurably(path: string, target: string): Promise<void> {
   const temp = temporarySibling(path);
   await rm(temp, { force: true });
+  commitStep('symlink', temp);
   await symlink(target, temp);
   try {
+    commitStep('rename', path);
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
@@ -119,6 +126,7 @@ function runSync(path: string): Promise<boolean> {
  * A write-back error the file system reports is E_DISK.
  */
 export async function syncFileSystem(path: string): Promise<void> {
+  commitStep('syncfs', path);
   if (!syncEnabled || (await runSync(path))) return;
   await fsyncTree(path);
 }

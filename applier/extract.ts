@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
-import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
+import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, WHITEOUT_PREFIX, type EntryPathLimits } from '../shared/tar/entry-path.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
 import { datasyncHandle, syncHandle, writeAll } from './durable.js';
 
@@ -43,6 +43,30 @@ interface OpenFile {
 
 function unsafe(path: string, reason: string): never {
   throw new PrtiqlError('E_UNSAFE_ENTRY', `tar entry ${JSON.stringify(path)}: ${reason}`);
+}
+
+/** Highest owner id chown can record: 2^32-1 is (uid_t)-1, which means "leave unchanged". */
+const MAX_OWNER_ID = 2 ** 32 - 2;
+/** Latest mtime recorded (2106-02-07); utimes turns a negative time into "now". */
+const MAX_MTIME_SECONDS = 2 ** 32 - 1;
+/** PATH_MAX, the terminating NUL included: longer symlink targets and paths cannot be created. */
+const PATH_MAX = 4096;
+
+/** Refuses metadata the store could not record exactly as the signed layer says. */
+function checkRecordable(header: TarHeader, absolutePath: string): void {
+  const refuse = (reason: string): never => {
+    throw new PrtiqlError('E_BAD_INPUT', `tar entry ${JSON.stringify(header.path)}: ${reason}`);
+  };
+  for (const [what, id] of [['uid', header.uid], ['gid', header.gid]] as const) {
+    if (!Number.isSafeInteger(id) || id < 0 || id > MAX_OWNER_ID) refuse(`${what} ${id} cannot be recorded (0 to ${MAX_OWNER_ID})`);
+  }
+  if (!Number.isFinite(header.mtime) || header.mtime < 0 || header.mtime > MAX_MTIME_SECONDS) {
+    refuse(`mtime ${header.mtime} cannot be recorded (0 to ${MAX_MTIME_SECONDS} seconds)`);
+  }
+  if (Buffer.byteLength(absolutePath) >= PATH_MAX) refuse(`its path in the store would be longer than PATH_MAX (${PATH_MAX} bytes)`);
+  if (header.type === 'symlink' && Buffer.byteLength(header.linkname) >= PATH_MAX) {
+    refuse(`its symlink target is longer than PATH_MAX (${PATH_MAX} bytes)`);
+  }
 }
 
 /**
@@ -90,9 +114,13 @@ class LayerExtractor {
     await this.writeSkeleton(segment);
     if (++this.entries > this.limits.maxEntries) unsafe(header.path, `the layer has more than ${this.limits.maxEntries} entries`);
     const path = safeEntryPath(header.path, this.limits);
+    checkRecordable(header, this.absolute(path));
     this.meta.addEntry(path, header.type, header.size, segment.length);
     if (header.type !== 'directory' && (path === '' || header.path.endsWith('/'))) unsafe(header.path, `a ${header.type} cannot have a directory name`);
     if (isWhiteout(path) && (header.type !== 'file' || header.size !== 0)) unsafe(header.path, 'a whiteout must be an empty regular file');
+    if (path.split('/').slice(0, -1).some((name) => name.startsWith(WHITEOUT_PREFIX))) {
+      unsafe(header.path, `only the last name of a path may be a whiteout (${WHITEOUT_PREFIX}...)`);
+    }
     switch (header.type) {
       case 'directory':
         await this.claim(path, true);
@@ -156,7 +184,12 @@ class LayerExtractor {
     if (this.nodes.get(target) !== 'file') {
       unsafe(path, `hard link to ${JSON.stringify(header.linkname)}, which is not a regular file earlier in this layer`);
     }
-    await link(this.absolute(target), this.absolute(path));
+    try {
+      await link(this.absolute(target), this.absolute(path));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EMLINK') throw error;
+      throw new PrtiqlError('E_DISK', `tar entry ${JSON.stringify(path)}: the store's file system allows no more hard links to ${JSON.stringify(target)}`);
+    }
     this.nodes.set(path, 'hardlink');
   }
 

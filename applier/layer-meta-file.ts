@@ -39,6 +39,8 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
 export interface OpenLayerMeta {
   meta: LayerMeta;
   readSkeleton: SkeletonReader;
+  /** Fills `target` with the skeleton's bytes from `offset` on, without allocating. */
+  readSkeletonInto(target: Uint8Array, offset: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -46,10 +48,13 @@ export interface OpenLayerMeta {
 export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
   const handle = await open(path, 'r');
   try {
+    const readInto = async (target: Uint8Array, position: number): Promise<void> => {
+      const { bytesRead } = await handle.read(target, 0, target.byteLength, position);
+      if (bytesRead !== target.byteLength) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
+    };
     const readExactly = async (position: number, length: number): Promise<Buffer> => {
       const buffer = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buffer, 0, length, position);
-      if (bytesRead !== length) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
+      await readInto(buffer, position);
       return buffer;
     };
     const indexLength = layerMetaIndexLength(await readExactly(0, LAYER_META_PREFIX_BYTES));
@@ -60,6 +65,7 @@ export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
     return {
       meta,
       readSkeleton: (offset, length) => readExactly(skeletonStart + offset, length),
+      readSkeletonInto: (target, offset) => readInto(target, skeletonStart + offset),
       close: () => handle.close(),
     };
   } catch (error) {

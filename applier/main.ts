@@ -1,4 +1,4 @@
-import { PrtiqlError } from '../shared/errors.js';
+import { asPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import type { Subcommand } from './command.js';
 import { containerLogCommand } from './container-log.js';
 import { gcCommand } from './gc.js';
@@ -23,20 +23,10 @@ const COMMANDS: Record<string, Subcommand> = {
   rollback: rollbackCommand,
 };
 
-const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);
 
 function usage(): string {
   const lines = Object.values(COMMANDS).map((command) => `  ${command.summary}`);
   return `usage: applier <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
-}
-
-/** Typed errors keep their code; file system failures become E_DISK; anything else is a bug. */
-function asPrtiqlError(error: unknown): PrtiqlError {
-  if (error instanceof PrtiqlError) return error;
-  const code = (error as NodeJS.ErrnoException)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  if (code && DISK_ERRORS.has(code)) return new PrtiqlError('E_DISK', message, { cause: error });
-  return new PrtiqlError('E_INTERNAL', message, { cause: error });
 }
 
 async function main(argv: string[]): Promise<number> {

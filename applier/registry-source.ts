@@ -2,7 +2,7 @@ import { readCapped } from '../shared/capped-read.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { MediaType } from '../shared/oci.js';
 import { documentArtifact, documentLayer } from '../shared/registry-artifacts.js';
-import { parseChallenges } from '../shared/www-authenticate.js';
+import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../shared/www-authenticate.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
 
@@ -200,6 +200,9 @@ export class RegistrySource implements Source {
     if (bearer.service !== undefined) target.searchParams.set('service', bearer.service);
     target.searchParams.set('scope', `repository:${this.repository}:pull`);
     const what = `a token for ${this.url} from ${target.origin}`;
+    if (this.credentials && !realmMayReceiveCredentials(bearer.realm, this.apiBase.host)) {
+      throw new PrtiqlError('E_UNAUTHORIZED', credentialsRefusedForRealm(bearer.realm, this.apiBase.host));
+    }
     const response = await this.request(target, this.credentials && this.basic(this.credentials), what);
     if (!response.ok) {
       await response.body?.cancel();

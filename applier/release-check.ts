@@ -4,7 +4,7 @@ import { checkReleaseMatchesTimestamp, MAX_TIMESTAMP_BYTES, timestampDocumentNam
 import type { LoadedTrustRoot } from '../shared/trust-root.js';
 import { fetchSignedDocument } from './signed-metadata.js';
 import type { Source } from './source.js';
-import type { Store, StoreState } from './store.js';
+import type { Store, StoreState, TimestampFloor } from './store.js';
 
 export interface ReleaseCheckRequest {
   source: Source;
@@ -18,22 +18,58 @@ export interface ReleaseCheckRequest {
 }
 
 export interface CheckedRelease extends ReleaseVerdict {
-  /** The newest signed time verified so far, this update's documents included (RFC 3339). */
+  /** The newest time signed by the release keys verified so far, this release included (RFC 3339). */
   timeFloor: string;
+  /** The newest timestamp time verified so far under the root's current timestamp keys. */
+  timestampFloor?: TimestampFloor;
 }
 
 function later(a: string | undefined, b: string): string {
   return a !== undefined && Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
+function laterDate(a: Date, b: string | undefined): Date {
+  const time = b === undefined ? NaN : Date.parse(b);
+  return Number.isNaN(time) || time <= a.getTime() ? a : new Date(time);
+}
+
 /**
- * The time expiry is checked against: the device clock, but never earlier than the newest
- * signed time the device has verified, so a clock that is wrong (reset to 1970 after a power
- * loss, or moved by an attacker) cannot make an expired release look valid again.
+ * The time release expiry is checked against: the device clock, but never earlier than the
+ * newest time signed by the release keys that the device has verified, so a clock that is
+ * wrong (reset to 1970 after a power loss, or moved by an attacker) cannot make an expired
+ * release look valid again.
  */
 export function timeFloorOf(now: Date, state: StoreState | null): Date {
-  const floor = state?.timeFloor === undefined ? NaN : Date.parse(state.timeFloor);
-  return Number.isNaN(floor) || floor <= now.getTime() ? now : new Date(floor);
+  return laterDate(now, state?.timeFloor);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((key, index) => key === b[index]);
+}
+
+function timestampKeyIds(trust: LoadedTrustRoot): string[] {
+  return [...(trust.timestamp?.keys.keys() ?? [])].sort();
+}
+
+/**
+ * The timestamp floor recorded under the root's current timestamp keys. A rotation of those
+ * keys discards it (TUF's recovery from fast-forward attacks): what a stolen timestamp key
+ * signed stops counting once the publisher replaces the key.
+ */
+function currentTimestampFloor(state: StoreState | null, trust: LoadedTrustRoot): TimestampFloor | undefined {
+  const floor = state?.timestampFloor;
+  return floor && sameKeys(floor.keys, timestampKeyIds(trust)) ? floor : undefined;
+}
+
+/**
+ * A signed time moves a floor at most to the expiry of the release it vouches for: a
+ * statement "at time T this is the newest release" is void once that release has expired,
+ * so no single signed time can push a floor past the life of a release the key holders
+ * actually published.
+ */
+function boundedByRelease(signedTime: string, release: { expires: string }): string {
+  const time = Math.min(Date.parse(signedTime), Date.parse(release.expires));
+  return new Date(time).toISOString();
 }
 
 async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
@@ -70,22 +106,38 @@ async function fetchTimestamp(source: Source, request: ReleaseCheckRequest, now:
  */
 export async function fetchVerifiedRelease(request: ReleaseCheckRequest): Promise<CheckedRelease> {
   const { source, channel, trust, state } = request;
-  const now = timeFloorOf(request.now, state);
-  const timestamp = trust.timestamp ? await fetchTimestamp(source, request, now) : undefined;
+  const releaseFloor = timeFloorOf(request.now, state);
+  const timestampFloor = currentTimestampFloor(state, trust);
+  const timestamp = trust.timestamp ? await fetchTimestamp(source, request, laterDate(releaseFloor, timestampFloor?.time)) : undefined;
   const bytes = await fetchRelease(source, channel);
   if (timestamp) checkReleaseMatchesTimestamp(bytes, timestamp);
-  const verdict = verifyRelease(bytes, trust, { channel, installedVersion: state?.installed?.version, now, deviceClass: request.deviceClass });
+  const verdict = verifyRelease(bytes, trust, { channel, installedVersion: state?.installed?.version, now: releaseFloor, deviceClass: request.deviceClass });
   const highestSeen = state?.highestSeen ?? 0;
   if (verdict.release.version < highestSeen) {
     throw new PrtiqlError('E_ROLLBACK', `release version ${verdict.release.version} is lower than version ${highestSeen} this device has already seen`);
   }
-  const signedTime = timestamp ? later(timestamp.created, verdict.release.created) : verdict.release.created;
-  return { ...verdict, timeFloor: later(state?.timeFloor, new Date(signedTime).toISOString()) };
+  const release = verdict.release;
+  return {
+    ...verdict,
+    timeFloor: later(state?.timeFloor, boundedByRelease(release.created, release)),
+    ...(timestamp && {
+      timestampFloor: { time: later(timestampFloor?.time, boundedByRelease(timestamp.created, release)), keys: timestampKeyIds(trust) },
+    }),
+  };
 }
 
-/** Records the highest version and the newest signed time verified, when either moved. */
+function sameFloor(a: TimestampFloor | undefined, b: TimestampFloor | undefined): boolean {
+  return a === b || (!!a && !!b && a.time === b.time && sameKeys(a.keys, b.keys));
+}
+
+/** Records the highest version and the newest signed times verified, when any moved. */
 export async function recordVerified(store: Store, channel: string, state: StoreState | null, checked: CheckedRelease): Promise<void> {
   const highestSeen = Math.max(state?.highestSeen ?? 0, checked.release.version);
-  if (state && state.highestSeen === highestSeen && state.timeFloor === checked.timeFloor) return;
-  await store.writeState({ channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen, timeFloor: checked.timeFloor });
+  if (state && state.highestSeen === highestSeen && state.timeFloor === checked.timeFloor && sameFloor(state.timestampFloor, checked.timestampFloor)) return;
+  await store.writeState({ ...verifiedFloors(checked), channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen });
+}
+
+/** The floors a state records after `checked` was verified. */
+export function verifiedFloors(checked: CheckedRelease): Pick<StoreState, 'timeFloor' | 'timestampFloor'> {
+  return { timeFloor: checked.timeFloor, ...(checked.timestampFloor && { timestampFloor: checked.timestampFloor }) };
 }

@@ -279,9 +279,12 @@ async function prepareImage(session: Session, manifest: Digest, check: boolean):
  * like one that crashes: recorded, and rolled back from where possible. Anything else, and
  * an image that already passed once, is the device's problem and is thrown.
  */
+/**
+ * A first start that fails before the container runs, for whatever reason but a busy store,
+ * fails the image: rolling back beats a restart loop on an image that never starts.
+ */
 async function failedStart(session: Session, manifest: Digest, check: boolean, error: unknown): Promise<'rolled-back'> {
-  const imageFault = isPrtiqlError(error, 'E_BAD_INPUT') || isPrtiqlError(error, 'E_NOT_FOUND');
-  if (check && imageFault && (await markFailedAndRollBack(session.store, manifest, (error as Error).message, session.log))) return 'rolled-back';
+  if (check && !isPrtiqlError(error, 'E_BUSY') && (await markFailedAndRollBack(session.store, manifest, (error as Error).message, session.log))) return 'rolled-back';
   throw error;
 }
 

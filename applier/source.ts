@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { PrtiqlError } from '../shared/errors.js';
 import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import { readFileCapped } from '../shared/capped-read.js';
 
 export interface FetchOptions {
   /** The resource's largest acceptable size (its signed size): anything larger is E_TOO_LARGE. */
@@ -223,6 +224,9 @@ class HttpSource implements Source {
   }
 }
 
+/** Largest --auth-file read: its first line is one header value of at most 8 KiB. */
+const MAX_AUTHORIZATION_FILE_BYTES = 64 * 1024;
+
 /**
  * The Authorization header value in `--auth-file`: its first line, e.g. `Bearer <token>` or
  * `Basic <base64>`. A file keeps the secret out of process lists and logs.
@@ -230,8 +234,9 @@ class HttpSource implements Source {
 export async function readAuthorizationFile(path: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readFileCapped(path, MAX_AUTHORIZATION_FILE_BYTES, `--auth-file ${path}`)).toString('utf8');
   } catch (error) {
+    if (error instanceof PrtiqlError) throw error;
     throw new PrtiqlError('E_USAGE', `--auth-file ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   const value = text.split('\n')[0].trim();

@@ -1,8 +1,10 @@
 import { chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../shared/digest.js';
-import { PrtiqlError } from '../shared/errors.js';
+import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { ownDirectoryEntries } from '../shared/own-directory.js';
 import type { ImageConfig, ImageManifest } from '../shared/oci.js';
+import { commitStep } from './crash-point.js';
 import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from './durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
@@ -37,10 +39,32 @@ export interface StoreState {
   /** Highest release version whose signature this device has verified. */
   highestSeen: number;
   /**
-   * The newest signed time this device has verified (a release's `created`, a timestamp's
-   * `created`), RFC 3339. Expiry is checked against the later of it and the clock.
+   * The newest time signed by the release keys that this device has verified (a release's
+   * `created`, never past that release's `expires`), RFC 3339. Release expiry is checked
+   * against the later of it and the clock.
    */
   timeFloor?: string;
+  /**
+   * The newest timestamp `created` verified (never past the `expires` of the release it
+   * names), with the timestamp key ids of the root that verified it. Timestamp expiry is
+   * checked against the later of it, `timeFloor` and the clock, while the root's timestamp
+   * keys are still exactly `keys`: rotating them discards it.
+   */
+  timestampFloor?: TimestampFloor;
+}
+
+export interface TimestampFloor {
+  time: string;
+  keys: string[];
+}
+
+function isTime(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+function isTimestampFloor(value: unknown): value is TimestampFloor {
+  const floor = value as TimestampFloor;
+  return !!floor && typeof floor === 'object' && isTime(floor.time) && Array.isArray(floor.keys) && floor.keys.every((key) => typeof key === 'string');
 }
 
 export interface StoredImage {
@@ -70,7 +94,8 @@ function parseState(bytes: Buffer, path: string): StoreState {
     isInstalled(state.previous) &&
     Number.isSafeInteger(state.highestSeen) &&
     state.highestSeen >= 0 &&
-    (state.timeFloor === undefined || (typeof state.timeFloor === 'string' && !Number.isNaN(Date.parse(state.timeFloor))));
+    (state.timeFloor === undefined || isTime(state.timeFloor)) &&
+    (state.timestampFloor === undefined || isTimestampFloor(state.timestampFloor));
   if (!ok) throw new PrtiqlError('E_BAD_INPUT', `${path} is malformed`);
   return state;
 }
@@ -100,6 +125,16 @@ async function writeNewFile(path: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** The directories every store has from its creation on. */
+const REQUIRED_DIRECTORIES = [STORE_LAYOUT.layers, STORE_LAYOUT.images, dirname(STORE_LAYOUT.trustRoot)];
+
+/** What a store's root may hold; lost+found is there when the store is a file system of its own. */
+const STORE_ENTRIES: ReadonlySet<string> = new Set([...Object.values(STORE_LAYOUT).map((path) => path.split('/')[0]), 'lost+found']);
+
+function isStoreEntry(name: string): boolean {
+  return STORE_ENTRIES.has(name) || isTemporarySibling(name);
+}
+
 /**
  * The device's store of extracted layers and image records. Everything that becomes
  * reachable (a layer, an image, a pointer, the state) is made durable first and then
@@ -108,25 +143,30 @@ async function writeNewFile(path: string, bytes: Uint8Array): Promise<void> {
 export class Store {
   private constructor(readonly root: string) {}
 
-  /** An existing store; E_NO_STORE if there is none at `root`. */
+  /**
+   * An existing store; E_NO_STORE if there is none at `root`: a directory that lacks the
+   * store's own directories (layers/, images/, trust/) or holds anything a store does not
+   * is not one.
+   */
   static async open(root: string): Promise<Store> {
-    try {
-      if ((await stat(root)).isDirectory()) return new Store(root);
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-    }
+    const entries = await ownDirectoryEntries(root, isStoreEntry, 'an applier store').catch((error: unknown) => {
+      if (isPrtiqlError(error, 'E_USAGE')) return null;
+      throw error;
+    });
+    if (entries && REQUIRED_DIRECTORIES.every((name) => entries.includes(name))) return new Store(root);
     throw new PrtiqlError('E_NO_STORE', `no applier store at ${root}`);
   }
 
-  /** Opens the store, creating it (mode 0700) and its directories where missing. */
+  /**
+   * Opens the store, creating it (mode 0700) and its directories where missing. `root` must
+   * be missing, an empty directory or a directory holding only store entries: anything else
+   * is refused before it is changed in any way (no chmod, no file created).
+   */
   static async create(root: string): Promise<Store> {
-    await mkdir(root, { recursive: true, mode: 0o700 });
-    const info = await stat(root);
-    if (!info.isDirectory()) throw new PrtiqlError('E_BAD_INPUT', `store path ${root} is not a directory`);
-    if ((info.mode & 0o077) !== 0) await chmod(root, 0o700);
-    for (const dir of [STORE_LAYOUT.layers, STORE_LAYOUT.images, 'trust']) {
-      await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
-    }
+    const entries = await ownDirectoryEntries(root, isStoreEntry, 'an applier store');
+    if (entries === null) await mkdir(root, { recursive: true, mode: 0o700 });
+    else if (((await stat(root)).mode & 0o077) !== 0) await chmod(root, 0o700);
+    for (const dir of REQUIRED_DIRECTORIES) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     return new Store(root);
   }
 
@@ -162,6 +202,7 @@ export class Store {
 
   /** Removes staging/ and the temporaries of state, pointer and trust root replacements a crash left. */
   async clearStaging(): Promise<void> {
+    commitStep('remove', this.path(STORE_LAYOUT.staging));
     await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
     for (const dir of [this.root, dirname(this.path(STORE_LAYOUT.trustRoot))]) {
       for (const name of await readdir(dir)) {
@@ -184,7 +225,9 @@ export class Store {
 
   /** Moves a durable staged layer and its metadata into layers/ (metadata first, directory last). */
   async commitLayer(diffID: Digest, stagedDir: string, stagedMeta: string): Promise<void> {
+    commitStep('rename', this.layerMetaPath(diffID));
     await rename(stagedMeta, this.layerMetaPath(diffID));
+    commitStep('rename', this.layerDir(diffID));
     await rename(stagedDir, this.layerDir(diffID));
     await fsyncPath(this.path(STORE_LAYOUT.layers));
   }
@@ -202,7 +245,9 @@ export class Store {
     await writeNewFile(join(staged, IMAGE_FILES.complete), Buffer.alloc(0));
     await fsyncPath(staged);
     const target = this.imageDir(manifest);
+    commitStep('remove', target);
     await rm(target, { recursive: true, force: true });
+    commitStep('rename', target);
     await rename(staged, target);
     await fsyncPath(this.path(STORE_LAYOUT.images));
   }
@@ -249,6 +294,16 @@ export class Store {
     return manifest ? this.readImage(manifest) : null;
   }
 
+  /** The complete images state.json records as installed and previous. */
+  private async recordedImages(): Promise<StoredImage[]> {
+    const state = await this.readState();
+    const recorded: StoredImage[] = [];
+    for (const release of [state?.installed, state?.previous]) {
+      if (release && (await this.hasImage(release.manifest))) recorded.push(await this.readImage(release.manifest));
+    }
+    return recorded;
+  }
+
   /** `containers/<name>/image`: the manifest digest of the image a container was started from. */
   containerImagePath(name: string): string {
     return join(this.root, STORE_LAYOUT.containers, name, 'image');
@@ -276,15 +331,17 @@ export class Store {
   }
 
   /**
-   * Deletes images that neither `current`, `previous` nor a container names, and layers no
-   * kept image uses: a running container keeps its image however many updates come.
+   * Deletes images that neither `current`, `previous`, state.json nor a container names, and
+   * layers no kept image uses: a running container keeps its image however many updates come,
+   * and the rollback target state.json records survives a crash between the pointer swaps
+   * (when `previous` already names the old `current`).
    */
   async collectGarbage(): Promise<{ images: string[]; layers: string[] }> {
     const pointed = (await Promise.all([this.pointedImage('current'), this.pointedImage('previous')])).filter(
       (image): image is StoredImage => image !== null,
     );
     const inContainers = await Promise.all((await this.containerImages()).map((digest) => this.readImage(digest)));
-    const kept = [...pointed, ...inContainers];
+    const kept = [...pointed, ...inContainers, ...(await this.recordedImages())];
     const keptImages = new Set(kept.map((image) => digestHex(image.manifestDigest)));
     const keptLayers = new Set(kept.flatMap((image) => image.layers.map((layer) => digestHex(layer.diffID))));
     const images = this.path(STORE_LAYOUT.images);
@@ -301,10 +358,17 @@ export class Store {
     // a crash midway never leaves a half-deleted image or layer that an update would take as complete.
     const garbage = await this.stagingPath('garbage');
     await mkdir(garbage, { recursive: true });
-    for (const name of removed.images) await rename(join(images, name), join(garbage, `image-${name}`));
-    for (const name of removed.layers) await rename(join(layers, name), join(garbage, `layer-${name}`));
+    for (const name of removed.images) {
+      commitStep('rename', join(images, name));
+      await rename(join(images, name), join(garbage, `image-${name}`));
+    }
+    for (const name of removed.layers) {
+      commitStep('rename', join(layers, name));
+      await rename(join(layers, name), join(garbage, `layer-${name}`));
+    }
     await fsyncPath(images);
     await fsyncPath(layers);
+    commitStep('remove', garbage);
     await rm(garbage, { recursive: true, force: true });
     return removed;
   }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readFileCapped } from '../shared/capped-read.js';
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import { loadTrustRoot, MAX_ROOT_BYTES, rootDocumentName, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
 import { replaceFileDurably } from './durable.js';
@@ -19,12 +20,23 @@ async function readOptional(path: string): Promise<Buffer | null> {
   }
 }
 
-async function readGiven(path: string): Promise<Buffer> {
+/** A trust root file given with --trust. */
+export interface GivenTrustRoot {
+  path: string;
+  bytes: Buffer;
+}
+
+/** Reads (capped) and checks the --trust file, before the store is touched. */
+export async function readGivenTrustRoot(path: string): Promise<GivenTrustRoot> {
+  let bytes: Buffer;
   try {
-    return await readFile(path);
+    bytes = await readFileCapped(path, MAX_ROOT_BYTES, `trust root ${path}`);
   } catch (error) {
+    if (error instanceof PrtiqlError) throw error;
     throw new PrtiqlError('E_NOT_FOUND', `cannot read trust root ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+  loadTrustRoot(bytes);
+  return { path, bytes };
 }
 
 /** Pins `bytes` as the store's trust root: temporary file, fsync, rename, fsync of trust/. */
@@ -40,7 +52,8 @@ interface PinnedRoot {
 /**
  * Follows the roots the artifact store publishes (roots/<version>.json): each must be the
  * signed successor of the one before (verifyRootSuccessor) and is pinned durably before the
- * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain.
+ * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain,
+ * and so does one the store refuses to show (401/403).
  */
 async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
   let current = pinned;
@@ -51,6 +64,13 @@ async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: So
       bytes = await fetchSignedDocument(source, path, MAX_ROOT_BYTES, `trust root ${path}`);
     } catch (error) {
       if (isPrtiqlError(error, 'E_NOT_FOUND')) return current;
+      // An S3 bucket read with GetObject alone (no ListBucket) answers 403 for a missing key.
+      // Ending the chain there concedes nothing a 404 would not; a store that refuses the
+      // device outright still fails on the release fetched next.
+      if (isPrtiqlError(error, 'E_UNAUTHORIZED')) {
+        log.info('trust.next-root-forbidden', { path, error: error.message });
+        return current;
+      }
       throw error;
     }
     current = { trust: verifyRootSuccessor(current.trust, bytes), bytes };
@@ -68,27 +88,26 @@ async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: So
  * accepted only as its signed successor (and pinned); one older than it is a provisioning
  * file the published rotations have overtaken, and is ignored.
  */
-export async function pinnedTrustRoot(store: Store, trustPath: string | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
+export async function pinnedTrustRoot(store: Store, given: GivenTrustRoot | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
   const pinnedBytes = await readOptional(store.path(STORE_LAYOUT.trustRoot));
-  const givenBytes = trustPath === undefined ? null : await readGiven(trustPath);
   let pinned: PinnedRoot;
   if (pinnedBytes) {
     pinned = { trust: loadTrustRoot(pinnedBytes), bytes: pinnedBytes };
   } else {
-    if (!givenBytes) throw new PrtiqlError('E_USAGE', 'the store has no pinned trust root yet: pass --trust <root.json>');
-    pinned = { trust: loadTrustRoot(givenBytes), bytes: givenBytes };
-    await pin(store, givenBytes);
+    if (!given) throw new PrtiqlError('E_USAGE', 'the store has no pinned trust root yet: pass --trust <root.json>');
+    pinned = { trust: loadTrustRoot(given.bytes), bytes: given.bytes };
+    await pin(store, given.bytes);
     log.info('trust.pinned', { version: pinned.trust.root.version });
   }
   pinned = await followPublishedRoots(store, pinned, source, log);
-  if (!givenBytes || givenBytes.equals(pinned.bytes)) return pinned.trust;
-  const given = loadTrustRoot(givenBytes);
-  if (given.root.version < pinned.trust.root.version) {
-    log.info('trust.given-root-superseded', { given: given.root.version, pinned: pinned.trust.root.version });
+  if (!given || given.bytes.equals(pinned.bytes)) return pinned.trust;
+  const givenVersion = loadTrustRoot(given.bytes).root.version;
+  if (givenVersion < pinned.trust.root.version) {
+    log.info('trust.given-root-superseded', { given: givenVersion, pinned: pinned.trust.root.version });
     return pinned.trust;
   }
-  const successor = verifyRootSuccessor(pinned.trust, givenBytes);
-  await pin(store, givenBytes);
-  log.info('trust.rotated', { version: successor.root.version, from: trustPath });
+  const successor = verifyRootSuccessor(pinned.trust, given.bytes);
+  await pin(store, given.bytes);
+  log.info('trust.rotated', { version: successor.root.version, from: given.path });
   return successor;
 }

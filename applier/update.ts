@@ -20,11 +20,11 @@ import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
 import { refuseFailedRelease } from './health-record.js';
 import { createLogger, type Logger } from './log.js';
-import { fetchVerifiedRelease, recordVerified } from './release-check.js';
+import { fetchVerifiedRelease, recordVerified, verifiedFloors } from './release-check.js';
 import { DEFAULT_DEADLINE_SECONDS, retrying } from './retry.js';
 import { openSource, readAuthorizationFile, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
-import { pinnedTrustRoot } from './trust.js';
+import { pinnedTrustRoot, readGivenTrustRoot, type GivenTrustRoot } from './trust.js';
 
 /** Largest manifest or config a device accepts, whatever the release declares. */
 export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
@@ -60,11 +60,12 @@ export interface UpdateOutcome {
 export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const log = request.log ?? createLogger();
   if (!CHANNEL_PATTERN.test(request.channel)) throw new PrtiqlError('E_USAGE', `invalid channel name ${JSON.stringify(request.channel)}`);
+  const givenTrust = request.trustPath === undefined ? undefined : await readGivenTrustRoot(request.trustPath);
   const store = await Store.create(request.storeRoot);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
   try {
     await store.clearStaging();
-    const outcome = await updateLocked(store, request, log);
+    const outcome = await updateLocked(store, request, givenTrust, log);
     await store.clearStaging();
     return outcome;
   } catch (error) {
@@ -75,17 +76,19 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   }
 }
 
-async function updateLocked(store: Store, request: UpdateRequest, log: Logger): Promise<UpdateOutcome> {
+async function updateLocked(store: Store, request: UpdateRequest, givenTrust: GivenTrustRoot | undefined, log: Logger): Promise<UpdateOutcome> {
   const { source, channel } = request;
   const state = await store.readState();
   if (state && state.channel !== channel) {
     throw new PrtiqlError('E_USAGE', `the store follows channel ${state.channel}, not ${channel}; use another --store`);
   }
-  const trust = await pinnedTrustRoot(store, request.trustPath, source, log);
+  const trust = await pinnedTrustRoot(store, givenTrust, source, log);
   const checked = await fetchVerifiedRelease({ source, channel, trust, state, now: request.now ?? new Date(), deviceClass: request.deviceClass });
-  const { release, upToDate, timeFloor } = checked;
+  const { release, upToDate } = checked;
   if (upToDate) {
     await recordVerified(store, channel, state, checked);
+    // a run interrupted after its state.json was written still owes its garbage collection
+    await collectGarbageLogged(store, log);
     log.info('update.up-to-date', { channel, version: release.version });
     return { changed: false, channel, version: release.version, manifest: state?.installed?.manifest ?? release.manifest.digest, layersInstalled: 0 };
   }
@@ -111,14 +114,18 @@ async function updateLocked(store: Store, request: UpdateRequest, log: Logger): 
   if (!(await store.hasImage(manifest))) await store.commitImage(manifest, manifestBytes, configBytes);
   await store.swapCurrent(manifest);
   const replaced = state?.installed && state.installed.manifest !== manifest ? state.installed : (state?.previous ?? null);
-  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, timeFloor };
+  const next: StoreState = { channel, installed: { version: release.version, manifest }, previous: replaced, highestSeen: release.version, ...verifiedFloors(checked) };
   await store.writeState(next);
   log.info('update.committed', { channel, version: release.version, manifest, layersInstalled });
+  await collectGarbageLogged(store, log);
+  return { changed: true, channel, version: release.version, manifest, layersInstalled };
+}
+
+async function collectGarbageLogged(store: Store, log: Logger): Promise<void> {
   const removed = await store.collectGarbage();
   if (removed.images.length + removed.layers.length > 0) {
     log.info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });
   }
-  return { changed: true, channel, version: release.version, manifest, layersInstalled };
 }
 
 async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {

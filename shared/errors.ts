@@ -54,6 +54,17 @@ export function isPrtiqlError(error: unknown, code?: ErrorCode): error is Prtiql
   return error instanceof PrtiqlError && (code === undefined || error.code === code);
 }
 
+/** File system failures that are the disk's or its permissions', not a bug: E_DISK. */
+const DISK_ERRNO_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EMLINK', 'EFBIG']);
+
+/** A thrown value as a PrtiqlError: typed errors keep their code, disk failures become E_DISK, anything else E_INTERNAL (a bug). */
+export function asPrtiqlError(error: unknown): PrtiqlError {
+  if (error instanceof PrtiqlError) return error;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PrtiqlError(code && DISK_ERRNO_CODES.has(code) ? 'E_DISK' : 'E_INTERNAL', message, { cause: error });
+}
+
 /** Exit status for any thrown value: typed errors keep their code, the rest are internal. */
 export function exitCodeOf(error: unknown): number {
   return error instanceof PrtiqlError ? error.exitCode : ERROR_EXIT_CODES.E_INTERNAL;

@@ -48,3 +48,16 @@ export function parseChallenges(header: string): AuthChallenge[] {
   }
   return challenges;
 }
+
+/**
+ * Whether a registry's credentials may be sent to the bearer token realm it named: over
+ * HTTPS, or to the registry's own host (a plain-HTTP test registry with its own token
+ * service). A plain-HTTP realm elsewhere would hand them to anyone on the path.
+ */
+export function realmMayReceiveCredentials(realm: URL, registryHost: string): boolean {
+  return realm.protocol === 'https:' || realm.host === registryHost;
+}
+
+export function credentialsRefusedForRealm(realm: URL, registryHost: string): string {
+  return `registry ${registryHost} named the token realm ${realm.origin}, plain HTTP on another host: its credentials are not sent there`;
+}

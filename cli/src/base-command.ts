@@ -1,5 +1,5 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
-import { ERROR_EXIT_CODES, PrtiqlError } from '../../shared/errors.js';
+import { asPrtiqlError, ERROR_EXIT_CODES, PrtiqlError } from '../../shared/errors.js';
 import { Progress } from './progress.js';
 
 /**
@@ -27,11 +27,11 @@ export abstract class BaseCommand extends Command {
   }
 
   /** One line on stderr (and the error object under --json), then the documented exit code. */
-  protected override async catch(error: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {
-    if (error.code === 'EEXIT') throw error;
-    const typed = error instanceof PrtiqlError;
-    const exit = typed ? error.exitCode : (error.oclif?.exit ?? ERROR_EXIT_CODES.E_INTERNAL);
-    const code = typed ? error.code : exit === ERROR_EXIT_CODES.E_USAGE ? 'E_USAGE' : 'E_INTERNAL';
+  protected override async catch(thrown: Error & { code?: string; oclif?: { exit?: number } }): Promise<unknown> {
+    if (thrown.code === 'EEXIT') throw thrown;
+    const usage = !(thrown instanceof PrtiqlError) && thrown.oclif?.exit === ERROR_EXIT_CODES.E_USAGE;
+    const error = usage ? new PrtiqlError('E_USAGE', thrown.message) : asPrtiqlError(thrown);
+    const { code, exitCode: exit } = error;
     const message = error.message.replace(/\s*\n\s*/g, ' ').trim();
     if (this.jsonEnabled()) this.logJson({ error: { code, message } });
     process.stderr.write(`Error: ${message}\n`);

@@ -8,7 +8,10 @@ export interface Measured {
 
 const TIME_FORMAT = 'PRTIQL_TIME %e %M';
 
-/** Runs a command under GNU time: wall seconds and peak resident set size of the process. */
+/**
+ * Runs a command under GNU time: wall seconds and peak resident set size. For a shell
+ * pipeline the peak is the largest of its processes, not their sum.
+ */
 export function measure(argv: string[]): Measured {
   const result = spawnSync('/usr/bin/time', ['-f', TIME_FORMAT, ...argv], { encoding: 'utf8', maxBuffer: 256 << 20 });
   const match = /PRTIQL_TIME (\S+) (\d+)\s*$/.exec(result.stderr);

@@ -1,24 +1,26 @@
+import type { OpSink } from './op-sink.js';
 import { encodeVarint } from './varint.js';
 
 const BATCH_BYTES = 64 * 1024;
 
 /**
- * Gathers many small writes into batches of about 64 KiB so that a stream of tiny fields does
- * not become a stream of tiny chunks; large payloads pass through without a copy.
+ * The version-1 op stream: every field in one stream, whatever its channel. Gathers many small
+ * writes into batches of about 64 KiB so that a stream of tiny fields does not become a stream
+ * of tiny chunks; large payloads pass through without a copy.
  */
-export class ByteBuilder {
+export class ByteBuilder implements OpSink {
   private ready: Buffer[] = [];
   private small: number[] = [];
 
-  byte(value: number): void {
+  byte(_channel: number, value: number): void {
     this.small.push(value);
   }
 
-  varint(value: number): void {
+  varint(_channel: number, value: number): void {
     encodeVarint(value, this.small);
   }
 
-  bytes(data: Uint8Array): void {
+  bytes(_channel: number, data: Uint8Array): void {
     if (data.byteLength < 4096) {
       for (const byte of data) this.small.push(byte);
     } else {
@@ -28,7 +30,6 @@ export class ByteBuilder {
     if (this.small.length >= BATCH_BYTES) this.closeBatch();
   }
 
-  /** Completed chunks; with `all`, the partial batch too. */
   take(all = false): Buffer[] {
     if (all || this.small.length >= BATCH_BYTES) this.closeBatch();
     const ready = this.ready;

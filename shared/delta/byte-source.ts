@@ -43,6 +43,21 @@ export class ByteSource {
     return this.take(length);
   }
 
+  /** Exactly `length` bytes copied into a buffer of their own: a block of a version-2 op stream. */
+  async exactly(length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(length);
+    for (let filled = 0; filled < length; ) {
+      if (this.available === 0) await this.fill(1);
+      if (this.available === 0) deltaMalformed(`truncated: ${length} bytes expected, ${filled} left`);
+      const take = Math.min(this.available, length - filled);
+      this.buffer.copy(out, filled, this.position, this.position + take);
+      this.position += take;
+      this.consumed += take;
+      filled += take;
+    }
+    return out;
+  }
+
   /** Between 1 and `limit` bytes, as many as the current chunk holds: a view, not a copy. */
   async upTo(limit: number): Promise<Buffer> {
     if (this.available === 0) await this.fill(1);

@@ -1,18 +1,36 @@
 /**
- * The delta blob format, version 1: constants, limits and the in-memory shapes that the
+ * The delta blob format, versions 1 and 2: constants, limits and the in-memory shapes that the
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
+import type { DeflateParams } from '../deflate/params.js';
 import type { Digest } from '../digest.js';
 import { PrtiqlError } from '../errors.js';
+import type { ReferencePrediction } from './reference-prediction.js';
 
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
-export const DELTA_FORMAT_VERSION = 1;
+/** The version writers emit; decoders read every version of DELTA_READABLE_VERSIONS. */
+export const DELTA_FORMAT_VERSION = 2;
+export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2];
+/** The first version with deflate members (opcode 0x05, basis kind 0x04). */
+export const DEFLATE_MEMBERS_VERSION = 2;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03 } as const;
-export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05 } as const;
+export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
+
+/**
+ * Version 2 sends each field of an operation in one of these channels: a block holds one
+ * section per channel, in this order, so that numbers of a kind and bytes of a kind are
+ * compressed next to each other. Version 1 sends every field in one stream, in the same order.
+ */
+export const CHANNEL = { control: 0, lengths: 1, offsets: 2, triples: 3, diffs: 4, extras: 5, literals: 6 } as const;
+export type Channel = (typeof CHANNEL)[keyof typeof CHANNEL];
+export const CHANNEL_COUNT = Object.keys(CHANNEL).length;
+export const CHANNEL_NAMES = Object.keys(CHANNEL) as readonly string[];
+/** The sections of one version-2 block hold at most this many bytes together: the decoder holds one block. */
+export const MAX_BLOCK_BYTES = 1024 * 1024;
 
 /** Every encoded number (size, offset, length, zigzagged seek) is at most 2^53 - 1: exact in a double. */
 export const MAX_VARINT_VALUE = Number.MAX_SAFE_INTEGER;
@@ -27,9 +45,14 @@ export const MAX_WINDOW_REGIONS = 4096;
 /** The decoder yields output and asks basis readers for at most this many bytes at a time. */
 export const DECODE_PIECE_BYTES = 1024 * 1024;
 
-/** Brotli settings of the writer; the window bounds the device's decoder memory (2^24 = 16 MiB). */
+/**
+ * Brotli settings of the writer. The window is the decoder's ring buffer, resident on the
+ * device for any op stream longer than it: 2^22 = 4 MiB keeps a delta apply within 64 MiB,
+ * and the op stream's long-range repeats are COPY operations already (on the os-base corpus
+ * pair, window 2^22 gave a smaller blob than 2^24). Decoders accept any standard window.
+ */
 export const BROTLI_QUALITY = 11;
-export const BROTLI_WINDOW_BITS = 24;
+export const BROTLI_WINDOW_BITS = 22;
 
 /** A file of a base layer, addressed by its normalized path inside the layer. */
 export interface FileBasis {
@@ -54,7 +77,19 @@ export interface TarBasis {
   size: number;
 }
 
-export type BasisEntry = FileBasis | SkeletonBasis | TarBasis;
+/**
+ * The inflated content of a raw deflate stream lying at `offset` in a base layer's tar (e.g.
+ * the body of a .gz file): `size` is the inflated size, `compressedSize` the stream's.
+ */
+export interface InflatedBasis {
+  kind: 'inflated';
+  layer: Digest;
+  offset: number;
+  compressedSize: number;
+  size: number;
+}
+
+export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
 
 export interface DeltaHeader {
@@ -101,7 +136,32 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
-export type DeltaOp = LiteralOp | CopyOp | PatchOp;
+/** An operation that may appear inside a deflate member. */
+export type MemberOp = LiteralOp | CopyOp | PatchOp;
+
+/**
+ * A raw deflate stream of `compressedSize` bytes: `ops` produce its `inflatedSize` inflated
+ * bytes, which the decoder deflates with `params`.
+ */
+export interface DeflateOp {
+  type: 'deflate';
+  params: DeflateParams;
+  inflatedSize: number;
+  compressedSize: number;
+  ops: MemberOp[];
+}
+
+/**
+ * A patch whose diff bytes are added to predicted window bytes: the window with every
+ * machine-code reference corrected for where its target moved (docs/delta-format.md, XPATCH).
+ * Only at the top level of a version-2 delta.
+ */
+export interface XPatchOp extends Omit<PatchOp, 'type'> {
+  type: 'xpatch';
+  prediction: ReferencePrediction;
+}
+
+export type DeltaOp = MemberOp | DeflateOp | XPatchOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

@@ -11,6 +11,7 @@ import {
   type BasisKind,
   type DeltaHeader,
 } from './format.js';
+import { checkInflatedBasis, readInflatedBasis } from './deflate-member.js';
 import { encodeVarint } from './varint.js';
 
 const DIGEST_BYTES = 32;
@@ -47,6 +48,7 @@ export function checkHeader(header: DeltaHeader, fail: (message: string) => neve
       if (!isNormalizedPath(basis.path)) fail(`basis ${index} path ${JSON.stringify(basis.path)} is not a normalized layer path`);
       if (!isDigest(basis.sha256)) fail(`basis ${index} sha256 is not a sha256 digest`);
     }
+    if (basis.kind === 'inflated') checkInflatedBasis(basis, index, fail);
   });
   const layers = basisLayers(header).length;
   if (layers > MAX_LAYERS) fail(`${layers} basis layers exceed the ${MAX_LAYERS} limit`);
@@ -77,6 +79,8 @@ export function encodeHeader(header: DeltaHeader): Buffer {
       parts.push(path);
       numbers(basis.size);
       digest(basis.sha256);
+    } else if (basis.kind === 'inflated') {
+      numbers(basis.offset, basis.compressedSize, basis.size);
     } else {
       numbers(basis.size);
     }
@@ -125,6 +129,7 @@ async function readBasis(input: ByteSource, layers: Digest[], index: number): Pr
   const kind = KIND_OF_CODE.get(code) ?? deltaMalformed(`basis ${index} has unknown kind 0x${code.toString(16)}`);
   const layerIndex = await input.varint();
   const layer = layers[layerIndex] ?? deltaMalformed(`basis ${index} names layer ${layerIndex} of ${layers.length}`);
+  if (kind === 'inflated') return readInflatedBasis(input, layer);
   if (kind !== 'file') return { kind, layer, size: await input.varint() };
 
   const pathLength = await input.varint();

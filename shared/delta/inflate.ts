@@ -1,5 +1,5 @@
 import { createBrotliDecompress, type BrotliDecompress } from 'node:zlib';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, DELTA_PREFIX_LENGTH, deltaMalformed } from './format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, DELTA_READABLE_VERSIONS, deltaMalformed } from './format.js';
 
 const INFLATE_CHUNK_BYTES = 64 * 1024;
 
@@ -15,7 +15,7 @@ function writable(inflater: BrotliDecompress): Promise<void> {
   });
 }
 
-async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<Buffer> {
+async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<{ version: number; rest: Buffer }> {
   let bytes = Buffer.alloc(0);
   while (bytes.length < DELTA_PREFIX_LENGTH) {
     const next = await input.next();
@@ -24,24 +24,36 @@ async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<Buffer> {
   }
   if (!bytes.subarray(0, DELTA_MAGIC.length).equals(DELTA_MAGIC)) deltaMalformed('not a delta blob (bad magic)');
   const version = bytes[DELTA_MAGIC.length]!;
-  if (version !== DELTA_FORMAT_VERSION) deltaMalformed(`format version ${version} is not supported (expected ${DELTA_FORMAT_VERSION})`);
-  return bytes.subarray(DELTA_PREFIX_LENGTH);
+  if (!DELTA_READABLE_VERSIONS.includes(version)) {
+    deltaMalformed(`format version ${version} is not supported (this decoder reads versions ${DELTA_READABLE_VERSIONS.join(' and ')})`);
+  }
+  return { version, rest: bytes.subarray(DELTA_PREFIX_LENGTH) };
+}
+
+export interface InflatedDelta {
+  /** The format version of the blob, one of DELTA_READABLE_VERSIONS. */
+  version: number;
+  /** The decompressed op stream, in chunks. */
+  body: AsyncGenerator<Buffer>;
 }
 
 /**
- * Checks the blob's magic and version and yields the decompressed op stream. A corrupt or
+ * Checks the blob's magic and version, then decompresses the rest as it is read. A corrupt or
  * truncated brotli stream, or any byte after its end, is E_DELTA_MALFORMED; an error of the
  * source itself (network, chunk verification) passes through unchanged.
  */
-export async function* inflateDelta(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+export async function inflateDelta(source: AsyncIterable<Uint8Array>): Promise<InflatedDelta> {
   const input = source[Symbol.asyncIterator]();
-  let afterPrefix: Buffer;
   try {
-    afterPrefix = await readPrefix(input);
+    const { version, rest } = await readPrefix(input);
+    return { version, body: decompress(input, rest) };
   } catch (error) {
     await input.return?.();
     throw error;
   }
+}
+
+async function* decompress(input: AsyncIterator<Uint8Array>, afterPrefix: Buffer): AsyncGenerator<Buffer> {
   const inflater = createBrotliDecompress({ chunkSize: INFLATE_CHUNK_BYTES });
   let fed = afterPrefix.length;
   let sourceError: { error: unknown } | undefined;

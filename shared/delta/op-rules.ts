@@ -40,6 +40,11 @@ export class OpRules {
     this.claimOutput(length, 'literal');
   }
 
+  /** A deflate member: claims its compressed bytes of output. */
+  deflateMember(compressedSize: number): void {
+    this.claimOutput(compressedSize, 'deflate member');
+  }
+
   copy(range: BasisRange): void {
     this.range(range);
     this.claimOutput(range.length, 'copy');

@@ -2,22 +2,30 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createBrotliCompress } from 'node:zlib';
 import { PrtiqlError } from '../errors.js';
+import { BlockBuilder } from './block-builder.js';
 import { ByteBuilder } from './byte-builder.js';
+import { writeMemberHead } from './deflate-member.js';
 import {
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,
+  CHANNEL,
+  DEFLATE_MEMBERS_VERSION,
   DELTA_FORMAT_VERSION,
   DELTA_MAGIC,
+  DELTA_READABLE_VERSIONS,
   MAX_VARINT_VALUE,
   OPCODE,
   type BasisRange,
   type DeltaHeader,
   type DeltaOp,
   type PatchOp,
+  type XPatchOp,
 } from './format.js';
 import { checkHeader, encodeHeader } from './header.js';
 import { OpRules } from './op-rules.js';
+import type { OpSink } from './op-sink.js';
 import { zigzag } from './varint.js';
+import { checkPrediction, writePrediction } from './xpatch.js';
 
 const COMPRESS_CHUNK_BYTES = 64 * 1024;
 /** Brotli's size hint is an unsigned 32-bit number. */
@@ -33,10 +41,10 @@ function signed(value: number): number {
   return encoded;
 }
 
-function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
-  out.varint(range.basis);
-  out.varint(signed(range.offset - rules.cursor(range.basis)));
-  out.varint(range.length);
+function writeRange(out: OpSink, rules: OpRules, range: BasisRange): void {
+  out.varint(CHANNEL.control, range.basis);
+  out.varint(CHANNEL.offsets, signed(range.offset - rules.cursor(range.basis)));
+  out.varint(CHANNEL.lengths, range.length);
 }
 
 /**
@@ -47,7 +55,7 @@ function writeRange(out: ByteBuilder, rules: OpRules, range: BasisRange): void {
 const ZERO_GAP_KEPT = 2;
 
 /** A diff as runs: bytes equal to the window's (a zero diff), then bytes that differ; 0, 0 ends it early. */
-function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
+function writeDiff(out: OpSink, rules: OpRules, diff: Uint8Array): void {
   for (let at = 0; at < diff.length; ) {
     let changedAt = at;
     while (changedAt < diff.length && diff[changedAt] === 0) changedAt++;
@@ -61,17 +69,17 @@ function writeDiff(out: ByteBuilder, rules: OpRules, diff: Uint8Array): void {
     }
     const [unchanged, changed] = end === changedAt ? [0, 0] : [changedAt - at, end - changedAt];
     rules.diffRun(unchanged, changed);
-    out.varint(unchanged);
-    out.varint(changed);
-    out.bytes(diff.subarray(changedAt, end));
+    out.varint(CHANNEL.diffs, unchanged);
+    out.varint(CHANNEL.diffs, changed);
+    out.bytes(CHANNEL.diffs, diff.subarray(changedAt, end));
     at = end;
   }
 }
 
-function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
+function writePatch(out: OpSink, rules: OpRules, op: PatchOp | XPatchOp): void {
   rules.windowRanges(op.window.length);
-  out.byte(OPCODE.patch);
-  out.varint(op.window.length);
+  out.byte(CHANNEL.control, OPCODE[op.type]);
+  out.varint(CHANNEL.control, op.window.length);
   const ranges = op.window.slice(0, -1);
   for (const range of ranges) {
     writeRange(out, rules, range);
@@ -79,63 +87,95 @@ function writePatch(out: ByteBuilder, rules: OpRules, op: PatchOp): void {
   }
   // The last range runs to the end of its basis on the wire: it needs no length.
   const last = op.window.at(-1)!;
-  out.varint(last.basis);
-  out.varint(signed(last.offset - rules.cursor(last.basis)));
+  out.varint(CHANNEL.control, last.basis);
+  out.varint(CHANNEL.offsets, signed(last.offset - rules.cursor(last.basis)));
   ranges.push(rules.openRange(last.basis, last.offset));
+  if (op.type === 'xpatch') {
+    checkPrediction(op.prediction, invalid);
+    writePrediction(out, op.prediction, op.window.reduce((sum, range) => sum + range.length, 0));
+  }
   rules.beginPatch(ranges, op.start);
-  out.varint(op.start);
+  out.varint(CHANNEL.offsets, op.start);
   for (const triple of op.triples) {
     rules.triple(triple.diff.byteLength, triple.extra.byteLength, triple.seek);
-    out.varint(triple.diff.byteLength);
-    out.varint(triple.extra.byteLength);
-    out.varint(signed(triple.seek));
+    out.varint(CHANNEL.triples, triple.diff.byteLength);
+    out.varint(CHANNEL.triples, triple.extra.byteLength);
+    out.varint(CHANNEL.offsets, signed(triple.seek));
     writeDiff(out, rules, triple.diff);
-    out.bytes(triple.extra);
+    out.bytes(CHANNEL.extras, triple.extra);
   }
   rules.endPatch();
-  out.varint(0);
-  out.varint(0);
+  out.varint(CHANNEL.triples, 0);
+  out.varint(CHANNEL.triples, 0);
+}
+
+/** One operation; `membersAllowed`: DEFLATE and XPATCH may appear (top level of a version-2 delta). */
+function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, membersAllowed: boolean): void {
+  switch (op.type) {
+    case 'literal':
+      rules.literal(op.bytes.byteLength);
+      out.byte(CHANNEL.control, OPCODE.literal);
+      out.varint(CHANNEL.lengths, op.bytes.byteLength);
+      out.bytes(CHANNEL.literals, op.bytes);
+      break;
+    case 'copy':
+      out.byte(CHANNEL.control, OPCODE.copy);
+      writeRange(out, rules, op);
+      rules.copy(op);
+      break;
+    case 'patch':
+      writePatch(out, rules, op);
+      break;
+    case 'xpatch':
+      if (!membersAllowed) invalid('an xpatch inside a deflate member or in a version-1 delta');
+      writePatch(out, rules, op);
+      break;
+    case 'deflate': {
+      if (!membersAllowed) invalid('a deflate member inside a deflate member or in a version-1 delta');
+      out.byte(CHANNEL.control, OPCODE.deflate);
+      const memberRules = writeMemberHead(out, rules, header, op, invalid);
+      for (const inner of op.ops) writeOp(out, memberRules, header, inner, false);
+      memberRules.end();
+      out.byte(CHANNEL.control, OPCODE.end);
+      break;
+    }
+    default:
+      invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
+  }
 }
 
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
-async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>): AsyncGenerator<Buffer> {
+async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
-  const out = new ByteBuilder();
-  out.bytes(encodeHeader(header));
+  yield encodeHeader(header);
   for await (const op of ops) {
-    switch (op.type) {
-      case 'literal':
-        rules.literal(op.bytes.byteLength);
-        out.byte(OPCODE.literal);
-        out.varint(op.bytes.byteLength);
-        out.bytes(op.bytes);
-        break;
-      case 'copy':
-        out.byte(OPCODE.copy);
-        writeRange(out, rules, op);
-        rules.copy(op);
-        break;
-      case 'patch':
-        writePatch(out, rules, op);
-        break;
-      default:
-        invalid(`unknown operation ${JSON.stringify((op as { type: unknown }).type)}`);
-    }
+    writeOp(out, rules, header, op, version >= DEFLATE_MEMBERS_VERSION);
     yield* out.take();
   }
   rules.end();
-  out.byte(OPCODE.end);
+  out.byte(CHANNEL.control, OPCODE.end);
   yield* out.take(true);
+}
+
+export interface EncodeOptions {
+  /**
+   * Format version, DELTA_FORMAT_VERSION by default; 1 for devices whose applier reads only
+   * version 1 (it has no channels: every field in one stream).
+   */
+  version?: number;
 }
 
 /**
  * Encodes a delta blob: the 8-byte prefix, then the header and `ops` (in target order) as one
- * brotli stream at quality 11 with a 16 MiB window. Ops are consumed as the blob is read, so
+ * brotli stream at quality 11 with a 4 MiB window. Ops are consumed as the blob is read, so
  * a caller can stream them. A header or op that breaks a format rule
  * raises E_INTERNAL (the header at once, an op when the stream reaches it).
  */
-export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>): Readable {
+export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, options: EncodeOptions = {}): Readable {
+  const version = options.version ?? DELTA_FORMAT_VERSION;
+  if (!DELTA_READABLE_VERSIONS.includes(version)) invalid(`format version ${version} is not one this writer knows`);
   checkHeader(header, invalid);
+  if (version < DEFLATE_MEMBERS_VERSION && header.bases.some((basis) => basis.kind === 'inflated')) invalid(`version ${version} has no inflated bases`);
   const compressor = createBrotliCompress({
     chunkSize: COMPRESS_CHUNK_BYTES,
     params: {
@@ -145,11 +185,11 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
     },
   });
-  const body = Readable.from(serialize(header, ops));
+  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(), version));
   pipeline(body, compressor).catch(() => {
     // the same error fails the compressor, which is what the reader sees
   });
-  const prefix = Buffer.concat([DELTA_MAGIC, Buffer.of(DELTA_FORMAT_VERSION)]);
+  const prefix = Buffer.concat([DELTA_MAGIC, Buffer.of(version)]);
   return Readable.from(
     (async function* () {
       yield prefix;

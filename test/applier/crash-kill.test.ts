@@ -2,15 +2,19 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { prepareCrashScenario } from '../helpers/crash-scenario.js';
-import { recordTimeline, runInterrupted } from '../helpers/interrupt.js';
+import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, stepNumber, type CommitStep } from '../helpers/commit-steps.js';
+import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES } from '../helpers/crash-scenario.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { checkStore } from '../helpers/store-invariant.js';
 
-/** CI runs a few; PRTIQL_CRASH_ITERATIONS=200 is the long run docs/RELIABILITY.md reports. */
-const ITERATIONS = Number(process.env.PRTIQL_CRASH_ITERATIONS ?? 20);
+/**
+ * CI kills the update once in every phase of its commit protocol (a random step of each);
+ * PRTIQL_CRASH_KILLS=<n> makes n kills instead, spread evenly over all steps: the long
+ * run docs/RELIABILITY.md reports.
+ */
+const LONG_RUN_KILLS = process.env.PRTIQL_CRASH_KILLS === undefined ? undefined : Number(process.env.PRTIQL_CRASH_KILLS);
 
-t.test(`kill -9 at ${ITERATIONS} random moments of an update, then a re-run`, async (t) => {
+t.test('kill -9 just before each step of an update\'s commit protocol, then a re-run', async (t) => {
   const dir = t.testdir();
   const scenario = await prepareCrashScenario(dir);
   await ensureApplierBundle();
@@ -22,32 +26,51 @@ t.test(`kill -9 at ${ITERATIONS} random moments of an update, then a re-run`, as
   };
 
   await reset();
-  const timeline = await recordTimeline(command, args);
-  t.same(await checkStore(store, scenario.known), { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
+  const steps = await listCommitSteps(command, args, store);
+  t.same(await checkStore(store, scenario.known), { current: scenario.to, previous: scenario.from, problems: [] }, 'an uninterrupted update installs the new version');
+  const phases = [...new Set(steps.map((step) => step.phase))];
+  t.same(SCENARIO_PHASES.filter((phase) => !phases.includes(phase)), [], 'every protocol step is there to aim at');
 
+  const targets: CommitStep[] =
+    LONG_RUN_KILLS === undefined ? oneStepPerPhase(steps) : spreadSteps(steps, LONG_RUN_KILLS);
   const failures: string[] = [];
+  const killedIn = new Set<string>();
   const landed = { old: 0, new: 0 };
-  const phases: Record<string, number> = {};
-  for (let i = 0; i < ITERATIONS; i++) {
+  for (const target of targets) {
     await reset();
-    const { during } = await runInterrupted(command, args, {}, timeline, async (child) => {
-      child.kill('SIGKILL');
-    });
-    phases[during] = (phases[during] ?? 0) + 1;
-    const what = `kill ${i} (after ${during})`;
+    const what = `kill before step ${target.number} (${target.phase})`;
+    const killed = await runToStep(command, args, {}, target.number, 'KILL');
+    if (killed.reached?.step !== target.number || killed.signal !== 'SIGKILL') {
+      failures.push(`${what}: the update was not killed there (it ended with code ${killed.code}, signal ${killed.signal})`);
+      continue;
+    }
+    killedIn.add(target.phase);
 
-    const killed = await checkStore(store, scenario.known);
-    if (killed.problems.length > 0) failures.push(`${what}: ${killed.problems.join('; ')}`);
-    if (killed.current === scenario.from) landed.old++;
-    else if (killed.current === scenario.to) landed.new++;
-    else failures.push(`${what}: current is version ${killed.current}`);
+    const expected = expectedVersions(scenario, steps, target.number);
+    const after = await checkStore(store, scenario.known, 'interrupted');
+    if (after.problems.length > 0) failures.push(`${what}: ${after.problems.join('; ')}`);
+    if (after.current !== expected.current || after.previous !== expected.previous) {
+      failures.push(`${what}: current ${after.current} and previous ${after.previous}, expected ${expected.current} and ${expected.previous}`);
+    }
+    if (after.current === scenario.from) landed.old++;
+    else landed.new++;
 
     const rerun = await runProcess(command, args);
-    const after = await checkStore(store, scenario.known);
     if (rerun.code !== 0) failures.push(`${what}: the re-run failed: ${rerun.stderr.trim().split('\n').at(-1)}`);
-    if (after.current !== scenario.to || after.problems.length > 0) failures.push(`${what}: after the re-run: version ${after.current}, ${after.problems.join('; ')}`);
+    const settled = await checkStore(store, scenario.known);
+    if (settled.current !== scenario.to || settled.previous !== scenario.from || settled.problems.length > 0) {
+      failures.push(`${what}: after the re-run: current ${settled.current}, previous ${settled.previous}; ${settled.problems.join('; ')}`);
+    }
   }
-  t.same(failures, [], `every one of ${ITERATIONS} kills left a complete version and the re-run completed the update`);
-  t.comment(`uninterrupted update: ${timeline.stretchesMs.reduce((a, b) => a + b, 0)} ms, log: ${timeline.events.join(', ')}`);
-  t.comment(`after the kill: old version ${landed.old}, new version ${landed.new}; killed after: ${JSON.stringify(phases)}`);
+  t.same(failures, [], `each of ${targets.length} kills left the old or the new version, complete, and the re-run completed the update`);
+  t.same([...killedIn].sort(), [...new Set(targets.map((target) => target.phase))].sort(), 'every aimed kill landed on its step');
+  t.comment(`${steps.length} steps in ${phases.length} phases; ${targets.length} kills: old version ${landed.old}, new version ${landed.new}`);
+
+  await reset();
+  await runToStep(command, args, {}, stepNumber(steps, 'rename current'), 'KILL');
+  const betweenSwaps = await checkStore(store, scenario.known, 'interrupted');
+  t.same(betweenSwaps, { current: scenario.from, previous: scenario.from, problems: [] }, 'killed between the pointer swaps: previous already names current');
+  const gc = await runProcess(...bareApplierCommand(['gc', '--store', store]));
+  t.equal(gc.code, 0, gc.stderr);
+  t.same(await checkStore(store, scenario.known, 'interrupted'), betweenSwaps, 'applier gc keeps the rollback target state.json records');
 });

@@ -117,10 +117,11 @@ t.test('a wrong Content-Range is refused and retried', async (t) => {
 
 t.test('a stalled body times out; a trickle is stopped by the deadline', async (t) => {
   const stalled = await setup(t, { timeouts: { idleMs: 150 }, retry: { retries: 0 } });
-  stalled.server.switches.trickle = { bytes: 1024, everyMs: 400 };
+  stalled.server.switches.stallAfter = 1024;
   t.match((await drain(stalled.source)).error, { code: 'E_NETWORK', message: /no data within 150 ms/ });
 
-  const trickle = await setup(t, { timeouts: { idleMs: 1000 }, retry: { deadline: Date.now() + 600 } });
+  // the trickle needs 12 s for the blob and never pauses near the idle timeout: only the deadline can stop it
+  const trickle = await setup(t, { timeouts: { idleMs: 60_000 }, retry: { deadline: Date.now() + 600 } });
   trickle.server.switches.trickle = { bytes: 512, everyMs: 20 };
   const { error, bytes } = await drain(trickle.source);
   t.match(error, { code: 'E_NETWORK', message: /did not finish by their deadline/ });

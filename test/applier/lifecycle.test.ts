@@ -51,7 +51,7 @@ async function setup(t: Test) {
       releases.push(await publishTestRelease({ storeDir: artifacts, channel: 'stable', version, layers: [layer(version)], signers: [signer] }));
       return run(['update', '--source', pathToFileURL(artifacts).href, '--channel', 'stable', '--store', store, '--trust', join(dir, 'root.json')]);
     },
-    check: async () => checkStore(store, await knownReleases(releases)),
+    check: async () => checkStore(store, await knownReleases(releases, await readFile(join(dir, 'root.json')))),
   };
 }
 
@@ -72,7 +72,7 @@ t.test('gc keeps current and previous, removes the rest and interrupted leftover
   t.equal(collected.code, 0);
   t.equal(collected.stdout, 'removed 1 image(s) and 1 layer(s)\n');
   t.notOk((await readdir(s.store)).includes('staging'), 'staging is gone');
-  t.same(await s.check(), { current: 3, problems: [] }, 'current (3) and previous (2) are complete');
+  t.same(await s.check(), { current: 3, previous: 2, problems: [] }, 'current (3) and previous (2) are complete');
   t.equal((await readdir(join(s.store, 'images'))).length, 2);
 
   const lock = await acquireStoreLock(join(s.store, 'lock'));
@@ -95,7 +95,7 @@ t.test('rollback makes previous current, records it, and the rolled-back release
   t.equal(rolled.code, 0);
   t.equal(rolled.stdout, `rolled back from version 2 (${v2.manifestDigest}) to version 1 (${v1.manifestDigest})\n`);
   t.match(rolled.stderr, /"event":"release.rolled-back"/);
-  t.same(await s.check(), { current: 1, problems: [] }, 'version 1 is current and complete');
+  t.same(await s.check(), { current: 1, previous: 2, problems: [] }, 'version 1 is current and complete');
   const state = JSON.parse(await readFile(join(s.store, 'state.json'), 'utf8'));
   t.match(state, { installed: { version: 1, manifest: v1.manifestDigest }, previous: { version: 2, manifest: v2.manifestDigest } });
 
@@ -106,7 +106,7 @@ t.test('rollback makes previous current, records it, and the rolled-back release
   t.equal(offline.code, 8, 'an unreachable source is E_NETWORK: transient, unlike the refusals around it');
   const refused = await s.install(2);
   t.equal(refused.code, 12, 'the rolled-back release is refused (E_RELEASE_FAILED)');
-  t.same(await s.check(), { current: 1, problems: [] });
+  t.same(await s.check(), { current: 1, previous: 2, problems: [] });
   const twice = await s.run(['rollback', '--store', s.store]);
   t.equal(twice.code, 4, 'no rolling back to a release that was rolled back');
 });

@@ -4,16 +4,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../applier/unsafe-no-fsync.js';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { prepareCrashScenario, type CrashScenario } from '../helpers/crash-scenario.js';
-import { recordTimeline, runInterrupted, type Timeline } from '../helpers/interrupt.js';
+import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, type AimedInterruption, type CommitStep } from '../helpers/commit-steps.js';
+import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScenario } from '../helpers/crash-scenario.js';
 import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
 import { runProcess, runTool } from '../helpers/run.js';
+import { unlessMissing } from '../helpers/unless-missing.js';
 import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
+import { skipUnlessAvailable } from '../helpers/required-features.js';
 
-/** CI runs a few; PRTIQL_POWERCUT_ITERATIONS=50 is the long run docs/RELIABILITY.md reports. */
-const ITERATIONS = Number(process.env.PRTIQL_POWERCUT_ITERATIONS ?? 5);
-/** The negative control makes as many cuts, and more while it has detected nothing, up to this many. */
-const NEGATIVE_CONTROL_MAX = Math.max(ITERATIONS, 10);
+/**
+ * CI cuts the power once in every phase of the update's commit protocol (a random step of
+ * each); PRTIQL_POWERCUT_CUTS=<n> makes n cuts instead, spread evenly over all steps: the
+ * long run docs/RELIABILITY.md reports.
+ */
+const LONG_RUN_CUTS = process.env.PRTIQL_POWERCUT_CUTS === undefined ? undefined : Number(process.env.PRTIQL_POWERCUT_CUTS);
+/** Cuts of the negative control, each after the first layer is committed. */
+const NEGATIVE_CONTROL_CUTS = 4;
 
 /**
  * A journal commit interval long enough that only fsync commits the journal, and no kernel
@@ -47,7 +53,7 @@ async function groupMembers(pgid: number): Promise<number[]> {
 }
 
 async function allThreadsStopped(pid: number): Promise<boolean> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const tasks = (await unlessMissing(readdir(`/proc/${pid}/task`))) ?? [];
   for (const task of tasks) {
     const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => ') X');
     if (!'TtZX'.includes(stat.slice(stat.lastIndexOf(')') + 2)[0])) return false;
@@ -85,31 +91,29 @@ async function onFreshDisk<T>(ws: Workspace, task: (device: string, store: strin
   return withLoopMount(ws.work, ws.mountPoint, MOUNT_OPTIONS, (device) => task(device, join(ws.mountPoint, 'store')));
 }
 
-/** Times an uninterrupted update's steps (for choosing cut moments) and checks what it leaves. */
-async function uninterruptedUpdate(ws: Workspace, env: NodeJS.ProcessEnv): Promise<{ timeline: Timeline; check: StoreCheck }> {
+/** Lists an uninterrupted update's steps (to aim the cuts at) and checks what it leaves. */
+async function uninterruptedUpdate(ws: Workspace, env: NodeJS.ProcessEnv): Promise<{ steps: CommitStep[]; check: StoreCheck }> {
   return onFreshDisk(ws, async (_device, store) => {
-    const timeline = await recordTimeline(...bareApplierCommand(ws.scenario.updateArgs(store)), env);
-    return { timeline, check: await checkStore(store, ws.scenario.known) };
+    const steps = await listCommitSteps(...bareApplierCommand(ws.scenario.updateArgs(store)), store, env);
+    return { steps, check: await checkStore(store, ws.scenario.known) };
   });
 }
 
 /**
- * Runs an update and cuts the power at a random moment: the applier and its children are
- * frozen, the journal commits what they did, and `snapshot` gets what the disk then holds.
- * Returns the applier's last log event before the cut.
+ * Runs an update and cuts the power just before step `number`: the applier stops itself
+ * there, its process group is frozen, the journal commits what they did, and `snapshot` gets
+ * what the disk then holds.
  */
-async function updateAndCutPower(ws: Workspace, iteration: number, timeline: Timeline, env: NodeJS.ProcessEnv): Promise<string> {
+async function updateAndCutPower(ws: Workspace, iteration: number, number: number, env: NodeJS.ProcessEnv): Promise<AimedInterruption> {
   return onFreshDisk(ws, async (device, store) => {
     const [command, args] = bareApplierCommand(ws.scenario.updateArgs(store));
-    const { during } = await runInterrupted(command, args, { detached: true, env }, timeline, async (child) => {
-      const pgid = child.pid as number;
+    return runToStep(command, args, { detached: true, env }, number, 'STOP', async (pgid) => {
       await freezeGroup(pgid);
       await commitJournal(ws.mountPoint, iteration);
       await whileDeviceQuiet(device, () => runTool('cp', ['--sparse=always', ws.work, ws.snapshot]));
-      if ((await groupMembers(pgid)).length > 0) process.kill(-pgid, 'SIGKILL');
+      process.kill(-pgid, 'SIGKILL');
       while ((await groupMembers(pgid)).length > 0) await sleep(5);
     });
-    return during;
   });
 }
 
@@ -118,14 +122,14 @@ async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: St
   const fsck = await runProcess('e2fsck', ['-f', '-p', ws.snapshot]);
   return withLoopMount(ws.snapshot, ws.mountPoint, [], async () => {
     const store = join(ws.mountPoint, 'store');
-    const cut = await checkStore(store, ws.scenario.known);
+    const cut = await checkStore(store, ws.scenario.known, 'interrupted');
     if (!rerun) return { cut, fsck: fsck.code };
     const result = await runProcess(...bareApplierCommand(ws.scenario.updateArgs(store)));
     return { cut, fsck: fsck.code, rerunCode: result.code, after: await checkStore(store, ws.scenario.known) };
   });
 }
 
-const unavailable = await loopDevicesUnavailable();
+const unavailable = skipUnlessAvailable(await loopDevicesUnavailable());
 
 t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) => {
   const dir = t.testdir();
@@ -138,47 +142,55 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
   await holdBackWriteback(t);
   t.teardown(() => Promise.all([ws.work, ws.snapshot].map((path) => rm(path, { force: true }))));
 
-  t.test(`${ITERATIONS} cuts at random moments: the disk always holds the old or the new version, complete`, async (t) => {
-    const { timeline, check } = await uninterruptedUpdate(ws, process.env);
-    t.same(check, { current: scenario.to, problems: [] }, 'an uninterrupted update installs the new version');
+  t.test('cuts just before each step of the commit protocol: the disk always holds the old or the new version, complete', async (t) => {
+    const { steps, check } = await uninterruptedUpdate(ws, process.env);
+    t.same(check, { current: scenario.to, previous: scenario.from, problems: [] }, 'an uninterrupted update installs the new version');
+    const phases = [...new Set(steps.map((step) => step.phase))];
+    t.same(SCENARIO_PHASES.filter((phase) => !phases.includes(phase)), [], 'every protocol step is there to aim at');
+    const targets = LONG_RUN_CUTS === undefined ? oneStepPerPhase(steps) : spreadSteps(steps, LONG_RUN_CUTS);
     const failures: string[] = [];
+    const cutIn = new Set<string>();
     const landed = { old: 0, new: 0 };
-    const phases: Record<string, number> = {};
-    for (let i = 0; i < ITERATIONS; i++) {
-      const during = await updateAndCutPower(ws, i, timeline, process.env);
-      phases[during] = (phases[during] ?? 0) + 1;
-      const what = `cut ${i} (after ${during})`;
+    for (const [i, target] of targets.entries()) {
+      const what = `cut before step ${target.number} (${target.phase})`;
+      const stopped = await updateAndCutPower(ws, i, target.number, process.env);
+      if (stopped.reached?.step !== target.number) {
+        failures.push(`${what}: the update did not stop there (it ended with code ${stopped.code}, signal ${stopped.signal})`);
+        continue;
+      }
+      cutIn.add(target.phase);
+      const expected = expectedVersions(scenario, steps, target.number);
       const { cut, fsck, after, rerunCode } = await inspectSnapshot(ws, true);
       if (fsck > 1) failures.push(`${what}: e2fsck -p exited ${fsck}`);
       if (cut.problems.length > 0) failures.push(`${what}: ${cut.problems.slice(0, 5).join('; ')}`);
+      if (cut.current !== expected.current || cut.previous !== expected.previous) {
+        failures.push(`${what}: current ${cut.current} and previous ${cut.previous}, expected ${expected.current} and ${expected.previous}`);
+      }
       if (cut.current === scenario.from) landed.old++;
-      else if (cut.current === scenario.to) landed.new++;
-      else failures.push(`${what}: current is version ${cut.current}`);
-      if (rerunCode !== 0 || after?.current !== scenario.to || after.problems.length > 0) {
-        failures.push(`${what}: the next update exited ${rerunCode} with version ${after?.current}: ${after?.problems.slice(0, 5).join('; ')}`);
+      else landed.new++;
+      if (rerunCode !== 0 || after?.current !== scenario.to || after.previous !== scenario.from || after.problems.length > 0) {
+        failures.push(`${what}: the next update exited ${rerunCode} with current ${after?.current}, previous ${after?.previous}: ${after?.problems.slice(0, 5).join('; ')}`);
       }
     }
-    t.same(failures, [], `all ${ITERATIONS} cuts left a complete version, and the next update completed`);
-    t.comment(`uninterrupted update: ${timeline.stretchesMs.reduce((a, b) => a + b, 0)} ms, log: ${timeline.events.join(', ')}`);
-    t.comment(`at the cut: old version ${landed.old}, new version ${landed.new}; cut after: ${JSON.stringify(phases)}`);
+    t.same(failures, [], `each of ${targets.length} cuts left the old or the new version, complete, and the next update completed`);
+    t.same([...cutIn].sort(), [...new Set(targets.map((target) => target.phase))].sort(), 'every aimed cut landed on its step');
+    t.comment(`${steps.length} steps in ${phases.length} phases; ${targets.length} cuts: old version ${landed.old}, new version ${landed.new}`);
   });
 
-  t.test('negative control: with fsync disabled the same cuts corrupt the store, and the check sees it', async (t) => {
-    const { timeline, check } = await uninterruptedUpdate(ws, UNSAFE_ENV);
-    t.same(check, { current: scenario.to, problems: [] }, 'without a cut the unsafe update works');
-    let detected = 0;
-    let cuts = 0;
+  t.test('negative control: with fsync disabled, every cut after the first layer is committed damages the store, and the check sees it', async (t) => {
+    const { steps, check } = await uninterruptedUpdate(ws, UNSAFE_ENV);
+    t.same(check, { current: scenario.to, previous: scenario.from, problems: [] }, 'without a cut the unsafe update works');
+    const firstLayer = steps.find((step) => step.kind === 'rename layers/<hex>') as CommitStep;
+    const after = steps.filter((step) => step.number > firstLayer.number);
     const seen: string[] = [];
-    while (cuts < ITERATIONS || (detected === 0 && cuts < NEGATIVE_CONTROL_MAX)) {
-      await updateAndCutPower(ws, cuts, timeline, UNSAFE_ENV);
-      cuts++;
+    for (let i = 0; i < NEGATIVE_CONTROL_CUTS; i++) {
+      const target = after[Math.floor(Math.random() * after.length)];
+      const stopped = await updateAndCutPower(ws, i, target.number, UNSAFE_ENV);
+      t.equal(stopped.reached?.step, target.number, `the update stopped before step ${target.number} (${target.phase})`);
       const { cut } = await inspectSnapshot(ws, false);
-      if (cut.problems.length > 0) {
-        detected++;
-        seen.push(cut.problems[0]);
-      }
+      t.ok(cut.problems.length > 0, `the check found the damage of a cut before step ${target.number} (${target.phase})`);
+      seen.push(cut.problems[0]);
     }
-    t.ok(detected > 0, `the check found a damaged store after ${detected} of ${cuts} cuts`);
-    t.comment(`negative control: ${detected} of ${cuts} cuts damaged the store; first problem: ${seen[0]}`);
+    t.comment(`negative control: first problems: ${seen.join(' | ')}`);
   });
 });

@@ -12,24 +12,11 @@ import { containerStore, leftovers } from '../helpers/container-store.js';
 import { installImage } from '../helpers/device-store.js';
 import { runProcess } from '../helpers/run.js';
 import { startApplier } from '../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
+import { logsOnceComplete } from '../helpers/container-logs.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const runcStatus = async (name: string) => (JSON.parse((await runProcess('runc', ['state', name])).stdout || '{}') as { status?: string }).status;
-
-/**
- * The container log as `logs` prints it once it satisfies `complete`: the log writer is a
- * separate process, so the last lines may land a moment after the container has exited.
- * Gives up after 20 s and returns what it has, for the assertion to show.
- */
-async function logsOnceComplete(store: { root: string; name: string }, complete: (text: string) => boolean): Promise<string> {
-  let text = '';
-  for (let attempt = 0; attempt < 100; attempt++) {
-    text = (await runApplier(['logs', '--store', store.root, '--name', store.name])).stdout;
-    if (complete(text)) return text;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return text;
-}
 
 t.test('run --detach returns once the container is up; logs shows its output; stop takes it down', { skip }, async (t) => {
   const store = await containerStore(t, [
@@ -109,7 +96,7 @@ async function* pieces(...texts: string[]): AsyncGenerator<Buffer> {
 }
 
 t.test('the container log rotates at its size and logs prints both parts in order', async (t) => {
-  const root = t.testdir({ containers: {} });
+  const root = t.testdir({ containers: {}, layers: {}, images: {}, trust: {} });
   const paths = containerLogPaths(root, 'box');
   await writeRotatingLog(pieces('a'.repeat(40), 'b'.repeat(40), 'c'.repeat(40)), paths.current, 100);
   t.equal(await readFile(paths.rotated, 'utf8'), 'a'.repeat(40) + 'b'.repeat(40));

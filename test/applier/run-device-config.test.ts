@@ -7,8 +7,9 @@ import { runtimeSpec } from '../../applier/runtime-bundle.js';
 import { containerStore } from '../helpers/container-store.js';
 import { runProcess } from '../helpers/run.js';
 import { startApplier } from '../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const FILE = '/etc/prtiql/device.json';
 const parse = (value: unknown) => parseDeviceConfig(JSON.stringify(value), FILE);
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { assembleRootfs, releaseRootfs, rootfsPath, type RootfsMode } from '../../applier/rootfs.js';
 import { snapshotTree } from '../helpers/device-store.js';
+import { isRoot, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const isRoot = process.getuid?.() === 0;
 
 /** Layers bottom to top; the top one uses every whiteout form over the bottom one. */
 async function whiteoutLayers(dir: string): Promise<string[]> {
@@ -66,7 +66,7 @@ async function assembled(t: Test, layers: string[], mode: RootfsMode): Promise<{
 
 const visibleTree = async (bundle: string) => (await snapshotTree(rootfsPath(bundle))).slice(1);
 
-t.test('overlay and copy show the same tree, with OCI whiteout semantics', { skip: !isRoot && 'needs root to mount and chown' }, async (t) => {
+t.test('overlay and copy show the same tree, with OCI whiteout semantics', { skip: skipUnlessAvailable(!isRoot && 'needs root to mount and chown') }, async (t) => {
   const dir = t.testdir();
   const layers = await whiteoutLayers(dir);
   const overlay = await assembled(t, layers, 'overlay');
@@ -89,7 +89,7 @@ t.test('overlay and copy show the same tree, with OCI whiteout semantics', { ski
   }
 });
 
-t.test('an opaque layer root hides every layer below it', { skip: !isRoot && 'needs root to mount' }, async (t) => {
+t.test('an opaque layer root hides every layer below it', { skip: skipUnlessAvailable(!isRoot && 'needs root to mount') }, async (t) => {
   const dir = t.testdir();
   const [bottom] = await whiteoutLayers(dir);
   const top = join(dir, 'layers/fresh-start');
@@ -102,7 +102,7 @@ t.test('an opaque layer root hides every layer below it', { skip: !isRoot && 'ne
   }
 });
 
-t.test('the committed layers never change, whatever the container writes', { skip: !isRoot && 'needs root to mount' }, async (t) => {
+t.test('the committed layers never change, whatever the container writes', { skip: skipUnlessAvailable(!isRoot && 'needs root to mount') }, async (t) => {
   const dir = t.testdir();
   const layers = await whiteoutLayers(dir);
   const before = await Promise.all(layers.map((layer) => snapshotTree(layer)));
@@ -119,7 +119,7 @@ t.test('the committed layers never change, whatever the container writes', { ski
   }
 });
 
-t.test('release unmounts and removes the bundle, and may be repeated', { skip: !isRoot && 'needs root to mount' }, async (t) => {
+t.test('release unmounts and removes the bundle, and may be repeated', { skip: skipUnlessAvailable(!isRoot && 'needs root to mount') }, async (t) => {
   const dir = t.testdir();
   const layers = await whiteoutLayers(dir);
   const { bundle } = await assembled(t, layers, 'overlay');
@@ -131,7 +131,7 @@ t.test('release unmounts and removes the bundle, and may be repeated', { skip: !
   await releaseRootfs(bundle);
 });
 
-t.test('auto falls back to copying when the overlay cannot be mounted', { skip: !isRoot && 'needs root to chown' }, async (t) => {
+t.test('auto falls back to copying when the overlay cannot be mounted', { skip: skipUnlessAvailable(!isRoot && 'needs root to chown') }, async (t) => {
   const dir = t.testdir();
   const layers = await whiteoutLayers(dir);
   // a lower dir that overlayfs refuses: a layer path with a separator the mount options cannot carry

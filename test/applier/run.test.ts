@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ContainerConfig } from '../../shared/oci.js';
 import { parseRunOptions } from '../../applier/run.js';
+import { Store } from '../../applier/store.js';
 import { containerStore, leftovers } from '../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../helpers/device-store.js';
 import { startApplier } from '../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 
-const skip = process.getuid?.() !== 0 && 'runs containers with runc, which needs root';
+const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 
 /** A store whose current image is busybox + the demo app (+ `extra` layers). */
 const deviceStore = async (t: Test, config: ContainerConfig, extra: LayerContent[] = []) => containerStore(t, [config], extra);
@@ -175,6 +177,7 @@ t.test('missing runc, store or image are typed errors', { skip }, async (t) => {
 
   const empty = await mkdtemp(join(tmpdir(), 'prtiql-run-empty-'));
   t.teardown(() => rm(empty, { recursive: true, force: true }));
+  await Store.create(empty);
   const noImage = await runApplier(['--store', empty]);
   t.equal(noImage.code, 4);
   t.match(noImage.stderr, /no image is installed/);

@@ -1,4 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { silentLogger } from '../../applier/log.js';
@@ -126,4 +128,30 @@ t.test(`one update follows at most ${MAX_ROOT_CHAIN_STEPS} rotations; the next g
   t.equal(loadTrustRoot(await readFile(join(storeRoot, 'trust', 'root.json'))).root.version, MAX_ROOT_CHAIN_STEPS + 1, 'the capped chain is pinned');
   t.match(await run(), { changed: true, version: 1 }, 'the next update finishes the chain');
   t.ok((await readFile(join(storeRoot, 'trust', 'root.json'))).equals(roots.at(-1)!));
+});
+
+t.test('a store that answers 403 for missing keys (S3 read with GetObject only) ends the root chain like a 404', async (t) => {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const { roots, signers } = rotations(2);
+  await writeFile(join(dir, 'root-1.json'), roots[0]);
+  await publishRoots(artifacts, roots, 2);
+  await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers(1), signers: [signers[1]] });
+  const requests: string[] = [];
+  const server = createServer(async (request, response) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    requests.push(path);
+    try {
+      response.end(await readFile(join(artifacts, path)));
+    } catch {
+      response.writeHead(403).end('<Error><Code>AccessDenied</Code></Error>');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const outcome = await update({ source: openSource(url), channel: 'stable', storeRoot: join(dir, 'store'), trustPath: join(dir, 'root-1.json'), log: silentLogger });
+  t.match(outcome, { changed: true, version: 1 }, 'updated, following root 2 and stopping at the forbidden root 3');
+  t.ok(requests.includes('/roots/3.json'), 'root 3 was asked for');
+  t.equal(loadTrustRoot(await readFile(join(dir, 'store', 'trust', 'root.json'))).root.version, 2);
 });

@@ -1,12 +1,12 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { silentLogger } from '../../applier/log.js';
 import { openSource } from '../../applier/source.js';
 import { update, type UpdateRequest } from '../../applier/update.js';
 import { timestampDocumentName } from '../../shared/timestamp.js';
-import { trustRootPayload } from '../../shared/trust-root.js';
-import { signTrustRoot } from '../../cli/src/lib/keys.js';
+import { loadTrustRoot, rootDocumentName, trustRootPayload } from '../../shared/trust-root.js';
+import { rotateTrustRoot, signTrustRoot } from '../../cli/src/lib/keys.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { countingServer, releasePath, resignRelease, writeTestTimestamp } from '../helpers/trust-fixtures.js';
 
@@ -14,7 +14,7 @@ const layers = (version: number) => [[{ path: 'version', type: 'file' as const, 
 const hour = 3_600_000;
 const day = 24 * hour;
 
-async function readState(storeRoot: string): Promise<{ highestSeen: number; timeFloor?: string }> {
+async function readState(storeRoot: string): Promise<{ highestSeen: number; timeFloor?: string; timestampFloor?: { time: string; keys: string[] } }> {
   return JSON.parse(await readFile(join(storeRoot, 'state.json'), 'utf8'));
 }
 
@@ -64,12 +64,12 @@ t.test('a root with timestamp keys makes a fresh timestamp naming the exact rele
   await writeFile(releasePath(artifacts), v1);
   const storeRoot = join(dir, 'installed');
   t.match(await run({ storeRoot }), { changed: true, version: 1 }, 'a fresh timestamp naming the release: installed');
-  t.equal((await readState(storeRoot)).timeFloor, fresh.created.toISOString(), 'the timestamp time is the new time floor');
+  t.equal((await readState(storeRoot)).timestampFloor?.time, fresh.created.toISOString(), 'the timestamp time is the new timestamp floor');
 
   const later = new Date(now + hour);
   await writeTestTimestamp(artifacts, stamper, { created: later, expires: new Date(later.getTime() + day) });
   t.match(await run({ storeRoot }), { changed: false }, 'nothing to install');
-  t.equal((await readState(storeRoot)).timeFloor, later.toISOString(), 'a renewed timestamp moves the floor of an up-to-date device');
+  t.equal((await readState(storeRoot)).timestampFloor?.time, later.toISOString(), 'a renewed timestamp moves the floor of an up-to-date device');
 
   await writeTestTimestamp(artifacts, stamper, { created: new Date(now - 2 * hour), expires: new Date(now + 30 * 60_000) });
   await t.rejects(
@@ -106,4 +106,42 @@ t.test('without timestamps, the newest release time seen is the floor: a wrong c
   });
   await t.rejects(run(new Date(now)), { code: 'E_EXPIRED', message: /release 2 of channel stable expired/ }, 'expired at the floor, though not by the clock');
   t.equal((await readState(storeRoot)).highestSeen, 1, 'nothing recorded for the refused release');
+});
+
+t.test('a stolen timestamp key can at most keep a device on the current release until it expires, and rotating the key ends even that', async (t) => {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const [releaser, stamper, newStamper] = [newSigner(), newSigner(), newSigner()];
+  const root1 = signTrustRoot(trustRootPayload([releaser.publicKey], 1, 1, { publicKeys: [stamper.publicKey], threshold: 1 }), [releaser.privateKey]);
+  const trust = join(dir, 'root.json');
+  await writeFile(trust, root1);
+  const now = Date.now();
+  const v1Expires = new Date(now + 10 * day);
+  await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers(1), signers: [releaser], expires: v1Expires });
+  await writeTestTimestamp(artifacts, stamper, { created: new Date(now), expires: new Date(now + day) });
+  const run = (storeRoot: string, clock: number) =>
+    update({ source: openSource(`file://${artifacts}`), channel: 'stable', storeRoot, trustPath: trust, now: new Date(clock), log: silentLogger });
+  const devices = [join(dir, 'frozen'), join(dir, 'recovered')];
+  for (const device of devices) t.match(await run(device, now), { changed: true, version: 1 });
+
+  const farFuture = new Date('2100-01-01T00:00:00Z');
+  await writeTestTimestamp(artifacts, stamper, { created: farFuture, expires: new Date(farFuture.getTime() + day) });
+  for (const device of devices) t.match(await run(device, now), { changed: false, version: 1 }, 'the forged timestamp names the current release: accepted');
+  const poisoned = await readState(devices[0]);
+  t.equal(poisoned.timestampFloor?.time, v1Expires.toISOString(), 'a timestamp time moves the floor no further than the expiry of the release it names');
+  t.equal(Date.parse(poisoned.timeFloor!) <= now + hour, true, 'the release floor is not moved by timestamp keys');
+
+  const v2 = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 2, layers: layers(2), signers: [releaser], expires: new Date(now + 90 * day) });
+  const renewed = (created: number) => ({ created: new Date(created), expires: new Date(created + day) });
+  await writeTestTimestamp(artifacts, stamper, renewed(now + hour));
+  await t.rejects(run(devices[0], now + hour), { code: 'E_EXPIRED', message: /timestamp of channel stable expired/ }, 'frozen while the release the forgery named is still valid');
+  await writeTestTimestamp(artifacts, stamper, renewed(v1Expires.getTime()));
+  t.match(await run(devices[0], v1Expires.getTime()), { changed: true, version: v2.release.version }, 'once that release has expired, genuine timestamps and releases install again');
+
+  const root2 = rotateTrustRoot({ currentRoot: root1, endorsingKeys: [releaser.privateKey], newKeys: [releaser.privateKey], timestamp: { publicKeys: [newStamper.publicKey], threshold: 1 } });
+  await mkdir(join(artifacts, 'roots'), { recursive: true });
+  await writeFile(join(artifacts, rootDocumentName(2)), root2.bytes);
+  await writeTestTimestamp(artifacts, newStamper, renewed(now + hour));
+  t.match(await run(devices[1], now + hour), { changed: true, version: 2 }, 'after the publisher rotates the timestamp key, the next genuine update installs at once');
+  t.same((await readState(devices[1])).timestampFloor, { time: new Date(now + hour).toISOString(), keys: [...loadTrustRoot(root2.bytes).timestamp!.keys.keys()] }, 'the floor the stolen key set was discarded');
 });

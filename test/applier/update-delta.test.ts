@@ -1,17 +1,17 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { ChunkHasher } from '../../shared/chunks.js';
+import { createDeltaPlanner } from '../../cli/src/lib/delta/planner.js';
 import { encodeDelta } from '../../shared/delta/writer.js';
 import type { DeltaOp } from '../../shared/delta/format.js';
 import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
-import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType } from '../../shared/oci.js';
-import { encodeRelease, type ReleaseDelta } from '../../shared/release.js';
+import type { ReleaseDelta } from '../../shared/release.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { runApplier } from '../helpers/applier-bundle.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
+import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
 
 const DATA_SIZE = 2 * 1024 * 1024 + 5;
 const base: FixtureEntry[] = [
@@ -75,16 +75,8 @@ async function appDelta(v1: PublishedRelease, v2: PublishedRelease): Promise<Buf
   return readCapped(encodeDelta(header, ops), 1 << 26, 'delta');
 }
 
-/** Re-signs v2's release with one delta (from `base`) added; the delta blob goes into the store. */
-async function addDelta(d: Device, v2: PublishedRelease, base: Digest, basisLayer: Digest, blob: Buffer): Promise<ReleaseDelta> {
-  const digest = sha256Digest(blob);
-  await writeFile(join(d.artifacts, 'blobs/sha256', digestHex(digest)), blob);
-  const hasher = new ChunkHasher(64 * 1024);
-  hasher.update(blob);
-  const delta: ReleaseDelta = { base, target: v2.release.layers[1].diffID, basisLayers: [basisLayer], blob: { mediaType: MediaType.delta, digest, size: blob.length, ...hasher.finish() } };
-  const release = { ...v2.release, deltas: [delta] };
-  await writeFile(join(d.artifacts, 'channels/stable/release.json'), JSON.stringify(signEnvelope(MediaType.release, encodeRelease(release), [d.signer.privateKey])));
-  return delta;
+function addDelta(d: Device, v2: PublishedRelease, base: Digest, basisLayer: Digest, blob: Buffer): Promise<ReleaseDelta> {
+  return publishDelta(d.artifacts, v2, { base, layer: 1, basisLayers: [basisLayer], blob }, [d.signer]);
 }
 
 async function layerContent(d: Device, diffID: Digest, path: string): Promise<Buffer> {
@@ -149,4 +141,64 @@ t.test('a delta whose basis layer is missing is not tried', async (t) => {
   const result = await d.update();
   t.equal(result.code, 0, result.stderr);
   t.same(fetched(result.events), ['full']);
+});
+
+/** A Debian-style changelog compressed the way dh_compress does it (gzip -9n); each version prepends an entry. */
+function changelogGz(version: number): Buffer {
+  const entries = Array.from({ length: 1500 + version }, (_, i) => `app (1.${i}) stable; urgency=medium\n\n  * Change ${sha256Digest(String(i)).slice(7, 47)}.\n\n`);
+  const result = spawnSync('gzip', ['-9n'], { input: Buffer.from(entries.reverse().join('')) });
+  if (result.status !== 0) throw new Error(`gzip failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+const docs = (version: number): FixtureEntry[] => [
+  { path: 'doc', type: 'directory', mode: 0o755 },
+  { path: 'doc/changelog.gz', type: 'file', mode: 0o644, content: changelogGz(version) },
+];
+
+/** The planner's delta from v1's second layer to v2's, built beside the device's artifacts. */
+async function plannedDelta(t: Test, d: Device, v1: PublishedRelease, v2: PublishedRelease): Promise<Buffer> {
+  const layer = (tar: Buffer) => ({ diffID: sha256Digest(tar), openUncompressed: async () => Readable.from([tar]) });
+  const dir = join(dirname(d.artifacts), 'planner');
+  await mkdir(dir);
+  const planner = await createDeltaPlanner([layer(v1.layerTars[1])], { workDir: dir });
+  try {
+    const result = await planner.plan(layer(v2.layerTars[1]), join(dir, 'delta'));
+    t.equal(result.stats.files.deflateMember, 1, 'the changelog travels as a deflate member');
+    return await readFile(join(dir, 'delta'));
+  } finally {
+    await planner.close();
+  }
+}
+
+t.test('a gzip member is rebuilt on the device from its old version inflated and re-deflated', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, docs(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, docs(2)], signers: [d.signer] });
+  const delta = await addDelta(d, v2, v1.manifestDigest, v1.release.layers[1].diffID, await plannedDelta(t, d, v1, v2));
+  t.ok(delta.blob.size * 10 < changelogGz(2).length, `the delta (${delta.blob.size} bytes) is a fraction of the changelog (${changelogGz(2).length} bytes)`);
+
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['delta']);
+  t.ok((await layerContent(d, v2.release.layers[1].diffID, 'doc/changelog.gz')).equals(changelogGz(2)), 'the gzip file is the same, byte for byte');
+});
+
+t.test('an old member that no longer inflates on the device makes the delta fail; the full layer is installed', async (t) => {
+  const d = await device(t);
+  const v1 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 1, layers: [base, docs(1)], signers: [d.signer] });
+  t.equal((await d.update()).code, 0);
+  const member = join(d.store, 'layers', digestHex(v1.release.layers[1].diffID), 'doc/changelog.gz');
+  const bytes = await readFile(member);
+  bytes.fill(0xff, 100, 200);
+  await writeFile(member, bytes);
+
+  const v2 = await publishTestRelease({ storeDir: d.artifacts, channel: 'stable', version: 2, layers: [base, docs(2)], signers: [d.signer] });
+  await addDelta(d, v2, v1.manifestDigest, v1.release.layers[1].diffID, await plannedDelta(t, d, v1, v2));
+  const result = await d.update();
+  t.equal(result.code, 0, result.stderr);
+  t.same(fetched(result.events), ['delta', 'full'], 'tried the delta, then fetched the full layer');
+  t.match(result.events.find((e) => e.event === 'layer.delta-failed'), { fallback: 'full' });
+  t.ok((await layerContent(d, v2.release.layers[1].diffID, 'doc/changelog.gz')).equals(changelogGz(2)), 'the layer is right');
 });

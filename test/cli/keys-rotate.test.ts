@@ -33,7 +33,7 @@ t.test('keys rotate writes root N+1, signed by the old and the new key, and publ
   t.same([...successor.keys.keys()], result.keyIds, 'root 2 trusts the new key only');
   t.ok((await readFile(join(store, 'roots', '2.json'))).equals(rotated), 'published byte for byte');
 
-  const again = json(t, await runCli(['keys', 'rotate', '--root', out + '/root.json', '--key', join(out, 'release-key.pem'), '--new-key', join(out, 'release-key.pem'), '--out', join(out, 'v3'), '--to', store, '--json']));
+  const again = json(t, await runCli(['keys', 'rotate', '--root', out + '/root.json', '--key', join(out, 'release-key.pem'), '--new-key', join(out, 'release-key.pem'), '--out', join(base, 'v3'), '--to', store, '--json']));
   t.match(again, { version: 3, keyIds: result.keyIds }, 'a rotation may keep the key: it signs once');
 
   const other = join(base, 'other-v2');

@@ -10,6 +10,7 @@ import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
 import { ensureApplierBundle } from './applier-bundle.js';
 import { installImage, type LayerContent } from './device-store.js';
 import { REPO_ROOT, runProcess } from './run.js';
+import { unlessMissing } from './unless-missing.js';
 
 /** The demo app layer: /app/hello.sh. */
 export const APP_LAYER: LayerContent = (dir) => cp(join(REPO_ROOT, 'fixtures/busybox-app'), dir, { recursive: true });
@@ -58,7 +59,7 @@ export async function containerStore(t: Test, configs: ContainerConfig[], extra:
 
 /** What a container can leave behind: bundles in containers/, mounts of the store, runc state (1: none). */
 export async function leftovers(store: ContainerStore): Promise<{ bundles: string[]; mounted: boolean; runc: number }> {
-  const bundles = (await readdir(join(store.root, 'containers')).catch(() => [])).filter((name) => !name.endsWith('.log'));
+  const bundles = ((await unlessMissing(readdir(join(store.root, 'containers')))) ?? []).filter((name) => !name.endsWith('.log'));
   const mounted = (await readFile('/proc/self/mountinfo', 'utf8')).includes(store.root);
   const state = await runProcess('runc', ['state', store.name]);
   return { bundles, mounted, runc: state.code };

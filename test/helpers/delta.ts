@@ -1,6 +1,9 @@
 import fc, { type GeneratorValue } from 'fast-check';
+import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
-import type { BasisEntry, BasisRange, DeltaHeader, DeltaOp, PatchTriple } from '../../shared/delta/format.js';
+import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
+import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
+import { encodeVarint } from '../../shared/delta/varint.js';
 import { sha256Digest } from '../../shared/digest.js';
 
 /** Shared by the delta tests: in-memory bases, a reference interpreter of operations, stream helpers. */
@@ -9,6 +12,26 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer
   const parts: Buffer[] = [];
   for await (const chunk of source) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
+}
+
+/** Varints (numbers) and raw bytes (Buffers) in order: a hand-made op stream. */
+export function body(...parts: (number | Buffer)[]): Buffer {
+  return Buffer.concat(
+    parts.map((part) => {
+      if (Buffer.isBuffer(part)) return part;
+      const out: number[] = [];
+      encodeVarint(part, out);
+      return Buffer.from(out);
+    }),
+  );
+}
+
+export type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
+
+/** One version-2 block: the section lengths (as given, or the true ones), then the sections in channel order. */
+export function block(sections: Sections, lengths?: number[]): Buffer {
+  const parts = CHANNEL_NAMES.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
+  return Buffer.concat([body(...(lengths ?? parts.map((part) => part.length))), ...parts]);
 }
 
 /** Re-chunks bytes the way a network might deliver them. */
@@ -57,14 +80,20 @@ export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaO
   for (const op of ops) {
     if (op.type === 'literal') out.push(...op.bytes);
     else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
+    else if (op.type === 'deflate') out.push(...deflateRaw(applyInMemory(bases, op.ops), op.params));
     else {
       const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
+      // an XPATCH's diff bytes are added to the window predicted as a whole, never in pieces
+      const predictor = op.type === 'xpatch' ? new ReferencePredictor(op.prediction, window.length) : undefined;
       let position = op.start;
+      let produced = 0;
       for (const triple of op.triples) {
-        triple.diff.forEach((d, i) => out.push((d + window[position + i]!) & 0xff));
-        position += triple.diff.length;
+        const end = position + triple.diff.length;
+        const old = predictor ? predictor.predict(window, 0, position, end, produced - position) : window.subarray(position, end);
+        triple.diff.forEach((d, i) => out.push((d + old[i]!) & 0xff));
         out.push(...triple.extra);
-        position += triple.seek;
+        produced += triple.diff.length + triple.extra.length;
+        position = end + triple.seek;
       }
     }
   }
@@ -123,9 +152,42 @@ function drawTriples(g: GeneratorValue, windowLength: number, start: number): Pa
   return triples;
 }
 
-/** A valid delta drawn at random: bases of every kind, then literal, copy and patch ops over them. */
-export function drawDeltaCase(g: GeneratorValue): DeltaCase {
-  const bases = Array.from({ length: int(g, 0, 4) }, () => g(() => BYTES));
+/**
+ * Writes references into `bytes` at random places: x86-64 calls (E8 rel32) and aarch64 BL
+ * words whose targets lie inside the bytes, so that XPATCH windows drawn over them have sites.
+ */
+function withReferences(g: GeneratorValue, bytes: Uint8Array): Uint8Array {
+  const out = Buffer.from(bytes);
+  for (let i = out.length >= 16 ? int(g, 0, out.length >> 4) : 0; i > 0; i--) {
+    const at = int(g, 0, out.length - 5);
+    const target = int(g, 0, out.length - 1);
+    if (int(g, 0, 1) === 0) {
+      out[at] = 0xe8;
+      out.writeInt32LE(target - (at + 5), at + 1);
+    } else {
+      const word = at & ~3;
+      out.writeUInt32LE((0x94000000 + ((((target - word) >> 2) % 2 ** 26) + 2 ** 26) % 2 ** 26) >>> 0, word);
+    }
+  }
+  return out;
+}
+
+function drawPrediction(g: GeneratorValue, windowLength: number): ReferencePrediction {
+  const architecture = int(g, 0, 1) === 0 ? 'x86_64' : 'aarch64';
+  const shifts: ShiftBreakpoint[] = [];
+  let position = -1;
+  let shift = 0;
+  for (let i = int(g, 0, 4); i > 0; i--) {
+    position += int(g, 1, windowLength + 1);
+    shift += int(g, 1, 40) * (int(g, 0, 1) === 0 ? -1 : 1);
+    shifts.push({ position, shift });
+  }
+  return { architecture, phase: architecture === 'aarch64' ? int(g, 0, 3) : 0, shifts };
+}
+
+/** A valid delta drawn at random: bases of every kind, then literal, copy, patch and (from version 2) xpatch ops over them. */
+export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION): DeltaCase {
+  const bases = Array.from({ length: int(g, 0, 4) }, () => withReferences(g, bytesOf(g, int(g, 0, 1000))));
   const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
   const entries: BasisEntry[] = bases.map((content, i) => {
     const layer = layers[i % 2]!;
@@ -134,7 +196,7 @@ export function drawDeltaCase(g: GeneratorValue): DeltaCase {
   });
   const ops: DeltaOp[] = [];
   for (let i = int(g, 0, 12); i > 0; i--) {
-    const type = (['literal', 'copy', 'patch'] as const)[int(g, 0, 2)]!;
+    const type = (['literal', 'copy', 'patch', 'xpatch'] as const)[int(g, 0, version >= 2 ? 3 : 2)]!;
     const range = drawRange(g, bases);
     if (type === 'literal' || range === undefined) {
       ops.push({ type: 'literal', bytes: bytesOf(g, int(g, 1, 2000)) });
@@ -144,7 +206,8 @@ export function drawDeltaCase(g: GeneratorValue): DeltaCase {
       const window = [range, ...Array.from({ length: int(g, 0, 2) }, () => drawRange(g, bases)!)];
       const windowLength = window.reduce((sum, r) => sum + r.length, 0);
       const start = int(g, 0, windowLength);
-      ops.push({ type: 'patch', window, start, triples: drawTriples(g, windowLength, start) });
+      const triples = drawTriples(g, windowLength, start);
+      ops.push(type === 'patch' ? { type, window, start, triples } : { type, window, start, triples, prediction: drawPrediction(g, windowLength) });
     }
   }
   const target = applyInMemory(bases, ops);

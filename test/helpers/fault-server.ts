@@ -13,6 +13,8 @@ export interface FaultSwitches {
   ignoreRange?: boolean;
   /** Answer the next `times` Range requests with a Content-Range that starts one byte late. */
   wrongContentRange?: { times: number };
+  /** Send this many body bytes, then nothing more, keeping the connection open. */
+  stallAfter?: number;
   /** Send the body `bytes` at a time, one piece every `everyMs`. */
   trickle?: { bytes: number; everyMs: number };
   /** Send this byte of the file XORed with 0xff. */
@@ -86,6 +88,7 @@ export async function startFaultServer(t: Test, files: Record<string, Buffer>): 
       drop.times--;
       limit = Math.min(limit, drop.bytes);
     }
+    if (switches.stallAfter !== undefined) limit = Math.min(limit, switches.stallAfter);
     const piece = switches.trickle?.bytes ?? 64 * 1024;
     for (let offset = 0; offset < limit; offset += piece) {
       if (switches.trickle) await sleep(switches.trickle.everyMs);
@@ -93,7 +96,7 @@ export async function startFaultServer(t: Test, files: Record<string, Buffer>): 
       if (!response.write(body.subarray(offset, Math.min(limit, offset + piece)))) await new Promise((resolve) => response.once('drain', resolve));
     }
     if (drop) response.socket?.destroy();
-    else response.end();
+    else if (switches.stallAfter === undefined) response.end();
   };
   server.on('connection', (socket) => {
     sockets.add(socket);

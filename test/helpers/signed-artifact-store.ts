@@ -7,7 +7,7 @@ import { ChunkHasher } from '../../shared/chunks.js';
 import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
 import { signEnvelope } from '../../shared/dsse.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
-import { encodeRelease, type BlobRef, type Release } from '../../shared/release.js';
+import { encodeRelease, type BlobRef, type Release, type ReleaseDelta } from '../../shared/release.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
 import { trustRootPayload } from '../../shared/trust-root.js';
 
@@ -93,6 +93,33 @@ async function putBlob(storeDir: string, bytes: Buffer, mediaType: string, chunk
   return { mediaType, digest, size: bytes.length, ...hasher.finish() };
 }
 
+async function writeSignedRelease(storeDir: string, release: Release, signers: Signer[]): Promise<void> {
+  const envelope = signEnvelope(MediaType.release, encodeRelease(release), signers.map((s) => s.privateKey));
+  await mkdir(join(storeDir, 'channels', release.channel), { recursive: true });
+  await writeFile(join(storeDir, 'channels', release.channel, 'release.json'), JSON.stringify(envelope));
+}
+
+export interface DeltaToPublish {
+  /** Manifest digest of the image the delta applies to. */
+  base: Digest;
+  /** Index of the target layer in the published release. */
+  layer: number;
+  basisLayers: Digest[];
+  blob: Buffer;
+}
+
+/** Re-signs a published release with one delta added (64 KiB chunks); the delta blob goes into the store. */
+export async function publishDelta(storeDir: string, published: PublishedRelease, delta: DeltaToPublish, signers: Signer[]): Promise<ReleaseDelta> {
+  const added: ReleaseDelta = {
+    base: delta.base,
+    target: published.release.layers[delta.layer].diffID,
+    basisLayers: delta.basisLayers,
+    blob: await putBlob(storeDir, delta.blob, MediaType.delta, 64 * 1024),
+  };
+  await writeSignedRelease(storeDir, { ...published.release, deltas: [added] }, signers);
+  return added;
+}
+
 /**
  * Writes a full-layer release into a directory artifact store with shared/ code only:
  * gzip layer blobs, config, manifest, and the signed channels/<channel>/release.json.
@@ -127,8 +154,6 @@ export async function publishTestRelease(options: PublishOptions): Promise<Publi
     layers: layerTars.map((tar, i) => ({ diffID: sha256Digest(tar), size: tar.length, blob: blobs[i] })),
     deltas: [],
   };
-  const envelope = signEnvelope(MediaType.release, encodeRelease(release), options.signers.map((s) => s.privateKey));
-  await mkdir(join(storeDir, 'channels', channel), { recursive: true });
-  await writeFile(join(storeDir, 'channels', channel, 'release.json'), JSON.stringify(envelope));
+  await writeSignedRelease(storeDir, release, options.signers);
   return { release, manifestDigest: manifestBlob.digest, layerTars, layerBlobPaths: blobs.map((blob) => blobPath(storeDir, blob.digest)) };
 }

@@ -1,8 +1,10 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { lstat, mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyIdOf, signEnvelope } from '../../../shared/dsse.js';
+import { readFileCapped } from '../../../shared/capped-read.js';
 import { PrtiqlError } from '../../../shared/errors.js';
+import { ownDirectoryEntries } from '../../../shared/own-directory.js';
 import { MediaType } from '../../../shared/oci.js';
 import { loadTrustRoot, MAX_ROOT_BYTES, trustRootPayload, verifyRootSuccessor, type TrustRoot } from '../../../shared/trust-root.js';
 import { publishRoot } from './release/trust-documents.js';
@@ -41,6 +43,12 @@ async function refuseExisting(paths: string[], force: boolean | undefined): Prom
   }
 }
 
+/** A key directory holds a key pair and a trust root, nothing else: any other directory is refused untouched. */
+async function checkKeyDirectory(directory: string): Promise<void> {
+  const own = new Set([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, TRUST_ROOT_FILE]);
+  await ownDirectoryEntries(directory, (name) => own.has(name), 'a key directory');
+}
+
 /** Writes a private key (PKCS#8 PEM, mode 0600) and its public key (SPKI PEM). */
 async function writeKeyPair(paths: { privateKey: string; publicKey: string }, privateKey: KeyObject): Promise<void> {
   await replaceFileDurably(paths.privateKey, Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })), 0o600);
@@ -54,6 +62,7 @@ async function writeKeyPair(paths: { privateKey: string; publicKey: string }, pr
  */
 export async function generateReleaseKey(directory: string, options: { force?: boolean } = {}): Promise<GeneratedReleaseKey> {
   const paths = { privateKey: join(directory, PRIVATE_KEY_FILE), publicKey: join(directory, PUBLIC_KEY_FILE), trustRoot: join(directory, TRUST_ROOT_FILE) };
+  await checkKeyDirectory(directory);
   await refuseExisting(Object.values(paths), options.force);
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   await mkdir(directory, { recursive: true });
@@ -77,14 +86,13 @@ async function readKeyText(spec: string, what: string): Promise<{ text: string; 
   const name = `${what} ${spec}`;
   let pem: Buffer;
   try {
-    pem = await readFile(spec);
+    pem = await readFileCapped(spec, MAX_KEY_FILE_BYTES, name);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `${name} does not exist`);
     if (code === 'EISDIR') throw new PrtiqlError('E_BAD_INPUT', `${name} is a directory, not a PEM file`);
     throw error;
   }
-  if (pem.length > MAX_KEY_FILE_BYTES) throw new PrtiqlError('E_BAD_INPUT', `${name} is too large to be a PEM key`);
   return { text: pem.toString('utf8'), name };
 }
 
@@ -138,14 +146,13 @@ export async function loadPublicKey(spec: string, what: string): Promise<KeyObje
 export async function readTrustRootFile(path: string): Promise<Buffer> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readFileCapped(path, MAX_ROOT_BYTES, `trust root ${path}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `trust root ${path} does not exist`);
     if (code === 'EISDIR') throw new PrtiqlError('E_BAD_INPUT', `trust root ${path} is a directory`);
     throw error;
   }
-  if (bytes.length > MAX_ROOT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `trust root ${path} is larger than ${MAX_ROOT_BYTES} bytes`);
   return bytes;
 }
 
@@ -246,6 +253,7 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotatedKey
 
   const trustRoot = join(options.out, TRUST_ROOT_FILE);
   const keyPaths = { privateKey: join(options.out, PRIVATE_KEY_FILE), publicKey: join(options.out, PUBLIC_KEY_FILE) };
+  await checkKeyDirectory(options.out);
   await refuseExisting(generated ? [trustRoot, ...Object.values(keyPaths)] : [trustRoot], options.force);
   await mkdir(options.out, { recursive: true });
   if (generated) await writeKeyPair(keyPaths, generated);

@@ -115,7 +115,8 @@ t.test('bad input fails with one line and a documented exit code, leaving the st
     ['tag not found', { image: tagless }, 4, 'E_NOT_FOUND', /tag no-such-tag is not in the layout/],
     ['directory that is not an image', { image: `oci:${notAnImage}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
     ['missing image directory', { image: `oci:${join(f.workDir, 'absent')}:1` }, 3, 'E_NOT_AN_IMAGE', /is not an OCI image layout/],
-    ['unsupported store', { to: 'ftp://host/prefix' }, 3, 'E_BAD_REFERENCE', /unsupported store URL "ftp:\/\/host\/prefix": supported forms are <dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/],
+    ['unsupported store', { to: 'ftp://host/prefix' }, 2, 'E_USAGE', /unsupported store URL "ftp:\/\/host\/prefix": supported forms are <dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\]/],
+    ['plain HTTP store', { to: 'http://host/prefix' }, 2, 'E_USAGE', /unsupported store URL "http:\/\/host\/prefix"/],
   ];
   for (const [name, overrides, exit, code, message] of cases) {
     await t.test(name, async (t) => refused(t, args(overrides), exit, code, message, storeDir));

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import t, { type Test } from 'tap';
 import { PART_BYTES } from '../../../cli/src/lib/delta/match-memory.js';
 import { createDeltaPlanner, type DeltaLayer, type DeltaPlanResult } from '../../../cli/src/lib/delta/planner.js';
 import { decodeDelta, type BasisReader } from '../../../shared/delta/decoder.js';
+import { inflateMember } from '../../../shared/delta/inflated-basis.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { splitTar } from '../../../shared/tar/split.js';
 import { deterministicTar, type TarEntrySource } from '../../../shared/tar/deterministic-writer.js';
@@ -39,7 +41,7 @@ interface ReadRange {
   length: number;
 }
 
-/** Decodes a delta with the base layers' tars as its 'tar' bases, recording every read. */
+/** Decodes a delta with the base layers' tars as its 'tar' and 'inflated' bases, recording every read. */
 async function decodeAgainst(delta: Buffer, baseTars: Buffer[], reads: ReadRange[] = []): Promise<Buffer> {
   const byDiffID = new Map(baseTars.map((tar) => [sha256Digest(tar), tar]));
   return collect(
@@ -47,9 +49,14 @@ async function decodeAgainst(delta: Buffer, baseTars: Buffer[], reads: ReadRange
       const reader: BasisReader = {
         async read(index, position, length) {
           const basis = header.bases[index]!;
+          const tar = byDiffID.get(basis.layer)!;
+          if (basis.kind === 'inflated') {
+            reads.push({ layer: basis.layer, position: basis.offset, length: basis.compressedSize });
+            return inflateMember(tar.subarray(basis.offset, basis.offset + basis.compressedSize), basis.size, 'test member').subarray(position, position + length);
+          }
           if (basis.kind !== 'tar') throw new Error(`unexpected ${basis.kind} basis`);
           reads.push({ layer: basis.layer, position, length });
-          return byDiffID.get(basis.layer)!.subarray(position, position + length);
+          return tar.subarray(position, position + length);
         },
       };
       return reader;
@@ -212,4 +219,51 @@ t.test('a file larger than a patch part is patched part by part', async (t) => {
   t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
   t.equal(result.stats.files.patched, 1);
   t.ok(delta.length < 20_000, `delta is ${delta.length} bytes for a ${next.length}-byte file with one insertion`);
+});
+
+/** What `gzip -<level>n` writes. */
+function gzip(input: Buffer, level: number): Buffer {
+  const result = spawnSync('gzip', [`-${level}n`], { input, maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`gzip failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+function changelog(entries: number, first = 0): Buffer {
+  return Buffer.from(
+    Array.from({ length: entries }, (_, i) => `pkg (1.${first + i}) unstable; urgency=medium\n\n  * Fix #${(first + i) * 7919 % 100_000}.\n\n -- Someone <someone@example.org>  ${sha256Digest(String(first + i)).slice(7, 19)}\n\n`).join(''),
+  );
+}
+
+t.test('a changed gzip member is rebuilt from its old version inflated and re-deflated', async (t) => {
+  const oldLog = changelog(3000);
+  const newLog = Buffer.concat([changelog(1, 5000), oldLog]);
+  const baseTar = await tarOf(new Map([['doc/changelog.gz', gzip(oldLog, 9)]]));
+  const member = gzip(newLog, 9);
+  const targetTar = await tarOf(new Map([['doc/changelog.gz', member]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  t.equal(result.stats.files.deflateMember, 1, 'the gzip -9 changelog is a deflate member');
+  t.equal(result.stats.deflatedBytes, member.length - 18, 'its deflate stream is written by the member');
+  t.ok(delta.length < member.length / 20, `delta is ${delta.length} bytes; the new changelog.gz alone is ${member.length} bytes`);
+});
+
+t.test('a gzip member no known encoder reproduces (gzip -1) is sent as ordinary bytes', async (t) => {
+  const oldData = changelog(500, 9000);
+  const newData = Buffer.concat([oldData, Buffer.from('one more line\n')]);
+  const baseTar = await tarOf(new Map([['doc/data.gz', gzip(oldData, 1)]]));
+  const targetTar = await tarOf(new Map([['doc/data.gz', gzip(newData, 1)]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  t.equal(result.stats.files.deflateMember, 0, 'no deflate member');
+  t.equal(result.stats.deflatedBytes, 0);
+});
+
+t.test('a new gzip member without an old version travels inflated when brotli beats its deflate stream', async (t) => {
+  const baseTar = await tarOf(new Map([['doc/README', Buffer.from('unrelated\n')]]));
+  const member = gzip(changelog(2000), 9);
+  const targetTar = await tarOf(new Map([['doc/README', Buffer.from('unrelated\n')], ['doc/new.gz', member]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
+  t.equal(result.stats.files.deflateMember, 1);
+  t.ok(delta.length < member.length, `delta is ${delta.length} bytes, the member ${member.length}`);
 });

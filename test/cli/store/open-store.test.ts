@@ -60,8 +60,8 @@ t.test('docker:// URLs open a registry repository store; tags and digests are re
   t.throws(() => openStore('docker://registry.example/app', { region: 'eu-central-1' }), { code: 'E_USAGE' });
 });
 
-t.test('anything else is a bad reference naming the supported forms', async (t) => {
+t.test('anything else is a usage error (exit 2) naming the supported forms', async (t) => {
   for (const url of ['http://host/x', 'file://', 'ftp://x', 'c:relative', '']) {
-    t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /<dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\], docker:\/\/<host>\/<repo>/ }, url);
+    t.throws(() => openStore(url), { code: 'E_USAGE', message: /<dir>, file:\/\/<dir>, s3:\/\/<bucket>\[\/<prefix>\], docker:\/\/<host>\/<repo>/ }, url);
   }
 });

@@ -2,12 +2,13 @@ import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import t from 'tap';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, DELTA_PREFIX_LENGTH } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, DELTA_READABLE_VERSIONS } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { isPrtiqlError } from '../../../shared/errors.js';
 import { bytesOf, collect, drawDeltaCase, fuzzRuns, int, memoryBases, pieces } from '../../helpers/delta.js';
 
-const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(DELTA_FORMAT_VERSION)]);
+const versions = fc.constantFrom(...DELTA_READABLE_VERSIONS);
+const prefix = (version: number) => Buffer.concat([DELTA_MAGIC, Buffer.of(version)]);
 
 /** Decoding either succeeds or raises E_DELTA_MALFORMED; any other throw fails the property. */
 async function decodesOrRejectsTyped(bytes: Uint8Array, bases: Uint8Array[], chunkSize: number): Promise<void> {
@@ -53,10 +54,10 @@ function mutate(bytes: Buffer, g: fc.GeneratorValue): Buffer {
 const chunkSizes = fc.integer({ min: 1, max: 4096 });
 
 t.test('random bytes, with or without a valid prefix and brotli envelope, only raise the typed error', async () => {
-  const input = fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.constantFrom('raw', 'prefixed', 'compressed')).map(([bytes, form]) => {
+  const input = fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.constantFrom('raw', 'prefixed', 'compressed'), versions).map(([bytes, form, version]) => {
     if (form === 'raw') return Buffer.from(bytes);
-    if (form === 'prefixed') return Buffer.concat([PREFIX, bytes]);
-    return Buffer.concat([PREFIX, brotliCompressSync(bytes)]);
+    if (form === 'prefixed') return Buffer.concat([prefix(version), bytes]);
+    return Buffer.concat([prefix(version), brotliCompressSync(bytes)]);
   });
   await fc.assert(
     fc.asyncProperty(input, chunkSizes, (bytes, chunkSize) => decodesOrRejectsTyped(bytes, [], chunkSize)),
@@ -66,9 +67,9 @@ t.test('random bytes, with or without a valid prefix and brotli envelope, only r
 
 t.test('mutated valid deltas only raise the typed error', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.gen(), chunkSizes, async (g, chunkSize) => {
-      const { bases, header, ops } = drawDeltaCase(g);
-      const blob = await collect(encodeDelta(header, ops));
+    fc.asyncProperty(fc.gen(), chunkSizes, versions, async (g, chunkSize, version) => {
+      const { bases, header, ops } = drawDeltaCase(g, version);
+      const blob = await collect(encodeDelta(header, ops, { version }));
       await decodesOrRejectsTyped(mutate(blob, g), bases, chunkSize);
     }),
     { numRuns: fuzzRuns(200) },
@@ -77,11 +78,11 @@ t.test('mutated valid deltas only raise the typed error', async () => {
 
 t.test('valid deltas with a mutated op stream (recompressed) only raise the typed error', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.gen(), chunkSizes, async (g, chunkSize) => {
-      const { bases, header, ops } = drawDeltaCase(g);
-      const blob = await collect(encodeDelta(header, ops));
+    fc.asyncProperty(fc.gen(), chunkSizes, versions, async (g, chunkSize, version) => {
+      const { bases, header, ops } = drawDeltaCase(g, version);
+      const blob = await collect(encodeDelta(header, ops, { version }));
       const opStream = brotliDecompressSync(blob.subarray(DELTA_PREFIX_LENGTH));
-      const mutated = Buffer.concat([PREFIX, brotliCompressSync(mutate(opStream, g))]);
+      const mutated = Buffer.concat([prefix(version), brotliCompressSync(mutate(opStream, g))]);
       await decodesOrRejectsTyped(mutated, bases, chunkSize);
     }),
     { numRuns: fuzzRuns(200) },

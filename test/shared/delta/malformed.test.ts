@@ -1,30 +1,20 @@
-import { brotliCompressSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { DELTA_FORMAT_VERSION, DELTA_MAGIC, MAX_BASES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
-import { encodeVarint, zigzag } from '../../../shared/delta/varint.js';
+import { zigzag } from '../../../shared/delta/varint.js';
+import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { block, body, collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
 const HEADER = headerFor(TARGET, fileBases([BASIS]));
-const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(DELTA_FORMAT_VERSION)]);
-
-/** Varints (numbers) and raw bytes (Buffers) in order: a hand-made op stream. */
-function body(...parts: (number | Buffer)[]): Buffer {
-  return Buffer.concat(
-    parts.map((part) => {
-      if (Buffer.isBuffer(part)) return part;
-      const out: number[] = [];
-      encodeVarint(part, out);
-      return Buffer.from(out);
-    }),
-  );
-}
+/** The hand-made op streams below are version 1: every field in one stream, in order. */
+const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(1)]);
 
 function blob(opStream: Buffer, prefix = PREFIX): Buffer {
   return Buffer.concat([prefix, brotliCompressSync(opStream)]);
@@ -35,6 +25,10 @@ function withHeader(header: DeltaHeader, ...ops: (number | Buffer)[]): Buffer {
 }
 
 const op = (code: number) => Buffer.of(code);
+
+function version2(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
+  return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));
+}
 
 async function rejectsMalformed(t: Test, bytes: Buffer, pattern: RegExp, header = false): Promise<void> {
   const run = (): Promise<unknown> => (header ? readDeltaHeader(pieces(bytes, 3)) : collect(decodeDelta(pieces(bytes, 3), memoryBases([BASIS]))));
@@ -54,7 +48,8 @@ t.test('envelope: magic, version, brotli, trailing bytes', async (t) => {
   await rejectsMalformed(t, Buffer.alloc(0), /too short/);
   await rejectsMalformed(t, good.subarray(0, 5), /too short/);
   await rejectsMalformed(t, Buffer.concat([Buffer.from('NOTDELTA'), good.subarray(8)]), /bad magic/);
-  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(2), good.subarray(8)]), /version 2/);
+  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(3), good.subarray(8)]), /version 3 is not supported \(this decoder reads versions 1 and 2\)/);
+  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(0), good.subarray(8)]), /version 0 is not supported/);
   await rejectsMalformed(t, good.subarray(0, good.length - 1), /corrupt or truncated/);
   await rejectsMalformed(t, PREFIX, /corrupt or truncated/);
   await rejectsMalformed(t, Buffer.concat([good, Buffer.from('x')]), /1 bytes follow the compressed op stream/);
@@ -122,6 +117,103 @@ t.test('operations', async (t) => {
   ];
   for (const [name, ops, pattern] of cases) {
     await t.test(name, (t) => rejectsMalformed(t, withHeader(HEADER, ...ops), pattern));
+  }
+});
+
+t.test('version 2: well-formed hand-made blocks decode', async (t) => {
+  const { literal, copy, patch, end } = OPCODE;
+  const decode = async (bytes: Buffer) => (await collect(decodeDelta(pieces(bytes, 2), memoryBases([BASIS])))).toString();
+  const oneBlock = block({ control: [op(literal), op(copy), 0, op(end)], lengths: [3, 5], offsets: [zigzag(4)], literals: [Buffer.from('tar')] });
+  t.equal(await decode(version2(HEADER, oneBlock)), 'tar45678');
+  // a literal cut by the end of a block goes on in the next one
+  const split = version2(HEADER, block({ control: [op(literal)], lengths: [8], literals: [Buffer.from('targ')] }), block({ control: [op(end)], literals: [Buffer.from('et!!')] }));
+  t.equal(await decode(split), 'target!!');
+  // the version-1 patch of the baseline test above, its fields in their channels
+  const patched = block({
+    control: [op(patch), 1, 0, op(end)],
+    offsets: [zigzag(4), 0, 0],
+    triples: [5, 3, 0, 0],
+    diffs: [3, 1, Buffer.of(1), 0, 0],
+    extras: [Buffer.from('xyz')],
+  });
+  t.equal(await decode(version2(HEADER, patched)), '45688xyz');
+});
+
+t.test('version 2: blocks', async (t) => {
+  const { literal, end } = OPCODE;
+  const firstHalf = block({ control: [op(literal)], lengths: [8], literals: [Buffer.from('targ')] });
+  const secondHalf = block({ control: [op(end)], literals: [Buffer.from('et!!')] });
+  const complete = block({ control: [op(literal), op(end)], lengths: [8], literals: [TARGET] });
+  const cases: [string, Buffer[], RegExp][] = [
+    ['no block at all', [], /the control channel needs a block after block 0/],
+    ['no block after a cut literal', [firstHalf], /the literals channel needs a block after block 1/],
+    ['an empty block', [firstHalf, block({})], /block 2 has no literals bytes, which the operation being read needs/],
+    ['the next block without the bytes needed', [firstHalf, block({ control: [op(end)] })], /block 2 has no literals bytes/],
+    ['unread bytes when the next block is needed', [block({ control: [op(literal)], lengths: [8, 5], literals: [Buffer.from('targ')] }), secondHalf], /block 1 has no literals bytes left but 1 other bytes unread/],
+    ['a block longer than the limit', [block({ control: [op(literal)] }, [MAX_BLOCK_BYTES, 1, 0, 0, 0, 0, 0])], new RegExp(`block 1 is longer than ${MAX_BLOCK_BYTES} bytes`)],
+    ['a truncated block', [block({ control: [op(literal)], lengths: [8] }, [1, 1, 0, 0, 0, 0, 9])], /truncated: 11 bytes expected, 2 left/],
+    ['truncated section lengths', [body(1, 1, 0)], /truncated inside a number/],
+    ['a number cut by the end of its section', [block({ control: [op(literal)], lengths: [Buffer.of(0x88)] }), secondHalf], /truncated inside a number/],
+    ['bytes after end in a section', [block({ control: [op(literal), op(end), 0], lengths: [8], literals: [TARGET] })], /bytes follow the end operation/],
+    ['a block after end', [complete, block({ control: [op(end)] })], /bytes follow the end operation/],
+  ];
+  for (const [name, blocks, pattern] of cases) {
+    await t.test(name, (t) => rejectsMalformed(t, version2(HEADER, ...blocks), pattern));
+  }
+});
+
+t.test('version 2: a corrupted or truncated delta from the writer is refused', async (t) => {
+  const basis = Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(50));
+  const target = Buffer.concat([basis.subarray(0, 700), Buffer.from('a new line of text\n'), basis.subarray(650)]);
+  const header = headerFor(target, fileBases([basis]));
+  const bytes = await collect(
+    encodeDelta(header, [
+      { type: 'copy', basis: 0, offset: 0, length: 700 },
+      { type: 'literal', bytes: Buffer.from('a new line of text\n') },
+      { type: 'patch', window: [{ basis: 0, offset: 650, length: basis.length - 650 }], start: 0, triples: [{ diff: Buffer.alloc(basis.length - 650, 0), extra: Buffer.alloc(0), seek: 0 }] },
+    ]),
+  );
+  t.equal(bytes[DELTA_MAGIC.length], 2, 'the writer emits version 2');
+  const decode = (blob: Buffer) => collect(decodeDelta(pieces(blob, 7), memoryBases([basis])));
+  t.ok((await decode(bytes)).equals(target), 'the intact delta decodes');
+  const malformed = { name: 'PrtiqlError', code: 'E_DELTA_MALFORMED' };
+  await t.rejects(decode(bytes.subarray(0, bytes.length - 3)), { ...malformed, message: /corrupt or truncated/ });
+  const opStream = brotliDecompressSync(bytes.subarray(DELTA_PREFIX_LENGTH));
+  const recompressed = (stream: Buffer) => Buffer.concat([bytes.subarray(0, DELTA_PREFIX_LENGTH), brotliCompressSync(stream)]);
+  await t.rejects(decode(recompressed(opStream.subarray(0, opStream.length - 1))), { ...malformed, message: /truncated/ });
+  // the first block's control section declared one byte longer than it is
+  const corrupted = Buffer.from(opStream);
+  corrupted[encodeHeader(header).length]! += 1;
+  await t.rejects(decode(recompressed(corrupted)), malformed);
+});
+
+t.test('version 2: xpatch prediction fields', async (t) => {
+  const { xpatch, end } = OPCODE;
+  /** One block with an XPATCH over all 16 basis bytes that adds 8 unchanged bytes; `fields` per channel. */
+  const withFields = (control: (number | Buffer)[], lengths: number[], breakpoints: number[]) =>
+    version2(
+      HEADER,
+      block({ control: [op(xpatch), 1, 0, ...control, op(end)], lengths, offsets: [0, ...breakpoints, 0, 0], triples: [8, 0, 0, 0], diffs: [0, 0] }),
+    );
+  const good = withFields([Buffer.of(1, 0), 1], [16], [3, zigzag(-2)]);
+  t.equal((await collect(decodeDelta(pieces(good, 2), memoryBases([BASIS])))).toString(), '01234567', 'the baseline decodes');
+  // the same fields in a version-1 stream
+  const inVersion1 = withHeader(HEADER, op(xpatch), 1, 0, 0, Buffer.of(1, 0), 16, 0, 0, 8, 0, 0, 0, 0, 0, 0, op(end));
+  await rejectsMalformed(t, inVersion1, /an xpatch inside a deflate member or in a version-1 delta/);
+  const cases: [string, Buffer, RegExp][] = [
+    ['unknown architecture', withFields([Buffer.of(3, 0), 0], [16], []), /unknown reference architecture 0x3/],
+    ['x86-64 with a phase', withFields([Buffer.of(1, 1), 0], [16], []), /x86_64 prediction has phase 1/],
+    ['aarch64 phase past 3', withFields([Buffer.of(2, 4), 0], [16], []), /aarch64 prediction has phase 4/],
+    ['predicted length 0', withFields([Buffer.of(1, 0), 0], [0], []), /predicted length 0 is not 1 to the 16-byte window/],
+    ['predicted length past the window', withFields([Buffer.of(1, 0), 0], [17], []), /predicted length 17 is not 1 to the 16-byte window/],
+    ['too many breakpoints', withFields([Buffer.of(1, 0), MAX_SHIFT_BREAKPOINTS + 1], [16], []), /shift breakpoints exceed/],
+    ['a repeated breakpoint', withFields([Buffer.of(1, 0), 2], [16], [3, zigzag(1), 0, zigzag(1)]), /breakpoint 1 repeats position 3/],
+    ['a breakpoint that keeps the shift', withFields([Buffer.of(1, 0), 1], [16], [3, 0]), /sets shift 0 after 0/],
+    ['a shift too large', withFields([Buffer.of(1, 0), 1], [16], [3, zigzag(MAX_SHIFT_MAGNITUDE + 1)]), /sets shift/],
+    ['breakpoints missing', version2(HEADER, block({ control: [op(xpatch), 1, 0, Buffer.of(1, 0), 2], lengths: [16], offsets: [0, 3] })), /offsets channel needs a block/],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    await t.test(name, (t) => rejectsMalformed(t, bytes, pattern));
   }
 });
 

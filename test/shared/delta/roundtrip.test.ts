@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import t from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { DECODE_PIECE_BYTES, type DeltaOp } from '../../../shared/delta/format.js';
+import { DECODE_PIECE_BYTES, DELTA_MAGIC, DELTA_READABLE_VERSIONS, MAX_BLOCK_BYTES, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { collect, drawDeltaCase, fileBases, fuzzRuns, headerFor, memoryBases, pieces, type ReadLog } from '../../helpers/delta.js';
 
-t.test('encode then decode is byte-exact for random bases and operations', async () => {
+t.test('encode then decode is byte-exact for random bases and operations, in every format version', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.gen(), fc.integer({ min: 1, max: 5000 }), async (g, chunkSize) => {
-      const { bases, header, ops, target } = drawDeltaCase(g);
-      const blob = await collect(encodeDelta(header, ops));
+    fc.asyncProperty(fc.gen(), fc.integer({ min: 1, max: 5000 }), fc.constantFrom(...DELTA_READABLE_VERSIONS), async (g, chunkSize, version) => {
+      const { bases, header, ops, target } = drawDeltaCase(g, version);
+      const blob = await collect(encodeDelta(header, ops, { version }));
+      if (blob[DELTA_MAGIC.length] !== version) throw new Error(`asked for version ${version}, got ${blob[DELTA_MAGIC.length]}`);
       const decoded = await collect(decodeDelta(pieces(blob, chunkSize), memoryBases(bases)));
       if (!decoded.equals(target)) throw new Error(`decoded ${decoded.length} bytes differ from the ${target.length}-byte target`);
       const parsed = await readDeltaHeader(pieces(blob, chunkSize));
@@ -27,7 +28,7 @@ t.test('an empty target needs no operations', async (t) => {
 });
 
 t.test('large operations are streamed in bounded pieces and bounded basis reads', async (t) => {
-  const size = 3 * DECODE_PIECE_BYTES + 12345;
+  const size = Math.max(3 * DECODE_PIECE_BYTES, 3 * MAX_BLOCK_BYTES) + 12345;
   const basis = randomBytes(size);
   const literal = randomBytes(size);
   const diff = Buffer.alloc(size, 1);

@@ -5,7 +5,7 @@ import { generateReleaseKey, type GeneratedReleaseKey } from '../../lib/keys.js'
 export default class KeysGenerate extends BaseCommand {
   static override summary = 'Create a release signing key and the trust root devices pin.';
 
-  static override description = `Writes three files into DIRECTORY (created if missing): release-key.pem, the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs releases; release-key.pub.pem, its public key; and root.json, a trust root (version 1, threshold 1) signed by the key, to install on devices.
+  static override description = `Writes three files into DIRECTORY (created if missing; an existing DIRECTORY must be empty or hold only these files): release-key.pem, the Ed25519 private key (PKCS#8 PEM, mode 0600) that signs releases; release-key.pub.pem, its public key; and root.json, a trust root (version 1, threshold 1) signed by the key, to install on devices.
 
 Existing files are never replaced unless --force is given (exit 3 otherwise). Under --json the result is {keyId, privateKey, publicKey, trustRoot}, the last three being file paths.`;
 

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { parseJson } from '../image/oci-json.js';
 import { parsePlatform } from './platform.js';
+import { readFileCapped } from '../../../../shared/capped-read.js';
 
 export interface DirectoryLayerSource {
   directory: string;
@@ -130,11 +130,10 @@ export function parseBuildSpec(value: unknown, baseDirectory: string, what = 'bu
 export async function readBuildSpec(file: string): Promise<BuildSpec> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readFileCapped(file, MAX_SPEC_BYTES, `build spec ${file}`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `build spec ${file} does not exist`);
     throw error;
   }
-  if (bytes.length > MAX_SPEC_BYTES) throw new PrtiqlError('E_TOO_LARGE', `build spec ${file} is larger than ${MAX_SPEC_BYTES} bytes`);
   return parseBuildSpec(parseJson(bytes, `build spec ${file}`), dirname(resolve(file)), `build spec ${file}`);
 }

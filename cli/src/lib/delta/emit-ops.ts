@@ -1,16 +1,21 @@
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
+import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
+import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import type { MatchOutput, MatchPool } from './match-pool.js';
 import { PatchBuilder } from './patch-builder.js';
 import { compactWindow, replay } from './patch-window.js';
 import { headerItems, type FileCounts, type HeaderPlan, type MatchItem, type PlanItem, type PlanSources } from './plan-items.js';
+import { predictReferences } from './predict-references.js';
 
 export interface EmitContext extends PlanSources {
   target: IndexedLayer;
   /** Delta basis index of each base layer the items use. */
   basisOf: ReadonlyMap<number, number>;
   pool: MatchPool;
+  /** Delta basis index of each old deflate member read inflated (see deflate-members.ts). */
+  memberBasisOf: ReadonlyMap<string, number>;
 }
 
 /** Match jobs started ahead of the op being written (the pool runs them as workers and memory allow). */
@@ -27,6 +32,11 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
   try {
     for (const [position, item] of items.entries()) {
       matches.startAhead();
+      if (item.kind === 'member') {
+        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+        yield* await memberContentOps(context, item, counts);
+        continue;
+      }
       if (item.kind !== 'match') {
         yield* emitter.item(item);
         continue;
@@ -37,7 +47,8 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
         if (message.type === 'part') {
           const patch: PatchOp = { type: 'patch', window: new PatchWindow(window).slices(message.windowStart, message.windowLength), ...message.steps };
           if (first) counts.patched++;
-          yield* first ? emitter.withHeader(item.header, patch) : [compactWindow(patch)];
+          if (first && message.predict) counts.referencesPredicted++;
+          yield* first ? emitter.withHeader(item.header, patch, message.predict) : [await emitter.predicted(compactWindow(patch), message.predict)];
           first = false;
           continue;
         }
@@ -63,7 +74,7 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
 class Emitter {
   constructor(private readonly context: EmitContext) {}
 
-  async *item(item: Exclude<PlanItem, MatchItem>): AsyncGenerator<DeltaOp> {
+  async *item(item: Exclude<PlanItem, MatchItem | MemberItem>): AsyncGenerator<DeltaOp> {
     switch (item.kind) {
       case 'copy':
         yield { type: 'copy', ...this.range(item.layer, item.range) };
@@ -87,9 +98,10 @@ class Emitter {
   /**
    * One PATCH for a file and its header: the header's difference first, then the
    * patch's steps. Header bytes before the first difference are copied instead, so that the patch
-   * starts at a difference (a new segment's front, if any, is literal before them).
+   * starts at a difference (a new segment's front, if any, is literal before them). With
+   * `predict`, the patch becomes an XPATCH over its final window.
    */
-  async *withHeader(header: HeaderPlan, patch: PatchOp): AsyncGenerator<DeltaOp> {
+  async *withHeader(header: HeaderPlan, patch: PatchOp, predict?: Architecture): AsyncGenerator<DeltaOp> {
     const builder = new PatchBuilder();
     const window: BasisRange[] = [];
     const front = header.front && (await this.read(this.context.target, header.front));
@@ -105,7 +117,17 @@ class Emitter {
     const shift = aligned?.diff.length ?? 0;
     replay(builder, patch, (position) => position + shift);
     // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
-    yield compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
+    yield await this.predicted(compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) }), predict);
+  }
+
+  /** The patch as an XPATCH predicting the references of `predict` over its window's bytes, or as it is. */
+  async predicted(patch: PatchOp, predict: Architecture | undefined): Promise<DeltaOp> {
+    return predict ? predictReferences(patch, await this.windowBytes(patch.window), predict) : patch;
+  }
+
+  private async windowBytes(window: readonly BasisRange[]): Promise<Buffer> {
+    const layerOf = new Map([...this.context.basisOf].map(([layer, basis]) => [basis, layer]));
+    return Buffer.concat(await Promise.all(window.map((range) => this.read(this.context.layers[layerOf.get(range.basis)!]!, range))));
   }
 
   range(layer: number, range: TarRange): BasisRange {

@@ -5,7 +5,7 @@ export type MatchPiece = { kind: 'copy'; oldOffset: number; length: number } | {
 const HASH_BYTES = 8;
 /** Shortest copy at a new offset; a copy that continues the previous displacement may be shorter. */
 const MIN_COPY_BYTES = 16;
-const MIN_REPEAT_COPY_BYTES = 4;
+const MIN_REPEAT_COPY_BYTES = 8;
 /** Candidates tried per position: more finds longer matches, at the cost of time. */
 const MAX_CHAIN = 128;
 /**
@@ -17,8 +17,12 @@ const WORK_PER_BYTE = 256;
 const SHORT_CHAIN = 4;
 /** A copy this long sets the main displacement, tried again after short copies elsewhere. */
 const LONG_COPY_BYTES = 64;
-/** A copy must be this much longer than what its offset costs. */
-const MIN_SCORE = 4;
+/**
+ * A copy must be this much longer than what its offset costs. With control numbers in their
+ * own channels (format version 2), a copy's length and opcode cost little, so any copy that
+ * outweighs its offset is kept.
+ */
+const MIN_SCORE = 1;
 /**
  * Match length one more byte of offset is worth. Copies far from where the last one ended
  * cost several poorly compressible offset bytes, and usually a jump back after them; a

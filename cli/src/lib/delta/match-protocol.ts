@@ -1,3 +1,4 @@
+import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
 import type { ErrorCode } from '../../../../shared/errors.js';
 import type { MatchPiece } from './lz-match.js';
 import type { MatchShape } from './match-memory.js';
@@ -16,10 +17,11 @@ export type PoolRequest = { type: 'job'; job: MatchJob } | { type: 'ack' };
 
 /**
  * From a worker, in new-file order: patch parts (steps over the old input's bytes
- * [windowStart, windowStart + windowLength)), or the file's other encoding; then done or error.
+ * [windowStart, windowStart + windowLength)), each sent as an XPATCH predicting the references
+ * of `predict` if set, or the file's other encoding; then done or error.
  */
 export type MatchMessage =
-  | { type: 'part'; windowStart: number; windowLength: number; steps: PatchSteps }
+  | { type: 'part'; windowStart: number; windowLength: number; steps: PatchSteps; predict?: Architecture }
   | { type: 'matches'; pieces: MatchPiece[] }
   | { type: 'literal' }
   | { type: 'done' }

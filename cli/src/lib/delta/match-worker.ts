@@ -75,8 +75,8 @@ async function run(job: MatchJob): Promise<void> {
     return;
   }
   const [steps] = approximateMatch(old, next, shape.stride);
-  const choice = chooseEncoding(old, next, steps!.triples);
-  if (choice.kind === 'patch') await post({ type: 'part', windowStart: 0, windowLength: oldSize, steps: steps! });
+  const choice = chooseEncoding(old, next, steps!);
+  if (choice.kind === 'patch') await post({ type: 'part', windowStart: 0, windowLength: oldSize, steps: steps!, predict: choice.predict });
   else await post(choice.kind === 'matches' ? { type: 'matches', pieces: choice.pieces } : { type: 'literal' });
 }
 

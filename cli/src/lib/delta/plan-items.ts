@@ -1,4 +1,5 @@
 import { BasisIndex, type BasisEntryRef } from './basis-index.js';
+import { memberLayers, planMember, type MemberItem } from './deflate-members.js';
 import type { IndexedEntry, IndexedLayer, TarRange } from './layer-index.js';
 import { matchShape, type MatchShape } from './match-memory.js';
 import type { TarFiles } from './tar-files.js';
@@ -10,11 +11,15 @@ const MAX_CANDIDATES = 3;
 export interface FileCounts {
   identical: number;
   patched: number;
+  /** Of those, sent as XPATCHes: references predicted before the diff. */
+  referencesPredicted: number;
   /** Sent as copies of old bytes between literals (LZ77), smaller than the patch. */
   lzMatched: number;
   /** Had candidates, but was smaller sent as it is. */
   literalCheaper: number;
   literal: number;
+  /** Compressed members re-deflated on the device from their inflated bytes. */
+  deflateMember: number;
 }
 
 /**
@@ -35,7 +40,8 @@ export type PlanItem =
   /** Header bytes of equal length: sent as their bytewise difference to the old ones. */
   | { kind: 'header'; layer: number; old: TarRange; next: TarRange }
   /** A file to match against candidates; if a patch pays, its header travels in the same PATCH. */
-  | { kind: 'match'; header: HeaderPlan; candidates: BasisEntryRef[]; next: TarRange; shape: MatchShape };
+  | { kind: 'match'; header: HeaderPlan; candidates: BasisEntryRef[]; next: TarRange; shape: MatchShape }
+  | MemberItem;
 
 export type MatchItem = Extract<PlanItem, { kind: 'match' }>;
 type HeaderItem = Extract<PlanItem, { kind: 'copy' | 'literal' | 'header' }>;
@@ -105,7 +111,8 @@ export async function planItems(sources: PlanSources, target: IndexedLayer, coun
     const old = index.entryAt(entry.path) ?? following(previous) ?? previous;
     if (old) previous = old;
     const header = await planHeader(sources, target, entry.segment, old && { layer: old.layer, range: old.entry.segment });
-    items.push(...entryItems(sources, entry, header, counts));
+    const member = await planMember(sources, target, entry, header);
+    items.push(...(member ? [member] : entryItems(sources, entry, header, counts)));
   }
   const top = layers.length - 1;
   items.push(...headerItems(await planHeader(sources, target, target.tail, top >= 0 ? { layer: top, range: layers[top]!.tail } : undefined)));
@@ -120,7 +127,7 @@ export function usedLayers(items: readonly PlanItem[]): number[] {
     else if (item.kind === 'match') {
       item.candidates.forEach((candidate) => used.add(candidate.layer));
       if (item.header.aligned) used.add(item.header.aligned.layer);
-    }
+    } else if (item.kind === 'member') memberLayers(item).forEach((layer) => used.add(layer));
   }
   return [...used].sort((a, b) => a - b);
 }

@@ -12,6 +12,7 @@ import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Layer } from '../image/image.js';
 import { BasisIndex } from './basis-index.js';
 import { coalesceOps } from './coalesce-ops.js';
+import { inflatedBases } from './deflate-members.js';
 import { emitOps, type EmitContext } from './emit-ops.js';
 import { indexLayer, type IndexedLayer } from './layer-index.js';
 import { DEFAULT_MAX_MEMORY, matchingBudget } from './match-memory.js';
@@ -38,6 +39,8 @@ export interface DeltaStats {
   copiedBytes: number;
   patchedBytes: number;
   literalBytes: number;
+  /** Written by deflate members (their compressed size). */
+  deflatedBytes: number;
   /** Regular files with content, by how their content was encoded. */
   files: FileCounts;
 }
@@ -56,7 +59,13 @@ export interface DeltaPlanner {
 }
 
 function emptyStats(): DeltaStats {
-  return { copiedBytes: 0, patchedBytes: 0, literalBytes: 0, files: { identical: 0, patched: 0, lzMatched: 0, literalCheaper: 0, literal: 0 } };
+  return {
+    copiedBytes: 0,
+    patchedBytes: 0,
+    literalBytes: 0,
+    deflatedBytes: 0,
+    files: { identical: 0, patched: 0, referencesPredicted: 0, lzMatched: 0, literalCheaper: 0, literal: 0, deflateMember: 0 },
+  };
 }
 
 /**
@@ -99,7 +108,7 @@ export async function createDeltaPlanner(base: readonly DeltaLayer[], options: D
   }
 }
 
-type PlannerContext = Omit<EmitContext, 'target' | 'basisOf'>;
+type PlannerContext = Omit<EmitContext, 'target' | 'basisOf' | 'memberBasisOf'>;
 
 async function planLayer(context: PlannerContext, target: DeltaLayer, output: string, tarPath: string): Promise<DeltaPlanResult> {
   try {
@@ -111,11 +120,12 @@ async function planLayer(context: PlannerContext, target: DeltaLayer, output: st
     const items = await planItems(context, indexed, stats.files);
     const used = usedLayers(items);
     const basisOf = new Map(used.map((layer, basis) => [layer, basis]));
+    const members = inflatedBases(items, context.layers, used.length);
     const header: DeltaHeader = {
       target: { diffID: indexed.diffID, size: indexed.size },
-      bases: used.map((layer) => ({ kind: 'tar', layer: context.layers[layer]!.diffID, size: context.layers[layer]!.size })),
+      bases: [...used.map((layer) => ({ kind: 'tar' as const, layer: context.layers[layer]!.diffID, size: context.layers[layer]!.size })), ...members.bases],
     };
-    const ops = counted(coalesceOps(emitOps({ ...context, target: indexed, basisOf }, items, stats.files)), stats);
+    const ops = counted(coalesceOps(emitOps({ ...context, target: indexed, basisOf, memberBasisOf: members.indexOf }, items, stats.files)), stats);
     await pipeline(encodeDelta(header, ops), createWriteStream(output));
     return { target: header.target, basisLayers: basisLayers(header), stats };
   } finally {
@@ -128,6 +138,7 @@ async function* counted(ops: AsyncIterable<DeltaOp>, stats: DeltaStats): AsyncGe
   for await (const op of ops) {
     if (op.type === 'copy') stats.copiedBytes += op.length;
     else if (op.type === 'literal') stats.literalBytes += op.bytes.byteLength;
+    else if (op.type === 'deflate') stats.deflatedBytes += op.compressedSize;
     else stats.patchedBytes += op.triples.reduce((sum, triple) => sum + triple.diff.length + triple.extra.length, 0);
     yield op;
   }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -18,6 +18,7 @@ import { BuildCache } from './build-cache.js';
 import { readDockerignore } from './dockerignore.js';
 import { parseDockerfile, type ParsedDockerfile } from './parse-dockerfile.js';
 import { StageBuilder, writeStageImage } from './stage-builder.js';
+import { readFileCapped } from '../../../../shared/capped-read.js';
 
 const MAX_DOCKERFILE_BYTES = 1024 * 1024;
 
@@ -53,8 +54,7 @@ export interface MultiPlatformBuildResult {
 async function readDockerfile(path: string): Promise<ParsedDockerfile> {
   let text: Buffer;
   try {
-    if ((await stat(path)).size > MAX_DOCKERFILE_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${path} is larger than ${MAX_DOCKERFILE_BYTES} bytes`);
-    text = await readFile(path);
+    text = await readFileCapped(path, MAX_DOCKERFILE_BYTES, `Dockerfile ${path}`);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new PrtiqlError('E_NOT_FOUND', `Dockerfile ${path} does not exist`);
     throw error;

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import picomatch from 'picomatch';
+import { readFileCapped } from '../../../../shared/capped-read.js';
 
 /** Glob options close to Go's filepath.Match that docker uses: no braces or extglobs, dotfiles match `*`. */
 export const DOCKER_GLOB: picomatch.PicomatchOptions = { dot: true, nobrace: true, noextglob: true };
@@ -43,10 +43,14 @@ export function dockerignoreFilter(text: string): ContextFilter {
   };
 }
 
+/** Largest .dockerignore read, as large as a Dockerfile may be. */
+const MAX_DOCKERIGNORE_BYTES = 1024 * 1024;
+
 /** The filter of `<context>/.dockerignore`; everything is included when there is none. */
 export async function readDockerignore(context: string): Promise<ContextFilter> {
   try {
-    return dockerignoreFilter(await readFile(join(context, '.dockerignore'), 'utf8'));
+    const path = join(context, '.dockerignore');
+    return dockerignoreFilter((await readFileCapped(path, MAX_DOCKERIGNORE_BYTES, path)).toString('utf8'));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return () => true;
     throw error;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createWriteStream } from 'node:fs';
 import { Readable, pipeline as connectStreams } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { readCapped } from '../../../../shared/capped-read.js';
+import { readCapped, readFileCapped } from '../../../../shared/capped-read.js';
 import { digestHex, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
@@ -32,14 +32,8 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function readSmallFile(path: string, limit: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    if ((await handle.stat()).size > limit) throw new PrtiqlError('E_TOO_LARGE', `${path} is larger than ${limit} bytes`);
-    return await handle.readFile();
-  } finally {
-    await handle.close();
-  }
+function readSmallFile(path: string, limit: number): Promise<Buffer> {
+  return readFileCapped(path, limit, path);
 }
 
 /**

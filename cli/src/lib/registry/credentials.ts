@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { readFileCapped } from '../../../../shared/capped-read.js';
 
 /** What a registry login stored: a user and password, or an identity (refresh) token. */
 export interface RegistryCredentials {
@@ -58,10 +58,13 @@ function authFiles(options: CredentialOptions): { path: string; required: boolea
   return files;
 }
 
+/** Largest registry auth file read (Docker's config.json with its credentials). */
+const MAX_AUTH_FILE_BYTES = 1024 * 1024;
+
 async function readAuthFile(path: string, required: boolean): Promise<AuthFile | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readFileCapped(path, MAX_AUTH_FILE_BYTES, `registry auth file ${path}`)).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     if (required) throw new PrtiqlError('E_NOT_FOUND', `registry auth file ${path} does not exist`);

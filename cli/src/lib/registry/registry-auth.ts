@@ -3,7 +3,7 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import { credentialLocations, findCredentials, type CredentialOptions, type RegistryCredentials } from './credentials.js';
 import { responseError } from './registry-errors.js';
 import { send } from './registry-http.js';
-import { parseChallenges } from '../../../../shared/www-authenticate.js';
+import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../../../../shared/www-authenticate.js';
 
 type Scheme = { kind: 'basic' } | { kind: 'bearer'; realm: URL; service?: string };
 
@@ -90,6 +90,9 @@ export class RegistryAuth {
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return cached.value;
     const credentials = await this.loadCredentials();
+    if (credentials && !realmMayReceiveCredentials(scheme.realm, this.registry)) {
+      throw new PrtiqlError('E_UNAUTHORIZED', credentialsRefusedForRealm(scheme.realm, this.registry));
+    }
     const what = `getting a token for ${key} from ${scheme.realm.origin}`;
     const response = credentials?.identityToken ? await this.exchangeRefreshToken(scheme, scopes, credentials.identityToken) : await this.requestToken(scheme, scopes, credentials);
     if (response.statusCode === 401 || response.statusCode === 403) {

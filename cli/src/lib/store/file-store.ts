@@ -1,14 +1,15 @@
 import { link, lstat, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-import { BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -20,7 +21,15 @@ function errnoCode(error: unknown): string | undefined {
  * Any static HTTP server pointed at the directory can serve devices.
  */
 export class FileStore implements ArtifactStore {
+  private rootChecked?: Promise<unknown>;
+
   constructor(readonly root: string) {}
+
+  /** Before the first write: the directory must be missing, empty or an artifact store already. */
+  private checkRoot(): Promise<unknown> {
+    this.rootChecked ??= ownDirectoryEntries(this.root, (name) => ARTIFACT_STORE_ENTRIES.has(name), 'an artifact store');
+    return this.rootChecked;
+  }
 
   get location(): string {
     return this.root;
@@ -48,16 +57,18 @@ export class FileStore implements ArtifactStore {
     const target = this.blobPath(digest);
     if (await this.hasBlob(digest)) return false;
     const directory = join(this.root, BLOB_DIRECTORY);
+    await this.checkRoot();
     await mkdir(directory, { recursive: true });
     const temp = temporaryPathFor(target);
     try {
       const handle = await open(temp, 'wx', 0o644);
       try {
         // Written through the handle, not handle.createWriteStream({ autoClose: false }):
-        // on Node 20 handle.close() never settles after such a stream was used.
-        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), async (verified: AsyncIterable<Buffer>) => {
-          for await (const chunk of verified) await handle.write(chunk);
-        });
+        // on Node 20 handle.close() never settles after such a stream was used. A Writable,
+        // not an async function, so that a write error (ENOSPC) is the error pipeline reports
+        // rather than the AbortError of the iterator it would leave.
+        const writer = new Writable({ write: (chunk: Buffer, _encoding, done) => void handle.write(chunk).then(() => done(), done) });
+        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), writer);
         await handle.sync();
       } finally {
         await handle.close();
@@ -105,6 +116,7 @@ export class FileStore implements ArtifactStore {
 
   async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
     const path = this.documentLocation(name);
+    await this.checkRoot();
     await mkdir(dirname(path), { recursive: true });
     await replaceFileDurably(path, bytes);
   }

@@ -25,8 +25,8 @@ export function openStore(url: string, s3: S3ConnectionOptions = {}, registry: R
   if (scheme === 'docker') return new RegistryStore(parseRegistryStoreUrl(url), registry);
   if (scheme === 'file' || (scheme === undefined && url !== '' && !url.includes(':'))) {
     const path = scheme === 'file' ? url.slice('file://'.length) : url;
-    if (!path) throw new PrtiqlError('E_BAD_REFERENCE', `store URL ${JSON.stringify(url)} names no directory: use ${supported}`);
+    if (!path) throw new PrtiqlError('E_USAGE', `store URL ${JSON.stringify(url)} names no directory: use ${supported}`);
     return new FileStore(resolve(path));
   }
-  throw new PrtiqlError('E_BAD_REFERENCE', `unsupported store URL ${JSON.stringify(url)}: supported forms are ${supported}`);
+  throw new PrtiqlError('E_USAGE', `unsupported store URL ${JSON.stringify(url)}: supported forms are ${supported}`);
 }

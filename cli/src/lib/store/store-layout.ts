@@ -5,6 +5,8 @@ import { CHANNEL_PATTERN, MAX_RELEASE_BYTES } from '../../../../shared/release.j
 /** Names inside every artifact store (docs/artifact-store.md), relative to its root or prefix, '/'-separated. */
 export const BLOB_DIRECTORY = 'blobs/sha256';
 export const RELEASE_POINTER_FILE = 'release.json';
+/** The top-level names of an artifact store: a directory holding anything else is not one. */
+export const ARTIFACT_STORE_ENTRIES: ReadonlySet<string> = new Set(['blobs', 'channels', 'roots', 'deltas']);
 
 export function checkChannel(channel: string): string {
   if (!CHANNEL_PATTERN.test(channel)) {

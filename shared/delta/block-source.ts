@@ -1,0 +1,78 @@
+import type { ByteSource } from './byte-source.js';
+import { CHANNEL_COUNT, CHANNEL_NAMES, MAX_BLOCK_BYTES, deltaMalformed, type Channel } from './format.js';
+import type { OpSource } from './op-source.js';
+import { decodeVarint, unzigzag } from './varint.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Version 2: the op stream after the header is a sequence of blocks, each one section per
+ * channel. A read from a channel whose section is used up moves to the next block, which is
+ * only allowed once every section of the current block is used up: the writer closes a block
+ * between two fields, so any other state is a malformed delta. Memory: one block.
+ */
+export class BlockSource implements OpSource {
+  private sections: Buffer[] = Array.from({ length: CHANNEL_COUNT }, () => EMPTY);
+  private positions: number[] = new Array<number>(CHANNEL_COUNT).fill(0);
+  private blocks = 0;
+
+  constructor(private readonly input: ByteSource) {}
+
+  async byte(channel: Channel): Promise<number> {
+    const section = await this.section(channel);
+    return section[this.positions[channel]!++]!;
+  }
+
+  async varint(channel: Channel): Promise<number> {
+    const section = await this.section(channel);
+    const { value, next } = decodeVarint(section, this.positions[channel]!, section.length);
+    this.positions[channel] = next;
+    return value;
+  }
+
+  async signedVarint(channel: Channel): Promise<number> {
+    return unzigzag(await this.varint(channel));
+  }
+
+  async upTo(channel: Channel, limit: number): Promise<Buffer> {
+    const section = await this.section(channel);
+    const at = this.positions[channel]!;
+    const end = Math.min(section.length, at + limit);
+    this.positions[channel] = end;
+    return section.subarray(at, end);
+  }
+
+  async atEnd(): Promise<boolean> {
+    return this.unread() === 0 && (await this.input.atEnd());
+  }
+
+  private unread(): number {
+    return this.sections.reduce((sum, section, channel) => sum + section.length - this.positions[channel]!, 0);
+  }
+
+  private async section(channel: Channel): Promise<Buffer> {
+    if (this.positions[channel] === this.sections[channel]!.length) await this.nextBlock(channel);
+    return this.sections[channel]!;
+  }
+
+  private async nextBlock(channel: Channel): Promise<void> {
+    const name = CHANNEL_NAMES[channel];
+    const unread = this.unread();
+    if (unread > 0) deltaMalformed(`block ${this.blocks} has no ${name} bytes left but ${unread} other bytes unread`);
+    if (await this.input.atEnd()) deltaMalformed(`truncated: the ${name} channel needs a block after block ${this.blocks}`);
+    this.blocks++;
+    const lengths: number[] = [];
+    let total = 0;
+    for (let i = 0; i < CHANNEL_COUNT; i++) {
+      const length = await this.input.varint();
+      total += length;
+      if (total > MAX_BLOCK_BYTES) deltaMalformed(`block ${this.blocks} is longer than ${MAX_BLOCK_BYTES} bytes`);
+      lengths.push(length);
+    }
+    if (lengths[channel] === 0) deltaMalformed(`block ${this.blocks} has no ${name} bytes, which the operation being read needs`);
+    const bytes = await this.input.exactly(total);
+    let at = 0;
+    this.sections = lengths.map((length) => bytes.subarray(at, (at += length)));
+    this.positions.fill(0);
+  }
+}
