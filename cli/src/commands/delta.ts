@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { publishImageDeltas, type ImageDeltasResult } from '../lib/delta/image-deltas.js';
 import { openImage } from '../lib/image/open-image.js';
+import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
 import { openStoreFromFlags, STORE_FORMS, storeConnectionFlags } from '../store-flags.js';
@@ -25,6 +26,7 @@ Exit codes: 2 bad flags; 3 an image reference or the store URL is malformed; 4 a
     to: Flags.string({ description: 'Target image: oci:, docker-archive: or docker:// reference.', required: true }),
     out: Flags.string({ description: `Store that receives the deltas: ${STORE_FORMS}.`, required: true }),
     force: Flags.boolean({ description: 'Recompute even when the store already records deltas for this pair.' }),
+    'max-memory': maxMemoryFlag,
     platform: sourcePlatformFlag,
     ...registryFlags,
     ...storeConnectionFlags,
@@ -38,7 +40,7 @@ Exit codes: 2 bad flags; 3 an image reference or the store URL is malformed; 4 a
     await checkMetadataFile(flags['metadata-file']);
     const base = await openImage(flags.from, options);
     const target = await openImage(flags.to, options);
-    const result = await publishImageDeltas({ base, target, store, force: flags.force, progress: (label, total) => this.progress(label, total) });
+    const result = await publishImageDeltas({ base, target, store, force: flags.force, maxMemory: flags['max-memory'], progress: (label, total) => this.progress(label, total) });
     const bytes = result.deltas.reduce((sum, delta) => sum + delta.blob.size, 0);
     this.say(
       `${result.reused ? 'reused' : 'computed'} ${result.deltas.length} delta(s), ${bytes} bytes in all; ${result.sharedLayers.length} layer(s) shared, ${result.fullLayers.length} sent whole`,

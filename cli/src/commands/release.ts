@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { openPlatformImages } from '../lib/image/platform-images.js';
 import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
+import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
@@ -57,6 +58,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       min: 0,
       default: 0,
     }),
+    'max-memory': maxMemoryFlag,
     'metadata-file': metadataFileFlag,
   };
 
@@ -88,6 +90,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
       deviceClass: flags['device-class'],
       bases,
       baseReleases: flags['base-releases'],
+      maxMemory: flags['max-memory'],
       ...(root && { root }),
       ...(timestampKey && { timestamp: { key: timestampKey, expires: timestampExpires } }),
       progress: (label, total) => this.progress(label, total),

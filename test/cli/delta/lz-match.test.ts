@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fc, { type GeneratorValue } from 'fast-check';
 import t from 'tap';
-import type { MatchPiece } from '../../../cli/src/lib/delta/block-match.js';
+import type { MatchPiece } from '../../../cli/src/lib/delta/lz-match.js';
 import { lzMatch } from '../../../cli/src/lib/delta/lz-match.js';
 import { bytesOf, fuzzRuns, int } from '../../helpers/delta.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
-import { bsdiffFiles } from '../../../cli/src/lib/delta/bsdiff.js';
+import { approximateMatch } from '../../../cli/src/lib/delta/approximate-match.js';
 import { elfArchitecture, predictReferences } from '../../../cli/src/lib/delta/predict-references.js';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
 import type { PatchOp, XPatchOp } from '../../../shared/delta/format.js';
@@ -23,13 +23,10 @@ function randomSource(seed: number): (limit: number) => number {
   };
 }
 
-/** bsdiff's patch of `next` against `old`, as a PATCH over a window of the whole old file. */
-async function bsdiffPatch(t: Test, old: Buffer, next: Buffer): Promise<PatchOp> {
-  const dir = await mkdtemp(join(tmpdir(), 'prtiql-xpatch-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'old'), old);
-  await writeFile(join(dir, 'new'), next);
-  return { type: 'patch', window: [{ basis: 0, offset: 0, length: old.length }], ...(await bsdiffFiles(join(dir, 'old'), join(dir, 'new'), dir)) };
+/** The matcher's patch of `next` against `old`, as a PATCH over a window of the whole old file. */
+function matchedPatch(old: Buffer, next: Buffer): PatchOp {
+  const [steps] = approximateMatch(old, next);
+  return { type: 'patch', window: [{ basis: 0, offset: 0, length: old.length }], ...steps! };
 }
 
 /** The delta blob of one op, and what it decodes to against `old`. */
@@ -40,7 +37,7 @@ async function roundTrip(op: PatchOp | XPatchOp, old: Buffer, next: Buffer): Pro
 
 /** Checks that the XPATCH rebuilds `next` exactly and returns both blob sizes. */
 async function compare(t: Test, old: Buffer, next: Buffer, architecture: Architecture): Promise<{ patch: number; xpatch: number }> {
-  const patch = await bsdiffPatch(t, old, next);
+  const patch = matchedPatch(old, next);
   const xpatch = predictReferences(patch, old, architecture);
   const plain = await roundTrip(patch, old, next);
   const predicted = await roundTrip(xpatch, old, next);

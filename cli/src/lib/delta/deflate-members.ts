@@ -1,17 +1,15 @@
-import { writeFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { brotliCompressSync, constants, inflateRawSync } from 'node:zlib';
 import { Deflater } from '../../../../shared/deflate/deflater.js';
 import { CANDIDATE_PARAMS, type DeflateParams } from '../../../../shared/deflate/params.js';
 import { MAX_MEMBER_BYTES } from '../../../../shared/delta/deflate-member.js';
 import type { DeltaOp, InflatedBasis, MemberOp } from '../../../../shared/delta/format.js';
 import { inflateMember } from '../../../../shared/delta/inflated-basis.js';
-import { chooseEncoding } from './bsdiff-choice.js';
+import { PatchWindow } from '../../../../shared/delta/window.js';
+import { approximateMatch } from './approximate-match.js';
+import { chooseEncoding } from './content-choice.js';
 import type { EmitContext } from './emit-ops.js';
 import type { IndexedEntry, IndexedLayer, TarRange } from './layer-index.js';
 import type { FileCounts, HeaderPlan, PlanItem, PlanSources } from './plan-items.js';
-import { TarFiles } from './tar-files.js';
 
 const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
 const GZIP_TRAILER_BYTES = 8;
@@ -157,33 +155,29 @@ function brotliEstimate(bytes: Uint8Array): number {
   return brotliCompressSync(bytes, { params: ESTIMATE_PARAMS }).length;
 }
 
-/** The new member's inflated bytes against the old member's: the smallest of a patch, copies or the bytes themselves. */
-async function innerOps(sources: PlanSources, item: MemberItem, inflated: Buffer, basis: number | undefined, scratchDir: string): Promise<MemberOp[]> {
+/**
+ * The new member's inflated bytes against the old member's: the smallest of a patch, copies
+ * or the bytes themselves (a DEFLATE operation holds no XPATCH). Members are small (at most
+ * MAX_MEMBER_BYTES inflated), so they are matched in place at the densest stride.
+ */
+async function innerOps(sources: PlanSources, item: MemberItem, inflated: Buffer, basis: number | undefined): Promise<MemberOp[]> {
   const { old } = item;
   if (inflated.length === 0) return [];
   if (!old || basis === undefined || old.inflatedSize === 0) return [{ type: 'literal', bytes: inflated }];
   const oldRaw = await sources.files.read(sources.layers[old.layer]!.tarPath, old.rawOffset, old.rawLength);
   const oldInflated = inflateMember(oldRaw, old.inflatedSize, 'old gzip member');
-  const name = join(scratchDir, `member-${randomUUID()}`);
-  const files = new TarFiles();
-  try {
-    await Promise.all([writeFile(`${name}.old`, oldInflated), writeFile(`${name}.new`, inflated)]);
-    const encoding = await chooseEncoding(
-      files,
-      {
-        old: [{ tarPath: `${name}.old`, range: { offset: 0, length: oldInflated.length } }],
-        window: [{ basis, offset: 0, length: oldInflated.length }],
-        next: { tarPath: `${name}.new`, range: { offset: 0, length: inflated.length } },
-      },
-      scratchDir,
+  const window = new PatchWindow([{ basis, offset: 0, length: oldInflated.length }]);
+  const [steps] = approximateMatch(oldInflated, inflated);
+  const choice = chooseEncoding(oldInflated, inflated, steps!);
+  if (choice.kind === 'literal') return [{ type: 'literal', bytes: inflated }];
+  if (choice.kind === 'matches') {
+    return choice.pieces.flatMap((piece): MemberOp[] =>
+      piece.kind === 'literal'
+        ? [{ type: 'literal', bytes: inflated.subarray(piece.newOffset, piece.newOffset + piece.length) }]
+        : window.slices(piece.oldOffset, piece.length).map((range) => ({ type: 'copy', ...range })),
     );
-    if (encoding.kind === 'patch') return [encoding.op];
-    if (encoding.kind === 'matches') return encoding.ops;
-    return [{ type: 'literal', bytes: inflated }];
-  } finally {
-    await files.close();
-    await Promise.all([rm(`${name}.old`, { force: true }), rm(`${name}.new`, { force: true })]);
   }
+  return [{ type: 'patch', window: window.slices(0, oldInflated.length), ...steps! }];
 }
 
 /**
@@ -195,7 +189,7 @@ export async function memberContentOps(context: EmitContext, item: MemberItem, c
   const content = await context.files.read(context.target.tarPath, item.next.offset, item.next.length);
   const raw = content.subarray(item.headerLength, item.headerLength + item.rawLength);
   const inflated = inflateRawSync(raw);
-  const ops = await innerOps(context, item, inflated, item.old && context.memberBasisOf.get(basisKey(item.old)), context.scratchDir);
+  const ops = await innerOps(context, item, inflated, item.old && context.memberBasisOf.get(basisKey(item.old)));
   const onlyLiteral = ops.length === 1 && ops[0]!.type === 'literal';
   if (onlyLiteral && brotliEstimate(inflated) >= brotliEstimate(raw)) {
     counts.literal++;

@@ -1,69 +1,80 @@
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
 import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
-import { blockMatch } from './block-match.js';
-import { chooseEncoding, type ContentEncoding } from './bsdiff-choice.js';
+import { PatchWindow } from '../../../../shared/delta/window.js';
 import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
+import type { MatchOutput, MatchPool } from './match-pool.js';
 import { PatchBuilder } from './patch-builder.js';
 import { compactWindow, replay } from './patch-window.js';
+import { headerItems, type FileCounts, type HeaderPlan, type MatchItem, type PlanItem, type PlanSources } from './plan-items.js';
 import { predictReferences } from './predict-references.js';
-import { headerItems, type BsdiffItem, type FileCounts, type HeaderPlan, type PlanItem, type PlanSources } from './plan-items.js';
 
 export interface EmitContext extends PlanSources {
   target: IndexedLayer;
   /** Delta basis index of each base layer the items use. */
   basisOf: ReadonlyMap<number, number>;
+  pool: MatchPool;
   /** Delta basis index of each old deflate member read inflated (see deflate-members.ts). */
   memberBasisOf: ReadonlyMap<string, number>;
-  scratchDir: string;
-  workers: number;
 }
 
+/** Match jobs started ahead of the op being written (the pool runs them as workers and memory allow). */
+const MATCHES_AHEAD = 3;
+
 /**
- * Turns plan items into delta operations in target order, running bsdiffs on `workers` in
- * parallel ahead of the op being written. Content is read from the saved tars in pieces.
+ * Turns plan items into delta operations in target order. Changed files are matched on the
+ * pool's workers, started ahead of the op being written; a large file's patch arrives in
+ * parts, each its own PATCH, written while the next part is matched.
  */
 export async function* emitOps(context: EmitContext, items: readonly PlanItem[], counts: FileCounts): AsyncGenerator<DeltaOp> {
   const emitter = new Emitter(context);
-  const bsdiffs = new BsdiffQueue(context, items);
+  const matches = new MatchQueue(context, items);
   try {
     for (const [position, item] of items.entries()) {
-      bsdiffs.startAhead();
+      matches.startAhead();
       if (item.kind === 'member') {
         for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
         yield* await memberContentOps(context, item, counts);
         continue;
       }
-      if (item.kind !== 'bsdiff') {
+      if (item.kind !== 'match') {
         yield* emitter.item(item);
         continue;
       }
-      const encoding = await bsdiffs.take(position);
-      if (encoding.kind === 'patch') {
-        counts.bsdiff++;
-        if (encoding.predict) counts.referencesPredicted++;
-        yield* emitter.withHeader(item.header, encoding.op, encoding.predict);
-        continue;
-      }
-      for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
-      if (encoding.kind === 'matches') {
-        counts.lzMatched++;
-        yield* encoding.ops;
-      } else {
-        counts.bsdiffNotWorthIt++;
-        yield* emitter.literal(item.next);
+      const window = item.candidates.map((ref) => emitter.range(ref.layer, ref.entry.content));
+      let first = true;
+      for await (const message of matches.take(position)) {
+        if (message.type === 'part') {
+          const patch: PatchOp = { type: 'patch', window: new PatchWindow(window).slices(message.windowStart, message.windowLength), ...message.steps };
+          if (first) counts.patched++;
+          if (first && message.predict) counts.referencesPredicted++;
+          yield* first ? emitter.withHeader(item.header, patch, message.predict) : [await emitter.predicted(compactWindow(patch), message.predict)];
+          first = false;
+          continue;
+        }
+        for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+        if (message.type === 'matches') {
+          counts.lzMatched++;
+          const old = new PatchWindow(window);
+          for (const piece of message.pieces) {
+            if (piece.kind === 'copy') yield* old.slices(piece.oldOffset, piece.length).map((range): DeltaOp => ({ type: 'copy', ...range }));
+            else yield* emitter.literal({ offset: item.next.offset + piece.newOffset, length: piece.length });
+          }
+        } else {
+          counts.literalCheaper++;
+          yield* emitter.literal(item.next);
+        }
       }
     }
   } finally {
-    await bsdiffs.settle();
+    await matches.settle();
   }
 }
 
 class Emitter {
   constructor(private readonly context: EmitContext) {}
 
-  async *item(item: Exclude<PlanItem, BsdiffItem | MemberItem>): AsyncGenerator<DeltaOp> {
+  async *item(item: Exclude<PlanItem, MatchItem | MemberItem>): AsyncGenerator<DeltaOp> {
     switch (item.kind) {
       case 'copy':
         yield { type: 'copy', ...this.range(item.layer, item.range) };
@@ -77,9 +88,6 @@ class Emitter {
         yield { type: 'patch', window: [window], start: 0, triples: [{ diff, extra: Buffer.alloc(0), seek: 0 }] };
         break;
       }
-      case 'blocks':
-        yield* this.blocks(item);
-        break;
     }
   }
 
@@ -88,8 +96,8 @@ class Emitter {
   }
 
   /**
-   * One PATCH for a file and its header: the header's difference first, then bsdiff's
-   * steps. Header bytes before the first difference are copied instead, so that the patch
+   * One PATCH for a file and its header: the header's difference first, then the
+   * patch's steps. Header bytes before the first difference are copied instead, so that the patch
    * starts at a difference (a new segment's front, if any, is literal before them). With
    * `predict`, the patch becomes an XPATCH over its final window.
    */
@@ -109,8 +117,12 @@ class Emitter {
     const shift = aligned?.diff.length ?? 0;
     replay(builder, patch, (position) => position + shift);
     // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
-    const op = compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
-    yield predict ? predictReferences(op, await this.windowBytes(op.window), predict) : op;
+    yield await this.predicted(compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) }), predict);
+  }
+
+  /** The patch as an XPATCH predicting the references of `predict` over its window's bytes, or as it is. */
+  async predicted(patch: PatchOp, predict: Architecture | undefined): Promise<DeltaOp> {
+    return predict ? predictReferences(patch, await this.windowBytes(patch.window), predict) : patch;
   }
 
   private async windowBytes(window: readonly BasisRange[]): Promise<Buffer> {
@@ -118,18 +130,7 @@ class Emitter {
     return Buffer.concat(await Promise.all(window.map((range) => this.read(this.context.layers[layerOf.get(range.basis)!]!, range))));
   }
 
-  private async *blocks(item: Extract<PlanItem, { kind: 'blocks' }>): AsyncGenerator<DeltaOp> {
-    const { layers, target } = this.context;
-    const old = item.candidate;
-    const readOld = (offset: number, length: number) => this.read(layers[old.layer]!, { offset: old.entry.content.offset + offset, length });
-    const readNew = (offset: number, length: number) => this.read(target, { offset: item.next.offset + offset, length });
-    for await (const piece of blockMatch(readOld, old.entry.content.length, readNew, item.next.length)) {
-      if (piece.kind === 'copy') yield { type: 'copy', ...this.range(old.layer, { offset: old.entry.content.offset + piece.oldOffset, length: piece.length }) };
-      else yield* this.literal({ offset: item.next.offset + piece.newOffset, length: piece.length });
-    }
-  }
-
-  private range(layer: number, range: TarRange): BasisRange {
+  range(layer: number, range: TarRange): BasisRange {
     return { basis: this.context.basisOf.get(layer)!, offset: range.offset, length: range.length };
   }
 
@@ -155,50 +156,47 @@ class Emitter {
 }
 
 /**
- * Runs the bsdiff items on `workers` parallel bsdiffs, starting them ahead of the op being
- * written but never more than `workers + 1` at once: finished patches wait in memory for
- * their turn, so the lookahead bounds that memory.
+ * Starts the match items on the pool ahead of the op being written, at most MATCHES_AHEAD
+ * unfinished at once: what a started job delivers waits in memory for its turn.
  */
-class BsdiffQueue {
-  private readonly limit: LimitFunction;
-  /** Positions of bsdiff items not started yet, the next one last. */
+class MatchQueue {
+  /** Positions of match items not started yet, the next one last. */
   private readonly pending: number[];
-  private readonly started = new Map<number, Promise<ContentEncoding>>();
+  private readonly started = new Map<number, AsyncGenerator<MatchOutput>>();
 
   constructor(
     private readonly context: EmitContext,
     private readonly items: readonly PlanItem[],
   ) {
-    this.limit = pLimit(context.workers);
-    this.pending = items.flatMap((item, position) => (item.kind === 'bsdiff' ? [position] : [])).reverse();
+    this.pending = items.flatMap((item, position) => (item.kind === 'match' ? [position] : [])).reverse();
   }
 
   startAhead(): void {
-    while (this.pending.length > 0 && this.started.size <= this.context.workers) {
+    while (this.pending.length > 0 && this.started.size < MATCHES_AHEAD) {
       const position = this.pending.pop()!;
-      const run = this.limit(() => this.run(this.items[position] as BsdiffItem));
-      run.catch(() => {
-        // awaited by take(); this keeps an early failure from being reported as unhandled
-      });
-      this.started.set(position, run);
+      const item = this.items[position] as MatchItem;
+      const { layers, target } = this.context;
+      const old = item.candidates.map((ref) => ({ tarPath: layers[ref.layer]!.tarPath, range: ref.entry.content }));
+      this.started.set(position, this.context.pool.start({ old, next: { tarPath: target.tarPath, range: item.next }, shape: item.shape }));
     }
   }
 
-  async take(position: number): Promise<ContentEncoding> {
+  async *take(position: number): AsyncGenerator<MatchOutput> {
     this.startAhead();
-    const run = this.started.get(position)!;
-    this.started.delete(position);
-    return run;
+    const messages = this.started.get(position)!;
+    try {
+      yield* messages;
+    } finally {
+      this.started.delete(position);
+    }
   }
 
+  /** Drains the jobs started and not taken (after a failure), so that no worker stays busy. */
   async settle(): Promise<void> {
-    await Promise.allSettled(this.started.values());
-  }
-
-  private run(item: BsdiffItem): Promise<ContentEncoding> {
-    const { layers, files, target, basisOf, scratchDir } = this.context;
-    const old = item.candidates.map((ref) => ({ tarPath: layers[ref.layer]!.tarPath, range: ref.entry.content }));
-    const window = item.candidates.map((ref) => ({ basis: basisOf.get(ref.layer)!, ...ref.entry.content }));
-    return chooseEncoding(files, { old, window, next: { tarPath: target.tarPath, range: item.next } }, scratchDir);
+    await Promise.allSettled([...this.started.values()].map(async (messages) => {
+      for await (const _ of messages) {
+        // discarded
+      }
+    }));
   }
 }

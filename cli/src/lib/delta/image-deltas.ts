@@ -22,6 +22,8 @@ export interface ImageDeltasOptions {
   targetManifest?: ReleaseDescriptor;
   /** Recompute even when the store holds a record for this pair. */
   force?: boolean;
+  /** Peak memory of the delta computation, in bytes (see match-memory.ts). */
+  maxMemory?: number;
 }
 
 export interface ImageDeltasResult {
@@ -77,7 +79,7 @@ export async function publishImageDeltas(options: ImageDeltasOptions): Promise<I
   }
 
   const workDir = await mkdtemp(join(tmpdir(), 'prtiql-delta-'));
-  const planner = await createDeltaPlanner(base.layers, { workDir, progress });
+  const planner = await createDeltaPlanner(base.layers, { workDir, progress, maxMemory: options.maxMemory });
   const deltas: ReleaseDelta[] = [];
   const fullLayers: Digest[] = [];
   try {

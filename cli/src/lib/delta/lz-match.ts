@@ -1,4 +1,5 @@
-import type { MatchPiece } from './block-match.js';
+/** A piece of the new input: a copy of old bytes, or literal new bytes. */
+export type MatchPiece = { kind: 'copy'; oldOffset: number; length: number } | { kind: 'literal'; newOffset: number; length: number };
 
 /** Bytes hashed to find match candidates: the shortest match found through the hash table. */
 const HASH_BYTES = 8;
@@ -54,7 +55,8 @@ function hashAt(bytes: Buffer, at: number, shift: number): number {
   return (high ^ (high >>> 13)) >>> shift;
 }
 
-function matchLength(old: Buffer, oldAt: number, next: Buffer, nextAt: number): number {
+/** How many bytes of `old` from `oldAt` equal those of `next` from `nextAt`. */
+export function matchLength(old: Uint8Array, oldAt: number, next: Uint8Array, nextAt: number): number {
   const limit = Math.min(old.length - oldAt, next.length - nextAt);
   let length = 0;
   while (length < limit && old[oldAt + length] === next[nextAt + length]) length++;

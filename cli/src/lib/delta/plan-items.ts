@@ -1,22 +1,22 @@
 import { BasisIndex, type BasisEntryRef } from './basis-index.js';
-import { BSDIFF_MAX_INPUT_BYTES } from './bsdiff.js';
 import { memberLayers, planMember, type MemberItem } from './deflate-members.js';
 import type { IndexedEntry, IndexedLayer, TarRange } from './layer-index.js';
+import { matchShape, type MatchShape } from './match-memory.js';
 import type { TarFiles } from './tar-files.js';
 
-/** Base files concatenated into one bsdiff input, so that a new file can copy from several. */
+/** Base files concatenated into one old input, so that a new file can take bytes from several. */
 const MAX_CANDIDATES = 3;
 
 /** How the target's regular files were encoded. */
 export interface FileCounts {
   identical: number;
-  bsdiff: number;
-  /** Of those, sent as an XPATCH: references predicted before the diff. */
+  patched: number;
+  /** Of those, sent as XPATCHes: references predicted before the diff. */
   referencesPredicted: number;
-  /** Sent as copies of old bytes between literals (LZ77), smaller than bsdiff's patch. */
+  /** Sent as copies of old bytes between literals (LZ77), smaller than the patch. */
   lzMatched: number;
-  bsdiffNotWorthIt: number;
-  blockMatched: number;
+  /** Had candidates, but was smaller sent as it is. */
+  literalCheaper: number;
   literal: number;
   /** Compressed members re-deflated on the device from their inflated bytes. */
   deflateMember: number;
@@ -33,24 +33,25 @@ export interface HeaderPlan {
   aligned?: { layer: number; old: TarRange; next: TarRange; identical: boolean };
 }
 
-/** One step of the target, decided before any bsdiff runs. Ranges are of the saved tars. */
+/** One step of the target, decided before any matching runs. Ranges are of the saved tars. */
 export type PlanItem =
   | { kind: 'copy'; layer: number; range: TarRange }
   | { kind: 'literal'; range: TarRange }
   /** Header bytes of equal length: sent as their bytewise difference to the old ones. */
   | { kind: 'header'; layer: number; old: TarRange; next: TarRange }
-  /** A file to bsdiff; if the patch pays, its header travels in the same PATCH. */
-  | { kind: 'bsdiff'; header: HeaderPlan; candidates: BasisEntryRef[]; next: TarRange }
-  | { kind: 'blocks'; candidate: BasisEntryRef; next: TarRange }
+  /** A file to match against candidates; if a patch pays, its header travels in the same PATCH. */
+  | { kind: 'match'; header: HeaderPlan; candidates: BasisEntryRef[]; next: TarRange; shape: MatchShape }
   | MemberItem;
 
-export type BsdiffItem = Extract<PlanItem, { kind: 'bsdiff' }>;
+export type MatchItem = Extract<PlanItem, { kind: 'match' }>;
 type HeaderItem = Extract<PlanItem, { kind: 'copy' | 'literal' | 'header' }>;
 
 export interface PlanSources {
   layers: readonly IndexedLayer[];
   index: BasisIndex;
   files: TarFiles;
+  /** Bytes that the matching of changed files may hold at once (see match-memory.ts). */
+  matchBudget: number;
 }
 
 export function headerItems(plan: HeaderPlan): HeaderItem[] {
@@ -75,8 +76,9 @@ async function planHeader(sources: PlanSources, target: IndexedLayer, next: TarR
   return { front, aligned: { ...aligned, identical: oldBytes.equals(nextBytes) } };
 }
 
-/** Identical content anywhere, else bsdiff against similar files, else the cheaper method, else literal. */
-function entryItems(index: BasisIndex, entry: IndexedEntry, header: HeaderPlan, counts: FileCounts): PlanItem[] {
+/** Identical content anywhere, else matched against similar files, else literal. */
+function entryItems(sources: PlanSources, entry: IndexedEntry, header: HeaderPlan, counts: FileCounts): PlanItem[] {
+  const { index } = sources;
   if (entry.type !== 'file' || entry.content.length === 0) return headerItems(header);
   const identical = [index.fileAt(entry.path)].find((ref) => ref?.entry.sha256 === entry.sha256) ?? index.identical(entry.sha256!);
   if (identical) {
@@ -88,13 +90,10 @@ function entryItems(index: BasisIndex, entry: IndexedEntry, header: HeaderPlan, 
     counts.literal++;
     return [...headerItems(header), { kind: 'literal', range: entry.content }];
   }
-  let budget = BSDIFF_MAX_INPUT_BYTES - entry.content.length;
-  const fitting = candidates.filter((ref) => (budget -= ref.entry.content.length) >= 0);
-  if (fitting.length === 0) {
-    counts.blockMatched++;
-    return [...headerItems(header), { kind: 'blocks', candidate: candidates[0]!, next: entry.content }];
-  }
-  return [{ kind: 'bsdiff', header, candidates: fitting, next: entry.content }];
+  const oldBytes = candidates.reduce((sum, ref) => sum + ref.entry.content.length, 0);
+  const shape = matchShape(oldBytes, entry.content.length, sources.matchBudget);
+  // a windowed match reads one old file: the same path, or the closest in size
+  return [{ kind: 'match', header, candidates: shape.kind === 'windowed' ? candidates.slice(0, 1) : candidates, next: entry.content, shape }];
 }
 
 /** Decides, entry by entry in target order, what each part of the target tar is sent as. */
@@ -113,7 +112,7 @@ export async function planItems(sources: PlanSources, target: IndexedLayer, coun
     if (old) previous = old;
     const header = await planHeader(sources, target, entry.segment, old && { layer: old.layer, range: old.entry.segment });
     const member = await planMember(sources, target, entry, header);
-    items.push(...(member ? [member] : entryItems(index, entry, header, counts)));
+    items.push(...(member ? [member] : entryItems(sources, entry, header, counts)));
   }
   const top = layers.length - 1;
   items.push(...headerItems(await planHeader(sources, target, target.tail, top >= 0 ? { layer: top, range: layers[top]!.tail } : undefined)));
@@ -125,11 +124,10 @@ export function usedLayers(items: readonly PlanItem[]): number[] {
   const used = new Set<number>();
   for (const item of items) {
     if (item.kind === 'copy' || item.kind === 'header') used.add(item.layer);
-    else if (item.kind === 'bsdiff') {
+    else if (item.kind === 'match') {
       item.candidates.forEach((candidate) => used.add(candidate.layer));
       if (item.header.aligned) used.add(item.header.aligned.layer);
-    } else if (item.kind === 'blocks') used.add(item.candidate.layer);
-    else if (item.kind === 'member') memberLayers(item).forEach((layer) => used.add(layer));
+    } else if (item.kind === 'member') memberLayers(item).forEach((layer) => used.add(layer));
   }
   return [...used].sort((a, b) => a - b);
 }

@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { DeltaHeader, DeltaOp } from '../../../../shared/delta/format.js';
@@ -14,11 +15,13 @@ import { coalesceOps } from './coalesce-ops.js';
 import { inflatedBases } from './deflate-members.js';
 import { emitOps, type EmitContext } from './emit-ops.js';
 import { indexLayer, type IndexedLayer } from './layer-index.js';
+import { DEFAULT_MAX_MEMORY, matchingBudget } from './match-memory.js';
+import { MatchPool } from './match-pool.js';
 import { planItems, usedLayers, type FileCounts } from './plan-items.js';
 import { TarFiles } from './tar-files.js';
 
-/** bsdiff runs at once; each may take up to about 1.1 GiB (see BSDIFF_MAX_INPUT_BYTES). */
-export const DEFAULT_BSDIFF_WORKERS = 2;
+/** Match workers: one per core, at most two (the writer's brotli needs a core too). */
+const DEFAULT_MATCH_WORKERS = Math.min(2, availableParallelism());
 
 export type DeltaLayer = Pick<Layer, 'diffID' | 'openUncompressed'>;
 
@@ -26,7 +29,9 @@ export interface DeltaPlannerOptions {
   /** Scratch space: the planner keeps the base layers' tars there until `close`. */
   workDir: string;
   progress?: ProgressFactory;
-  bsdiffWorkers?: number;
+  /** Peak memory of the whole command, in bytes (default DEFAULT_MAX_MEMORY): matching is scheduled within it. */
+  maxMemory?: number;
+  matchWorkers?: number;
 }
 
 /** How the target's bytes were sent. */
@@ -59,18 +64,20 @@ function emptyStats(): DeltaStats {
     patchedBytes: 0,
     literalBytes: 0,
     deflatedBytes: 0,
-    files: { identical: 0, bsdiff: 0, referencesPredicted: 0, lzMatched: 0, bsdiffNotWorthIt: 0, blockMatched: 0, literal: 0, deflateMember: 0 },
+    files: { identical: 0, patched: 0, referencesPredicted: 0, lzMatched: 0, literalCheaper: 0, literal: 0, deflateMember: 0 },
   };
 }
 
 /**
  * Indexes the base image's layers once (each saved to `workDir`) and then writes deltas for
- * target layers against all of them. Memory: the indexes, one op at a time, and the results
- * of at most `bsdiffWorkers + 1` bsdiff runs, plus what the running bsdiffs take.
+ * target layers against all of them. Memory: the indexes, one op at a time, and the matching
+ * of changed files, which a pool of workers schedules within `maxMemory` (match-memory.ts).
  */
 export async function createDeltaPlanner(base: readonly DeltaLayer[], options: DeltaPlannerOptions): Promise<DeltaPlanner> {
   const dir = await mkdtemp(join(options.workDir, 'planner-'));
   const files = new TarFiles();
+  const matchBudget = matchingBudget(options.maxMemory ?? DEFAULT_MAX_MEMORY);
+  const pool = new MatchPool(options.matchWorkers ?? DEFAULT_MATCH_WORKERS, matchBudget);
   const progress = options.progress ?? silentProgress;
   try {
     const layers: IndexedLayer[] = [];
@@ -83,16 +90,18 @@ export async function createDeltaPlanner(base: readonly DeltaLayer[], options: D
       bar.finish(`${indexed.entries.length} entries`);
       layers.push(indexed);
     }
-    const context = { layers, index: new BasisIndex(layers), files, scratchDir: dir, workers: options.bsdiffWorkers ?? DEFAULT_BSDIFF_WORKERS };
+    const context = { layers, index: new BasisIndex(layers), files, matchBudget, pool };
     let targets = 0;
     return {
       plan: (target, output) => planLayer(context, target, output, join(dir, `target-${targets++}.tar`)),
       close: async () => {
+        await pool.close();
         await files.close();
         await rm(dir, { recursive: true, force: true });
       },
     };
   } catch (error) {
+    await pool.close();
     await files.close();
     await rm(dir, { recursive: true, force: true });
     throw error;

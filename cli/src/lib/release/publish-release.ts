@@ -38,6 +38,8 @@ export interface PublishReleaseOptions {
   root?: Uint8Array;
   /** Signs channels/<channel>/timestamp.json for the new release with this online key. */
   timestamp?: { key: KeyObject; expires: Date };
+  /** Peak memory of the delta computation, in bytes (see match-memory.ts). */
+  maxMemory?: number;
   progress?: ProgressFactory;
 }
 
@@ -176,12 +178,12 @@ function imageBlobs(images: readonly DescribedImage[], index: IndexBlob | undefi
 }
 
 /** Deltas to one target image from every base of its platform (reusing recorded ones). */
-async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory): Promise<ReleaseDelta[]> {
+async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory, maxMemory: number | undefined): Promise<ReleaseDelta[]> {
   const deltas: ReleaseDelta[] = [];
   for (const base of basesFor(described.image, described.manifest.digest, bases)) {
     const { mediaType, digest, bytes } = described.manifest;
     const targetManifest = { mediaType, digest, size: bytes.length };
-    deltas.push(...(await publishImageDeltas({ base, target: described.image, targetManifest, store, progress })).deltas);
+    deltas.push(...(await publishImageDeltas({ base, target: described.image, targetManifest, store, progress, maxMemory })).deltas);
   }
   return deltas;
 }
@@ -240,7 +242,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const { uploaded, skipped } = await uploadBlobs(store, imageBlobs(described, index), progress);
   const bases = [...(options.bases ?? []), ...(await openReleasedImages(store, releasesBefore(history, version, options.baseReleases ?? 0)))];
   const released: ReleaseImage[] = [];
-  for (const image of described) released.push(releaseImage(image, await imageDeltas(image, bases, store, progress), multiPlatform));
+  for (const image of described) released.push(releaseImage(image, await imageDeltas(image, bases, store, progress, options.maxMemory), multiPlatform));
 
   const [first, ...others] = released;
   const release: Release = {
