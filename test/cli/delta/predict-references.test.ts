@@ -112,23 +112,19 @@ const armFiller = (random: (limit: number) => number) => {
 };
 const armCall = (code: Buffer, at: number, target: number) => code.writeUInt32LE((0x94000000 | (((target - at) >> 2) & 0x3ffffff)) >>> 0, at);
 
-t.test('x86-64 code whose functions moved: predicted calls make the delta much smaller, byte-exact', async (t) => {
-  const random = randomSource(7);
-  const program = drawProgram(random, 600, 5, x86Filler);
-  const old = link(program, x86Call);
-  const next = link(grow(program, random, 20, x86Filler), x86Call);
-  const { patch, xpatch } = await compare(t, old, next, 'x86_64');
-  t.ok(xpatch < patch * 0.5, `XPATCH ${xpatch} bytes < half the PATCH's ${patch}`);
-});
-
-t.test('aarch64 code whose functions moved: predicted BL immediates make the delta much smaller, byte-exact', async (t) => {
-  const random = randomSource(11);
-  const program = drawProgram(random, 600, 4, armFiller);
-  const old = link(program, armCall);
-  const next = link(grow(program, random, 20, armFiller), armCall);
-  const { patch, xpatch } = await compare(t, old, next, 'aarch64');
-  t.ok(xpatch < patch * 0.5, `XPATCH ${xpatch} bytes < half the PATCH's ${patch}`);
-});
+for (const { arch, seed, callWidth, filler, call, what } of [
+  { arch: 'x86_64', seed: 7, callWidth: 5, filler: x86Filler, call: x86Call, what: 'predicted calls' },
+  { arch: 'aarch64', seed: 11, callWidth: 4, filler: armFiller, call: armCall, what: 'predicted BL immediates' },
+] as const) {
+  t.test(`${arch} code whose functions moved: ${what} make the delta much smaller, byte-exact`, async (t) => {
+    const random = randomSource(seed);
+    const program = drawProgram(random, 600, callWidth, filler);
+    const old = link(program, call);
+    const next = link(grow(program, random, 20, filler), call);
+    const { patch, xpatch } = await compare(t, old, next, arch);
+    t.ok(xpatch < patch * 0.5, `XPATCH ${xpatch} bytes < half the PATCH's ${patch}`);
+  });
+}
 
 /** C source of `count` functions calling one another; `extra` statements go into function 3. */
 function cProgram(count: number, extra: number): string {
