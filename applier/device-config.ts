@@ -5,6 +5,7 @@ import type { Platform } from '../shared/oci.js';
 import { parsePlatform } from '../shared/platform.js';
 import type { NetworkMode } from './runtime-bundle.js';
 import { readFileCapped } from '../shared/capped-read.js';
+import { LINUX_CAPABILITIES, type ConfinementRelaxations } from './confinement.js';
 
 /** Read by `run` when no --config is given, if it exists. */
 export const DEFAULT_DEVICE_CONFIG_PATH = '/etc/prtiql/device.json';
@@ -33,11 +34,15 @@ export interface DeviceConfig {
   pidsLimit?: number;
   /** The image `update` picks from multi-platform releases, instead of the one Node reports. */
   platform?: Platform;
+  /** What of the container's default confinement this device gives up; absent: nothing. */
+  confinement?: ConfinementRelaxations;
 }
 
 export const EMPTY_DEVICE_CONFIG: DeviceConfig = { mounts: [], env: {} };
 
-const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit', 'platform']);
+const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit', 'platform', 'confinement']);
+const CONFINEMENT_SWITCHES = ['seccomp', 'noNewPrivileges', 'maskedPaths'] as const;
+const CONFINEMENT_KEYS = new Set<string>([...CONFINEMENT_SWITCHES, 'addCapabilities']);
 const MOUNT_KEYS = new Set(['source', 'destination', 'readOnly']);
 /** The runtime's own mounts: a device mount there would hide or be hidden by them. */
 const RESERVED_DESTINATIONS = ['/proc', '/sys', '/dev'];
@@ -120,7 +125,31 @@ export function parseDeviceConfig(text: string, file: string): DeviceConfig {
       fail(`"platform" must be os/arch[/variant], e.g. linux/arm/v7, not ${JSON.stringify(object.platform)}`);
     }
   }
+  if (object.confinement !== undefined) config.confinement = parseConfinement(object.confinement, fail);
   return config;
+}
+
+/** Each relaxation is named on its own; nothing is relaxed by a typo or a value of the wrong type. */
+function parseConfinement(value: unknown, fail: Fail): ConfinementRelaxations {
+  const object = asObject(value, '"confinement"', fail);
+  rejectUnknownKeys(object, CONFINEMENT_KEYS, ' in "confinement"', fail);
+  const relax: ConfinementRelaxations = {};
+  for (const key of CONFINEMENT_SWITCHES) {
+    if (object[key] === undefined) continue;
+    if (typeof object[key] !== 'boolean') fail(`confinement.${key} must be true or false`);
+    relax[key] = object[key] as boolean;
+  }
+  if (object.addCapabilities !== undefined) {
+    const names = object.addCapabilities;
+    if (!Array.isArray(names)) fail('confinement.addCapabilities must be a list of capability names');
+    for (const name of names as unknown[]) {
+      if (typeof name !== 'string' || !LINUX_CAPABILITIES.includes(name)) {
+        fail(`confinement.addCapabilities: ${JSON.stringify(name)} is not a Linux capability (CAP_NET_ADMIN, CAP_SYS_PTRACE, ...)`);
+      }
+    }
+    relax.addCapabilities = names as string[];
+  }
+  return relax;
 }
 
 type Fail = (problem: string) => never;

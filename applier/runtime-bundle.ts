@@ -1,7 +1,9 @@
 import { constants } from 'node:os';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ContainerConfig, ImageConfig } from '../shared/oci.js';
+import { confinement } from './confinement.js';
 import { EMPTY_DEVICE_CONFIG, type DeviceConfig, type DeviceMount } from './device-config.js';
+import type { SeccompProfile } from './seccomp-profile.js';
 
 /** The subset of the OCI runtime spec (config.json of a bundle) that the applier writes. */
 export interface RuntimeSpec {
@@ -28,6 +30,7 @@ export interface RuntimeSpec {
     namespaces: { type: string }[];
     maskedPaths: string[];
     readonlyPaths: string[];
+    seccomp?: SeccompProfile;
   };
 }
 
@@ -55,41 +58,6 @@ export interface BundleOptions {
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** Docker's default capability set. */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_AUDIT_WRITE',
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FOWNER',
-  'CAP_FSETID',
-  'CAP_KILL',
-  'CAP_MKNOD',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_NET_RAW',
-  'CAP_SETFCAP',
-  'CAP_SETGID',
-  'CAP_SETPCAP',
-  'CAP_SETUID',
-  'CAP_SYS_CHROOT',
-];
-
-/** Docker's masked and read-only paths: kernel interfaces a container must not read or write. */
-const MASKED_PATHS = [
-  '/proc/acpi',
-  '/proc/asound',
-  '/proc/interrupts',
-  '/proc/kcore',
-  '/proc/keys',
-  '/proc/latency_stats',
-  '/proc/sched_debug',
-  '/proc/scsi',
-  '/proc/timer_list',
-  '/proc/timer_stats',
-  '/sys/devices/virtual/powercap',
-  '/sys/firmware',
-];
-const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 const STANDARD_MOUNTS: RuntimeSpec['mounts'] = [
   { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -121,6 +89,7 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
   const config = image.config ?? {};
   const device = options.device ?? EMPTY_DEVICE_CONFIG;
   const user = resolveUser(config.User ?? '', options.accounts);
+  const confined = confinement(device.confinement);
   const namespaces = ['pid', 'ipc', 'uts', 'mount', ...(options.network === 'none' ? ['network'] : [])];
   return {
     ociVersion: '1.0.2',
@@ -131,14 +100,14 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
       env: processEnv(config, options.containerId, user.home, device.env),
       cwd: workingDir(config),
       capabilities: {
-        bounding: DEFAULT_CAPABILITIES,
-        effective: DEFAULT_CAPABILITIES,
-        permitted: DEFAULT_CAPABILITIES,
+        bounding: confined.capabilities,
+        effective: confined.capabilities,
+        permitted: confined.capabilities,
         inheritable: [],
         ambient: [],
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
+      noNewPrivileges: confined.noNewPrivileges,
     },
     root: { path: 'rootfs', readonly: false },
     hostname: options.containerId,
@@ -150,8 +119,9 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
         ...(device.pidsLimit !== undefined && { pids: { limit: device.pidsLimit } }),
       },
       namespaces: namespaces.map((type) => ({ type })),
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      maskedPaths: confined.maskedPaths,
+      readonlyPaths: confined.readonlyPaths,
+      ...(confined.seccomp && { seccomp: confined.seccomp }),
     },
   };
 }

@@ -1,7 +1,6 @@
 import t from 'tap';
 import type { ImageConfig } from '../../shared/oci.js';
 import {
-  DEFAULT_CAPABILITIES,
   DEFAULT_PATH,
   processArgs,
   processEnv,
@@ -9,6 +8,7 @@ import {
   runtimeSpec,
   stopSignal,
 } from '../../applier/runtime-bundle.js';
+import { DEFAULT_CAPABILITIES } from '../../applier/confinement.js';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../../fixtures/busybox-rootfs.js';
 
 const accounts = { passwd: BUSYBOX_PASSWD, group: BUSYBOX_GROUP };
