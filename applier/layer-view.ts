@@ -1,7 +1,9 @@
 import { createReadStream, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { readCapped } from '../shared/capped-read.js';
+import { PrtiqlError } from '../shared/errors.js';
+import { isValidWhiteoutName } from '../shared/tar/entry-path.js';
 
 /**
  * Committed layer directories keep OCI whiteouts literally: an empty file `.wh.<name>`
@@ -24,11 +26,29 @@ export async function readLayerDirectory(path: string): Promise<LayerDirectory> 
   const all = await readdir(path, { withFileTypes: true });
   const directory: LayerDirectory = { whiteouts: [], opaque: false, entries: [] };
   for (const entry of all) {
+    if (!entry.name.startsWith(WHITEOUT_PREFIX)) {
+      directory.entries.push(entry);
+      continue;
+    }
+    await checkMarker(join(path, entry.name));
     if (entry.name === OPAQUE_MARKER) directory.opaque = true;
-    else if (entry.name.startsWith(WHITEOUT_PREFIX)) directory.whiteouts.push(entry.name.slice(WHITEOUT_PREFIX.length));
-    else directory.entries.push(entry);
+    else directory.whiteouts.push(entry.name.slice(WHITEOUT_PREFIX.length));
   }
   return directory;
+}
+
+/**
+ * Extraction refuses any other `.wh.` entry, but a store written before a rule existed may
+ * still hold one: a marker hiding `.` or `..`, a directory so named with entries below
+ * it. No root filesystem is built from such a layer, in either mode.
+ */
+async function checkMarker(path: string): Promise<void> {
+  const refuse = (reason: string): never => {
+    throw new PrtiqlError('E_UNSAFE_ENTRY', `layer entry ${path}: ${reason}; no root filesystem is assembled from it`);
+  };
+  if (!isValidWhiteoutName(basename(path))) refuse('not a valid whiteout name');
+  const stats = await lstat(path);
+  if (!stats.isFile() || stats.size !== 0) refuse('a whiteout must be an empty regular file');
 }
 
 export interface LayerWhiteouts {

@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
+import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import { hasWhiteouts, lstatIfExists, readLayerDirectory, scanWhiteouts } from './layer-view.js';
 import { runToolOrFail } from './tool.js';
 
@@ -32,7 +32,8 @@ export async function assembleRootfs(
       await mountOverlay(layersBottomUp, bundleDir);
       return 'overlay';
     } catch (error) {
-      if (mode === 'overlay') throw error;
+      // an unsafe layer is no less unsafe copied
+      if (mode === 'overlay' || isPrtiqlError(error, 'E_UNSAFE_ENTRY')) throw error;
       warn(`overlay root filesystem unavailable (${(error as Error).message}); copying the layers instead`);
       await removeOverlayParts(bundleDir);
     }

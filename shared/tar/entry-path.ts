@@ -44,10 +44,13 @@ export const OPAQUE_WHITEOUT = '.wh..wh..opq';
 export function isWhiteout(path: string): boolean {
   const name = path.slice(path.lastIndexOf('/') + 1);
   if (!name.startsWith(WHITEOUT_PREFIX)) return false;
+  if (!isValidWhiteoutName(name)) unsafe('tar entry', path, 'is not a valid whiteout name');
+  return true;
+}
+
+/** For a name starting with ".wh.": whether it is the opaque marker or hides a real name. */
+export function isValidWhiteoutName(name: string): boolean {
   if (name === OPAQUE_WHITEOUT) return true;
   const hidden = name.slice(WHITEOUT_PREFIX.length);
-  if (hidden === '' || hidden === '.' || hidden === '..' || hidden.startsWith(WHITEOUT_PREFIX)) {
-    unsafe('tar entry', path, 'is not a valid whiteout name');
-  }
-  return true;
+  return hidden !== '' && hidden !== '.' && hidden !== '..' && !hidden.startsWith(WHITEOUT_PREFIX);
 }
