@@ -1,25 +1,22 @@
-import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { digestHex, sha256Digest } from '../../shared/digest.js';
 import type { ContainerConfig } from '../../shared/oci.js';
 import { healthPlan } from '../../applier/health-check.js';
 import { readHealthRecords, recordFailed, recordHealthy, refuseFailedRelease, verdictOf } from '../../applier/health-record.js';
 import { silentLogger } from '../../applier/log.js';
-import { releaseRootfs } from '../../applier/rootfs.js';
 import { Store } from '../../applier/store.js';
 import { markFailedAndRollBack, rollBack, rollbackTarget } from '../../applier/verdict.js';
-import { ensureApplierBundle, runApplier } from '../helpers/applier-bundle.js';
+import { runApplier } from '../helpers/applier-bundle.js';
 import { containerStore, leftovers } from '../helpers/container-store.js';
 import { installImage } from '../helpers/device-store.js';
 import { runProcess } from '../helpers/run.js';
 import { publishRunnableRelease } from '../helpers/runnable-release.js';
 import { startApplier } from '../helpers/running-applier.js';
-import { newSigner, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
 import { logsOnceComplete } from '../helpers/container-logs.js';
+import { updatingDevice } from '../helpers/updating-device.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const digest = (n: number) => sha256Digest(Buffer.from(`image ${n}`));
@@ -106,20 +103,7 @@ t.test('rollback goes to previous only when state.json knows it, it is complete 
 });
 
 t.test('a release that fails its first start is rolled back from, recorded, and not installed again', { skip }, async (t) => {
-  await ensureApplierBundle();
-  const work = await mkdtemp(join(tmpdir(), 'prtiql-rollback-'));
-  const name = `prtiql-test-${process.pid}-rollback`;
-  t.teardown(async () => {
-    await runProcess('runc', ['delete', '--force', name]);
-    await releaseRootfs(join(work, 'device', 'containers', name));
-    await rm(work, { recursive: true, force: true });
-  });
-  const signer = newSigner();
-  const artifacts = join(work, 'artifacts');
-  const device = join(work, 'device');
-  const trust = join(work, 'root.json');
-  await writeFile(trust, trustRootJson([signer]));
-  const update = () => runApplier(['update', '--source', pathToFileURL(artifacts).href, '--channel', 'stable', '--store', device, '--trust', trust]);
+  const { artifacts, device, name, signer, update } = await updatingDevice(t, 'rollback');
   const run = () => startApplier(['run', '--store', device, '--name', name, '--health-seconds', '1']);
   const status = async () => JSON.parse((await runApplier(['status', '--json', '--store', device])).stdout);
 

@@ -1,20 +1,17 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import type { ContainerConfig } from '../../shared/oci.js';
-import { releaseRootfs, type RootfsMode } from '../../applier/rootfs.js';
+import type { RootfsMode } from '../../applier/rootfs.js';
 import { Store } from '../../applier/store.js';
 import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
-import { ensureApplierBundle, runApplier } from '../helpers/applier-bundle.js';
 import { APP_LAYER, containerStore } from '../helpers/container-store.js';
 import { installImage, snapshotTree, type LayerContent } from '../helpers/device-store.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
-import { runProcess } from '../helpers/run.js';
 import { runnableLayers } from '../helpers/runnable-release.js';
 import { startApplier } from '../helpers/running-applier.js';
-import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
+import { publishTestRelease } from '../helpers/signed-artifact-store.js';
+import { updatingDevice } from '../helpers/updating-device.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 /** A service that says it is up, then runs until SIGTERM. */
@@ -29,31 +26,19 @@ async function runUntilUp(root: string, name: string, mode: RootfsMode) {
 }
 
 t.test('update refuses a signed layer with an entry below a whiteout-named directory; the device runs on', { skip }, async (t) => {
-  await ensureApplierBundle();
-  const work = await mkdtemp(join(tmpdir(), 'prtiql-whiteout-'));
-  const name = `prtiql-test-${process.pid}-whiteout`;
-  t.teardown(async () => {
-    await runProcess('runc', ['delete', '--force', name]);
-    await releaseRootfs(join(work, 'device', 'containers', name));
-    await rm(work, { recursive: true, force: true });
-  });
-  const signer = newSigner();
-  const artifacts = join(work, 'artifacts');
-  const device = join(work, 'device');
-  const trust = join(work, 'root.json');
-  await writeFile(trust, trustRootJson([signer]));
-  const update = () => runApplier(['update', '--source', pathToFileURL(artifacts).href, '--channel', 'stable', '--store', device, '--trust', trust]);
+  const { artifacts, device, name, signer, update } = await updatingDevice(t, 'whiteout');
+  const layers = await runnableLayers();
   const publish = async (version: number, extra: typeof layers) =>
     publishTestRelease({ storeDir: artifacts, channel: 'stable', version, layers: [...layers, ...extra], signers: [signer], config: service(`v${version}`) });
-  const layers = await runnableLayers();
 
   const v1 = await publish(1, []);
   t.equal((await update()).code, 0);
   // the whiteout-named directory is only implied by the path below it
-  await publish(2, [[
-    { path: 'etc', type: 'directory', mode: 0o755 },
-    { path: 'etc/.wh.hosts/inside', type: 'file', mode: 0o644, content: 'x' },
-  ]]);
+  const belowWhiteoutName = [
+    { path: 'etc', type: 'directory' as const, mode: 0o755 },
+    { path: 'etc/.wh.hosts/inside', type: 'file' as const, mode: 0o644, content: 'x' },
+  ];
+  await publish(2, [belowWhiteoutName]);
   const refused = await update();
   t.equal(refused.code, 3, refused.stderr);
   t.match(refused.stderr, /E_UNSAFE_ENTRY: .*etc\/\.wh\.hosts\/inside.*only the last name of a path may be a whiteout/);
