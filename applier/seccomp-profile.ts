@@ -1,4 +1,4 @@
-import { release } from 'node:os';
+import { machine, release } from 'node:os';
 
 /** `linux.seccomp` of the OCI runtime spec, as far as the profile below uses it. */
 export interface SeccompProfile {
@@ -99,16 +99,19 @@ const ALLOWED_PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 
 const AF_VSOCK = 40;
 
+const ARM_CALLS = ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'];
+
 /**
- * Native and compatible ABIs (a 64-bit kernel also runs 32-bit programs: each ABI needs its
- * own filter) and the calls only they have, for the architectures devices run. Elsewhere
- * the filter covers the native ABI only.
+ * The ABIs a kernel runs (a 64-bit kernel also runs 32-bit programs, whatever Node itself
+ * was built for: each ABI needs its own filter) and the calls only they have, by the
+ * kernel's machine name (`uname -m`). Elsewhere the filter covers the native ABI only.
  */
-const ARCHITECTURES: Partial<Record<NodeJS.Architecture, { abis: string[]; calls: string[] }>> = {
-  x64: { abis: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'], calls: ['arch_prctl', 'modify_ldt'] },
-  arm64: { abis: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'], calls: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'] },
-  arm: { abis: ['SCMP_ARCH_ARM'], calls: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'] },
-};
+function kernelArchitecture(kernelMachine: string): { abis: string[]; calls: string[] } | undefined {
+  if (kernelMachine === 'x86_64') return { abis: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'], calls: ['arch_prctl', 'modify_ldt'] };
+  if (kernelMachine === 'aarch64' || kernelMachine === 'arm64') return { abis: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'], calls: ARM_CALLS };
+  if (kernelMachine.startsWith('arm')) return { abis: ['SCMP_ARCH_ARM'], calls: ARM_CALLS };
+  return undefined;
+}
 
 /** Before Linux 4.8 a traced process could skip the seccomp filter, so ptrace is not allowed there. */
 function ptraceRespectsSeccomp(kernelRelease: string): boolean {
@@ -118,11 +121,11 @@ function ptraceRespectsSeccomp(kernelRelease: string): boolean {
 
 /**
  * Docker's default seccomp profile for a container holding `capabilities`, for this
- * machine's architecture and kernel: calls outside the allowlist fail with EPERM.
+ * machine's kernel: calls outside the allowlist fail with EPERM.
  */
-export function seccompProfile(capabilities: readonly string[], arch: NodeJS.Architecture = process.arch, kernelRelease = release()): SeccompProfile {
+export function seccompProfile(capabilities: readonly string[], kernelMachine = machine(), kernelRelease = release()): SeccompProfile {
   const held = new Set(capabilities);
-  const architecture = ARCHITECTURES[arch];
+  const architecture = kernelArchitecture(kernelMachine);
   const allowed = [...ALWAYS_ALLOWED, ...(architecture?.calls ?? [])];
   if (ptraceRespectsSeccomp(kernelRelease)) allowed.push('process_vm_readv', 'process_vm_writev', 'ptrace');
   for (const [capability, calls] of Object.entries(ALLOWED_WITH_CAPABILITY)) if (held.has(capability)) allowed.push(...calls);

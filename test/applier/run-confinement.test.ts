@@ -44,11 +44,11 @@ t.test('every container is confined unless the device config relaxes each part b
 });
 
 t.test("the seccomp profile: docker's allowlist for the device's ABIs, calls of held capabilities only", async (t) => {
-  const x64 = seccompProfile(DEFAULT_CAPABILITIES, 'x64', '6.1.0');
+  const x64 = seccompProfile(DEFAULT_CAPABILITIES, 'x86_64', '6.1.0');
   t.same(x64.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
-  t.same(seccompProfile(DEFAULT_CAPABILITIES, 'arm64', '6.1.0').architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
-  t.same(seccompProfile(DEFAULT_CAPABILITIES, 'arm', '6.1.0').architectures, ['SCMP_ARCH_ARM']);
-  t.ok(allowed(seccompProfile(DEFAULT_CAPABILITIES, 'arm', '6.1.0')).includes('set_tls') && !allowed(x64).includes('set_tls'));
+  t.same(seccompProfile(DEFAULT_CAPABILITIES, 'aarch64', '6.1.0').architectures, ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
+  t.same(seccompProfile(DEFAULT_CAPABILITIES, 'armv7l', '6.1.0').architectures, ['SCMP_ARCH_ARM']);
+  t.ok(allowed(seccompProfile(DEFAULT_CAPABILITIES, 'armv7l', '6.1.0')).includes('set_tls') && !allowed(x64).includes('set_tls'));
   for (const name of ['read', 'execve', 'chroot', 'ptrace', 'arch_prctl']) t.ok(allowed(x64).includes(name), `${name} allowed`);
   for (const name of ['unshare', 'mount', 'keyctl', 'add_key', 'bpf', 'setns', 'kexec_load', 'init_module', 'reboot', 'clock_settime', 'userfaultfd']) {
     t.notOk(allowed(x64).includes(name), `${name} not allowed`);
@@ -56,8 +56,8 @@ t.test("the seccomp profile: docker's allowlist for the device's ABIs, calls of 
   const ruleFor = (name: string) => x64.syscalls.find((rule) => rule.names.includes(name));
   t.same(ruleFor('clone')?.args, [{ index: 0, op: 'SCMP_CMP_MASKED_EQ', value: 0x7e020000, valueTwo: 0 }], 'clone only without namespace flags');
   t.match(ruleFor('clone3'), { action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
-  t.notOk(allowed(seccompProfile(DEFAULT_CAPABILITIES, 'x64', '4.4.0')).includes('ptrace'), 'no ptrace where it could skip the filter');
-  const admin = seccompProfile([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], 'x64', '6.1.0');
+  t.notOk(allowed(seccompProfile(DEFAULT_CAPABILITIES, 'x86_64', '4.4.0')).includes('ptrace'), 'no ptrace where it could skip the filter');
+  const admin = seccompProfile([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], 'x86_64', '6.1.0');
   t.ok(['mount', 'unshare', 'setns', 'clone', 'clone3'].every((name) => allowed(admin).includes(name)), 'CAP_SYS_ADMIN brings its calls');
   t.notOk(admin.syscalls.some((rule) => rule.action === 'SCMP_ACT_ERRNO'), 'and no clone restriction');
 });
