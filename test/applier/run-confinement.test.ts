@@ -95,6 +95,7 @@ const probeLayer: LayerContent = async (dir) => {
     call('personality-norandom', `${numbers.personality}, ${ADDR_NO_RANDOMIZE}`),
     call('clone-newuser', `${numbers.clone}, ${CLONE_NEWUSER | SIGCHLD}, 0, 0, 0, 0`),
     call('unshare-newuser', `${numbers.unshare}, ${CLONE_NEWUSER}`),
+    'busybox unshare -U true 2>/dev/null && echo unshare-command=ran || echo unshare-command=failed',
     // uid 1000 executes the setuid-root perl: its effective uid says whether privileges were gained
     `perl -e '($<, $>) = (1000, 1000); exec "${PERL}", "-e", q(print "setuid-euid=$>\\n")'`,
     'echo "proc-keys=$(stat -c %F /proc/keys)"',
@@ -129,6 +130,7 @@ t.test('in runc, a container runs confined: seccomp, capabilities, no new privil
   t.equal(seen.mount, EPERM);
   t.equal(seen['clone-newuser'], EPERM, 'no user namespace through clone');
   t.equal(seen['unshare-newuser'], EPERM, 'nor through unshare');
+  t.equal(seen['unshare-command'], 'failed', '`unshare -U` fails');
   t.equal(seen['personality-query'], 'ok', 'allowed arguments pass the filter');
   t.equal(seen['personality-norandom'], EPERM, 'others do not');
   t.equal(seen['setuid-euid'], '1000', 'a setuid-root program gains nothing');
@@ -145,6 +147,7 @@ t.test('in runc, what the device config relaxes is relaxed, and only that', { sk
   t.equal(open.CapEff, '00000000a80425fb', 'capabilities stay as they were');
   t.equal(open.keyctl, 'ok');
   t.equal(open['unshare-newuser'], 'ok', 'what the filter stopped now happens');
+  t.equal(open['unshare-command'], 'ran');
   t.equal(open['personality-norandom'], 'ok');
   t.equal(open['setuid-euid'], '0', 'setuid works again');
   t.equal(open['proc-keys'], 'regular empty file');
