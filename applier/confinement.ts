@@ -44,7 +44,7 @@ export const DEFAULT_CAPABILITIES = [
 ];
 
 /** Docker's masked and read-only paths: kernel interfaces a container must not read or write. */
-export const MASKED_PATHS = [
+const MASKED_PATHS = [
   '/proc/acpi',
   '/proc/asound',
   '/proc/interrupts',
@@ -58,7 +58,7 @@ export const MASKED_PATHS = [
   '/sys/devices/virtual/powercap',
   '/sys/firmware',
 ];
-export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 export interface Confinement {
   capabilities: string[];

@@ -38,9 +38,9 @@ export async function readLayerDirectory(path: string): Promise<LayerDirectory> 
 }
 
 /**
- * Extraction refuses any other `.wh.` entry, but a store written before a rule existed may
- * still hold one: a marker hiding `.` or `..`, a directory so named with entries below
- * it. No root filesystem is built from such a layer, in either mode.
+ * Extraction lets only valid, empty whiteout files through, but a store written before a
+ * rule existed may still hold other `.wh.` entries: a marker hiding `.` or `..`, a
+ * directory so named with entries below it. No root filesystem is built from such a layer.
  */
 async function checkMarker(path: string): Promise<void> {
   const refuse = (reason: string): never => {
