@@ -30,6 +30,14 @@ t.test('every shape fits its budget; files that do not fit whole are windowed', 
   t.throws(() => matchShape(600 * MiB, 600 * MiB, 8 * MiB), { code: 'E_USAGE' });
 });
 
+t.test('the memory of a small file\'s match grows with the file, not with the largest index', async (t) => {
+  const small = matchShape(100 * 1024, 100 * 1024, 1600 * MiB);
+  t.match(small, { kind: 'whole', stride: 1, choose: true });
+  t.ok(small.memory < 4 * MiB, `${small.memory} bytes for two 100 KiB files`);
+  const large = matchShape(30 * MiB, 30 * MiB, 1600 * MiB);
+  t.ok(large.memory > 30 * small.memory, 'a 30 MiB file needs proportionally more');
+});
+
 t.test('each part of the new input is paired with the old window that holds its content', async (t) => {
   const g = fc.sample(fc.gen(), { seed: 3, numRuns: 1 })[0]!;
   const blockBytes = 64 * 1024;

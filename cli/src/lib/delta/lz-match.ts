@@ -49,6 +49,16 @@ interface Match {
 /** A match this long is taken without looking further. */
 const GOOD_ENOUGH_BYTES = 1024;
 
+/** Hash table bits for an old input of `oldSize` bytes: about two buckets per position, 2^12 ... 2^24 buckets. */
+function lzTableBits(oldSize: number): number {
+  return Math.min(24, Math.max(12, Math.ceil(Math.log2(oldSize + 1)) + 1));
+}
+
+/** Bytes lzMatch holds for its index of an old input of `oldSize` bytes: the chains and the table. */
+export function lzIndexBytes(oldSize: number): number {
+  return 4 * oldSize + 4 * 2 ** lzTableBits(oldSize);
+}
+
 function hashAt(bytes: Buffer, at: number, shift: number): number {
   const low = Math.imul(bytes.readUInt32LE(at), 0x9e3779b1);
   const high = Math.imul(bytes.readUInt32LE(at + 4) ^ (low >>> 15), 0x85ebca77);
@@ -73,7 +83,7 @@ export function matchLength(old: Uint8Array, oldAt: number, next: Uint8Array, ne
  */
 export function lzMatch(old: Buffer, next: Buffer): MatchPiece[] {
   const pieces: MatchPiece[] = [];
-  const bits = Math.min(24, Math.max(12, Math.ceil(Math.log2(old.length + 1)) + 1));
+  const bits = lzTableBits(old.length);
   const shift = 32 - bits;
   const head = new Int32Array(1 << bits).fill(-1);
   const chain = new Int32Array(Math.max(0, old.length - HASH_BYTES + 1));

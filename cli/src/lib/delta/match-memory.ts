@@ -1,4 +1,5 @@
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { lzIndexBytes } from './lz-match.js';
 import { seedIndexBytes } from './seed-index.js';
 
 /** --max-memory's default: the whole delta command, workers included. */
@@ -18,8 +19,6 @@ export const PART_BYTES = 16 * 1024 ** 2;
  * (text trees); larger ones are patched: that choice needs both files several times over.
  */
 export const CHOICE_MAX_BYTES = 32 * 1024 ** 2;
-/** The LZ77 matcher's hash table, at most 2^24 entries of 4 bytes. */
-const LZ_TABLE_BYTES = 64 * 1024 ** 2;
 /** Seed index strides tried, densest first: a sparser index finds fewer matches but takes less memory. */
 const STRIDES = [1, 2, 4, 8, 16];
 /** A windowed match holds an old window, a part of this share of it, and the window's index. */
@@ -40,7 +39,7 @@ export type MatchShape =
 /** What matching holds at its peak: the inputs, the seed index, the part being built (diff and extra), and for a choice the LZ77 matcher and estimates. */
 export function wholeMatchMemory(oldBytes: number, newBytes: number, stride: number, choose: boolean): number {
   const matching = oldBytes + newBytes + seedIndexBytes(oldBytes, stride) + 2 * Math.min(newBytes, PART_BYTES);
-  return choose ? matching + 4 * oldBytes + LZ_TABLE_BYTES + 3 * newBytes : matching;
+  return choose ? matching + lzIndexBytes(oldBytes) + 3 * newBytes : matching;
 }
 
 function windowedMemory(windowBytes: number, stride: number): number {
