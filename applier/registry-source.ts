@@ -2,6 +2,7 @@ import { readCapped } from '../shared/capped-read.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { MediaType } from '../shared/oci.js';
 import { documentArtifact, documentLayer } from '../shared/registry-artifacts.js';
+import { parseBlobPath } from '../shared/store-layout.js';
 import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../shared/www-authenticate.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
@@ -19,7 +20,6 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_BYTES = 1024 * 1024;
 const DEFAULT_TOKEN_SECONDS = 60;
 const TOKEN_MARGIN_MS = 10_000;
-const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const MANIFEST_ACCEPT = [MediaType.imageManifest, MediaType.imageIndex].join(', ');
 
@@ -78,8 +78,8 @@ export class RegistrySource implements Source {
   }
 
   async fetch(path: string, options: FetchOptions): Promise<Fetched> {
-    const blob = BLOB_PATH.exec(path);
-    if (blob) return this.fetchBlob(`sha256:${blob[1]}`, options);
+    const blob = parseBlobPath(path);
+    if (blob) return this.fetchBlob(blob, options);
     const artifact = documentArtifact(path);
     if (!artifact) throw new PrtiqlError('E_INTERNAL', `a registry source has no counterpart of ${JSON.stringify(path)}`);
     const what = `${this.url}:${artifact.tag}`;

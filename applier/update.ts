@@ -5,7 +5,8 @@ import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/d
 import { PrtiqlError } from '../shared/errors.js';
 import type { ImageConfig, ImageManifest, Platform } from '../shared/oci.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../shared/platform.js';
-import { CHANNEL_PATTERN, selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
+import { selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
+import { blobPath, checkChannelName } from '../shared/store-layout.js';
 import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { readDeviceConfig } from './device-config.js';
@@ -14,7 +15,6 @@ import { extractLayer, extractLimits } from './extract.js';
 import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { GarbagePacer } from './garbage-pacer.js';
 import { useLeanRuntime } from './lean-runtime.js';
-import { blobPath } from './blob-download.js';
 import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
 import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
@@ -59,7 +59,7 @@ export interface UpdateOutcome {
  */
 export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const log = request.log ?? createLogger();
-  if (!CHANNEL_PATTERN.test(request.channel)) throw new PrtiqlError('E_USAGE', `invalid channel name ${JSON.stringify(request.channel)}`);
+  checkChannelName(request.channel);
   const givenTrust = request.trustPath === undefined ? undefined : await readGivenTrustRoot(request.trustPath);
   const store = await Store.create(request.storeRoot);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));

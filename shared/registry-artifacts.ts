@@ -1,6 +1,7 @@
 import { digestHex, isDigest, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Descriptor } from './oci.js';
+import { parseDocumentPath } from './store-layout.js';
 
 /**
  * How an artifact store's documents live in an OCI registry (docs/artifact-store.md): each is
@@ -32,9 +33,6 @@ export interface DocumentArtifact {
   layerMediaType: string;
 }
 
-const RELEASE_POINTER = /^channels\/([a-z0-9][a-z0-9._-]{0,63})\/release\.json$/;
-const CHANNEL_DOCUMENT = /^channels\/[a-z0-9][a-z0-9._-]{0,63}\/([a-z0-9][a-z0-9-]*)\.json$/;
-const ROOT_DOCUMENT = /^roots\/[0-9]+\.json$/;
 const MAX_TAG_LENGTH = 128;
 
 /**
@@ -46,11 +44,11 @@ const MAX_TAG_LENGTH = 128;
  * Undefined for names too long for a tag (delta records, found through referrers instead).
  */
 export function documentArtifact(path: string): DocumentArtifact | undefined {
-  const pointer = RELEASE_POINTER.exec(path);
-  if (pointer) return { tag: pointer[1], artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
+  const document = parseDocumentPath(path);
+  if (document?.kind === 'release') return { tag: document.channel, artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
   const tag = `_${path.replace(/\.json$/, '').replaceAll('/', '.')}`;
   if (tag.length > MAX_TAG_LENGTH || !/^[\w][\w.-]*$/.test(tag)) return undefined;
-  const kind = CHANNEL_DOCUMENT.exec(path)?.[1] ?? (ROOT_DOCUMENT.test(path) ? 'root' : 'document');
+  const kind = document?.kind === 'channel' ? document.name : document?.kind === 'root' ? 'root' : 'document';
   return { tag, artifactType: `application/vnd.prtiql.${kind}.v1+json`, layerMediaType: 'application/json' };
 }
 

@@ -3,11 +3,11 @@ import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Platform } from './oci.js';
 import { formatPlatform } from './platform.js';
+import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
 
 /** Largest signed release document a device will download. */
 export const MAX_RELEASE_BYTES = 4 * 1024 * 1024;
-export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** A blob in the store, with the per-chunk hashes a device checks before using any byte. */
 export interface BlobRef {
@@ -168,7 +168,7 @@ function checkPlatforms(r: Release): void {
 export function parseRelease(value: unknown): Release {
   const r = value as Release;
   if (!r || typeof r !== 'object' || r.type !== 'prtiql-release') fail('not a prtiql release document');
-  if (typeof r.channel !== 'string' || !CHANNEL_PATTERN.test(r.channel)) fail('channel name is invalid');
+  if (!isChannelName(r.channel)) fail('channel name is invalid');
   if (!Number.isSafeInteger(r.version) || r.version < 1) fail('version must be a positive integer');
   checkTime(r.created, 'created');
   checkTime(r.expires, 'expires');

@@ -2,7 +2,7 @@ import { isDigest, sha256Digest, type Digest } from './digest.js';
 import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType } from './oci.js';
-import { CHANNEL_PATTERN } from './release.js';
+import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
 
 /** Largest timestamp.json a device downloads. */
@@ -23,11 +23,6 @@ export interface Timestamp {
   release: { digest: Digest; size: number };
 }
 
-/** Where a channel's timestamp lives in an artifact store, beside its release.json. */
-export function timestampDocumentName(channel: string): string {
-  return `channels/${channel}/timestamp.json`;
-}
-
 function fail(message: string): never {
   throw new PrtiqlError('E_BAD_INPUT', `timestamp: ${message}`);
 }
@@ -39,7 +34,7 @@ function checkTime(value: unknown, what: string): void {
 export function parseTimestamp(value: unknown): Timestamp {
   const t = value as Timestamp;
   if (!t || typeof t !== 'object' || t.type !== 'prtiql-timestamp') fail('not a prtiql timestamp document');
-  if (typeof t.channel !== 'string' || !CHANNEL_PATTERN.test(t.channel)) fail('channel name is invalid');
+  if (!isChannelName(t.channel)) fail('channel name is invalid');
   checkTime(t.created, 'created');
   checkTime(t.expires, 'expires');
   const release = t.release;

@@ -29,11 +29,6 @@ export interface LoadedTrustRoot {
   timestamp?: { threshold: number; keys: Map<string, KeyObject> };
 }
 
-/** Where root version `version` is published in an artifact store (immutable once written). */
-export function rootDocumentName(version: number): string {
-  return `roots/${version}.json`;
-}
-
 function isKeySet(value: unknown): value is { threshold: number; keys: PublicKeys } {
   const set = value as { threshold: number; keys: PublicKeys };
   return (

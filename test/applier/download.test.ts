@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { blobPath, downloadVerified } from '../../applier/blob-download.js';
+import { downloadVerified } from '../../applier/blob-download.js';
+import { blobPath } from '../../shared/store-layout.js';
 import type { RetryPolicy } from '../../applier/retry.js';
 import { openSource, type HttpTimeouts, type Source } from '../../applier/source.js';
 import { ChunkHasher } from '../../shared/chunks.js';

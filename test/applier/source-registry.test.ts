@@ -9,7 +9,7 @@ import { digestHex } from '../../shared/digest.js';
 import { MAX_RELEASE_BYTES, verifyRelease } from '../../shared/release.js';
 import { loadTrustRoot } from '../../shared/trust-root.js';
 import { RegistryStore } from '../../cli/src/lib/store/registry-store.js';
-import { pointerPath } from '../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../shared/store-layout.js';
 import { makeReleaseFixture } from '../helpers/release-fixture.js';
 import { startRegistry, writeAuthFile } from '../helpers/registry.js';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import { blobPath } from '../../applier/blob-download.js';
+import { blobPath } from '../../shared/store-layout.js';
 import { fullLayerTar } from '../../applier/layer-tar.js';
 import { openSource } from '../../applier/source.js';
 import { Store } from '../../applier/store.js';

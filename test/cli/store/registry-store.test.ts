@@ -14,7 +14,7 @@ import { repositoryScope } from '../../../cli/src/lib/registry/registry-auth.js'
 import { RegistryClient } from '../../../cli/src/lib/registry/registry-client.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
-import { deltaRecordPath, pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { deltaRecordPath, pointerPath } from '../../../shared/store-layout.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runTool } from '../../helpers/run.js';
 

@@ -9,7 +9,8 @@ import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName } from '../../../../shared/store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;

@@ -25,7 +25,8 @@ import { repositoryScope } from '../registry/registry-auth.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
-import { checkDocumentName, MAX_DOCUMENT_BYTES, parseDeltaRecordPath } from './store-layout.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { checkDocumentName, parseDocumentPath } from '../../../../shared/store-layout.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
 
@@ -45,6 +46,12 @@ export function parseRegistryStoreUrl(url: string): RegistryReference {
  */
 function deltaRecordTag(name: string): string {
   return `_${sha256Hex(name)}`;
+}
+
+/** The (base, target) pair a delta record's name stands for, or undefined for other documents. */
+function deltaRecordPair(name: string): { base: Digest; target: Digest } | undefined {
+  const document = parseDocumentPath(name);
+  return document?.kind === 'delta-record' ? document : undefined;
 }
 
 interface ArtifactToPush {
@@ -92,7 +99,7 @@ export class RegistryStore implements ArtifactStore {
 
   documentLocation(name: string): string {
     checkDocumentName(name);
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (pair) return `${this.location} (delta record ${pair.base} -> ${pair.target})`;
     return `${this.location}:${this.artifactOf(name).tag}`;
   }
@@ -139,7 +146,7 @@ export class RegistryStore implements ArtifactStore {
 
   async readDocument(name: string): Promise<Buffer | undefined> {
     checkDocumentName(name);
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (!pair) {
       const artifact = this.artifactOf(name);
       const manifest = await this.manifestIfAny(artifact.tag);
@@ -170,7 +177,7 @@ export class RegistryStore implements ArtifactStore {
     checkDocumentName(name);
     const document = Buffer.from(bytes);
     const annotations = { [ANNOTATION_DOCUMENT]: name };
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (!pair) {
       const artifact = this.artifactOf(name);
       const subject = artifact.artifactType === MediaType.release ? await this.pushReleaseImages(document, name) : undefined;
