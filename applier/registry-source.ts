@@ -6,6 +6,7 @@ import { parseBlobPath } from '../shared/store-layout.js';
 import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../shared/www-authenticate.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
+import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../shared/limits.js';
 
 /** Credentials for a registry that wants them; from PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD. */
 export interface RegistryCredentials {
@@ -16,8 +17,6 @@ export interface RegistryCredentials {
 /** Makes the HTTP source that fetches blobs under `rootUrl`, sending `authorization` to that origin only. */
 export type BlobSourceFactory = (rootUrl: string, authorization: string | undefined) => Source;
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_TOKEN_BYTES = 1024 * 1024;
 const DEFAULT_TOKEN_SECONDS = 60;
 const TOKEN_MARGIN_MS = 10_000;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -122,7 +121,7 @@ export class RegistrySource implements Source {
       if (response.status === 401 || response.status === 403) throw this.refusal(`${what}: HTTP ${response.status}`);
       throw statusError(response.status, what);
     }
-    return this.readBody(response, MAX_MANIFEST_BYTES, what);
+    return this.readBody(response, MAX_DOCUMENT_BYTES, what);
   }
 
   private async request(target: URL, authorization: string | undefined, what: string, accept?: string): Promise<Response> {
@@ -211,7 +210,7 @@ export class RegistrySource implements Source {
     }
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
-      parsed = JSON.parse((await this.readBody(response, MAX_TOKEN_BYTES, what)).toString('utf8')) as typeof parsed;
+      parsed = JSON.parse((await this.readBody(response, MAX_TOKEN_RESPONSE_BYTES, what)).toString('utf8')) as typeof parsed;
     } catch (error) {
       if (error instanceof PrtiqlError) throw error;
       throw new PrtiqlError('E_BAD_INPUT', `${what}: the answer is not JSON`);

@@ -1,11 +1,12 @@
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { MAX_RELEASE_BYTES, verifyRelease, type ReleaseVerdict } from '../shared/release.js';
+import { verifyRelease, type ReleaseVerdict } from '../shared/release.js';
 import { pointerPath, timestampPath } from '../shared/store-layout.js';
-import { checkReleaseMatchesTimestamp, MAX_TIMESTAMP_BYTES, verifyTimestamp, type Timestamp } from '../shared/timestamp.js';
+import { checkReleaseMatchesTimestamp, verifyTimestamp, type Timestamp } from '../shared/timestamp.js';
 import type { LoadedTrustRoot } from '../shared/trust-root.js';
 import { fetchSignedDocument } from './signed-metadata.js';
 import type { Source } from './source.js';
 import type { Store, StoreState, TimestampFloor } from './store.js';
+import { MAX_DOCUMENT_BYTES, MAX_TIMESTAMP_BYTES } from '../shared/limits.js';
 
 export interface ReleaseCheckRequest {
   source: Source;
@@ -75,7 +76,7 @@ function boundedByRelease(signedTime: string, release: { expires: string }): str
 
 async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
   try {
-    return await fetchSignedDocument(source, pointerPath(channel), MAX_RELEASE_BYTES, `release of channel ${channel}`);
+    return await fetchSignedDocument(source, pointerPath(channel), MAX_DOCUMENT_BYTES, `release of channel ${channel}`);
   } catch (error) {
     if (isPrtiqlError(error, 'E_NOT_FOUND')) {
       throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${source.url}`);

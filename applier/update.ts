@@ -25,9 +25,7 @@ import { DEFAULT_DEADLINE_SECONDS, retrying } from './retry.js';
 import { openSource, readAuthorizationFile, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
 import { pinnedTrustRoot, readGivenTrustRoot, type GivenTrustRoot } from './trust.js';
-
-/** Largest manifest or config a device accepts, whatever the release declares. */
-export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+import { MAX_CONFIG_BYTES, MAX_DOCUMENT_BYTES } from '../shared/limits.js';
 
 export interface UpdateRequest {
   source: Source;
@@ -97,8 +95,8 @@ async function updateLocked(store: Store, request: UpdateRequest, givenTrust: Gi
   log.info('release.verified', { channel, version: release.version, manifest: image.manifest.digest, ...(image.platform && { platform: formatPlatform(image.platform) }) });
   await recordVerified(store, channel, state, checked);
 
-  const manifestBytes = await fetchDocument(source, image.manifest, 'manifest');
-  const configBytes = await fetchDocument(source, image.config, 'config');
+  const manifestBytes = await fetchDocument(source, image.manifest, MAX_DOCUMENT_BYTES, 'manifest');
+  const configBytes = await fetchDocument(source, image.config, MAX_CONFIG_BYTES, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, image);
 
   const missing: ReleaseLayer[] = [];
@@ -128,9 +126,9 @@ async function collectGarbageLogged(store: Store, log: Logger): Promise<void> {
   }
 }
 
-async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {
-  if (descriptor.size > MAX_DOCUMENT_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
+async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, limit: number, what: string): Promise<Buffer> {
+  if (descriptor.size > limit) {
+    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${limit}-byte limit`);
   }
   const bytes = await retrying(source.retry, what, async () => {
     const fetched = await source.fetch(blobPath(descriptor.digest), { maxBytes: descriptor.size });

@@ -5,9 +5,8 @@ import { MediaType, type Platform } from './oci.js';
 import { formatPlatform } from './platform.js';
 import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
+import { MAX_DOCUMENT_BYTES } from './limits.js';
 
-/** Largest signed release document a device will download. */
-export const MAX_RELEASE_BYTES = 4 * 1024 * 1024;
 
 /** A blob in the store, with the per-chunk hashes a device checks before using any byte. */
 export interface BlobRef {
@@ -229,8 +228,8 @@ export type ReleaseVerdict = { release: Release; upToDate: boolean };
  * size, signature and threshold, channel, expiry, device class and version.
  */
 export function verifyRelease(envelopeBytes: Uint8Array, trust: LoadedTrustRoot, checks: ReleaseChecks): ReleaseVerdict {
-  if (envelopeBytes.byteLength > MAX_RELEASE_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `release of ${envelopeBytes.byteLength} bytes exceeds the ${MAX_RELEASE_BYTES}-byte limit`);
+  if (envelopeBytes.byteLength > MAX_DOCUMENT_BYTES) {
+    throw new PrtiqlError('E_TOO_LARGE', `release of ${envelopeBytes.byteLength} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
   }
   const envelope = parseEnvelopeBytes(envelopeBytes, 'release');
   const payload = openEnvelope(envelope, MediaType.release, trust.keys, trust.root.threshold, 'release');

@@ -4,9 +4,7 @@ import { PrtiqlError } from './errors.js';
 import { MediaType } from './oci.js';
 import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
-
-/** Largest timestamp.json a device downloads. */
-export const MAX_TIMESTAMP_BYTES = 64 * 1024;
+import { MAX_TIMESTAMP_BYTES } from './limits.js';
 
 /**
  * A short-lived statement by an online key: "the newest release of channel C is the

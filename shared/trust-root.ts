@@ -2,9 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { openEnvelope, parseEnvelopeBytes, publicKeyFromBase64, keyIdOf, type Envelope } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType } from './oci.js';
-
-/** Largest root.json anyone reads: a device refuses to download or parse more. */
-export const MAX_ROOT_BYTES = 256 * 1024;
+import { MAX_ROOT_BYTES } from './limits.js';
 
 type PublicKeys = Record<string, { keytype: 'ed25519'; public: string }>;
 

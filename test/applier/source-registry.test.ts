@@ -6,12 +6,13 @@ import { DEFAULT_RETRY_POLICY } from '../../applier/retry.js';
 import { DEFAULT_HTTP_TIMEOUTS, openSource, type Source } from '../../applier/source.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { digestHex } from '../../shared/digest.js';
-import { MAX_RELEASE_BYTES, verifyRelease } from '../../shared/release.js';
+import { verifyRelease } from '../../shared/release.js';
 import { loadTrustRoot } from '../../shared/trust-root.js';
 import { RegistryStore } from '../../cli/src/lib/store/registry-store.js';
 import { pointerPath } from '../../shared/store-layout.js';
 import { makeReleaseFixture } from '../helpers/release-fixture.js';
 import { startRegistry, writeAuthFile } from '../helpers/registry.js';
+import { MAX_DOCUMENT_BYTES } from '../../shared/limits.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
 
@@ -21,7 +22,7 @@ function registrySource(url: string, credentials?: RegistryCredentials): Source 
   return new RegistrySource(new URL(url), retry, DEFAULT_HTTP_TIMEOUTS, credentials, (root, authorization) => openSource(root, { authorization, retry }));
 }
 
-async function read(source: Source, path: string, maxBytes = MAX_RELEASE_BYTES, start?: number): Promise<Buffer> {
+async function read(source: Source, path: string, maxBytes = MAX_DOCUMENT_BYTES, start?: number): Promise<Buffer> {
   const fetched = await source.fetch(path, { maxBytes, ...(start !== undefined && { start }) });
   return readCapped(fetched.body, maxBytes, path);
 }

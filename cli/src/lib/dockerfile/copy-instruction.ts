@@ -8,8 +8,8 @@ import { spoolTarFile } from '../build/tar-file-entries.js';
 import { isPattern, matchSources, sourceEntries, type MatchedSource, type SourceTree } from './copy-sources.js';
 import { readRootFile, resolveInRoot } from './root-path.js';
 import { isTarArchive } from './tar-archive-detection.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 
-const ACCOUNTS_LIMIT = 1024 * 1024;
 const URL_SOURCE = /^(?:https?|git|ssh):\/\/|^git@/;
 
 export interface CopyRequest {
@@ -37,7 +37,7 @@ export interface CopyLayer {
  * docker does, a user without a group gets the group of the same number.
  */
 export async function chownOwner(spec: string, root: string): Promise<Owner> {
-  const accounts = { passwd: await readRootFile(root, '/etc/passwd', ACCOUNTS_LIMIT), group: await readRootFile(root, '/etc/group', ACCOUNTS_LIMIT) };
+  const accounts = { passwd: await readRootFile(root, '/etc/passwd', MAX_ACCOUNTS_FILE_BYTES), group: await readRootFile(root, '/etc/group', MAX_ACCOUNTS_FILE_BYTES) };
   try {
     const { uid, gid } = resolveUser(spec, accounts).processUser;
     return spec.includes(':') ? { uid, gid } : { uid, gid: uid };

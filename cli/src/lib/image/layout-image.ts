@@ -7,9 +7,10 @@ import { assembleImage } from './assemble-image.js';
 import type { BlobCounts, Image, Layer, WrittenImage } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { configPlatform, MAX_MANIFEST_BYTES, parseIndex, parseJson } from './oci-json.js';
+import { configPlatform, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 class LayoutLayer implements Layer {
   constructor(
@@ -37,13 +38,13 @@ export async function openLayoutImage(reference: OciLayoutReference, platform: P
   let descriptor = await layout.resolveTag(tag);
   if (INDEX_TYPES.has(descriptor.mediaType)) {
     const what = `image index ${descriptor.digest}`;
-    descriptor = selectManifest(parseIndex(parseJson(await layout.readBlob(descriptor, MAX_MANIFEST_BYTES), what), what), platform, what);
+    descriptor = selectManifest(parseIndex(parseJson(await layout.readBlob(descriptor, MAX_DOCUMENT_BYTES), what), what), platform, what);
   }
   if (!MANIFEST_TYPES.has(descriptor.mediaType)) {
     throw new PrtiqlError('E_NOT_AN_IMAGE', `${reference.path} tag ${tag} is a ${descriptor.mediaType}, not an image manifest`);
   }
   return assembleImage({
-    manifestBytes: await layout.readBlob(descriptor, MAX_MANIFEST_BYTES),
+    manifestBytes: await layout.readBlob(descriptor, MAX_DOCUMENT_BYTES),
     manifestWhat: `manifest ${descriptor.digest}`,
     readConfig: (config, limit) => layout.readBlob(config, limit),
     layer: (layer, diffID) => new LayoutLayer(layout, layer, diffID),

@@ -4,11 +4,6 @@ import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } fro
 
 /** Parses untrusted OCI JSON documents, keeping only the fields the toolchain relies on checked. */
 
-/** Largest manifest or index read whole, from any source. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Largest image config read whole, from any source. */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-
 function fail(what: string, problem: string): never {
   throw new PrtiqlError('E_BAD_INPUT', `${what} ${problem}`);
 }

@@ -4,10 +4,10 @@ import { credentialLocations, findCredentials, type CredentialOptions, type Regi
 import { responseError } from './registry-errors.js';
 import { send } from './registry-http.js';
 import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../../../../shared/www-authenticate.js';
+import { MAX_TOKEN_RESPONSE_BYTES } from '../../../../shared/limits.js';
 
 type Scheme = { kind: 'basic' } | { kind: 'bearer'; realm: URL; service?: string };
 
-const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
 const EXPIRY_MARGIN_MS = 10_000;
 const CLIENT_ID = 'prtiql';

@@ -18,7 +18,6 @@ import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../..
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
-import { MAX_MANIFEST_BYTES } from '../image/oci-json.js';
 import { parseImageReference, type RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
 import { repositoryScope } from '../registry/registry-auth.js';
@@ -210,8 +209,8 @@ export class RegistryStore implements ArtifactStore {
   private async pushManifestFromBlob(descriptor: ReleaseDescriptor): Promise<void> {
     if (await this.hasManifest(descriptor.digest)) return;
     const what = `manifest ${descriptor.digest} in ${this.location}`;
-    if (descriptor.size > MAX_MANIFEST_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-    const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_MANIFEST_BYTES, what);
+    if (descriptor.size > MAX_DOCUMENT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+    const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_DOCUMENT_BYTES, what);
     await this.putManifest(descriptor.digest, bytes, descriptor.mediaType);
   }
 
