@@ -7,6 +7,7 @@ import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
 import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../shared/limits.js';
+import { statusError } from '../shared/http-status.js';
 
 /** Credentials for a registry that wants them; from PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD. */
 export interface RegistryCredentials {
@@ -33,12 +34,6 @@ export function registryCredentialsFromEnv(env: NodeJS.ProcessEnv): RegistryCred
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-function statusError(status: number, what: string): PrtiqlError {
-  if (status === 404) return new PrtiqlError('E_NOT_FOUND', `${what} does not exist (HTTP 404)`);
-  if (status === 401 || status === 403) return new PrtiqlError('E_UNAUTHORIZED', `${what}: HTTP ${status}`);
-  return new PrtiqlError('E_NETWORK', `${what}: HTTP ${status}`);
 }
 
 /**

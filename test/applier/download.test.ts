@@ -99,6 +99,15 @@ t.test('5xx answers are retried with backoff, a bounded number of times', async 
   t.equal(failing.server.requests.length, 3, 'one try and two retries');
 });
 
+t.test('a 400 answer is final: the request will not work as sent, so it is not retried', async (t) => {
+  const s = await setup(t, { retry: { retries: 3 } });
+  s.server.switches.failWith = { status: 400, times: 100 };
+  const { error } = await drain(s.source);
+  t.match(error, { code: 'E_BAD_INPUT', message: /HTTP 400/ });
+  t.equal(s.server.requests.length, 1, 'one try');
+  t.same(s.retries, []);
+});
+
 t.test('a wrong Content-Range is refused and retried', async (t) => {
   const s = await setup(t);
   s.server.switches.dropAfter = { bytes: CHUNK + 1, times: 1 };
