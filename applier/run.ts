@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Digest } from '../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../shared/limits.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { clearStaleContainer, containerBundle, createBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
 import { containerLogPaths, startLogWriter } from './container-log.js';
@@ -17,7 +18,6 @@ import { SignalRelay } from './signal-relay.js';
 import { Store, type StoredImage } from './store.js';
 import { requireExecutable, runTool } from './tool.js';
 import { markFailedAndRollBack, markHealthy, rollBack, rollbackTarget } from './verdict.js';
-import { MAX_ACCOUNTS_FILE_BYTES } from '../shared/limits.js';
 
 export interface RunOptions {
   store: string;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { readFileCapped } from '../shared/capped-read.js';
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { MAX_ROOT_BYTES } from '../shared/limits.js';
 import { rootPath } from '../shared/store-layout.js';
 import { loadTrustRoot, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
 import { replaceFileDurably } from './durable.js';
@@ -8,7 +9,6 @@ import type { Logger } from './log.js';
 import { fetchSignedDocument } from './signed-metadata.js';
 import type { Source } from './source.js';
 import { STORE_LAYOUT, type Store } from './store.js';
-import { MAX_ROOT_BYTES } from '../shared/limits.js';
 
 /** Most root rotations one update follows; the rest wait for the next update. */
 export const MAX_ROOT_CHAIN_STEPS = 32;

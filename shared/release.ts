@@ -1,11 +1,11 @@
 import { isDigest, type Digest } from './digest.js';
 import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
 import { PrtiqlError } from './errors.js';
+import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { MediaType, type Platform } from './oci.js';
 import { formatPlatform } from './platform.js';
 import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
-import { MAX_DOCUMENT_BYTES } from './limits.js';
 
 
 /** A blob in the store, with the per-chunk hashes a device checks before using any byte. */

@@ -1,10 +1,10 @@
 import { isDigest, sha256Digest, type Digest } from './digest.js';
 import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
 import { PrtiqlError } from './errors.js';
+import { MAX_TIMESTAMP_BYTES } from './limits.js';
 import { MediaType } from './oci.js';
 import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
-import { MAX_TIMESTAMP_BYTES } from './limits.js';
 
 /**
  * A short-lived statement by an online key: "the newest release of channel C is the

@@ -1,8 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { openEnvelope, parseEnvelopeBytes, publicKeyFromBase64, keyIdOf, type Envelope } from './dsse.js';
 import { PrtiqlError } from './errors.js';
-import { MediaType } from './oci.js';
 import { MAX_ROOT_BYTES } from './limits.js';
+import { MediaType } from './oci.js';
 
 type PublicKeys = Record<string, { keytype: 'ed25519'; public: string }>;
 

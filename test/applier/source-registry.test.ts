@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { RegistrySource, type RegistryCredentials } from '../../applier/registry-source.js';
+import { RegistrySource } from '../../applier/registry-source.js';
 import { DEFAULT_RETRY_POLICY } from '../../applier/retry.js';
 import { DEFAULT_HTTP_TIMEOUTS, openSource, type Source } from '../../applier/source.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { digestHex } from '../../shared/digest.js';
+import type { RegistryCredentials } from '../../shared/registry-auth-protocol.js';
 import { verifyRelease } from '../../shared/release.js';
 import { loadTrustRoot } from '../../shared/trust-root.js';
 import { RegistryStore } from '../../cli/src/lib/store/registry-store.js';

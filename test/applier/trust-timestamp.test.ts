@@ -4,9 +4,9 @@ import t from 'tap';
 import { silentLogger } from '../../applier/log.js';
 import { openSource } from '../../applier/source.js';
 import { update, type UpdateRequest } from '../../applier/update.js';
+import { rotateTrustRoot, signTrustRoot } from '../../cli/src/lib/keys.js';
 import { rootPath, timestampPath } from '../../shared/store-layout.js';
 import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
-import { rotateTrustRoot, signTrustRoot } from '../../cli/src/lib/keys.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { countingServer, releasePath, resignRelease, writeTestTimestamp } from '../helpers/trust-fixtures.js';
 

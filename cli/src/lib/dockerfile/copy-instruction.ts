@@ -2,13 +2,13 @@ import { join, posix } from 'node:path';
 import { lstatIfExists } from '../../../../applier/layer-view.js';
 import { resolveUser } from '../../../../applier/runtime-bundle.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 import type { TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
 import type { Owner } from '../build/directory-entries.js';
 import { spoolTarFile } from '../build/tar-file-entries.js';
 import { isPattern, matchSources, sourceEntries, type MatchedSource, type SourceTree } from './copy-sources.js';
 import { readRootFile, resolveInRoot } from './root-path.js';
 import { isTarArchive } from './tar-archive-detection.js';
-import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 
 const URL_SOURCE = /^(?:https?|git|ssh):\/\/|^git@/;
 

@@ -6,11 +6,11 @@ import type { Writable } from 'node:stream';
 import { runtimeSpec, type NetworkMode } from '../../../../applier/runtime-bundle.js';
 import { requireExecutable, runTool, runToolOrFail } from '../../../../applier/tool.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { emulationHint, executionOf } from './emulation.js';
 import { upperToLayerDirectory } from './overlay-diff.js';
 import { readRootFile } from './root-path.js';
-import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 
 /** Build containers get a fixed hostname, so that it cannot leak into layers. */
 const BUILD_HOSTNAME = 'prtiql-build';

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor, type Platform } from '../../../../shared/oci.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import { assembleImage } from './assemble-image.js';
@@ -10,7 +11,6 @@ import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selectio
 import { configPlatform, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 class LayoutLayer implements Layer {
   constructor(

@@ -1,5 +1,6 @@
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import type { Platform } from '../../../../shared/oci.js';
-import { repositoryScope } from '../registry/registry-auth.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { Image } from './image.js';
 import { indexImages, INDEX_TYPES } from './manifest-selection.js';
@@ -7,7 +8,6 @@ import { parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { openImage, type OpenImageOptions } from './open-image.js';
 import { DEFAULT_TAG, parseImageReference, type ImageReference } from './reference.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 /** The platforms of the images a reference's index names; undefined when it names a single image. */
 async function indexPlatforms(reference: ImageReference, registry: RegistryOptions | undefined): Promise<Platform[] | undefined> {

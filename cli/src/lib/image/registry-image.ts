@@ -3,7 +3,7 @@ import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Descriptor, Platform } from '../../../../shared/oci.js';
-import { repositoryScope } from '../registry/registry-auth.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { RegistryClient, type FetchedManifest, type RegistryOptions } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
 import { assembleImage } from './assemble-image.js';

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { readCapped } from '../../../../shared/capped-read.js';
 import { isDigest, sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { parseJson } from '../image/oci-json.js';
@@ -10,7 +11,6 @@ import type { CredentialOptions } from './credentials.js';
 import { RegistryAuth } from './registry-auth.js';
 import { responseError } from './registry-errors.js';
 import { send, type RequestOptions } from './registry-http.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 export interface RegistryOptions extends CredentialOptions {
   /** Plain HTTP instead of HTTPS. Registries on localhost and 127.0.0.0/8 always get plain HTTP. */

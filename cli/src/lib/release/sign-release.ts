@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { signEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { encodeRelease, type Release } from '../../../../shared/release.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 /** The bytes of channels/<channel>/release.json: a DSSE envelope over the Release JSON (docs/release-format.md). */
 export function signRelease(release: Release, signingKey: KeyObject): Buffer {

@@ -2,10 +2,10 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { keyIdOf, signEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
+import { pointerPath, rootPath, timestampPath } from '../../../../shared/store-layout.js';
 import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
 import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { pointerPath, rootPath, timestampPath } from '../../../../shared/store-layout.js';
 import { parseCurrentRelease } from './current-release.js';
 
 export interface PublishedRoot {

@@ -2,12 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { referrersTag } from '../../../../shared/registry-artifacts.js';
 import { parseIndex, parseJson } from '../image/oci-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 /** Rounds of read, add, write before giving up on a fallback index that other writers keep replacing. */
 const FALLBACK_INDEX_ROUNDS = 8;

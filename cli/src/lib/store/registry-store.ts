@@ -3,6 +3,7 @@ import { readCapped } from '../../../../shared/capped-read.js';
 import { sha256Digest, sha256Hex, type Digest } from '../../../../shared/digest.js';
 import { parseEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
 import {
   ANNOTATION_DELTA_BASE,
@@ -14,18 +15,17 @@ import {
   EMPTY_CONFIG_BYTES,
   type DocumentArtifact,
 } from '../../../../shared/registry-artifacts.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../../shared/release.js';
+import { checkDocumentName, parseDocumentPath } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
 import { parseImageReference, type RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
-import { repositoryScope } from '../registry/registry-auth.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
-import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
-import { checkDocumentName, parseDocumentPath } from '../../../../shared/store-layout.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
 
