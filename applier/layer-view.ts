@@ -2,14 +2,12 @@ import { createReadStream, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readCapped } from '../shared/capped-read.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../shared/tar/whiteout.js';
 
-/**
- * Committed layer directories keep OCI whiteouts literally: an empty file `.wh.<name>`
- * hides `<name>` of the layers below, and `.wh..wh..opq` hides everything the layers below
- * have in that directory. Entries of the same layer are never hidden by its own whiteouts.
+/*
+ * Committed layer directories keep OCI whiteouts literally (shared/tar/whiteout.ts). Entries
+ * of the same layer are never hidden by its own whiteouts.
  */
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_MARKER = '.wh..wh..opq';
 
 export interface LayerDirectory {
   /** Names this directory hides in the layers below. */
@@ -24,7 +22,7 @@ export async function readLayerDirectory(path: string): Promise<LayerDirectory> 
   const all = await readdir(path, { withFileTypes: true });
   const directory: LayerDirectory = { whiteouts: [], opaque: false, entries: [] };
   for (const entry of all) {
-    if (entry.name === OPAQUE_MARKER) directory.opaque = true;
+    if (entry.name === OPAQUE_WHITEOUT) directory.opaque = true;
     else if (entry.name.startsWith(WHITEOUT_PREFIX)) directory.whiteouts.push(entry.name.slice(WHITEOUT_PREFIX.length));
     else directory.entries.push(entry);
   }
@@ -47,7 +45,7 @@ export async function scanWhiteouts(layerDir: string): Promise<LayerWhiteouts> {
     const directory = await readLayerDirectory(join(layerDir, relative));
     if (directory.opaque) {
       found.opaqueDirs.push(relative);
-      found.markers.push(joinRelative(relative, OPAQUE_MARKER));
+      found.markers.push(joinRelative(relative, OPAQUE_WHITEOUT));
     }
     for (const name of directory.whiteouts) {
       found.hidden.push(joinRelative(relative, name));
@@ -94,7 +92,7 @@ async function lookUp(layer: string, components: string[]): Promise<Stats | 'abs
     const name = components[depth];
     hidesBelow ||=
       (await lstatIfExists(join(directory, WHITEOUT_PREFIX + name))) !== undefined ||
-      (await lstatIfExists(join(directory, OPAQUE_MARKER))) !== undefined;
+      (await lstatIfExists(join(directory, OPAQUE_WHITEOUT))) !== undefined;
     const stats = await lstatIfExists(join(directory, name));
     if (!stats) return hidesBelow ? 'hidden' : 'absent';
     if (depth === components.length - 1) return stats;
