@@ -3,7 +3,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { readCapped } from '../shared/capped-read.js';
 import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
-import type { ImageConfig, ImageManifest, Platform } from '../shared/oci.js';
+import type { Platform } from '../shared/oci.js';
+import { parseImageConfig, parseJson, parseManifest } from '../shared/oci-json.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../shared/platform.js';
 import { selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
 import { blobPath, checkChannelName } from '../shared/store-layout.js';
@@ -142,33 +143,24 @@ async function fetchDocument(source: Source, descriptor: { digest: Digest; size:
   return bytes;
 }
 
-function parseJson<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
-  }
-}
-
 /**
  * The signed release and the image documents must describe the same layers, in order: a
  * manifest or config from another publication (mix-and-match) is refused before any layer
  * or delta blob is fetched.
  */
 function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: ReleaseImage): void {
-  const manifest = parseJson<ImageManifest>(manifestBytes, 'manifest');
-  const config = parseJson<ImageConfig>(configBytes, 'config');
-  if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) {
-    throw new PrtiqlError('E_BAD_INPUT', `manifest ${release.manifest.digest} is not an OCI image manifest`);
-  }
+  const manifestWhat = `manifest ${release.manifest.digest}`;
+  const configWhat = `config ${release.config.digest}`;
+  const manifest = parseManifest(parseJson(manifestBytes, manifestWhat), manifestWhat);
+  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
   const mismatch = (what: string): never => {
     throw new PrtiqlError('E_MIX_AND_MATCH', `manifest ${release.manifest.digest}: ${what} does not match the release`);
   };
   if (manifest.config.digest !== release.config.digest || manifest.config.size !== release.config.size) mismatch('config descriptor');
-  const listed = manifest.layers.map((layer) => ({ digest: layer?.digest, size: layer?.size }));
+  const listed = manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size }));
   const signed = release.layers.map((layer) => ({ digest: layer.blob.digest, size: layer.blob.size }));
   if (!isDeepStrictEqual(listed, signed)) mismatch('layer list');
-  if (!isDeepStrictEqual(config?.rootfs?.diff_ids, release.layers.map((layer) => layer.diffID))) mismatch("config's diff_ids");
+  if (!isDeepStrictEqual(config.rootfs.diff_ids, release.layers.map((layer) => layer.diffID))) mismatch("config's diff_ids");
 }
 
 function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {

@@ -8,6 +8,7 @@ import { readCapped } from '../../../../shared/capped-read.js';
 import { digestHex, DigestCounter, sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_CONFIG_BYTES, MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { checkLayerCount, parseImageConfig, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
 import { splitTar } from '../../../../shared/tar/split.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
@@ -15,7 +16,6 @@ import { countProgress, silentProgress, type ProgressFactory } from '../../progr
 import { fsyncDirectory, temporaryPathFor } from '../store/durable-write.js';
 import type { Image, Layer, WrittenImage } from './image.js';
 import { TAR_LAYER_TYPES, uncompressedLayerStream } from './layer-stream.js';
-import { checkLayerCount, parseImageConfig, parseJson } from './oci-json.js';
 import { formatImageReference, type DockerArchiveReference } from './reference.js';
 
 /**

@@ -2,13 +2,13 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { configPlatform, parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type Platform } from '../../../../shared/oci.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import { assembleImage } from './assemble-image.js';
 import type { BlobCounts, Image, Layer, WrittenImage } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { configPlatform, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
 

@@ -10,7 +10,7 @@ import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../store/durable-write.js';
 import { CountingStream } from './counting-stream.js';
-import { parseIndex, parseJson } from './oci-json.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 export const OCI_LAYOUT_FILE = 'oci-layout';

@@ -1,10 +1,10 @@
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { Image } from './image.js';
 import { indexImages, INDEX_TYPES } from './manifest-selection.js';
-import { parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { openImage, type OpenImageOptions } from './open-image.js';
 import { DEFAULT_TAG, parseImageReference, type ImageReference } from './reference.js';

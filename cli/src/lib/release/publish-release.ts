@@ -9,7 +9,7 @@ import type { Image } from '../image/image.js';
 import { publishImageDeltas } from '../delta/image-deltas.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
-import { configPlatform } from '../image/oci-json.js';
+import { configPlatform } from '../../../../shared/oci-json.js';
 import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';
 import { basesFor, openReleasedImages } from './release-bases.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';

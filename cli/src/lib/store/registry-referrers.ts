@@ -3,9 +3,9 @@ import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { referrersTag } from '../../../../shared/registry-artifacts.js';
-import { parseIndex, parseJson } from '../image/oci-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
 
