@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { silentLogger } from '../../applier/log.js';
 import { openSource } from '../../applier/source.js';
 import { update, type UpdateRequest } from '../../applier/update.js';
@@ -16,6 +16,17 @@ import { countingServer, readPublishedRelease, releasePath, resignRelease } from
 
 const layers = (tag: string) => [[{ path: 'etc/tag', type: 'file' as const, mode: 0o644, content: `${tag}\n` }]];
 const day = 86_400_000;
+
+/** A store holding release 1 of channel stable, signed by one key, and the root that trusts it. */
+async function singleSignerStore(t: Test) {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const signer = newSigner();
+  const trust = join(dir, 'root.json');
+  await writeFile(trust, trustRootJson([signer]));
+  const published = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers('one'), signers: [signer] });
+  return { dir, artifacts, signer, trust, published };
+}
 
 t.test('every refusal has its own code and comes before any blob is fetched (mix-and-match: before any layer blob)', async (t) => {
   const dir = t.testdir();
@@ -111,12 +122,7 @@ t.test('endless metadata is cut off at its limit: a release, a root', async (t) 
 });
 
 t.test('the bundled applier takes --device-class and exits with the trust failure status', async (t) => {
-  const dir = t.testdir();
-  const artifacts = join(dir, 'artifacts');
-  const signer = newSigner();
-  const trust = join(dir, 'root.json');
-  await writeFile(trust, trustRootJson([signer]));
-  await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers('one'), signers: [signer] });
+  const { dir, artifacts, signer, trust } = await singleSignerStore(t);
   await resignRelease(artifacts, [signer], (release) => void (release.deviceClass = 'pi4'));
   const args = (deviceClass: string) => ['update', '--source', `file://${artifacts}`, '--channel', 'stable', '--store', join(dir, 'store'), '--trust', trust, '--device-class', deviceClass];
   const wrong = await runApplier(args('x86'));
@@ -128,12 +134,7 @@ t.test('the bundled applier takes --device-class and exits with the trust failur
 });
 
 t.test('a manifest or config the publisher would refuse as malformed is refused before any layer blob', async (t) => {
-  const dir = t.testdir();
-  const artifacts = join(dir, 'artifacts');
-  const signer = newSigner();
-  const trust = join(dir, 'root.json');
-  await writeFile(trust, trustRootJson([signer]));
-  const published = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers('one'), signers: [signer] });
+  const { dir, artifacts, signer, trust, published } = await singleSignerStore(t);
   const good = await readFile(releasePath(artifacts));
   const server = await countingServer(artifacts);
   t.teardown(() => server.close());
