@@ -1,5 +1,5 @@
 import { isDigest, type Digest } from './digest.js';
-import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
+import { openSignedJson } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { MediaType, type Platform } from './oci.js';
@@ -228,18 +228,7 @@ export type ReleaseVerdict = { release: Release; upToDate: boolean };
  * size, signature and threshold, channel, expiry, device class and version.
  */
 export function verifyRelease(envelopeBytes: Uint8Array, trust: LoadedTrustRoot, checks: ReleaseChecks): ReleaseVerdict {
-  if (envelopeBytes.byteLength > MAX_DOCUMENT_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `release of ${envelopeBytes.byteLength} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
-  }
-  const envelope = parseEnvelopeBytes(envelopeBytes, 'release');
-  const payload = openEnvelope(envelope, MediaType.release, trust.keys, trust.root.threshold, 'release');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', 'release payload is not valid JSON');
-  }
-  const release = parseRelease(parsed);
+  const release = parseRelease(openSignedJson(envelopeBytes, 'release', MAX_DOCUMENT_BYTES, MediaType.release, { keys: trust.keys, threshold: trust.root.threshold }));
   if (release.channel !== checks.channel) {
     throw new PrtiqlError('E_UNKNOWN_CHANNEL', `release is for channel ${release.channel}, not ${checks.channel}`);
   }

@@ -1,5 +1,5 @@
 import { isDigest, sha256Digest, type Digest } from './digest.js';
-import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
+import { openSignedJson } from './dsse.js';
 import { PrtiqlError } from './errors.js';
 import { MAX_TIMESTAMP_BYTES } from './limits.js';
 import { MediaType } from './oci.js';
@@ -63,18 +63,7 @@ export function encodeTimestamp(timestamp: Timestamp): Buffer {
  */
 export function verifyTimestamp(bytes: Uint8Array, trust: LoadedTrustRoot, checks: { channel: string; now: Date }): Timestamp {
   if (!trust.timestamp) throw new PrtiqlError('E_INTERNAL', 'trust root names no timestamp keys');
-  if (bytes.byteLength > MAX_TIMESTAMP_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `timestamp of ${bytes.byteLength} bytes exceeds the ${MAX_TIMESTAMP_BYTES}-byte limit`);
-  }
-  const envelope = parseEnvelopeBytes(bytes, 'timestamp');
-  const payload = openEnvelope(envelope, MediaType.timestamp, trust.timestamp.keys, trust.timestamp.threshold, 'timestamp');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', 'timestamp payload is not valid JSON');
-  }
-  const timestamp = parseTimestamp(parsed);
+  const timestamp = parseTimestamp(openSignedJson(bytes, 'timestamp', MAX_TIMESTAMP_BYTES, MediaType.timestamp, trust.timestamp));
   if (timestamp.channel !== checks.channel) {
     throw new PrtiqlError('E_UNKNOWN_CHANNEL', `timestamp is for channel ${timestamp.channel}, not ${checks.channel}`);
   }
