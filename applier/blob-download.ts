@@ -1,13 +1,9 @@
 import { verifiedChunks } from '../shared/chunks.js';
-import { digestHex, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import type { BlobRef } from '../shared/release.js';
+import { blobPath } from '../shared/store-layout.js';
 import { waitToRetry } from './retry.js';
 import type { Source } from './source.js';
-
-export function blobPath(digest: Digest): string {
-  return `blobs/sha256/${digestHex(digest)}`;
-}
 
 /** Drops the first `count` bytes: a server that ignored Range resent what was already verified. */
 async function* skip(body: AsyncIterable<Uint8Array>, count: number): AsyncGenerator<Uint8Array> {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
-import { DEFAULT_ENTRY_PATH_LIMITS, isWhiteout, safeEntryPath, WHITEOUT_PREFIX, type EntryPathLimits } from '../shared/tar/entry-path.js';
+import { DEFAULT_ENTRY_PATH_LIMITS, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
+import { isWhiteout, WHITEOUT_PREFIX } from '../shared/tar/whiteout.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
 import { datasyncHandle, syncHandle, writeAll } from './durable.js';
 

@@ -3,15 +3,12 @@ import { lstat, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { readCapped } from '../shared/capped-read.js';
 import { PrtiqlError } from '../shared/errors.js';
-import { isValidWhiteoutName } from '../shared/tar/entry-path.js';
+import { isValidWhiteoutName, OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../shared/tar/whiteout.js';
 
-/**
- * Committed layer directories keep OCI whiteouts literally: an empty file `.wh.<name>`
- * hides `<name>` of the layers below, and `.wh..wh..opq` hides everything the layers below
- * have in that directory. Entries of the same layer are never hidden by its own whiteouts.
+/*
+ * Committed layer directories keep OCI whiteouts literally (shared/tar/whiteout.ts). Entries
+ * of the same layer are never hidden by its own whiteouts.
  */
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_MARKER = '.wh..wh..opq';
 
 export interface LayerDirectory {
   /** Names this directory hides in the layers below. */
@@ -31,7 +28,7 @@ export async function readLayerDirectory(path: string): Promise<LayerDirectory> 
       continue;
     }
     await checkMarker(join(path, entry.name));
-    if (entry.name === OPAQUE_MARKER) directory.opaque = true;
+    if (entry.name === OPAQUE_WHITEOUT) directory.opaque = true;
     else directory.whiteouts.push(entry.name.slice(WHITEOUT_PREFIX.length));
   }
   return directory;
@@ -67,7 +64,7 @@ export async function scanWhiteouts(layerDir: string): Promise<LayerWhiteouts> {
     const directory = await readLayerDirectory(join(layerDir, relative));
     if (directory.opaque) {
       found.opaqueDirs.push(relative);
-      found.markers.push(joinRelative(relative, OPAQUE_MARKER));
+      found.markers.push(joinRelative(relative, OPAQUE_WHITEOUT));
     }
     for (const name of directory.whiteouts) {
       found.hidden.push(joinRelative(relative, name));
@@ -114,7 +111,7 @@ async function lookUp(layer: string, components: string[]): Promise<Stats | 'abs
     const name = components[depth];
     hidesBelow ||=
       (await lstatIfExists(join(directory, WHITEOUT_PREFIX + name))) !== undefined ||
-      (await lstatIfExists(join(directory, OPAQUE_MARKER))) !== undefined;
+      (await lstatIfExists(join(directory, OPAQUE_WHITEOUT))) !== undefined;
     const stats = await lstatIfExists(join(directory, name));
     if (!stats) return hidesBelow ? 'hidden' : 'absent';
     if (depth === components.length - 1) return stats;

@@ -1,31 +1,24 @@
 import { readCapped } from '../shared/capped-read.js';
 import { PrtiqlError } from '../shared/errors.js';
+import { statusError } from '../shared/http-status.js';
+import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../shared/limits.js';
 import { MediaType } from '../shared/oci.js';
 import { documentArtifact, documentLayer } from '../shared/registry-artifacts.js';
-import { credentialsRefusedForRealm, parseChallenges, realmMayReceiveCredentials } from '../shared/www-authenticate.js';
+import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../shared/registry-auth-protocol.js';
+import { parseBlobPath } from '../shared/store-layout.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
-
-/** Credentials for a registry that wants them; from PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD. */
-export interface RegistryCredentials {
-  username: string;
-  password: string;
-}
 
 /** Makes the HTTP source that fetches blobs under `rootUrl`, sending `authorization` to that origin only. */
 export type BlobSourceFactory = (rootUrl: string, authorization: string | undefined) => Source;
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_TOKEN_BYTES = 1024 * 1024;
-const DEFAULT_TOKEN_SECONDS = 60;
-const TOKEN_MARGIN_MS = 10_000;
-const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const MANIFEST_ACCEPT = [MediaType.imageManifest, MediaType.imageIndex].join(', ');
 
-type Authorization = { scheme: 'anonymous' } | { scheme: 'basic'; header: string } | { scheme: 'bearer'; realm: URL; service?: string };
+/** What the registry asked for: nothing, the credentials (Basic), or a token from its realm. */
+type Authorization = { kind: 'anonymous' } | { kind: 'basic'; header: string } | Extract<RegistryAuthScheme, { kind: 'bearer' }>;
 
-/** The credentials in `env`, when both variables are set. */
+/** The credentials in PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD, when both are set. */
 export function registryCredentialsFromEnv(env: NodeJS.ProcessEnv): RegistryCredentials | undefined {
   const username = env.PRTIQL_REGISTRY_USERNAME;
   const password = env.PRTIQL_REGISTRY_PASSWORD;
@@ -34,12 +27,6 @@ export function registryCredentialsFromEnv(env: NodeJS.ProcessEnv): RegistryCred
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-function statusError(status: number, what: string): PrtiqlError {
-  if (status === 404) return new PrtiqlError('E_NOT_FOUND', `${what} does not exist (HTTP 404)`);
-  if (status === 401 || status === 403) return new PrtiqlError('E_UNAUTHORIZED', `${what}: HTTP ${status}`);
-  return new PrtiqlError('E_NETWORK', `${what}: HTTP ${status}`);
 }
 
 /**
@@ -78,8 +65,8 @@ export class RegistrySource implements Source {
   }
 
   async fetch(path: string, options: FetchOptions): Promise<Fetched> {
-    const blob = BLOB_PATH.exec(path);
-    if (blob) return this.fetchBlob(`sha256:${blob[1]}`, options);
+    const blob = parseBlobPath(path);
+    if (blob) return this.fetchBlob(blob, options);
     const artifact = documentArtifact(path);
     if (!artifact) throw new PrtiqlError('E_INTERNAL', `a registry source has no counterpart of ${JSON.stringify(path)}`);
     const what = `${this.url}:${artifact.tag}`;
@@ -93,7 +80,7 @@ export class RegistrySource implements Source {
     try {
       return await (await this.blobSourceNow()).fetch(path, options);
     } catch (error) {
-      if (!(error instanceof PrtiqlError) || error.code !== 'E_UNAUTHORIZED' || this.authorization?.scheme !== 'bearer') throw error;
+      if (!(error instanceof PrtiqlError) || error.code !== 'E_UNAUTHORIZED' || this.authorization?.kind !== 'bearer') throw error;
       // The token may have been revoked or expired early: one more try with a fresh one.
       this.token = undefined;
       return (await this.blobSourceNow()).fetch(path, options);
@@ -112,7 +99,7 @@ export class RegistrySource implements Source {
   private async manifest(tag: string, what: string): Promise<Buffer> {
     const target = new URL(`${this.repository}/manifests/${tag}`, this.apiBase);
     let response = await this.request(target, await this.authorizationHeader(), what, MANIFEST_ACCEPT);
-    if (response.status === 401 && this.authorization?.scheme === 'bearer') {
+    if (response.status === 401 && this.authorization?.kind === 'bearer') {
       await response.body?.cancel();
       this.token = undefined;
       response = await this.request(target, await this.authorizationHeader(), what, MANIFEST_ACCEPT);
@@ -122,7 +109,7 @@ export class RegistrySource implements Source {
       if (response.status === 401 || response.status === 403) throw this.refusal(`${what}: HTTP ${response.status}`);
       throw statusError(response.status, what);
     }
-    return this.readBody(response, MAX_MANIFEST_BYTES, what);
+    return this.readBody(response, MAX_DOCUMENT_BYTES, what);
   }
 
   private async request(target: URL, authorization: string | undefined, what: string, accept?: string): Promise<Response> {
@@ -149,7 +136,7 @@ export class RegistrySource implements Source {
   /** The Authorization header to send now (undefined: anonymous), learning the scheme on first use. */
   private async authorizationHeader(): Promise<string | undefined> {
     this.authorization ??= await this.challenge();
-    switch (this.authorization.scheme) {
+    switch (this.authorization.kind) {
       case 'anonymous':
         return undefined;
       case 'basic':
@@ -165,20 +152,11 @@ export class RegistrySource implements Source {
     const what = `registry ${this.apiBase.host}`;
     const response = await this.request(this.apiBase, undefined, what);
     await response.body?.cancel();
-    if (response.ok) return { scheme: 'anonymous' };
+    if (response.ok) return { kind: 'anonymous' };
     if (response.status !== 401) throw statusError(response.status, what);
-    const challenges = parseChallenges(response.headers.get('www-authenticate') ?? '');
-    const bearer = challenges.find((challenge) => challenge.scheme === 'bearer' && challenge.params.realm);
-    if (bearer) {
-      let realm: URL;
-      try {
-        realm = new URL(bearer.params.realm);
-      } catch {
-        throw new PrtiqlError('E_BAD_INPUT', `${what} sent a token realm that is no URL: ${JSON.stringify(bearer.params.realm)}`);
-      }
-      return { scheme: 'bearer', realm, ...(bearer.params.service !== undefined && { service: bearer.params.service }) };
-    }
-    if (challenges.some((challenge) => challenge.scheme === 'basic') && this.credentials) return { scheme: 'basic', header: this.basic(this.credentials) };
+    const scheme = challengedScheme(response.headers.get('www-authenticate') ?? '', this.apiBase.host);
+    if (scheme?.kind === 'bearer') return scheme;
+    if (scheme?.kind === 'basic' && this.credentials) return { kind: 'basic', header: basicAuthorization(this.credentials) };
     throw this.refusal(`${what} requires credentials`);
   }
 
@@ -190,35 +168,18 @@ export class RegistrySource implements Source {
     return new PrtiqlError('E_UNAUTHORIZED', `${problem}; ${hint}`);
   }
 
-  private basic(credentials: RegistryCredentials): string {
-    return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
-  }
-
   /** A pull token from the realm (distribution token auth), with the credentials when there are any. */
-  private async fetchToken(bearer: Extract<Authorization, { scheme: 'bearer' }>): Promise<{ header: string; expires: number }> {
-    const target = new URL(bearer.realm);
-    if (bearer.service !== undefined) target.searchParams.set('service', bearer.service);
-    target.searchParams.set('scope', `repository:${this.repository}:pull`);
+  private async fetchToken(bearer: Extract<Authorization, { kind: 'bearer' }>): Promise<{ header: string; expires: number }> {
+    const target = tokenRequestUrl(bearer, [repositoryScope(this.repository, 'pull')]);
     const what = `a token for ${this.url} from ${target.origin}`;
-    if (this.credentials && !realmMayReceiveCredentials(bearer.realm, this.apiBase.host)) {
-      throw new PrtiqlError('E_UNAUTHORIZED', credentialsRefusedForRealm(bearer.realm, this.apiBase.host));
-    }
-    const response = await this.request(target, this.credentials && this.basic(this.credentials), what);
+    if (this.credentials) checkRealmMayReceiveCredentials(bearer.realm, this.apiBase.host);
+    const response = await this.request(target, this.credentials && basicAuthorization(this.credentials), what);
     if (!response.ok) {
       await response.body?.cancel();
       if (response.status === 401 || response.status === 403) throw this.refusal(`${what}: the token server answered HTTP ${response.status}`);
       throw statusError(response.status, what);
     }
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse((await this.readBody(response, MAX_TOKEN_BYTES, what)).toString('utf8')) as typeof parsed;
-    } catch (error) {
-      if (error instanceof PrtiqlError) throw error;
-      throw new PrtiqlError('E_BAD_INPUT', `${what}: the answer is not JSON`);
-    }
-    const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
-    if (typeof token !== 'string' || !token) throw new PrtiqlError('E_BAD_INPUT', `${what}: the answer holds no token`);
-    const seconds = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_SECONDS;
-    return { header: `Bearer ${token}`, expires: Date.now() + seconds * 1000 - TOKEN_MARGIN_MS };
+    const { token, expires } = parseTokenResponse((await this.readBody(response, MAX_TOKEN_RESPONSE_BYTES, what)).toString('utf8'), what);
+    return { header: `Bearer ${token}`, expires };
   }
 }

@@ -1,6 +1,8 @@
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { MAX_RELEASE_BYTES, verifyRelease, type ReleaseVerdict } from '../shared/release.js';
-import { checkReleaseMatchesTimestamp, MAX_TIMESTAMP_BYTES, timestampDocumentName, verifyTimestamp, type Timestamp } from '../shared/timestamp.js';
+import { MAX_DOCUMENT_BYTES, MAX_TIMESTAMP_BYTES } from '../shared/limits.js';
+import { verifyRelease, type ReleaseVerdict } from '../shared/release.js';
+import { pointerPath, timestampPath } from '../shared/store-layout.js';
+import { checkReleaseMatchesTimestamp, verifyTimestamp, type Timestamp } from '../shared/timestamp.js';
 import type { LoadedTrustRoot } from '../shared/trust-root.js';
 import { fetchSignedDocument } from './signed-metadata.js';
 import type { Source } from './source.js';
@@ -73,9 +75,8 @@ function boundedByRelease(signedTime: string, release: { expires: string }): str
 }
 
 async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
-  const path = `channels/${channel}/release.json`;
   try {
-    return await fetchSignedDocument(source, path, MAX_RELEASE_BYTES, `release of channel ${channel}`);
+    return await fetchSignedDocument(source, pointerPath(channel), MAX_DOCUMENT_BYTES, `release of channel ${channel}`);
   } catch (error) {
     if (isPrtiqlError(error, 'E_NOT_FOUND')) {
       throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${source.url}`);
@@ -85,10 +86,9 @@ async function fetchRelease(source: Source, channel: string): Promise<Buffer> {
 }
 
 async function fetchTimestamp(source: Source, request: ReleaseCheckRequest, now: Date): Promise<Timestamp> {
-  const path = timestampDocumentName(request.channel);
   let bytes: Buffer;
   try {
-    bytes = await fetchSignedDocument(source, path, MAX_TIMESTAMP_BYTES, `timestamp of channel ${request.channel}`);
+    bytes = await fetchSignedDocument(source, timestampPath(request.channel), MAX_TIMESTAMP_BYTES, `timestamp of channel ${request.channel}`);
   } catch (error) {
     if (isPrtiqlError(error, 'E_NOT_FOUND')) {
       throw new PrtiqlError('E_NOT_FOUND', `channel ${request.channel} has no timestamp at ${source.url}, and the trust root requires one`);

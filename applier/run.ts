@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Digest } from '../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../shared/limits.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { clearStaleContainer, containerBundle, createBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
 import { containerLogPaths, startLogWriter } from './container-log.js';
@@ -40,7 +41,6 @@ export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 export const DEFAULT_HEALTH_SECONDS = 10;
 
 export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
-const ACCOUNTS_FILE_LIMIT = 1024 * 1024;
 
 export const runCommand: Subcommand = {
   summary:
@@ -267,8 +267,8 @@ async function prepareImage(session: Session, manifest: Digest, check: boolean):
     network,
     device,
     accounts: {
-      passwd: (await readImageFile(layersTopDown, 'etc/passwd', ACCOUNTS_FILE_LIMIT))?.toString(),
-      group: (await readImageFile(layersTopDown, 'etc/group', ACCOUNTS_FILE_LIMIT))?.toString(),
+      passwd: (await readImageFile(layersTopDown, 'etc/passwd', MAX_ACCOUNTS_FILE_BYTES))?.toString(),
+      group: (await readImageFile(layersTopDown, 'etc/group', MAX_ACCOUNTS_FILE_BYTES))?.toString(),
     },
   });
   return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds) }) };

@@ -7,6 +7,7 @@ import { PrtiqlError } from '../shared/errors.js';
 import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { readFileCapped } from '../shared/capped-read.js';
+import { statusError } from '../shared/http-status.js';
 
 export interface FetchOptions {
   /** The resource's largest acceptable size (its signed size): anything larger is E_TOO_LARGE. */
@@ -131,9 +132,7 @@ function bodyRange(response: IncomingMessage, url: string, start: number, maxByt
     if ((size ?? Number(range[2]) + 1) > maxBytes) throw tooLarge(url, maxBytes);
     return { start, size };
   }
-  if (status === 404) throw new PrtiqlError('E_NOT_FOUND', `${url} does not exist (HTTP 404)`);
-  if (status === 401 || status === 403) throw new PrtiqlError('E_UNAUTHORIZED', `${url}: HTTP ${status}`);
-  throw new PrtiqlError('E_NETWORK', `${url}: HTTP ${status}`);
+  throw statusError(status, url);
 }
 
 class HttpSource implements Source {

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { readFileCapped } from '../shared/capped-read.js';
 import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { loadTrustRoot, MAX_ROOT_BYTES, rootDocumentName, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
+import { MAX_ROOT_BYTES } from '../shared/limits.js';
+import { rootPath } from '../shared/store-layout.js';
+import { loadTrustRoot, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
 import { replaceFileDurably } from './durable.js';
 import type { Logger } from './log.js';
 import { fetchSignedDocument } from './signed-metadata.js';
@@ -58,7 +60,7 @@ interface PinnedRoot {
 async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
   let current = pinned;
   for (let step = 0; step < MAX_ROOT_CHAIN_STEPS; step++) {
-    const path = rootDocumentName(current.trust.root.version + 1);
+    const path = rootPath(current.trust.root.version + 1);
     let bytes: Buffer;
     try {
       bytes = await fetchSignedDocument(source, path, MAX_ROOT_BYTES, `trust root ${path}`);

@@ -3,9 +3,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { readCapped } from '../shared/capped-read.js';
 import { DigestCounter, digestHex, sha256Digest, type Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
-import type { ImageConfig, ImageManifest, Platform } from '../shared/oci.js';
+import type { Platform } from '../shared/oci.js';
+import { parseImageConfig, parseJson, parseManifest } from '../shared/oci-json.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../shared/platform.js';
-import { CHANNEL_PATTERN, selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
+import { selectReleaseImage, type ReleaseDelta, type ReleaseImage, type ReleaseLayer } from '../shared/release.js';
+import { blobPath, checkChannelName } from '../shared/store-layout.js';
 import { splitTar } from '../shared/tar/split.js';
 import { parseOptions, requireOption, type Subcommand } from './command.js';
 import { readDeviceConfig } from './device-config.js';
@@ -14,7 +16,6 @@ import { extractLayer, extractLimits } from './extract.js';
 import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { GarbagePacer } from './garbage-pacer.js';
 import { useLeanRuntime } from './lean-runtime.js';
-import { blobPath } from './blob-download.js';
 import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
 import { writeLayerMetaFile } from './layer-meta-file.js';
 import { acquireStoreLock } from './lock.js';
@@ -25,9 +26,7 @@ import { DEFAULT_DEADLINE_SECONDS, retrying } from './retry.js';
 import { openSource, readAuthorizationFile, type Source } from './source.js';
 import { STORE_LAYOUT, Store, type StoreState } from './store.js';
 import { pinnedTrustRoot, readGivenTrustRoot, type GivenTrustRoot } from './trust.js';
-
-/** Largest manifest or config a device accepts, whatever the release declares. */
-export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+import { MAX_CONFIG_BYTES, MAX_DOCUMENT_BYTES } from '../shared/limits.js';
 
 export interface UpdateRequest {
   source: Source;
@@ -59,7 +58,7 @@ export interface UpdateOutcome {
  */
 export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const log = request.log ?? createLogger();
-  if (!CHANNEL_PATTERN.test(request.channel)) throw new PrtiqlError('E_USAGE', `invalid channel name ${JSON.stringify(request.channel)}`);
+  checkChannelName(request.channel);
   const givenTrust = request.trustPath === undefined ? undefined : await readGivenTrustRoot(request.trustPath);
   const store = await Store.create(request.storeRoot);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
@@ -97,8 +96,8 @@ async function updateLocked(store: Store, request: UpdateRequest, givenTrust: Gi
   log.info('release.verified', { channel, version: release.version, manifest: image.manifest.digest, ...(image.platform && { platform: formatPlatform(image.platform) }) });
   await recordVerified(store, channel, state, checked);
 
-  const manifestBytes = await fetchDocument(source, image.manifest, 'manifest');
-  const configBytes = await fetchDocument(source, image.config, 'config');
+  const manifestBytes = await fetchDocument(source, image.manifest, MAX_DOCUMENT_BYTES, 'manifest');
+  const configBytes = await fetchDocument(source, image.config, MAX_CONFIG_BYTES, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, image);
 
   const missing: ReleaseLayer[] = [];
@@ -128,9 +127,9 @@ async function collectGarbageLogged(store: Store, log: Logger): Promise<void> {
   }
 }
 
-async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, what: string): Promise<Buffer> {
-  if (descriptor.size > MAX_DOCUMENT_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${MAX_DOCUMENT_BYTES}-byte limit`);
+async function fetchDocument(source: Source, descriptor: { digest: Digest; size: number }, limit: number, what: string): Promise<Buffer> {
+  if (descriptor.size > limit) {
+    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${descriptor.size} bytes exceeds the ${limit}-byte limit`);
   }
   const bytes = await retrying(source.retry, what, async () => {
     const fetched = await source.fetch(blobPath(descriptor.digest), { maxBytes: descriptor.size });
@@ -144,33 +143,24 @@ async function fetchDocument(source: Source, descriptor: { digest: Digest; size:
   return bytes;
 }
 
-function parseJson<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
-  }
-}
-
 /**
  * The signed release and the image documents must describe the same layers, in order: a
  * manifest or config from another publication (mix-and-match) is refused before any layer
  * or delta blob is fetched.
  */
 function checkImageMatchesRelease(manifestBytes: Buffer, configBytes: Buffer, release: ReleaseImage): void {
-  const manifest = parseJson<ImageManifest>(manifestBytes, 'manifest');
-  const config = parseJson<ImageConfig>(configBytes, 'config');
-  if (manifest?.schemaVersion !== 2 || !Array.isArray(manifest.layers) || !manifest.config) {
-    throw new PrtiqlError('E_BAD_INPUT', `manifest ${release.manifest.digest} is not an OCI image manifest`);
-  }
+  const manifestWhat = `manifest ${release.manifest.digest}`;
+  const configWhat = `config ${release.config.digest}`;
+  const manifest = parseManifest(parseJson(manifestBytes, manifestWhat), manifestWhat);
+  const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);
   const mismatch = (what: string): never => {
     throw new PrtiqlError('E_MIX_AND_MATCH', `manifest ${release.manifest.digest}: ${what} does not match the release`);
   };
   if (manifest.config.digest !== release.config.digest || manifest.config.size !== release.config.size) mismatch('config descriptor');
-  const listed = manifest.layers.map((layer) => ({ digest: layer?.digest, size: layer?.size }));
+  const listed = manifest.layers.map((layer) => ({ digest: layer.digest, size: layer.size }));
   const signed = release.layers.map((layer) => ({ digest: layer.blob.digest, size: layer.blob.size }));
   if (!isDeepStrictEqual(listed, signed)) mismatch('layer list');
-  if (!isDeepStrictEqual(config?.rootfs?.diff_ids, release.layers.map((layer) => layer.diffID))) mismatch("config's diff_ids");
+  if (!isDeepStrictEqual(config.rootfs.diff_ids, release.layers.map((layer) => layer.diffID))) mismatch("config's diff_ids");
 }
 
 function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {

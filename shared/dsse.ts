@@ -116,3 +116,26 @@ export function openEnvelope(
   }
   throw new PrtiqlError('E_THRESHOLD', `${what} has ${valid.size} valid signature(s), ${threshold} required`);
 }
+
+/**
+ * Opens a signed JSON document read whole (a release, a timestamp): at most `maxBytes`
+ * (E_TOO_LARGE), an envelope of `payloadType` signed by a threshold of `signers`, whose
+ * payload is JSON. Returns the parsed payload, for the document's own checks.
+ */
+export function openSignedJson(
+  bytes: Uint8Array,
+  what: string,
+  maxBytes: number,
+  payloadType: string,
+  signers: { keys: ReadonlyMap<string, KeyObject>; threshold: number },
+): unknown {
+  if (bytes.byteLength > maxBytes) {
+    throw new PrtiqlError('E_TOO_LARGE', `${what} of ${bytes.byteLength} bytes exceeds the ${maxBytes}-byte limit`);
+  }
+  const payload = openEnvelope(parseEnvelopeBytes(bytes, what), payloadType, signers.keys, signers.threshold, what);
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw new PrtiqlError('E_BAD_INPUT', `${what} payload is not valid JSON`);
+  }
+}

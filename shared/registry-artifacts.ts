@@ -1,6 +1,8 @@
-import { digestHex, isDigest, type Digest } from './digest.js';
+import { digestHex, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Descriptor } from './oci.js';
+import { parseJson, parseManifest } from './oci-json.js';
+import { parseDocumentPath } from './store-layout.js';
 
 /**
  * How an artifact store's documents live in an OCI registry (docs/artifact-store.md): each is
@@ -32,9 +34,6 @@ export interface DocumentArtifact {
   layerMediaType: string;
 }
 
-const RELEASE_POINTER = /^channels\/([a-z0-9][a-z0-9._-]{0,63})\/release\.json$/;
-const CHANNEL_DOCUMENT = /^channels\/[a-z0-9][a-z0-9._-]{0,63}\/([a-z0-9][a-z0-9-]*)\.json$/;
-const ROOT_DOCUMENT = /^roots\/[0-9]+\.json$/;
 const MAX_TAG_LENGTH = 128;
 
 /**
@@ -46,11 +45,11 @@ const MAX_TAG_LENGTH = 128;
  * Undefined for names too long for a tag (delta records, found through referrers instead).
  */
 export function documentArtifact(path: string): DocumentArtifact | undefined {
-  const pointer = RELEASE_POINTER.exec(path);
-  if (pointer) return { tag: pointer[1], artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
+  const document = parseDocumentPath(path);
+  if (document?.kind === 'release') return { tag: document.channel, artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
   const tag = `_${path.replace(/\.json$/, '').replaceAll('/', '.')}`;
   if (tag.length > MAX_TAG_LENGTH || !/^[\w][\w.-]*$/.test(tag)) return undefined;
-  const kind = CHANNEL_DOCUMENT.exec(path)?.[1] ?? (ROOT_DOCUMENT.test(path) ? 'root' : 'document');
+  const kind = document?.kind === 'channel' ? document.name : document?.kind === 'root' ? 'root' : 'document';
   return { tag, artifactType: `application/vnd.prtiql.${kind}.v1+json`, layerMediaType: 'application/json' };
 }
 
@@ -59,32 +58,18 @@ export function referrersTag(subject: Digest): string {
   return `sha256-${digestHex(subject)}`;
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
- * The document layer of an artifact manifest read from a registry: the manifest must be an
- * artifact of `artifactType` whose first layer is a plain descriptor. Anything else (an image
- * someone tagged with a channel's name, say) is E_BAD_INPUT naming `what`.
+ * The document layer of an artifact manifest read from a registry: the manifest must be a
+ * valid OCI manifest (shared/oci-json.ts), an artifact of `artifactType` with a first layer.
+ * Anything else (an image someone tagged with a channel's name, say) is E_BAD_INPUT naming `what`.
  */
 export function documentLayer(manifestBytes: Uint8Array, artifactType: string, what: string): Descriptor {
-  let manifest: unknown;
-  try {
-    manifest = JSON.parse(Buffer.from(manifestBytes).toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', `${what} is not valid JSON`);
-  }
-  if (!isObject(manifest) || manifest.schemaVersion !== 2 || !Array.isArray(manifest.layers)) {
-    throw new PrtiqlError('E_BAD_INPUT', `${what} is not an OCI manifest`);
-  }
+  const manifest = parseManifest(parseJson(manifestBytes, what), what);
   if (manifest.artifactType !== artifactType) {
     const found = typeof manifest.artifactType === 'string' ? `an artifact of type ${manifest.artifactType}` : 'no artifact (an image?)';
     throw new PrtiqlError('E_BAD_INPUT', `${what} is ${found}, expected an artifact of type ${artifactType}`);
   }
-  const layer: unknown = manifest.layers[0];
-  if (!isObject(layer) || typeof layer.mediaType !== 'string' || !isDigest(layer.digest) || !Number.isSafeInteger(layer.size) || (layer.size as number) < 0) {
-    throw new PrtiqlError('E_BAD_INPUT', `${what} has no valid document layer`);
-  }
-  return { mediaType: layer.mediaType, digest: layer.digest, size: layer.size as number };
+  const layer = manifest.layers[0];
+  if (!layer) throw new PrtiqlError('E_BAD_INPUT', `${what} has no document layer`);
+  return { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
 }

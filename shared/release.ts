@@ -1,13 +1,12 @@
 import { isDigest, type Digest } from './digest.js';
-import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
+import { openSignedJson } from './dsse.js';
 import { PrtiqlError } from './errors.js';
+import { MAX_DOCUMENT_BYTES } from './limits.js';
 import { MediaType, type Platform } from './oci.js';
 import { formatPlatform } from './platform.js';
+import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
 
-/** Largest signed release document a device will download. */
-export const MAX_RELEASE_BYTES = 4 * 1024 * 1024;
-export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** A blob in the store, with the per-chunk hashes a device checks before using any byte. */
 export interface BlobRef {
@@ -168,7 +167,7 @@ function checkPlatforms(r: Release): void {
 export function parseRelease(value: unknown): Release {
   const r = value as Release;
   if (!r || typeof r !== 'object' || r.type !== 'prtiql-release') fail('not a prtiql release document');
-  if (typeof r.channel !== 'string' || !CHANNEL_PATTERN.test(r.channel)) fail('channel name is invalid');
+  if (!isChannelName(r.channel)) fail('channel name is invalid');
   if (!Number.isSafeInteger(r.version) || r.version < 1) fail('version must be a positive integer');
   checkTime(r.created, 'created');
   checkTime(r.expires, 'expires');
@@ -229,18 +228,7 @@ export type ReleaseVerdict = { release: Release; upToDate: boolean };
  * size, signature and threshold, channel, expiry, device class and version.
  */
 export function verifyRelease(envelopeBytes: Uint8Array, trust: LoadedTrustRoot, checks: ReleaseChecks): ReleaseVerdict {
-  if (envelopeBytes.byteLength > MAX_RELEASE_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `release of ${envelopeBytes.byteLength} bytes exceeds the ${MAX_RELEASE_BYTES}-byte limit`);
-  }
-  const envelope = parseEnvelopeBytes(envelopeBytes, 'release');
-  const payload = openEnvelope(envelope, MediaType.release, trust.keys, trust.root.threshold, 'release');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', 'release payload is not valid JSON');
-  }
-  const release = parseRelease(parsed);
+  const release = parseRelease(openSignedJson(envelopeBytes, 'release', MAX_DOCUMENT_BYTES, MediaType.release, { keys: trust.keys, threshold: trust.root.threshold }));
   if (release.channel !== checks.channel) {
     throw new PrtiqlError('E_UNKNOWN_CHANNEL', `release is for channel ${release.channel}, not ${checks.channel}`);
   }

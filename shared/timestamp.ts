@@ -1,12 +1,10 @@
 import { isDigest, sha256Digest, type Digest } from './digest.js';
-import { openEnvelope, parseEnvelopeBytes } from './dsse.js';
+import { openSignedJson } from './dsse.js';
 import { PrtiqlError } from './errors.js';
+import { MAX_TIMESTAMP_BYTES } from './limits.js';
 import { MediaType } from './oci.js';
-import { CHANNEL_PATTERN } from './release.js';
+import { isChannelName } from './store-layout.js';
 import type { LoadedTrustRoot } from './trust-root.js';
-
-/** Largest timestamp.json a device downloads. */
-export const MAX_TIMESTAMP_BYTES = 64 * 1024;
 
 /**
  * A short-lived statement by an online key: "the newest release of channel C is the
@@ -23,11 +21,6 @@ export interface Timestamp {
   release: { digest: Digest; size: number };
 }
 
-/** Where a channel's timestamp lives in an artifact store, beside its release.json. */
-export function timestampDocumentName(channel: string): string {
-  return `channels/${channel}/timestamp.json`;
-}
-
 function fail(message: string): never {
   throw new PrtiqlError('E_BAD_INPUT', `timestamp: ${message}`);
 }
@@ -39,7 +32,7 @@ function checkTime(value: unknown, what: string): void {
 export function parseTimestamp(value: unknown): Timestamp {
   const t = value as Timestamp;
   if (!t || typeof t !== 'object' || t.type !== 'prtiql-timestamp') fail('not a prtiql timestamp document');
-  if (typeof t.channel !== 'string' || !CHANNEL_PATTERN.test(t.channel)) fail('channel name is invalid');
+  if (!isChannelName(t.channel)) fail('channel name is invalid');
   checkTime(t.created, 'created');
   checkTime(t.expires, 'expires');
   const release = t.release;
@@ -70,18 +63,7 @@ export function encodeTimestamp(timestamp: Timestamp): Buffer {
  */
 export function verifyTimestamp(bytes: Uint8Array, trust: LoadedTrustRoot, checks: { channel: string; now: Date }): Timestamp {
   if (!trust.timestamp) throw new PrtiqlError('E_INTERNAL', 'trust root names no timestamp keys');
-  if (bytes.byteLength > MAX_TIMESTAMP_BYTES) {
-    throw new PrtiqlError('E_TOO_LARGE', `timestamp of ${bytes.byteLength} bytes exceeds the ${MAX_TIMESTAMP_BYTES}-byte limit`);
-  }
-  const envelope = parseEnvelopeBytes(bytes, 'timestamp');
-  const payload = openEnvelope(envelope, MediaType.timestamp, trust.timestamp.keys, trust.timestamp.threshold, 'timestamp');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload.toString('utf8'));
-  } catch {
-    throw new PrtiqlError('E_BAD_INPUT', 'timestamp payload is not valid JSON');
-  }
-  const timestamp = parseTimestamp(parsed);
+  const timestamp = parseTimestamp(openSignedJson(bytes, 'timestamp', MAX_TIMESTAMP_BYTES, MediaType.timestamp, trust.timestamp));
   if (timestamp.channel !== checks.channel) {
     throw new PrtiqlError('E_UNKNOWN_CHANNEL', `timestamp is for channel ${timestamp.channel}, not ${checks.channel}`);
   }

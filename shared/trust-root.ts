@@ -1,10 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import { openEnvelope, parseEnvelopeBytes, publicKeyFromBase64, keyIdOf, type Envelope } from './dsse.js';
 import { PrtiqlError } from './errors.js';
+import { MAX_ROOT_BYTES } from './limits.js';
 import { MediaType } from './oci.js';
-
-/** Largest root.json anyone reads: a device refuses to download or parse more. */
-export const MAX_ROOT_BYTES = 256 * 1024;
 
 type PublicKeys = Record<string, { keytype: 'ed25519'; public: string }>;
 
@@ -27,11 +25,6 @@ export interface LoadedTrustRoot {
   keys: Map<string, KeyObject>;
   /** Present exactly when the root names timestamp keys. */
   timestamp?: { threshold: number; keys: Map<string, KeyObject> };
-}
-
-/** Where root version `version` is published in an artifact store (immutable once written). */
-export function rootDocumentName(version: number): string {
-  return `roots/${version}.json`;
 }
 
 function isKeySet(value: unknown): value is { threshold: number; keys: PublicKeys } {

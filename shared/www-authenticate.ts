@@ -48,17 +48,3 @@ export function parseChallenges(header: string): AuthChallenge[] {
   }
   return challenges;
 }
-
-/**
- * Whether a registry's credentials may be sent to the bearer token realm it named: over
- * HTTPS, or to the registry's own host on any port (a plain-HTTP registry's token service
- * beside it: the credentials already travel to that machine in the clear). A plain-HTTP
- * realm on another host would hand them to anyone on the path there.
- */
-export function realmMayReceiveCredentials(realm: URL, registryHost: string): boolean {
-  return realm.protocol === 'https:' || realm.hostname === new URL(`http://${registryHost}`).hostname;
-}
-
-export function credentialsRefusedForRealm(realm: URL, registryHost: string): string {
-  return `registry ${registryHost} named the token realm ${realm.origin}, plain HTTP on another host: its credentials are not sent there`;
-}

@@ -32,25 +32,3 @@ export function safeEntryPath(raw: string, limits: EntryPathLimits = DEFAULT_ENT
   }
   return components.join('/');
 }
-
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_WHITEOUT = '.wh..wh..opq';
-
-/**
- * Whether a path is an OCI whiteout marker. Refuses names that look like one but are not
- * valid: ".wh." alone, ".wh.." / ".wh..." (would hide '.' or '..'), and AUFS-internal
- * ".wh..wh.*" names other than the opaque marker.
- */
-export function isWhiteout(path: string): boolean {
-  const name = path.slice(path.lastIndexOf('/') + 1);
-  if (!name.startsWith(WHITEOUT_PREFIX)) return false;
-  if (!isValidWhiteoutName(name)) unsafe('tar entry', path, 'is not a valid whiteout name');
-  return true;
-}
-
-/** For a name starting with ".wh.": whether it is the opaque marker or hides a real name. */
-export function isValidWhiteoutName(name: string): boolean {
-  if (name === OPAQUE_WHITEOUT) return true;
-  const hidden = name.slice(WHITEOUT_PREFIX.length);
-  return hidden !== '' && hidden !== '.' && hidden !== '..' && !hidden.startsWith(WHITEOUT_PREFIX);
-}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t, { type Test } from 'tap';
-import { blobPath } from '../../applier/blob-download.js';
+import { blobPath } from '../../shared/store-layout.js';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
 import { loopDevicesUnavailable, makeExt4Image, withLoopMount, withTmpfs } from '../helpers/loop-device.js';

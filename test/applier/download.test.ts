@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { blobPath, downloadVerified } from '../../applier/blob-download.js';
+import { downloadVerified } from '../../applier/blob-download.js';
 import type { RetryPolicy } from '../../applier/retry.js';
 import { openSource, type HttpTimeouts, type Source } from '../../applier/source.js';
 import { ChunkHasher } from '../../shared/chunks.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { MediaType } from '../../shared/oci.js';
 import type { BlobRef } from '../../shared/release.js';
+import { blobPath } from '../../shared/store-layout.js';
 import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
 
 const CHUNK = 64 * 1024;
@@ -96,6 +97,15 @@ t.test('5xx answers are retried with backoff, a bounded number of times', async 
   const { error } = await drain(failing.source);
   t.match(error, { code: 'E_NETWORK', message: /HTTP 500/ });
   t.equal(failing.server.requests.length, 3, 'one try and two retries');
+});
+
+t.test('a 400 answer is final: the request will not work as sent, so it is not retried', async (t) => {
+  const s = await setup(t, { retry: { retries: 3 } });
+  s.server.switches.failWith = { status: 400, times: 100 };
+  const { error } = await drain(s.source);
+  t.match(error, { code: 'E_BAD_INPUT', message: /HTTP 400/ });
+  t.equal(s.server.requests.length, 1, 'one try');
+  t.same(s.retries, []);
 });
 
 t.test('a wrong Content-Range is refused and retried', async (t) => {

@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { RegistrySource, type RegistryCredentials } from '../../applier/registry-source.js';
+import { RegistrySource } from '../../applier/registry-source.js';
 import { DEFAULT_RETRY_POLICY } from '../../applier/retry.js';
 import { DEFAULT_HTTP_TIMEOUTS, openSource, type Source } from '../../applier/source.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { digestHex } from '../../shared/digest.js';
-import { MAX_RELEASE_BYTES, verifyRelease } from '../../shared/release.js';
+import type { RegistryCredentials } from '../../shared/registry-auth-protocol.js';
+import { verifyRelease } from '../../shared/release.js';
 import { loadTrustRoot } from '../../shared/trust-root.js';
 import { RegistryStore } from '../../cli/src/lib/store/registry-store.js';
-import { pointerPath } from '../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../shared/store-layout.js';
 import { makeReleaseFixture } from '../helpers/release-fixture.js';
 import { startRegistry, writeAuthFile } from '../helpers/registry.js';
+import { MAX_DOCUMENT_BYTES } from '../../shared/limits.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
 
@@ -21,7 +23,7 @@ function registrySource(url: string, credentials?: RegistryCredentials): Source 
   return new RegistrySource(new URL(url), retry, DEFAULT_HTTP_TIMEOUTS, credentials, (root, authorization) => openSource(root, { authorization, retry }));
 }
 
-async function read(source: Source, path: string, maxBytes = MAX_RELEASE_BYTES, start?: number): Promise<Buffer> {
+async function read(source: Source, path: string, maxBytes = MAX_DOCUMENT_BYTES, start?: number): Promise<Buffer> {
   const fetched = await source.fetch(path, { maxBytes, ...(start !== undefined && { start }) });
   return readCapped(fetched.body, maxBytes, path);
 }

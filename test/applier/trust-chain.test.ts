@@ -9,7 +9,8 @@ import { MAX_ROOT_CHAIN_STEPS } from '../../applier/trust.js';
 import { update } from '../../applier/update.js';
 import { signEnvelope } from '../../shared/dsse.js';
 import { MediaType } from '../../shared/oci.js';
-import { loadTrustRoot, rootDocumentName, trustRootPayload } from '../../shared/trust-root.js';
+import { rootPath } from '../../shared/store-layout.js';
+import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
 import { rotateTrustRoot } from '../../cli/src/lib/keys.js';
 import { newSigner, publishTestRelease, trustRootJson, type Signer } from '../helpers/signed-artifact-store.js';
 import { countingServer } from '../helpers/trust-fixtures.js';
@@ -37,7 +38,7 @@ function rotations(count: number): Chain {
 
 async function publishRoots(artifacts: string, roots: Buffer[], from: number): Promise<void> {
   await mkdir(join(artifacts, 'roots'), { recursive: true });
-  for (let version = from; version <= roots.length; version++) await writeFile(join(artifacts, rootDocumentName(version)), roots[version - 1]);
+  for (let version = from; version <= roots.length; version++) await writeFile(join(artifacts, rootPath(version)), roots[version - 1]);
 }
 
 t.test('the applier follows published rotations one version at a time, pinning each, before it fetches the release', async (t) => {

@@ -2,19 +2,31 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { silentLogger } from '../../applier/log.js';
 import { openSource } from '../../applier/source.js';
 import { update, type UpdateRequest } from '../../applier/update.js';
-import { digestHex } from '../../shared/digest.js';
+import { digestHex, sha256Digest } from '../../shared/digest.js';
 import { parseEnvelopeBytes } from '../../shared/dsse.js';
 import { ERROR_EXIT_CODES, type ErrorCode } from '../../shared/errors.js';
+import { blobPath } from '../../shared/store-layout.js';
 import { runApplier } from '../helpers/applier-bundle.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { countingServer, readPublishedRelease, releasePath, resignRelease } from '../helpers/trust-fixtures.js';
 
 const layers = (tag: string) => [[{ path: 'etc/tag', type: 'file' as const, mode: 0o644, content: `${tag}\n` }]];
 const day = 86_400_000;
+
+/** A store holding release 1 of channel stable, signed by one key, and the root that trusts it. */
+async function singleSignerStore(t: Test) {
+  const dir = t.testdir();
+  const artifacts = join(dir, 'artifacts');
+  const signer = newSigner();
+  const trust = join(dir, 'root.json');
+  await writeFile(trust, trustRootJson([signer]));
+  const published = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers('one'), signers: [signer] });
+  return { dir, artifacts, signer, trust, published };
+}
 
 t.test('every refusal has its own code and comes before any blob is fetched (mix-and-match: before any layer blob)', async (t) => {
   const dir = t.testdir();
@@ -110,12 +122,7 @@ t.test('endless metadata is cut off at its limit: a release, a root', async (t) 
 });
 
 t.test('the bundled applier takes --device-class and exits with the trust failure status', async (t) => {
-  const dir = t.testdir();
-  const artifacts = join(dir, 'artifacts');
-  const signer = newSigner();
-  const trust = join(dir, 'root.json');
-  await writeFile(trust, trustRootJson([signer]));
-  await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 1, layers: layers('one'), signers: [signer] });
+  const { dir, artifacts, signer, trust } = await singleSignerStore(t);
   await resignRelease(artifacts, [signer], (release) => void (release.deviceClass = 'pi4'));
   const args = (deviceClass: string) => ['update', '--source', `file://${artifacts}`, '--channel', 'stable', '--store', join(dir, 'store'), '--trust', trust, '--device-class', deviceClass];
   const wrong = await runApplier(args('x86'));
@@ -124,4 +131,40 @@ t.test('the bundled applier takes --device-class and exits with the trust failur
   const right = await runApplier(args('pi4'));
   t.equal(right.code, 0, right.stderr);
   t.match(right.stdout, /updated to version 1/);
+});
+
+t.test('a manifest or config the publisher would refuse as malformed is refused before any layer blob', async (t) => {
+  const { dir, artifacts, signer, trust, published } = await singleSignerStore(t);
+  const good = await readFile(releasePath(artifacts));
+  const server = await countingServer(artifacts);
+  t.teardown(() => server.close());
+  const manifest = JSON.parse(await readFile(join(artifacts, blobPath(published.release.manifest.digest)), 'utf8'));
+  const config = JSON.parse(await readFile(join(artifacts, blobPath(published.release.config.digest)), 'utf8'));
+
+  /** Stores `document` as a blob and signs a release naming it as the image's `field`. */
+  const nameDocument = async (field: 'manifest' | 'config', document: unknown) => {
+    const bytes = Buffer.from(JSON.stringify(document));
+    const digest = sha256Digest(bytes);
+    await writeFile(join(artifacts, blobPath(digest)), bytes);
+    await writeFile(releasePath(artifacts), good);
+    await resignRelease(artifacts, [signer], (release) => void (release[field] = { ...release[field], digest, size: bytes.length }));
+    return digest;
+  };
+  const cases: [string, 'manifest' | 'config', unknown, RegExp][] = [
+    ['a layer descriptor without a media type', 'manifest', { ...manifest, layers: manifest.layers.map(({ mediaType: _, ...layer }: object & { mediaType: string }) => layer) }, /layers\[0\] has no mediaType/],
+    ['a config without an os', 'config', { ...config, os: undefined }, /is not an image config \(no os\/architecture\)/],
+  ];
+  for (const [name, field, document, message] of cases) {
+    const digest = await nameDocument(field, document);
+    server.reset();
+    await t.rejects(
+      update({ source: openSource(server.url), channel: 'stable', storeRoot: join(dir, `device-${field}`), trustPath: trust, log: silentLogger }),
+      { code: 'E_BAD_INPUT', message: new RegExp(`${field} ${digest} ${message.source}`) },
+      name,
+    );
+    t.notOk(
+      server.blobRequests().some((path) => published.release.layers.some((layer) => path.endsWith(digestHex(layer.blob.digest)))),
+      `${name}: no layer blob was fetched`,
+    );
+  }
 });

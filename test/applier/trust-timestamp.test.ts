@@ -4,9 +4,9 @@ import t from 'tap';
 import { silentLogger } from '../../applier/log.js';
 import { openSource } from '../../applier/source.js';
 import { update, type UpdateRequest } from '../../applier/update.js';
-import { timestampDocumentName } from '../../shared/timestamp.js';
-import { loadTrustRoot, rootDocumentName, trustRootPayload } from '../../shared/trust-root.js';
 import { rotateTrustRoot, signTrustRoot } from '../../cli/src/lib/keys.js';
+import { rootPath, timestampPath } from '../../shared/store-layout.js';
+import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
 import { countingServer, releasePath, resignRelease, writeTestTimestamp } from '../helpers/trust-fixtures.js';
 
@@ -44,7 +44,7 @@ t.test('a root with timestamp keys makes a fresh timestamp naming the exact rele
     writeTestTimestamp(artifacts, releaser, fresh),
   );
   await refused('timestamp signed twice by one key', 'E_DUPLICATE_SIGNATURE', /timestamp carries more than one signature/, async () => {
-    const path = join(artifacts, timestampDocumentName('stable'));
+    const path = join(artifacts, timestampPath('stable'));
     await writeTestTimestamp(artifacts, stamper, fresh);
     const envelope = JSON.parse(await readFile(path, 'utf8'));
     await writeFile(path, JSON.stringify({ ...envelope, signatures: [envelope.signatures[0], envelope.signatures[0]] }));
@@ -53,7 +53,7 @@ t.test('a root with timestamp keys makes a fresh timestamp naming the exact rele
     writeTestTimestamp(artifacts, stamper, { created: new Date(now - 2 * day), expires: new Date(now - day) }),
   );
   await refused('oversized timestamp', 'E_TOO_LARGE', /timestamp\.json is larger than the 65536-byte limit/, () =>
-    writeFile(join(artifacts, timestampDocumentName('stable')), Buffer.alloc(64 * 1024 + 1, ' ')),
+    writeFile(join(artifacts, timestampPath('stable')), Buffer.alloc(64 * 1024 + 1, ' ')),
   );
   const v1 = await readFile(releasePath(artifacts));
   await writeTestTimestamp(artifacts, stamper, fresh, v1);
@@ -140,7 +140,7 @@ t.test('a stolen timestamp key can at most keep a device on the current release 
 
   const root2 = rotateTrustRoot({ currentRoot: root1, endorsingKeys: [releaser.privateKey], newKeys: [releaser.privateKey], timestamp: { publicKeys: [newStamper.publicKey], threshold: 1 } });
   await mkdir(join(artifacts, 'roots'), { recursive: true });
-  await writeFile(join(artifacts, rootDocumentName(2)), root2.bytes);
+  await writeFile(join(artifacts, rootPath(2)), root2.bytes);
   await writeTestTimestamp(artifacts, newStamper, renewed(now + hour));
   t.match(await run(devices[1], now + hour), { changed: true, version: 2 }, 'after the publisher rotates the timestamp key, the next genuine update installs at once');
   t.same((await readState(devices[1])).timestampFloor, { time: new Date(now + hour).toISOString(), keys: [...loadTrustRoot(root2.bytes).timestamp!.keys.keys()] }, 'the floor the stolen key set was discarded');

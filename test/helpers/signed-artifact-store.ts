@@ -1,13 +1,14 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { readCapped } from '../../shared/capped-read.js';
 import { ChunkHasher } from '../../shared/chunks.js';
-import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
+import { sha256Digest, type Digest } from '../../shared/digest.js';
 import { signEnvelope } from '../../shared/dsse.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
 import { encodeRelease, type BlobRef, type Release, type ReleaseDelta } from '../../shared/release.js';
+import { BLOB_DIRECTORY, blobPath, pointerPath } from '../../shared/store-layout.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
 import { trustRootPayload } from '../../shared/trust-root.js';
 
@@ -80,14 +81,14 @@ export interface PublishedRelease {
   layerBlobPaths: string[];
 }
 
-function blobPath(storeDir: string, digest: Digest): string {
-  return join(storeDir, 'blobs', 'sha256', digestHex(digest));
+function blobFile(storeDir: string, digest: Digest): string {
+  return join(storeDir, blobPath(digest));
 }
 
 async function putBlob(storeDir: string, bytes: Buffer, mediaType: string, chunkSize?: number): Promise<BlobRef> {
   const digest = sha256Digest(bytes);
-  await mkdir(join(storeDir, 'blobs', 'sha256'), { recursive: true });
-  await writeFile(blobPath(storeDir, digest), bytes);
+  await mkdir(join(storeDir, BLOB_DIRECTORY), { recursive: true });
+  await writeFile(blobFile(storeDir, digest), bytes);
   const hasher = new ChunkHasher(chunkSize);
   hasher.update(bytes);
   return { mediaType, digest, size: bytes.length, ...hasher.finish() };
@@ -95,8 +96,9 @@ async function putBlob(storeDir: string, bytes: Buffer, mediaType: string, chunk
 
 async function writeSignedRelease(storeDir: string, release: Release, signers: Signer[]): Promise<void> {
   const envelope = signEnvelope(MediaType.release, encodeRelease(release), signers.map((s) => s.privateKey));
-  await mkdir(join(storeDir, 'channels', release.channel), { recursive: true });
-  await writeFile(join(storeDir, 'channels', release.channel, 'release.json'), JSON.stringify(envelope));
+  const pointer = join(storeDir, pointerPath(release.channel));
+  await mkdir(dirname(pointer), { recursive: true });
+  await writeFile(pointer, JSON.stringify(envelope));
 }
 
 export interface DeltaToPublish {
@@ -155,5 +157,5 @@ export async function publishTestRelease(options: PublishOptions): Promise<Publi
     deltas: [],
   };
   await writeSignedRelease(storeDir, release, options.signers);
-  return { release, manifestDigest: manifestBlob.digest, layerTars, layerBlobPaths: blobs.map((blob) => blobPath(storeDir, blob.digest)) };
+  return { release, manifestDigest: manifestBlob.digest, layerTars, layerBlobPaths: blobs.map((blob) => blobFile(storeDir, blob.digest)) };
 }

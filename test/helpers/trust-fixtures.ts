@@ -5,12 +5,13 @@ import { parseEnvelopeBytes, signEnvelope } from '../../shared/dsse.js';
 import { MediaType } from '../../shared/oci.js';
 import { encodeRelease, parseRelease, type Release } from '../../shared/release.js';
 import { signTimestamp } from '../../cli/src/lib/release/trust-documents.js';
-import { timestampDocumentName, timestampFor } from '../../shared/timestamp.js';
+import { pointerPath, timestampPath } from '../../shared/store-layout.js';
+import { timestampFor } from '../../shared/timestamp.js';
 import { serveDirectory, type StaticServer } from '../../scripts/lib/static-server.js';
 import type { Signer } from './signed-artifact-store.js';
 
 export function releasePath(storeDir: string, channel = 'stable'): string {
-  return join(storeDir, 'channels', channel, 'release.json');
+  return join(storeDir, pointerPath(channel));
 }
 
 /** The Release inside a store's channels/<channel>/release.json (signatures not checked). */
@@ -38,7 +39,7 @@ export async function writeTestTimestamp(
 ): Promise<void> {
   const named = releaseBytes ?? (await readFile(releasePath(storeDir, channel)));
   const timestamp = timestampFor(channel, named, times.created, times.expires);
-  await writeFile(join(storeDir, timestampDocumentName(channel)), signTimestamp(timestamp, signer.privateKey));
+  await writeFile(join(storeDir, timestampPath(channel)), signTimestamp(timestamp, signer.privateKey));
 }
 
 export interface CountingServer extends StaticServer {

@@ -1,8 +1,9 @@
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import t from 'tap';
 import { signEnvelope } from '../../shared/dsse.js';
+import { MAX_TIMESTAMP_BYTES } from '../../shared/limits.js';
 import { MediaType } from '../../shared/oci.js';
-import { checkReleaseMatchesTimestamp, encodeTimestamp, MAX_TIMESTAMP_BYTES, timestampFor, verifyTimestamp } from '../../shared/timestamp.js';
+import { checkReleaseMatchesTimestamp, encodeTimestamp, timestampFor, verifyTimestamp } from '../../shared/timestamp.js';
 import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
 
 const [release, stamp] = [generateKeyPairSync('ed25519').privateKey, generateKeyPairSync('ed25519').privateKey];

@@ -1,8 +1,9 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import t from 'tap';
 import { keyIdOf, signEnvelope } from '../../shared/dsse.js';
+import { MAX_ROOT_BYTES } from '../../shared/limits.js';
 import { MediaType } from '../../shared/oci.js';
-import { loadTrustRoot, MAX_ROOT_BYTES, trustRootPayload, verifyRootSuccessor } from '../../shared/trust-root.js';
+import { loadTrustRoot, trustRootPayload, verifyRootSuccessor } from '../../shared/trust-root.js';
 
 const newKey = () => generateKeyPairSync('ed25519').privateKey;
 const signed = (payload: unknown, signers: KeyObject[]) =>

@@ -6,7 +6,8 @@ import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../registry-flags.js';
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
-import { checkChannelName, DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
+import { checkChannelName } from '../../../shared/store-layout.js';
+import { DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
 import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 
 export default class Release extends BaseCommand {

@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
 import type { Digest } from '../../../shared/digest.js';
+import { checkChannelName } from '../../../shared/store-layout.js';
 import { BaseCommand } from '../base-command.js';
 import { loadPrivateKey } from '../lib/keys.js';
-import { checkChannelName, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry } from '../lib/release/release-options.js';
+import { DEFAULT_TIMESTAMP_LIFETIME, parseExpiry } from '../lib/release/release-options.js';
 import { refreshTimestamp } from '../lib/release/trust-documents.js';
 import { openStoreFromFlags, storeFlags } from '../store-flags.js';
 

@@ -70,10 +70,13 @@ t.test('spooled contents disappear on dispose', async (t) => {
   await t.rejects(readCapped(Readable.from(file.open!()), 1024, 'file'), { code: 'ENOENT' });
 });
 
-t.test('unsafe paths, devices, dangling hard links and non-tar files are refused', async (t) => {
+t.test('paths devices would refuse to extract, devices, dangling hard links and non-tar files are refused', async (t) => {
   const dir = t.testdir({ 'notes.txt': 'this is not a tar archive, just some words that are long enough'.repeat(20) });
   const cases: [string, Input[], { code: string; message: RegExp }][] = [
-    ['escape', [{ header: { name: 'a/../../etc/passwd', type: 'file' }, content: 'x' }], { code: 'E_UNSAFE_ENTRY', message: /leaves the layer root/ }],
+    ['escape', [{ header: { name: 'a/../../etc/passwd', type: 'file' }, content: 'x' }], { code: 'E_UNSAFE_ENTRY', message: /escape\.tar: entry "a\/\.\.\/\.\.\/etc\/passwd": contains '\.\.'/ }],
+    ['link escape', [{ header: { name: 'link', type: 'link', linkname: '../outside' } }], { code: 'E_UNSAFE_ENTRY', message: /hard link link -> target "\.\.\/outside": contains '\.\.'/ }],
+    ['deep', [{ header: { name: `${'d/'.repeat(129)}f`, type: 'file' }, content: 'x' }], { code: 'E_UNSAFE_ENTRY', message: /is deeper than 128 levels/ }],
+    ['long name', [{ header: { name: `${'n'.repeat(256)}`, type: 'file' }, content: 'x' }], { code: 'E_UNSAFE_ENTRY', message: /has a name longer than 255 bytes/ }],
     ['device', [{ header: { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3 } }], { code: 'E_BAD_INPUT', message: /dev\/null is a character-device/ }],
     ['dangling', [{ header: { name: 'link', type: 'link', linkname: 'nowhere' } }], { code: 'E_BAD_INPUT', message: /hard link link points to nowhere/ }],
   ];

@@ -11,7 +11,7 @@ import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { openStoreImage } from '../../../cli/src/lib/store/store-image.js';
-import { historyPath, pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { historyPath, pointerPath } from '../../../shared/store-layout.js';
 import { makeReleaseFixture, type FileTree, type ReleaseFixture } from '../../helpers/release-fixture.js';
 
 const library = randomBytes(200_000);

@@ -8,7 +8,7 @@ import { encodeRelease, type Release } from '../../../shared/release.js';
 import { readCurrentRelease } from '../../../cli/src/lib/release/current-release.js';
 import { signRelease } from '../../../cli/src/lib/release/sign-release.js';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
-import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../../shared/store-layout.js';
 
 const key = generateKeyPairSync('ed25519').privateKey;
 const otherKey = generateKeyPairSync('ed25519').privateKey;

@@ -15,7 +15,7 @@ import { publishRelease, type PublishReleaseOptions } from '../../../cli/src/lib
 import type { ArtifactStore } from '../../../cli/src/lib/store/artifact-store.js';
 import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
-import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../../shared/store-layout.js';
 
 const day = 86_400_000;
 

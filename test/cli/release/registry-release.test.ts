@@ -10,7 +10,7 @@ import { releaseImages, verifyRelease, type Release } from '../../../shared/rele
 import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
-import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../../shared/store-layout.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';

@@ -4,7 +4,7 @@ import { FileStore } from '../../../cli/src/lib/store/file-store.js';
 import { openStore } from '../../../cli/src/lib/store/open-store.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
 import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
-import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../../shared/store-layout.js';
 
 t.test('file:// URLs open a directory store', async (t) => {
   const absolute = openStore('file:///srv/releases');

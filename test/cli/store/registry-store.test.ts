@@ -6,15 +6,15 @@ import { readCapped } from '../../../shared/capped-read.js';
 import { digestHex, sha256Digest, type Digest } from '../../../shared/digest.js';
 import { MediaType, type ImageIndex, type ImageManifest } from '../../../shared/oci.js';
 import { DELTA_RECORD_TYPE, EMPTY_CONFIG } from '../../../shared/registry-artifacts.js';
+import { repositoryScope } from '../../../shared/registry-auth-protocol.js';
 import type { ReleaseDelta } from '../../../shared/release.js';
 import { buildImage } from '../../../cli/src/lib/build/build-image.js';
 import { readDeltaRecord, writeDeltaRecord } from '../../../cli/src/lib/delta/delta-record.js';
 import { openImage } from '../../../cli/src/lib/image/open-image.js';
-import { repositoryScope } from '../../../cli/src/lib/registry/registry-auth.js';
 import { RegistryClient } from '../../../cli/src/lib/registry/registry-client.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
-import { deltaRecordPath, pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { deltaRecordPath, pointerPath } from '../../../shared/store-layout.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runTool } from '../../helpers/run.js';
 

@@ -11,7 +11,7 @@ import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { freePort } from '../../helpers/free-port.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { listKeys, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
-import { pointerPath } from '../../../cli/src/lib/store/store-layout.js';
+import { pointerPath } from '../../../shared/store-layout.js';
 
 const blob = Buffer.from('some blob');
 const digest = sha256Digest(blob);

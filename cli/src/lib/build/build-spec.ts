@@ -1,9 +1,9 @@
 import { dirname, resolve } from 'node:path';
-import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Platform } from '../../../../shared/oci.js';
-import { parseJson } from '../image/oci-json.js';
-import { parsePlatform } from './platform.js';
 import { readFileCapped } from '../../../../shared/capped-read.js';
+import { PrtiqlError } from '../../../../shared/errors.js';
+import { parseJson } from '../../../../shared/oci-json.js';
+import type { Platform } from '../../../../shared/oci.js';
+import { parsePlatform } from './platform.js';
 
 export interface DirectoryLayerSource {
   directory: string;

@@ -7,6 +7,7 @@ import { createGunzip } from 'node:zlib';
 import tarStream from 'tar-stream';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
+import { safeEntryPath } from '../../../../shared/tar/entry-path.js';
 import { hardLinkGroup } from './hard-links.js';
 
 /** Layer entries read from a tar file; file contents wait in a temporary directory until disposed. */
@@ -15,12 +16,13 @@ export interface SpooledTar {
   dispose(): Promise<void>;
 }
 
-/** `./a/b/` and `/a/b` become `a/b`; `.` becomes ''; `..` is refused. */
-function normalizeArchivePath(name: string, file: string): string {
-  const parts = name.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) throw new PrtiqlError('E_UNSAFE_ENTRY', `${file}: entry ${JSON.stringify(name)} leaves the layer root`);
-  if (name.includes('\0')) throw new PrtiqlError('E_UNSAFE_ENTRY', `${file}: entry ${JSON.stringify(name)} contains NUL`);
-  return parts.join('/');
+/**
+ * An archive path as a layer path, by the rules devices extract layers with
+ * (shared/tar/entry-path.ts): `./a/b/` becomes `a/b`, `.` becomes ''. A leading '/' is
+ * dropped first, as docker's ADD does: the archive's root is the layer's root.
+ */
+function layerPath(name: string, what: string): string {
+  return safeEntryPath(name.replace(/^\/+/, ''), undefined, what);
 }
 
 async function isGzip(file: string): Promise<boolean> {
@@ -66,7 +68,7 @@ async function readEntries(extract: tarStream.Extract, spool: string, file: stri
   let spooled = 0;
   for await (const entry of extract) {
     const header = entry.header;
-    const path = normalizeArchivePath(header.name, file);
+    const path = layerPath(header.name, `${file}: entry`);
     const base = { path, mode: (header.mode ?? 0) & 0o7777, uid: header.uid ?? 0, gid: header.gid ?? 0 };
     byPath.delete(path);
     hardLinks.delete(path);
@@ -80,7 +82,7 @@ async function readEntries(extract: tarStream.Extract, spool: string, file: stri
     if (path === '') continue;
     if (header.type === 'directory') byPath.set(path, { ...base, type: 'directory' });
     else if (header.type === 'symlink') byPath.set(path, { ...base, type: 'symlink', linkname: header.linkname ?? '' });
-    else if (header.type === 'link') hardLinks.set(path, normalizeArchivePath(header.linkname ?? '', file));
+    else if (header.type === 'link') hardLinks.set(path, layerPath(header.linkname ?? '', `${file}: hard link ${path} -> target`));
     else throw new PrtiqlError('E_BAD_INPUT', `${file}: ${header.name} is a ${header.type}; layers hold only files, directories, symlinks and hard links`);
   }
   const linked = regroupHardLinks(byPath, hardLinks, file);

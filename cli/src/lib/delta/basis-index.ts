@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, isWhiteout } from '../../../../shared/tar/entry-path.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX, isWhiteout } from '../../../../shared/tar/whiteout.js';
 import type { IndexedEntry, IndexedLayer } from './layer-index.js';
 
 /** Entry `position` of base layer `layer` (an index into the base layers, bottom first). */

@@ -2,6 +2,7 @@ import { join, posix } from 'node:path';
 import { lstatIfExists } from '../../../../applier/layer-view.js';
 import { resolveUser } from '../../../../applier/runtime-bundle.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 import type { TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
 import type { Owner } from '../build/directory-entries.js';
 import { spoolTarFile } from '../build/tar-file-entries.js';
@@ -9,7 +10,6 @@ import { isPattern, matchSources, sourceEntries, type MatchedSource, type Source
 import { readRootFile, resolveInRoot } from './root-path.js';
 import { isTarArchive } from './tar-archive-detection.js';
 
-const ACCOUNTS_LIMIT = 1024 * 1024;
 const URL_SOURCE = /^(?:https?|git|ssh):\/\/|^git@/;
 
 export interface CopyRequest {
@@ -37,7 +37,7 @@ export interface CopyLayer {
  * docker does, a user without a group gets the group of the same number.
  */
 export async function chownOwner(spec: string, root: string): Promise<Owner> {
-  const accounts = { passwd: await readRootFile(root, '/etc/passwd', ACCOUNTS_LIMIT), group: await readRootFile(root, '/etc/group', ACCOUNTS_LIMIT) };
+  const accounts = { passwd: await readRootFile(root, '/etc/passwd', MAX_ACCOUNTS_FILE_BYTES), group: await readRootFile(root, '/etc/group', MAX_ACCOUNTS_FILE_BYTES) };
   try {
     const { uid, gid } = resolveUser(spec, accounts).processUser;
     return spec.includes(':') ? { uid, gid } : { uid, gid: uid };

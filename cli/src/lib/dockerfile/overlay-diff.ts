@@ -1,8 +1,9 @@
 import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { lstatIfExists, OPAQUE_MARKER, WHITEOUT_PREFIX } from '../../../../applier/layer-view.js';
+import { lstatIfExists } from '../../../../applier/layer-view.js';
 import { runToolOrFail } from '../../../../applier/tool.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../../../../shared/tar/whiteout.js';
 
 const OPAQUE = 'trusted.overlay.opaque';
 /** Features that make the upper directory an incomplete diff (contents left in a lower dir). */
@@ -67,7 +68,7 @@ export async function upperToLayerDirectory(upper: string, lower: string, stubs:
   await removeMountStubs(upper, lower, stubs, opaque);
   const visit = async (relative: string): Promise<void> => {
     const directory = join(upper, relative);
-    if (opaque.has(relative) && relative !== '') await writeFile(join(directory, OPAQUE_MARKER), '', { mode: 0o644 });
+    if (opaque.has(relative) && relative !== '') await writeFile(join(directory, OPAQUE_WHITEOUT), '', { mode: 0o644 });
     for (const entry of await readdir(directory, { withFileTypes: true })) {
       const path = relative === '' ? entry.name : `${relative}/${entry.name}`;
       if (entry.isDirectory()) {

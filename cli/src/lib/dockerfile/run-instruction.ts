@@ -6,12 +6,12 @@ import type { Writable } from 'node:stream';
 import { runtimeSpec, type NetworkMode } from '../../../../applier/runtime-bundle.js';
 import { requireExecutable, runTool, runToolOrFail } from '../../../../applier/tool.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { emulationHint, executionOf } from './emulation.js';
 import { upperToLayerDirectory } from './overlay-diff.js';
 import { readRootFile } from './root-path.js';
 
-const ACCOUNTS_LIMIT = 1024 * 1024;
 /** Build containers get a fixed hostname, so that it cannot leak into layers. */
 const BUILD_HOSTNAME = 'prtiql-build';
 const OVERLAY_PARAMETERS = '/sys/module/overlay/parameters';
@@ -103,7 +103,7 @@ export async function runOnRoot(root: string, command: RunCommand, scratch: stri
   const id = `prtiql-build-${randomBytes(6).toString('hex')}`;
   try {
     for (const part of ['upper', 'work', 'rootfs']) await mkdir(join(bundle, part), { mode: 0o755 });
-    const accounts = { passwd: await readRootFile(root, '/etc/passwd', ACCOUNTS_LIMIT), group: await readRootFile(root, '/etc/group', ACCOUNTS_LIMIT) };
+    const accounts = { passwd: await readRootFile(root, '/etc/passwd', MAX_ACCOUNTS_FILE_BYTES), group: await readRootFile(root, '/etc/group', MAX_ACCOUNTS_FILE_BYTES) };
     const spec = runtimeSpec(
       {
         architecture: command.platform.architecture,

@@ -1,7 +1,8 @@
 import { sha256Digest, type Digest } from '../../../../shared/digest.js';
+import { MAX_CONFIG_BYTES } from '../../../../shared/limits.js';
+import { checkLayerCount, parseImageConfig, parseJson, parseManifest } from '../../../../shared/oci-json.js';
 import type { Descriptor } from '../../../../shared/oci.js';
 import type { Image, Layer } from './image.js';
-import { checkLayerCount, MAX_CONFIG_BYTES, parseImageConfig, parseJson, parseManifest } from './oci-json.js';
 
 /** What an image source supplies once it holds a manifest's verified bytes. */
 export interface ImageParts {

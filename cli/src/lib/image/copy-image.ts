@@ -1,9 +1,9 @@
+import { configPlatform } from '../../../../shared/oci-json.js';
 import type { Platform } from '../../../../shared/oci.js';
 import type { ProgressFactory } from '../../progress.js';
 import { formatPlatform } from '../build/platform.js';
 import type { RegistryOptions } from '../registry/registry-client.js';
 import type { WrittenImage } from './image.js';
-import { configPlatform } from './oci-json.js';
 import { openImage } from './open-image.js';
 import { formatImageReference, outputReference, parseImageReference } from './reference.js';
 import { writeImage } from './write-image.js';

@@ -7,6 +7,8 @@ import tar from 'tar-stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import { digestHex, DigestCounter, sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_CONFIG_BYTES, MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { checkLayerCount, parseImageConfig, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
 import { splitTar } from '../../../../shared/tar/split.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
@@ -14,7 +16,6 @@ import { countProgress, silentProgress, type ProgressFactory } from '../../progr
 import { fsyncDirectory, temporaryPathFor } from '../store/durable-write.js';
 import type { Image, Layer, WrittenImage } from './image.js';
 import { TAR_LAYER_TYPES, uncompressedLayerStream } from './layer-stream.js';
-import { checkLayerCount, MAX_CONFIG_BYTES, parseImageConfig, parseJson } from './oci-json.js';
 import { formatImageReference, type DockerArchiveReference } from './reference.js';
 
 /**
@@ -24,7 +25,6 @@ import { formatImageReference, type DockerArchiveReference } from './reference.j
  */
 
 const MANIFEST_FILE = 'manifest.json';
-const MAX_ARCHIVE_MANIFEST_BYTES = 4 * 1024 * 1024;
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
 const MAGIC_BYTES = 4;
@@ -199,7 +199,7 @@ function layerMediaType(entry: ArchiveEntry, name: string, path: string): string
 export async function openDockerArchiveImage(reference: DockerArchiveReference): Promise<Image> {
   const archive = await DockerArchive.open(reference.path);
   const manifestWhat = `${MANIFEST_FILE} of ${reference.path}`;
-  const chosen = chooseImage(parseArchiveManifest(await archive.readEntry(MANIFEST_FILE, MAX_ARCHIVE_MANIFEST_BYTES), manifestWhat), reference);
+  const chosen = chooseImage(parseArchiveManifest(await archive.readEntry(MANIFEST_FILE, MAX_DOCUMENT_BYTES), manifestWhat), reference);
   const configBytes = await archive.readEntry(chosen.Config, MAX_CONFIG_BYTES);
   const configWhat = `config ${chosen.Config} of ${reference.path}`;
   const config = parseImageConfig(parseJson(configBytes, configWhat), configWhat);

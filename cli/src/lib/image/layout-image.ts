@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { configPlatform, parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type Platform } from '../../../../shared/oci.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import { assembleImage } from './assemble-image.js';
 import type { BlobCounts, Image, Layer, WrittenImage } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { configPlatform, MAX_MANIFEST_BYTES, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { DEFAULT_TAG, formatImageReference, type OciLayoutReference } from './reference.js';
 
@@ -37,13 +38,13 @@ export async function openLayoutImage(reference: OciLayoutReference, platform: P
   let descriptor = await layout.resolveTag(tag);
   if (INDEX_TYPES.has(descriptor.mediaType)) {
     const what = `image index ${descriptor.digest}`;
-    descriptor = selectManifest(parseIndex(parseJson(await layout.readBlob(descriptor, MAX_MANIFEST_BYTES), what), what), platform, what);
+    descriptor = selectManifest(parseIndex(parseJson(await layout.readBlob(descriptor, MAX_DOCUMENT_BYTES), what), what), platform, what);
   }
   if (!MANIFEST_TYPES.has(descriptor.mediaType)) {
     throw new PrtiqlError('E_NOT_AN_IMAGE', `${reference.path} tag ${tag} is a ${descriptor.mediaType}, not an image manifest`);
   }
   return assembleImage({
-    manifestBytes: await layout.readBlob(descriptor, MAX_MANIFEST_BYTES),
+    manifestBytes: await layout.readBlob(descriptor, MAX_DOCUMENT_BYTES),
     manifestWhat: `manifest ${descriptor.digest}`,
     readConfig: (config, limit) => layout.readBlob(config, limit),
     layer: (layer, diffID) => new LayoutLayer(layout, layer, diffID),

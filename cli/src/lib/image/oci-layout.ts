@@ -10,12 +10,12 @@ import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../store/durable-write.js';
 import { CountingStream } from './counting-stream.js';
-import { parseIndex, parseJson } from './oci-json.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const INDEX_FILE = 'index.json';
 const LAYOUT_VERSION = '1.0.0';
-const MAX_INDEX_BYTES = 4 * 1024 * 1024;
 const MAX_LAYOUT_FILE_BYTES = 64 * 1024;
 
 function errnoCode(error: unknown): string | undefined {
@@ -147,7 +147,7 @@ export class OciLayout {
 
   async readIndex(): Promise<ImageIndex> {
     const path = join(this.root, INDEX_FILE);
-    return parseIndex(parseJson(await readSmallFile(path, MAX_INDEX_BYTES), path), path);
+    return parseIndex(parseJson(await readSmallFile(path, MAX_DOCUMENT_BYTES), path), path);
   }
 
   /** Tags (ref.name annotations) in index.json order. */

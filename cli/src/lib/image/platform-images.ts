@@ -1,9 +1,10 @@
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import type { Platform } from '../../../../shared/oci.js';
-import { repositoryScope } from '../registry/registry-auth.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { Image } from './image.js';
 import { indexImages, INDEX_TYPES } from './manifest-selection.js';
-import { MAX_MANIFEST_BYTES, parseIndex, parseJson } from './oci-json.js';
 import { OciLayout } from './oci-layout.js';
 import { openImage, type OpenImageOptions } from './open-image.js';
 import { DEFAULT_TAG, parseImageReference, type ImageReference } from './reference.js';
@@ -14,7 +15,7 @@ async function indexPlatforms(reference: ImageReference, registry: RegistryOptio
   if (reference.transport === 'oci') {
     const layout = await OciLayout.open(reference.path);
     const descriptor = await layout.resolveTag(reference.tag ?? DEFAULT_TAG);
-    if (INDEX_TYPES.has(descriptor.mediaType)) index = { bytes: await layout.readBlob(descriptor, MAX_MANIFEST_BYTES), what: `image index ${descriptor.digest}` };
+    if (INDEX_TYPES.has(descriptor.mediaType)) index = { bytes: await layout.readBlob(descriptor, MAX_DOCUMENT_BYTES), what: `image index ${descriptor.digest}` };
   } else if (reference.transport === 'docker') {
     const client = new RegistryClient(reference.registry, registry);
     const fetched = await client.getManifest(reference.repository, reference.digest ?? reference.tag ?? DEFAULT_TAG, [repositoryScope(reference.repository, 'pull')]);

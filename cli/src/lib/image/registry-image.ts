@@ -2,15 +2,15 @@ import type { Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import type { Descriptor, Platform } from '../../../../shared/oci.js';
-import { repositoryScope } from '../registry/registry-auth.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { RegistryClient, type FetchedManifest, type RegistryOptions } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
 import { assembleImage } from './assemble-image.js';
 import type { Image, Layer } from './image.js';
 import { uncompressedLayerStream } from './layer-stream.js';
 import { INDEX_TYPES, MANIFEST_TYPES, selectManifest } from './manifest-selection.js';
-import { parseIndex, parseJson } from './oci-json.js';
 import { DEFAULT_TAG, formatImageReference, type RegistryReference } from './reference.js';
 
 /** Where a layer already lives: pushing it elsewhere on the same registry can mount it. */

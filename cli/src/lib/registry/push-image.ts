@@ -2,12 +2,12 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { BlobCounts, Image, WrittenImage } from '../image/image.js';
 import { DEFAULT_TAG, formatImageReference, type RegistryReference } from '../image/reference.js';
 import { layerOrigin } from '../image/registry-image.js';
 import { pushBlob, type BlobToPush } from './blob-upload.js';
-import { repositoryScope } from './registry-auth.js';
 import { RegistryClient, type RegistryOptions } from './registry-client.js';
 
 /** The other repositories of the target registry that hold some of the image's layers. */

@@ -3,9 +3,10 @@ import type { Dispatcher } from 'undici';
 import { readCapped } from '../../../../shared/capped-read.js';
 import { isDigest, sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
-import { MAX_MANIFEST_BYTES, parseJson } from '../image/oci-json.js';
 import type { CredentialOptions } from './credentials.js';
 import { RegistryAuth } from './registry-auth.js';
 import { responseError } from './registry-errors.js';
@@ -139,7 +140,7 @@ export class RegistryClient {
       { method: 'GET', scopes, what: `fetching ${what}`, headers: { accept: MANIFEST_ACCEPT } },
       [200],
     );
-    const bytes = await readCapped(response.body, MAX_MANIFEST_BYTES, what);
+    const bytes = await readCapped(response.body, MAX_DOCUMENT_BYTES, what);
     const digest = sha256Digest(bytes);
     const expected = isDigest(reference) ? reference : headerValue(response.headers, 'docker-content-digest');
     if (expected !== undefined && isDigest(expected) && expected !== digest) {

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { PrtiqlError, type ErrorCode } from '../../../../shared/errors.js';
+import { errorCodeForStatus } from '../../../../shared/http-status.js';
 
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
@@ -7,10 +8,8 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const NOT_FOUND_CODES: ReadonlySet<string> = new Set(['BLOB_UNKNOWN', 'MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'BLOB_UPLOAD_UNKNOWN']);
 
 function codeForStatus(status: number, registryCode: string | undefined): ErrorCode {
-  if (status === 401 || status === 403) return 'E_UNAUTHORIZED';
-  if (status === 404 || (registryCode !== undefined && NOT_FOUND_CODES.has(registryCode))) return 'E_NOT_FOUND';
-  if (status === 408 || status === 429 || status >= 500) return 'E_NETWORK';
-  return 'E_BAD_INPUT';
+  const code = errorCodeForStatus(status);
+  return code !== 'E_UNAUTHORIZED' && registryCode !== undefined && NOT_FOUND_CODES.has(registryCode) ? 'E_NOT_FOUND' : code;
 }
 
 async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<string> {
@@ -47,9 +46,10 @@ export class RegistryError extends PrtiqlError {
 }
 
 /**
- * A typed error for a registry response that was not the expected one: 401/403 are
- * E_UNAUTHORIZED, 404 and the *_UNKNOWN codes E_NOT_FOUND, 408/429/5xx E_NETWORK (retry),
- * any other 4xx E_BAD_INPUT. The message names what was attempted and the registry's reason.
+ * A typed error for a registry response that was not the expected one: the code its status
+ * has (shared/http-status.ts), except that an answer naming a *_UNKNOWN code is E_NOT_FOUND
+ * unless it is a refusal (401/403).
+ * The message names what was attempted and the registry's reason.
  */
 export async function responseError(response: Dispatcher.ResponseData, what: string): Promise<RegistryError> {
   const { code, message } = registryErrorOf(await readErrorBody(response.body));

@@ -3,8 +3,8 @@ import { keyIdOf, openEnvelope, parseEnvelope } from '../../../../shared/dsse.js
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { parseRelease, type Release } from '../../../../shared/release.js';
+import { pointerPath } from '../../../../shared/store-layout.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { pointerPath } from '../store/store-layout.js';
 
 function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
   try {

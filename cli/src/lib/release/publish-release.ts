@@ -9,14 +9,13 @@ import type { Image } from '../image/image.js';
 import { publishImageDeltas } from '../delta/image-deltas.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
-import { configPlatform } from '../image/oci-json.js';
+import { configPlatform } from '../../../../shared/oci-json.js';
 import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';
 import { basesFor, openReleasedImages } from './release-bases.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
-import { checkChannelName } from './release-options.js';
 import { signRelease } from './sign-release.js';
 import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
-import { pointerPath } from '../store/store-layout.js';
+import { checkChannelName, pointerPath } from '../../../../shared/store-layout.js';
 
 export interface PublishReleaseOptions {
   /** The image to release, or one image per platform: a multi-platform release (docs/release-format.md). */

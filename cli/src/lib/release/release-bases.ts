@@ -1,6 +1,6 @@
+import { configPlatform } from '../../../../shared/oci-json.js';
 import { formatPlatform } from '../../../../shared/platform.js';
 import type { Image } from '../image/image.js';
-import { configPlatform } from '../image/oci-json.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { openStoreImage } from '../store/store-image.js';
 import type { HistoryEntry } from './channel-history.js';

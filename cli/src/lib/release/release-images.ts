@@ -1,11 +1,11 @@
 import { sha256Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { configPlatform } from '../../../../shared/oci-json.js';
 import { MediaType, type ImageIndex, type Platform } from '../../../../shared/oci.js';
 import { formatPlatform } from '../../../../shared/platform.js';
 import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import type { ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
-import { configPlatform } from '../image/oci-json.js';
 import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
 import { storeManifest, type ManifestBlob } from './store-manifest.js';
 

@@ -1,5 +1,4 @@
 import { PrtiqlError } from '../../../../shared/errors.js';
-import { CHANNEL_PATTERN } from '../../../../shared/release.js';
 
 export const DEFAULT_RELEASE_LIFETIME = '90d';
 /** A channel timestamp is refreshed often (a cron job): a day without one and devices stop updating. */
@@ -8,16 +7,6 @@ export const DEFAULT_TIMESTAMP_LIFETIME = '1d';
 const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 const DURATION_PATTERN = /^(\d+)([smhdw])$/;
 const RFC3339_PATTERN = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-
-export function checkChannelName(channel: string): string {
-  if (!CHANNEL_PATTERN.test(channel)) {
-    throw new PrtiqlError(
-      'E_USAGE',
-      `invalid channel name ${JSON.stringify(channel)}: use 1-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit`,
-    );
-  }
-  return channel;
-}
 
 export function parseReleaseVersion(text: string): number {
   const version = /^[0-9]+$/.test(text) ? Number(text) : NaN;

@@ -2,10 +2,10 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { keyIdOf, signEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
-import { encodeTimestamp, timestampDocumentName, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
-import { loadTrustRoot, rootDocumentName, verifyRootSuccessor } from '../../../../shared/trust-root.js';
+import { pointerPath, rootPath, timestampPath } from '../../../../shared/store-layout.js';
+import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
+import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
-import { pointerPath } from '../store/store-layout.js';
 import { parseCurrentRelease } from './current-release.js';
 
 export interface PublishedRoot {
@@ -24,14 +24,14 @@ export interface PublishedRoot {
  */
 export async function publishRoot(store: ArtifactStore, rootBytes: Uint8Array): Promise<PublishedRoot> {
   const { root } = loadTrustRoot(rootBytes);
-  const name = rootDocumentName(root.version);
+  const name = rootPath(root.version);
   const location = store.documentLocation(name);
   const existing = await store.readDocument(name);
   if (existing) {
     if (existing.equals(rootBytes)) return { version: root.version, location, unchanged: true };
     throw new PrtiqlError('E_VERSION_EXISTS', `${location} already holds another trust root version ${root.version}; published roots are never replaced`);
   }
-  const previous = root.version > 1 ? await store.readDocument(rootDocumentName(root.version - 1)) : undefined;
+  const previous = root.version > 1 ? await store.readDocument(rootPath(root.version - 1)) : undefined;
   if (previous) verifyRootSuccessor(loadTrustRoot(previous), rootBytes);
   await store.writeDocument(name, rootBytes);
   return { version: root.version, location, unchanged: false };
@@ -59,7 +59,7 @@ export async function writeTimestamp(
   expires: Date,
 ): Promise<WrittenTimestamp> {
   const timestamp = timestampFor(channel, releaseBytes, created, expires);
-  const name = timestampDocumentName(channel);
+  const name = timestampPath(channel);
   await store.writeDocument(name, signTimestamp(timestamp, key));
   return { timestamp, location: store.documentLocation(name) };
 }

@@ -24,7 +24,7 @@ export interface ArtifactStore {
 
   /**
    * A small mutable document, or undefined when there is none. Names come from
-   * store-layout.ts ('/'-separated, relative to the store root): channel pointers, delta records.
+   * shared/store-layout.ts ('/'-separated, relative to the store root): channel pointers, delta records.
    */
   readDocument(name: string): Promise<Buffer | undefined>;
 

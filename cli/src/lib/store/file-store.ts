@@ -5,11 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
-import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;

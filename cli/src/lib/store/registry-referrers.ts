@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { referrersTag } from '../../../../shared/registry-artifacts.js';
-import { MAX_MANIFEST_BYTES, parseIndex, parseJson } from '../image/oci-json.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { RegistryError } from '../registry/registry-errors.js';
 
@@ -38,7 +39,7 @@ export async function listReferrers(client: RegistryClient, repository: string, 
   const response = await client.request(target, { method: 'GET', scopes, what, headers: { accept: MediaType.imageIndex } }, [200, 404]);
   let index: ImageIndex | undefined;
   if (response.statusCode === 200) {
-    index = parseIndex(parseJson(await readCapped(response.body, MAX_MANIFEST_BYTES, what), what), what);
+    index = parseIndex(parseJson(await readCapped(response.body, MAX_DOCUMENT_BYTES, what), what), what);
   } else {
     await response.body.dump();
     index = await fallbackIndex(client, repository, subject, scopes);

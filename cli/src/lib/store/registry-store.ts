@@ -3,6 +3,7 @@ import { readCapped } from '../../../../shared/capped-read.js';
 import { sha256Digest, sha256Hex, type Digest } from '../../../../shared/digest.js';
 import { parseEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
 import {
   ANNOTATION_DELTA_BASE,
@@ -14,18 +15,17 @@ import {
   EMPTY_CONFIG_BYTES,
   type DocumentArtifact,
 } from '../../../../shared/registry-artifacts.js';
+import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../../shared/release.js';
+import { checkDocumentName, parseDocumentPath } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
-import { MAX_MANIFEST_BYTES } from '../image/oci-json.js';
 import { parseImageReference, type RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
-import { repositoryScope } from '../registry/registry-auth.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
-import { checkDocumentName, MAX_DOCUMENT_BYTES, parseDeltaRecordPath } from './store-layout.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
 
@@ -45,6 +45,12 @@ export function parseRegistryStoreUrl(url: string): RegistryReference {
  */
 function deltaRecordTag(name: string): string {
   return `_${sha256Hex(name)}`;
+}
+
+/** The (base, target) pair a delta record's name stands for, or undefined for other documents. */
+function deltaRecordPair(name: string): { base: Digest; target: Digest } | undefined {
+  const document = parseDocumentPath(name);
+  return document?.kind === 'delta-record' ? document : undefined;
 }
 
 interface ArtifactToPush {
@@ -92,7 +98,7 @@ export class RegistryStore implements ArtifactStore {
 
   documentLocation(name: string): string {
     checkDocumentName(name);
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (pair) return `${this.location} (delta record ${pair.base} -> ${pair.target})`;
     return `${this.location}:${this.artifactOf(name).tag}`;
   }
@@ -139,7 +145,7 @@ export class RegistryStore implements ArtifactStore {
 
   async readDocument(name: string): Promise<Buffer | undefined> {
     checkDocumentName(name);
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (!pair) {
       const artifact = this.artifactOf(name);
       const manifest = await this.manifestIfAny(artifact.tag);
@@ -170,7 +176,7 @@ export class RegistryStore implements ArtifactStore {
     checkDocumentName(name);
     const document = Buffer.from(bytes);
     const annotations = { [ANNOTATION_DOCUMENT]: name };
-    const pair = parseDeltaRecordPath(name);
+    const pair = deltaRecordPair(name);
     if (!pair) {
       const artifact = this.artifactOf(name);
       const subject = artifact.artifactType === MediaType.release ? await this.pushReleaseImages(document, name) : undefined;
@@ -203,8 +209,8 @@ export class RegistryStore implements ArtifactStore {
   private async pushManifestFromBlob(descriptor: ReleaseDescriptor): Promise<void> {
     if (await this.hasManifest(descriptor.digest)) return;
     const what = `manifest ${descriptor.digest} in ${this.location}`;
-    if (descriptor.size > MAX_MANIFEST_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-    const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_MANIFEST_BYTES, what);
+    if (descriptor.size > MAX_DOCUMENT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
+    const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_DOCUMENT_BYTES, what);
     await this.putManifest(descriptor.digest, bytes, descriptor.mediaType);
   }
 

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { errorCodeForStatus } from '../../../../shared/http-status.js';
 
 /** What was being done, for the message: the endpoint, the bucket, and an action such as "uploading blob sha256:...". */
 export interface S3RequestContext {
@@ -53,8 +54,9 @@ function answerOf(error: SdkError): string {
 
 /**
  * Turns what the AWS SDK throws into a one-line PrtiqlError naming the endpoint and bucket:
- * refused or dropped connections and 5xx answers are E_NETWORK (retryable), 401/403 and
- * missing credentials E_UNAUTHORIZED, a missing bucket E_NOT_FOUND. PrtiqlErrors (a blob
+ * refused or dropped connections are E_NETWORK (retryable), 401/403 and missing credentials
+ * E_UNAUTHORIZED, a missing bucket E_NOT_FOUND, other answers the code of their status
+ * (shared/http-status.ts). PrtiqlErrors (a blob
  * failing its digest check while streaming) pass through; anything unrecognised is returned
  * as is and surfaces as an internal error.
  */
@@ -87,7 +89,7 @@ export function s3Failure(error: unknown, context: S3RequestContext): unknown {
     return new PrtiqlError('E_NOT_FOUND', `bucket ${bucket} does not exist at ${endpoint}`, { cause: error });
   }
   if (status !== undefined) {
-    return new PrtiqlError('E_NETWORK', `the S3 endpoint ${endpoint} failed ${action} (${answerOf(sdk)})`, { cause: error });
+    return new PrtiqlError(errorCodeForStatus(status), `the S3 endpoint ${endpoint} failed ${action} (${answerOf(sdk)})`, { cause: error });
   }
   return error;
 }

@@ -36,7 +36,7 @@ export function parseS3Url(url: string): S3Location {
   return { bucket, prefix };
 }
 
-/** The object key of a store-relative path (store-layout.ts). */
+/** The object key of a store-relative path (shared/store-layout.ts). */
 export function s3Key(location: S3Location, path: string): string {
   return location.prefix ? `${location.prefix}/${path}` : path;
 }

@@ -9,7 +9,8 @@ import { connectS3, type S3ConnectionOptions } from './s3-client.js';
 import { s3Failure } from './s3-errors.js';
 import { formatS3Url, s3Key, type S3Location } from './s3-location.js';
 import { uploadVerified } from './s3-upload.js';
-import { blobPath, checkDocumentName, MAX_DOCUMENT_BYTES } from './store-layout.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
+import { blobPath, checkDocumentName } from '../../../../shared/store-layout.js';
 
 /** Blob uploads one store runs at once, whatever its callers do; each sends up to PARTS_IN_FLIGHT parts. */
 export const BLOB_UPLOADS_AT_ONCE = 2;

@@ -8,8 +8,8 @@ import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { Image, Layer } from '../image/image.js';
 import { uncompressedLayerStream } from '../image/layer-stream.js';
 import { assembleImage } from '../image/assemble-image.js';
-import { MAX_MANIFEST_BYTES } from '../image/oci-json.js';
 import type { ArtifactStore } from './artifact-store.js';
+import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 
 /** A store blob as a stream that fails unless its bytes match the descriptor. */
 async function openVerifiedBlob(store: ArtifactStore, descriptor: Pick<Descriptor, 'digest' | 'size'>, what: string): Promise<Readable> {
@@ -46,7 +46,7 @@ export async function openStoreImage(store: ArtifactStore, manifest: ReleaseDesc
   const where = ` in ${store.location}`;
   const manifestWhat = `manifest ${manifest.digest}${where}`;
   return assembleImage({
-    manifestBytes: await readVerifiedBlob(store, manifest, MAX_MANIFEST_BYTES, manifestWhat),
+    manifestBytes: await readVerifiedBlob(store, manifest, MAX_DOCUMENT_BYTES, manifestWhat),
     manifestWhat,
     where,
     mediaType: manifest.mediaType,

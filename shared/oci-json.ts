@@ -1,13 +1,11 @@
-import { parseDigest } from '../../../../shared/digest.js';
-import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../../../../shared/oci.js';
+import { parseDigest } from './digest.js';
+import { PrtiqlError } from './errors.js';
+import type { Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from './oci.js';
 
-/** Parses untrusted OCI JSON documents, keeping only the fields the toolchain relies on checked. */
-
-/** Largest manifest or index read whole, from any source. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-/** Largest image config read whole, from any source. */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/**
+ * Parses untrusted OCI JSON documents, keeping only the fields the toolchain relies on checked:
+ * the publisher reading images and the device reading what a release names check them alike.
+ */
 
 function fail(what: string, problem: string): never {
   throw new PrtiqlError('E_BAD_INPUT', `${what} ${problem}`);
