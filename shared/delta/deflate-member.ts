@@ -71,14 +71,15 @@ export function writeMemberHead(out: OpSink, rules: OpRules, header: DeltaHeader
 
 /**
  * Decodes a DEFLATE operation (after its opcode): `nested` yields what the member's
- * operations write, under the rules it is given; that is deflated and yielded as it comes.
+ * operations write (the member's inflated size, under the rules it is given); that is deflated
+ * and yielded as it comes.
  * A stream that comes out longer or shorter than declared is malformed.
  */
 export async function* applyDeflateMember(
   input: OpSource,
   header: DeltaHeader,
   rules: OpRules,
-  nested: (rules: OpRules) => AsyncGenerator<Buffer>,
+  nested: (rules: OpRules, inflatedSize: number) => AsyncGenerator<Buffer>,
 ): AsyncGenerator<Buffer> {
   const flavourCode = await input.byte(CHANNEL.control);
   const flavour = FLAVOUR_OF_CODE.get(flavourCode) ?? deltaMalformed(`unknown deflate flavour 0x${flavourCode.toString(16)}`);
@@ -95,7 +96,7 @@ export async function* applyDeflateMember(
       yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
     }
   };
-  for await (const piece of nested(memberRules(header, member.inflatedSize, deltaMalformed))) yield* compressed(deflater.write(piece));
+  for await (const piece of nested(memberRules(header, member.inflatedSize, deltaMalformed), member.inflatedSize)) yield* compressed(deflater.write(piece));
   yield* compressed(deflater.end());
   if (produced !== member.compressedSize) deltaMalformed(`a deflate member deflates to ${produced} bytes, not its declared ${member.compressedSize}`);
 }
