@@ -1,7 +1,7 @@
 import { PrtiqlError } from '../errors.js';
 import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
-import { applyDeflateMember, refuseMembersBefore } from './deflate-member.js';
+import { applyDeflateMember, MemberDeflaters, refuseMembersBefore } from './deflate-member.js';
 import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
@@ -57,7 +57,8 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
     const reader = await openBasis(header);
     try {
       const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream);
-      yield* applyUntilEnd(header, input, reader, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION, new OutputPieces(DECODE_PIECE_BYTES));
+      const decoding: Decoding = { header, input, reader, deflaters: new MemberDeflaters() };
+      yield* applyUntilEnd(decoding, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION, new OutputPieces(DECODE_PIECE_BYTES));
       if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
     } finally {
       await reader.close?.();
@@ -65,6 +66,14 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
   } finally {
     await body.return(undefined);
   }
+}
+
+/** What every operation of one delta reads from. */
+interface Decoding {
+  header: DeltaHeader;
+  input: OpSource;
+  reader: BasisReader;
+  deflaters: MemberDeflaters;
 }
 
 /** Window bytes a patch loads at once: its runs are served from them. */
@@ -75,14 +84,8 @@ const WINDOW_CHUNK_BYTES = 64 * 1024;
  * what is left at END. `membersAllowed` says whether DEFLATE and XPATCH may appear: only at
  * the top level of a version-2 delta, never inside a member.
  */
-async function* applyUntilEnd(
-  header: DeltaHeader,
-  input: OpSource,
-  reader: BasisReader,
-  rules: OpRules,
-  membersAllowed: boolean,
-  out: OutputPieces,
-): AsyncGenerator<Buffer> {
+async function* applyUntilEnd(decoding: Decoding, rules: OpRules, membersAllowed: boolean, out: OutputPieces): AsyncGenerator<Buffer> {
+  const { header, input, reader } = decoding;
   const readRange = async (): Promise<BasisRange> => {
     const basis = input.tryVarint(CHANNEL.control) ?? (await input.varint(CHANNEL.control));
     const offset = rules.cursor(basis) + (await signedVarint(input, CHANNEL.offsets));
@@ -117,9 +120,8 @@ async function* applyUntilEnd(
         break;
       case OPCODE.deflate:
         if (!membersAllowed) deltaMalformed('a deflate member inside a deflate member or in a version-1 delta');
-        for await (const part of applyDeflateMember(input, header, rules, (memberRules, inflatedSize) => {
-          return applyUntilEnd(header, input, reader, memberRules, false, new OutputPieces(Math.max(1, Math.min(inflatedSize, DECODE_PIECE_BYTES))));
-        })) {
+        const nested = (memberRules: OpRules, inflatedSize: number) => applyUntilEnd(decoding, memberRules, false, new OutputPieces(Math.max(1, Math.min(inflatedSize, DECODE_PIECE_BYTES))));
+        for await (const part of applyDeflateMember(input, header, rules, nested, decoding.deflaters)) {
           yield* out.append(part);
         }
         break;

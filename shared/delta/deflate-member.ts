@@ -70,6 +70,25 @@ export function writeMemberHead(out: OpSink, rules: OpRules, header: DeltaHeader
 }
 
 /**
+ * The deflater of the previous member, reset for the next one when their parameters are the
+ * same (they nearly always are): a layer has hundreds of members, and a deflater's tables
+ * (about 350 KiB) allocated for each piled up between collections.
+ */
+export class MemberDeflaters {
+  private last: Deflater | undefined;
+
+  for(params: DeflateParams): Deflater {
+    const last = this.last;
+    if (last && last.params.flavour === params.flavour && last.params.level === params.level && last.params.memLevel === params.memLevel) {
+      last.reset();
+      return last;
+    }
+    this.last = new Deflater(params);
+    return this.last;
+  }
+}
+
+/**
  * Decodes a DEFLATE operation (after its opcode): `nested` yields what the member's
  * operations write (the member's inflated size, under the rules it is given); that is deflated
  * and yielded as it comes.
@@ -80,6 +99,7 @@ export async function* applyDeflateMember(
   header: DeltaHeader,
   rules: OpRules,
   nested: (rules: OpRules, inflatedSize: number) => AsyncGenerator<Buffer>,
+  deflaters: MemberDeflaters,
 ): AsyncGenerator<Buffer> {
   const flavourCode = await input.byte(CHANNEL.control);
   const flavour = FLAVOUR_OF_CODE.get(flavourCode) ?? deltaMalformed(`unknown deflate flavour 0x${flavourCode.toString(16)}`);
@@ -87,7 +107,7 @@ export async function* applyDeflateMember(
   const member = { params, inflatedSize: await input.varint(CHANNEL.lengths), compressedSize: await input.varint(CHANNEL.lengths) };
   checkMember(member, deltaMalformed);
   rules.deflateMember(member.compressedSize);
-  const deflater = new Deflater(params);
+  const deflater = deflaters.for(params);
   let produced = 0;
   const compressed = function* (parts: Uint8Array[]): Generator<Buffer> {
     for (const part of parts) {
