@@ -208,7 +208,7 @@ function predictedWindow(predictor: ReferencePredictor, plain: WindowLoader): Wi
 /** `length` bytes of a channel to the output: through the current piece, or handed on as they are when a whole piece's worth is at hand. */
 async function* passThrough(input: OpSource, channel: Channel, length: number, out: OutputPieces): AsyncGenerator<Buffer> {
   for (let left = length; left > 0; ) {
-    const limit = out.empty ? Math.min(left, out.size) : Math.min(left, out.room);
+    const limit = Math.min(left, out.room);
     const bytes = input.tryUpTo(channel, limit) ?? (await input.upTo(channel, limit));
     left -= bytes.length;
     if (out.empty && bytes.length === out.size) {
