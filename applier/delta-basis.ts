@@ -7,6 +7,7 @@ import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
 import { InflatedMembers } from '../shared/delta/inflated-basis.js';
 import type { LayerMeta } from '../shared/layer-meta.js';
 import { safeEntryPath } from '../shared/tar/entry-path.js';
+import { GarbagePacer } from './garbage-pacer.js';
 import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
 import type { Store } from './store.js';
 
@@ -78,8 +79,14 @@ export class StoreBasisReader implements BasisReader {
   private readonly inflated = new InflatedMembers(async (basis) => {
     const compressed = Buffer.allocUnsafe(basis.compressedSize);
     await this.readTarInto(basis.layer, basis.offset, compressed);
+    this.pacer.account(basis.compressedSize + basis.size);
     return compressed;
   });
+  /**
+   * The output paces collections, but a delta reads more than it writes (a deflate member
+   * inflates its basis and writes its few compressed bytes): the buffers of reads pile up too.
+   */
+  private readonly pacer = new GarbagePacer();
 
   private constructor(
     private readonly store: Store,
@@ -109,6 +116,7 @@ export class StoreBasisReader implements BasisReader {
 
   /** A copy: cached blocks are reused for later reads while the caller may still hold what it got. */
   async read(index: number, position: number, length: number): Promise<Uint8Array> {
+    this.pacer.account(length);
     const out = Buffer.allocUnsafe(length);
     const first = Math.floor(position / BLOCK_BYTES);
     const last = Math.floor((position + length - 1) / BLOCK_BYTES);

@@ -47,23 +47,24 @@ export class Deflater {
   private readonly niceMatch: number;
   private readonly maxChain: number;
 
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private final = false;
-  private started = false;
+  // The state of one stream, set by reset().
+  private pending!: Uint8Array[];
+  private pendingBytes!: number;
+  private final!: boolean;
+  private started!: boolean;
   /** No more input will be read (gzip's eofile; zlib: all input consumed). */
-  private inputDone = false;
+  private inputDone!: boolean;
 
-  private insertHash = 0;
-  private strstart = 0;
-  private blockStart = 0;
-  private lookahead = 0;
-  private matchStart = 0;
-  private matchLength = MIN_MATCH - 1;
-  private prevLength = MIN_MATCH - 1;
-  private prevMatch = 0;
-  private matchAvailable = false;
-  private finished = false;
+  private insertHash!: number;
+  private strstart!: number;
+  private blockStart!: number;
+  private lookahead!: number;
+  private matchStart!: number;
+  private matchLength!: number;
+  private prevLength!: number;
+  private prevMatch!: number;
+  private matchAvailable!: boolean;
+  private finished!: boolean;
 
   constructor(readonly params: DeflateParams) {
     const unsupported = unsupportedParams(params);
@@ -75,6 +76,30 @@ export class Deflater {
     this.hashShift = Math.floor((hashBits + MIN_MATCH - 1) / MIN_MATCH);
     this.blocks = new BlockWriter(this.gzip ? GZIP_SYMBOL_BUFFER : 1 << (params.memLevel + 6));
     [this.goodMatch, this.maxLazy, this.niceMatch, this.maxChain] = LEVEL_CONFIG[params.level]!;
+    this.reset();
+  }
+
+  /** Starts a new stream with the same parameters, exactly as a new Deflater would, reusing the tables. */
+  reset(): void {
+    this.window.fill(0);
+    this.head.fill(0);
+    this.prev.fill(0);
+    this.blocks.reset();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.final = false;
+    this.started = false;
+    this.inputDone = false;
+    this.insertHash = 0;
+    this.strstart = 0;
+    this.blockStart = 0;
+    this.lookahead = 0;
+    this.matchStart = 0;
+    this.matchLength = MIN_MATCH - 1;
+    this.prevLength = MIN_MATCH - 1;
+    this.prevMatch = 0;
+    this.matchAvailable = false;
+    this.finished = false;
   }
 
   /** Takes more input (copied if kept); returns the compressed bytes completed so far. */

@@ -117,6 +117,11 @@ class Tree {
     this.parent = new Int32Array(size);
     this.code = new Uint16Array(size);
   }
+
+  clear(): void {
+    for (const table of [this.frequency, this.length, this.parent, this.code]) table.fill(0);
+    this.maxCode = 0;
+  }
 }
 
 /** Packs bits least significant first, as deflate requires. */
@@ -151,6 +156,13 @@ class BitWriter {
       this.used = 0;
     }
     this.bytes[this.used++] = value;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.used = 0;
+    this.bitBuffer = 0;
+    this.bitCount = 0;
   }
 
   /** Whole bytes written since the last call. */
@@ -249,6 +261,14 @@ export class BlockWriter {
   /** Compressed bytes completed so far. */
   take(): Uint8Array[] {
     return this.out.take();
+  }
+
+  /** Back to the state of a new BlockWriter, for a new stream. */
+  reset(): void {
+    for (const tree of [this.literalTree, this.distanceTree, this.lengthsTree]) tree.clear();
+    for (const table of [this.heap, this.depth, this.countPerLength, this.distances, this.values]) table.fill(0);
+    this.out.clear();
+    this.startBlock();
   }
 
   private startBlock(): void {

@@ -19,15 +19,11 @@ export class BlockSource implements OpSource {
   constructor(private readonly input: ByteSource) {}
 
   async byte(channel: Channel): Promise<number> {
-    const section = await this.section(channel);
-    return section[this.positions[channel]!++]!;
+    return this.tryByte(channel) ?? (await this.nextBlock(channel), this.tryByte(channel)!);
   }
 
   async varint(channel: Channel): Promise<number> {
-    const section = await this.section(channel);
-    const { value, next } = decodeVarint(section, this.positions[channel]!, section.length);
-    this.positions[channel] = next;
-    return value;
+    return this.tryVarint(channel) ?? (await this.nextBlock(channel), this.tryVarint(channel)!);
   }
 
   async signedVarint(channel: Channel): Promise<number> {
@@ -35,8 +31,29 @@ export class BlockSource implements OpSource {
   }
 
   async upTo(channel: Channel, limit: number): Promise<Buffer> {
-    const section = await this.section(channel);
+    return this.tryUpTo(channel, limit) ?? (await this.nextBlock(channel), this.tryUpTo(channel, limit)!);
+  }
+
+  tryByte(channel: Channel): number | undefined {
+    const section = this.sections[channel]!;
     const at = this.positions[channel]!;
+    if (at === section.length) return undefined;
+    this.positions[channel] = at + 1;
+    return section[at]!;
+  }
+
+  tryVarint(channel: Channel): number | undefined {
+    const section = this.sections[channel]!;
+    if (this.positions[channel] === section.length) return undefined;
+    const { value, next } = decodeVarint(section, this.positions[channel]!, section.length);
+    this.positions[channel] = next;
+    return value;
+  }
+
+  tryUpTo(channel: Channel, limit: number): Buffer | undefined {
+    const section = this.sections[channel]!;
+    const at = this.positions[channel]!;
+    if (at === section.length) return undefined;
     const end = Math.min(section.length, at + limit);
     this.positions[channel] = end;
     return section.subarray(at, end);
@@ -48,11 +65,6 @@ export class BlockSource implements OpSource {
 
   private unread(): number {
     return this.sections.reduce((sum, section, channel) => sum + section.length - this.positions[channel]!, 0);
-  }
-
-  private async section(channel: Channel): Promise<Buffer> {
-    if (this.positions[channel] === this.sections[channel]!.length) await this.nextBlock(channel);
-    return this.sections[channel]!;
   }
 
   private async nextBlock(channel: Channel): Promise<void> {

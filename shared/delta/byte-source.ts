@@ -24,12 +24,21 @@ export class ByteSource {
     return this.buffer[this.position++]!;
   }
 
+  /** The next byte if the current chunk holds it; undefined (nothing consumed) when `byte()` must wait for input. */
+  tryByte(): number | undefined {
+    if (this.available === 0) return undefined;
+    this.consumed++;
+    return this.buffer[this.position++]!;
+  }
+
   async varint(): Promise<number> {
     if (this.available < MAX_VARINT_BYTES) await this.fill(MAX_VARINT_BYTES);
-    const { value, next } = decodeVarint(this.buffer, this.position, this.buffer.length);
-    this.consumed += next - this.position;
-    this.position = next;
-    return value;
+    return this.decodeVarint();
+  }
+
+  /** The next varint if the current chunk surely holds it; undefined (nothing consumed) when `varint()` must wait for input. */
+  tryVarint(): number | undefined {
+    return this.available < MAX_VARINT_BYTES ? undefined : this.decodeVarint();
   }
 
   async signedVarint(): Promise<number> {
@@ -65,9 +74,21 @@ export class ByteSource {
     return this.take(Math.min(limit, this.available));
   }
 
+  /** As `upTo`, if the current chunk holds any byte; undefined when `upTo` must wait for input. */
+  tryUpTo(limit: number): Buffer | undefined {
+    return this.available === 0 ? undefined : this.take(Math.min(limit, this.available));
+  }
+
   async atEnd(): Promise<boolean> {
     if (this.available === 0) await this.fill(1);
     return this.available === 0;
+  }
+
+  private decodeVarint(): number {
+    const { value, next } = decodeVarint(this.buffer, this.position, this.buffer.length);
+    this.consumed += next - this.position;
+    this.position = next;
+    return value;
   }
 
   private get available(): number {

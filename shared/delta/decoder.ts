@@ -1,14 +1,17 @@
 import { PrtiqlError } from '../errors.js';
 import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
-import { applyDeflateMember, refuseMembersBefore } from './deflate-member.js';
+import { applyDeflateMember, MemberDeflaters, refuseMembersBefore } from './deflate-member.js';
 import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
 import { SingleStreamSource, type OpSource } from './op-source.js';
+import { OutputPieces } from './output-pieces.js';
 import { ReferencePredictor } from './reference-prediction.js';
 import type { PatchWindow } from './window.js';
+import { WindowChunks, type WindowLoader } from './window-chunks.js';
+import { unzigzag } from './varint.js';
 import { readPrediction } from './xpatch.js';
 
 /** Random access to the bases of one delta, opened by the caller once the header is known. */
@@ -41,8 +44,8 @@ export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promis
  * Rebuilds the target tar from a delta blob, yielding it in pieces of at most
  * DECODE_PIECE_BYTES. `openBasis` sees the header before any output and may refuse it by
  * throwing. Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
- * one block (version 2, at most MAX_BLOCK_BYTES), one output piece and one basis read are in
- * flight at a time. Anything wrong with the delta
+ * one block (version 2, at most MAX_BLOCK_BYTES), one output piece, one window chunk and one
+ * basis read are in flight at a time. Anything wrong with the delta
  * bytes raises PrtiqlError E_DELTA_MALFORMED; the caller checks the output's sha256 against
  * `header.target.diffID`, which the decoder does not do.
  */
@@ -54,7 +57,8 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
     const reader = await openBasis(header);
     try {
       const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream);
-      yield* applyUntilEnd(header, input, reader, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION);
+      const decoding: Decoding = { header, input, reader, deflaters: new MemberDeflaters() };
+      yield* applyUntilEnd(decoding, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION, new OutputPieces(DECODE_PIECE_BYTES));
       if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
     } finally {
       await reader.close?.();
@@ -64,45 +68,62 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
   }
 }
 
+/** What every operation of one delta reads from. */
+interface Decoding {
+  header: DeltaHeader;
+  input: OpSource;
+  reader: BasisReader;
+  deflaters: MemberDeflaters;
+}
+
+/** Window bytes a patch loads at once: its runs are served from them. */
+const WINDOW_CHUNK_BYTES = 64 * 1024;
+
 /**
- * Operations up to and including END. `membersAllowed` says whether DEFLATE and XPATCH may
- * appear: only at the top level of a version-2 delta, never inside a member.
+ * Operations up to and including END, written to `out`; every piece that fills is yielded, and
+ * what is left at END. `membersAllowed` says whether DEFLATE and XPATCH may appear: only at
+ * the top level of a version-2 delta, never inside a member.
  */
-async function* applyUntilEnd(header: DeltaHeader, input: OpSource, reader: BasisReader, rules: OpRules, membersAllowed: boolean): AsyncGenerator<Buffer> {
+async function* applyUntilEnd(decoding: Decoding, rules: OpRules, membersAllowed: boolean, out: OutputPieces): AsyncGenerator<Buffer> {
+  const { header, input, reader } = decoding;
   const readRange = async (): Promise<BasisRange> => {
-    const basis = await input.varint(CHANNEL.control);
-    const offset = rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets));
-    return { basis, offset, length: await input.varint(CHANNEL.lengths) };
+    const basis = input.tryVarint(CHANNEL.control) ?? (await input.varint(CHANNEL.control));
+    const offset = rules.cursor(basis) + (await signedVarint(input, CHANNEL.offsets));
+    return { basis, offset, length: input.tryVarint(CHANNEL.lengths) ?? (await input.varint(CHANNEL.lengths)) };
   };
 
   for (;;) {
-    const opcode = await input.byte(CHANNEL.control);
+    const opcode = input.tryByte(CHANNEL.control) ?? (await input.byte(CHANNEL.control));
     switch (opcode) {
       case OPCODE.end:
         rules.end();
+        if (!out.empty) yield out.take();
         return;
       case OPCODE.literal: {
-        const length = await input.varint(CHANNEL.lengths);
+        const length = input.tryVarint(CHANNEL.lengths) ?? (await input.varint(CHANNEL.lengths));
         rules.literal(length);
-        yield* passThrough(input, CHANNEL.literals, length);
+        yield* passThrough(input, CHANNEL.literals, length, out);
         break;
       }
       case OPCODE.copy: {
         const range = await readRange();
         rules.copy(range);
-        yield* readBasisRange(reader, header, range);
+        yield* copyBasisRange(reader, header, range, out);
         break;
       }
       case OPCODE.patch:
-        yield* applyPatch(input, reader, header, rules, readRange, false);
+        yield* applyPatch(input, reader, header, rules, readRange, false, out);
         break;
       case OPCODE.xpatch:
         if (!membersAllowed) deltaMalformed('an xpatch inside a deflate member or in a version-1 delta');
-        yield* applyPatch(input, reader, header, rules, readRange, true);
+        yield* applyPatch(input, reader, header, rules, readRange, true, out);
         break;
       case OPCODE.deflate:
         if (!membersAllowed) deltaMalformed('a deflate member inside a deflate member or in a version-1 delta');
-        yield* applyDeflateMember(input, header, rules, (memberRules) => applyUntilEnd(header, input, reader, memberRules, false));
+        const nested = (memberRules: OpRules, inflatedSize: number) => applyUntilEnd(decoding, memberRules, false, new OutputPieces(Math.max(1, Math.min(inflatedSize, DECODE_PIECE_BYTES))));
+        for await (const part of applyDeflateMember(input, header, rules, nested, decoding.deflaters)) {
+          yield* out.append(part);
+        }
         break;
       default:
         deltaMalformed(`unknown operation code 0x${opcode.toString(16)}`);
@@ -110,8 +131,10 @@ async function* applyUntilEnd(header: DeltaHeader, input: OpSource, reader: Basi
   }
 }
 
-/** Window bytes [position, position + length) for a triple whose output position minus window position is `outputDelta`. */
-type WindowBytes = (position: number, length: number, outputDelta: number) => Promise<Buffer>;
+async function signedVarint(input: OpSource, channel: Channel): Promise<number> {
+  const value = input.tryVarint(channel);
+  return value === undefined ? input.signedVarint(channel) : unzigzag(value);
+}
 
 /** PATCH, or with `predicted` XPATCH: its prediction fields follow the window. */
 async function* applyPatch(
@@ -121,6 +144,7 @@ async function* applyPatch(
   rules: OpRules,
   readRange: () => Promise<BasisRange>,
   predicted: boolean,
+  out: OutputPieces,
 ): AsyncGenerator<Buffer> {
   const count = await input.varint(CHANNEL.control);
   rules.windowRanges(count);
@@ -134,35 +158,46 @@ async function* applyPatch(
   ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets))));
   const fields = predicted ? await readPrediction(input, ranges.reduce((sum, range) => sum + range.length, 0)) : undefined;
   const window = rules.beginPatch(ranges, await input.varint(CHANNEL.offsets));
-  const plain: WindowBytes = (position, length) => readWindow(reader, header, window, position, length);
-  const windowBytes = fields ? predictedWindow(new ReferencePredictor(fields.prediction, fields.predictedLength), plain) : plain;
+  const plain: WindowLoader = (position, length) => readWindow(reader, header, window, position, length);
+  const chunks = new WindowChunks(fields ? predictedWindow(new ReferencePredictor(fields.prediction, fields.predictedLength), plain) : plain, predicted, WINDOW_CHUNK_BYTES);
   let produced = 0;
   for (;;) {
-    const addLength = await input.varint(CHANNEL.triples);
-    const extraLength = await input.varint(CHANNEL.triples);
+    const addLength = input.tryVarint(CHANNEL.triples) ?? (await input.varint(CHANNEL.triples));
+    const extraLength = input.tryVarint(CHANNEL.triples) ?? (await input.varint(CHANNEL.triples));
     if (addLength === 0 && extraLength === 0) break;
-    let position = rules.triple(addLength, extraLength, await input.signedVarint(CHANNEL.offsets));
+    let position = rules.triple(addLength, extraLength, await signedVarint(input, CHANNEL.offsets));
+    const addEnd = position + addLength;
     const outputDelta = produced - position;
     while (rules.diffLeft > 0) {
-      const runUnchanged = await input.varint(CHANNEL.diffs);
-      const changed = await input.varint(CHANNEL.diffs);
-      const unchanged = rules.diffRun(runUnchanged, changed);
-      for (let done = 0; done < unchanged; ) {
-        const piece = await windowBytes(position + done, Math.min(unchanged - done, DECODE_PIECE_BYTES), outputDelta);
-        done += piece.length;
-        yield piece;
+      const runUnchanged = input.tryVarint(CHANNEL.diffs) ?? (await input.varint(CHANNEL.diffs));
+      let changed = input.tryVarint(CHANNEL.diffs) ?? (await input.varint(CHANNEL.diffs));
+      let unchanged = rules.diffRun(runUnchanged, changed);
+      while (unchanged + changed > 0) {
+        if (!chunks.holds(position, outputDelta)) await chunks.fetch(position, addEnd, outputDelta);
+        const at = position - chunks.start;
+        if (unchanged > 0) {
+          const length = Math.min(unchanged, chunks.end - position, out.room);
+          out.push(chunks.bytes.subarray(at, at + length));
+          unchanged -= length;
+          position += length;
+        } else {
+          const limit = Math.min(changed, chunks.end - position, out.room);
+          const diff = input.tryUpTo(CHANNEL.diffs, limit) ?? (await input.upTo(CHANNEL.diffs, limit));
+          out.pushSum(diff, chunks.bytes, at);
+          changed -= diff.length;
+          position += diff.length;
+        }
+        if (out.full) yield out.take();
       }
-      yield* addToWindow(input, windowBytes, position + unchanged, changed, outputDelta);
-      position += unchanged + changed;
     }
-    yield* passThrough(input, CHANNEL.extras, extraLength);
+    yield* passThrough(input, CHANNEL.extras, extraLength, out);
     produced += addLength + extraLength;
   }
   rules.endPatch();
 }
 
 /** Window bytes with every reference predicted: reads a few bytes around the range for the sites that overlap it. */
-function predictedWindow(predictor: ReferencePredictor, plain: WindowBytes): WindowBytes {
+function predictedWindow(predictor: ReferencePredictor, plain: WindowLoader): WindowLoader {
   return async (position, length, outputDelta) => {
     const { start, end } = predictor.context(position, position + length);
     const bytes = await plain(start, end - start, 0);
@@ -170,11 +205,18 @@ function predictedWindow(predictor: ReferencePredictor, plain: WindowBytes): Win
   };
 }
 
-async function* passThrough(input: OpSource, channel: Channel, length: number): AsyncGenerator<Buffer> {
+/** `length` bytes of a channel to the output: through the current piece, or handed on as they are when a whole piece's worth is at hand. */
+async function* passThrough(input: OpSource, channel: Channel, length: number, out: OutputPieces): AsyncGenerator<Buffer> {
   for (let left = length; left > 0; ) {
-    const piece = await input.upTo(channel, Math.min(left, DECODE_PIECE_BYTES));
-    left -= piece.length;
-    yield piece;
+    const limit = Math.min(left, out.room);
+    const bytes = input.tryUpTo(channel, limit) ?? (await input.upTo(channel, limit));
+    left -= bytes.length;
+    if (out.empty && bytes.length === out.size) {
+      yield bytes;
+      continue;
+    }
+    out.push(bytes);
+    if (out.full) yield out.take();
   }
 }
 
@@ -190,28 +232,28 @@ async function readExactly(reader: BasisReader, header: DeltaHeader, range: Basi
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-async function* readBasisRange(reader: BasisReader, header: DeltaHeader, range: BasisRange): AsyncGenerator<Buffer> {
+/** A COPY: short ones into the current piece, whole pieces' worth handed on as the reader gave them. */
+async function* copyBasisRange(reader: BasisReader, header: DeltaHeader, range: BasisRange, out: OutputPieces): AsyncGenerator<Buffer> {
   for (let done = 0; done < range.length; ) {
-    const length = Math.min(range.length - done, DECODE_PIECE_BYTES);
-    yield await readExactly(reader, header, { basis: range.basis, offset: range.offset + done, length });
+    const left = range.length - done;
+    const whole = out.empty && left >= out.size;
+    const length = whole ? out.size : Math.min(left, out.room);
+    const bytes = await readExactly(reader, header, { basis: range.basis, offset: range.offset + done, length });
     done += length;
+    if (whole) {
+      yield bytes;
+      continue;
+    }
+    out.push(bytes);
+    if (out.full) yield out.take();
   }
 }
 
-/** Window bytes as they are, in one buffer (a range rarely spans bases, and is at most a piece and a few bytes long). */
-async function readWindow(reader: BasisReader, header: DeltaHeader, window: PatchWindow, position: number, length: number): Promise<Buffer> {
+/** Window bytes as they are, in one buffer (a range rarely spans bases). */
+async function readWindow(reader: BasisReader, header: DeltaHeader, window: PatchWindow, position: number, length: number): Promise<Uint8Array> {
+  const slices = window.slices(position, length);
+  if (slices.length === 1) return readExactly(reader, header, slices[0]!);
   const parts: Buffer[] = [];
-  for (const slice of window.slices(position, length)) for await (const part of readBasisRange(reader, header, slice)) parts.push(part);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-/** Diff bytes plus the window bytes under them, modulo 256: bspatch's add step, piece by piece. */
-async function* addToWindow(input: OpSource, windowBytes: WindowBytes, position: number, length: number, outputDelta: number): AsyncGenerator<Buffer> {
-  for (let done = 0; done < length; ) {
-    const diff = await input.upTo(CHANNEL.diffs, Math.min(length - done, DECODE_PIECE_BYTES));
-    const old = await windowBytes(position + done, diff.length, outputDelta);
-    for (let i = 0; i < diff.length; i++) diff[i] = (diff[i]! + old[i]!) & 0xff;
-    done += diff.length;
-    yield diff;
-  }
+  for (const slice of slices) parts.push(await readExactly(reader, header, slice));
+  return Buffer.concat(parts);
 }

@@ -70,15 +70,36 @@ export function writeMemberHead(out: OpSink, rules: OpRules, header: DeltaHeader
 }
 
 /**
+ * The deflater of the previous member, reset for the next one when their parameters are the
+ * same (they nearly always are): a layer has hundreds of members, and a deflater's tables
+ * (about 350 KiB) allocated for each piled up between collections.
+ */
+export class MemberDeflaters {
+  private last: Deflater | undefined;
+
+  for(params: DeflateParams): Deflater {
+    const last = this.last;
+    if (last && last.params.flavour === params.flavour && last.params.level === params.level && last.params.memLevel === params.memLevel) {
+      last.reset();
+      return last;
+    }
+    this.last = new Deflater(params);
+    return this.last;
+  }
+}
+
+/**
  * Decodes a DEFLATE operation (after its opcode): `nested` yields what the member's
- * operations write, under the rules it is given; that is deflated and yielded as it comes.
+ * operations write (the member's inflated size, under the rules it is given); that is deflated
+ * and yielded as it comes.
  * A stream that comes out longer or shorter than declared is malformed.
  */
 export async function* applyDeflateMember(
   input: OpSource,
   header: DeltaHeader,
   rules: OpRules,
-  nested: (rules: OpRules) => AsyncGenerator<Buffer>,
+  nested: (rules: OpRules, inflatedSize: number) => AsyncGenerator<Buffer>,
+  deflaters: MemberDeflaters,
 ): AsyncGenerator<Buffer> {
   const flavourCode = await input.byte(CHANNEL.control);
   const flavour = FLAVOUR_OF_CODE.get(flavourCode) ?? deltaMalformed(`unknown deflate flavour 0x${flavourCode.toString(16)}`);
@@ -86,7 +107,7 @@ export async function* applyDeflateMember(
   const member = { params, inflatedSize: await input.varint(CHANNEL.lengths), compressedSize: await input.varint(CHANNEL.lengths) };
   checkMember(member, deltaMalformed);
   rules.deflateMember(member.compressedSize);
-  const deflater = new Deflater(params);
+  const deflater = deflaters.for(params);
   let produced = 0;
   const compressed = function* (parts: Uint8Array[]): Generator<Buffer> {
     for (const part of parts) {
@@ -95,7 +116,7 @@ export async function* applyDeflateMember(
       yield Buffer.from(part.buffer, part.byteOffset, part.byteLength);
     }
   };
-  for await (const piece of nested(memberRules(header, member.inflatedSize, deltaMalformed))) yield* compressed(deflater.write(piece));
+  for await (const piece of nested(memberRules(header, member.inflatedSize, deltaMalformed), member.inflatedSize)) yield* compressed(deflater.write(piece));
   yield* compressed(deflater.end());
   if (produced !== member.compressedSize) deltaMalformed(`a deflate member deflates to ${produced} bytes, not its declared ${member.compressedSize}`);
 }

@@ -42,8 +42,8 @@ export const MAX_LAYERS = 1024;
 export const MAX_BASES = 65_536;
 export const MAX_PATH_BYTES = 4096;
 export const MAX_WINDOW_REGIONS = 4096;
-/** The decoder yields output and asks basis readers for at most this many bytes at a time. */
-export const DECODE_PIECE_BYTES = 1024 * 1024;
+/** The decoder yields output in pieces of at most this many bytes and asks basis readers for no more at a time. */
+export const DECODE_PIECE_BYTES = 256 * 1024;
 
 /**
  * Brotli settings of the writer. The window is the decoder's ring buffer, resident on the

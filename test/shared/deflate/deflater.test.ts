@@ -49,9 +49,8 @@ function systemZlib(input: Buffer, level: number, memLevel: number): Buffer {
 }
 
 /** Deflates in chunks of varying size: chunking must not change the output. */
-function deflateChunked(input: Buffer, params: DeflateParams, seed: number): Buffer {
+function deflateChunked(input: Buffer, params: DeflateParams, seed: number, deflater = new Deflater(params)): Buffer {
   const next = random(seed);
-  const deflater = new Deflater(params);
   const parts: Uint8Array[] = [];
   for (let at = 0; at < input.length; ) {
     const size = 1 + Math.floor(next() * 100_000);
@@ -92,6 +91,17 @@ t.test('zlib flavour: byte for byte what zlib writes', async (t) => {
     ] as const) {
       const expected = systemZlib(input, level, memLevel);
       t.ok(deflateChunked(input, { flavour: 'zlib', level, memLevel }, level).equals(expected), `${name}, level ${level}, memLevel ${memLevel}`);
+    }
+  }
+});
+
+t.test('a deflater reset between streams writes each as a new one would', async (t) => {
+  const streams = [...inputs].sort(([, a], [, b]) => b.length - a.length);
+  for (const params of [{ flavour: 'gzip', level: 9, memLevel: 8 }, { flavour: 'zlib', level: 6, memLevel: 8 }] as const) {
+    const reused = new Deflater(params);
+    for (const [name, input] of streams) {
+      reused.reset();
+      t.ok(deflateChunked(input, params, 7, reused).equals(deflateChunked(input, params, 7)), `${params.flavour}: ${name} after the larger streams`);
     }
   }
 });

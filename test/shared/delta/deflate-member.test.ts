@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { brotliCompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { MAX_MEMBER_BYTES } from '../../../shared/delta/deflate-member.js';
+import { MAX_MEMBER_BYTES, MemberDeflaters } from '../../../shared/delta/deflate-member.js';
 import { DEFLATE_MEMBERS_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type DeltaHeader, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
@@ -76,6 +76,25 @@ t.test('nested operations may patch an inflated basis and mix with ordinary ones
   ];
   const blob = await collect(encodeDelta(headerFor(target, [inflatedBasis(OLD_FILE, OLD)]), ops));
   t.ok((await collect(decodeDelta(pieces(blob, 11), memoryBases([OLD])))).equals(target));
+});
+
+t.test('members in a row are each rebuilt exactly by one deflater, reset between them', async (t) => {
+  const edited = Buffer.from(OLD);
+  edited.write('EDITED', 5);
+  const short = gzip(edited.subarray(0, 3000));
+  const ops: DeltaOp[] = [
+    ...memberOps(NEW_FILE, NEW, NEW_INNER),
+    ...memberOps(short, edited.subarray(0, 3000), [{ type: 'literal', bytes: edited.subarray(0, 3000) }]),
+    ...memberOps(NEW_FILE, NEW, NEW_INNER),
+  ];
+  const target = Buffer.concat([NEW_FILE, short, NEW_FILE]);
+  const blob = await collect(encodeDelta(headerFor(target, [inflatedBasis(OLD_FILE, OLD)]), ops));
+  t.ok((await collect(decodeDelta(pieces(blob, 13), memoryBases([OLD])))).equals(target), 'three members decode exactly');
+
+  const deflaters = new MemberDeflaters();
+  const gzip9 = deflaters.for({ flavour: 'gzip', level: 9, memLevel: 8 });
+  t.equal(deflaters.for({ flavour: 'gzip', level: 9, memLevel: 8 }), gzip9, 'the same parameters reuse the deflater');
+  t.not(deflaters.for({ flavour: 'zlib', level: 9, memLevel: 8 }), gzip9, 'other parameters get a deflater of their own');
 });
 
 t.test('a member that deflates to more or fewer bytes than declared is malformed', async (t) => {

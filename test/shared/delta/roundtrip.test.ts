@@ -52,6 +52,26 @@ t.test('large operations are streamed in bounded pieces and bounded basis reads'
   t.ok(log.largestRead <= DECODE_PIECE_BYTES, `largest basis read ${log.largestRead} <= ${DECODE_PIECE_BYTES}`);
 });
 
+t.test('a patch of many short diff runs and small operations reaches the consumer in whole pieces', async (t) => {
+  const size = 2 * DECODE_PIECE_BYTES + 777;
+  const basis = randomBytes(size);
+  // a changed byte every 13 bytes: one diff run each, as executables' patches have
+  const diff = Buffer.alloc(size);
+  for (let i = 0; i < size; i += 13) diff[i] = 1 + (i % 255);
+  const patched = Buffer.from(basis.map((byte, i) => (byte + diff[i]!) & 0xff));
+  const smallCopies = Array.from({ length: 500 }, (_, i): DeltaOp => ({ type: 'copy', basis: 0, offset: i * 7, length: 5 }));
+  const ops: DeltaOp[] = [{ type: 'patch', window: [{ basis: 0, offset: 0, length: size }], start: 0, triples: [{ diff, extra: Buffer.from('end'), seek: 0 }] }, ...smallCopies];
+  const expected = Buffer.concat([patched, Buffer.from('end'), ...smallCopies.map((op) => basis.subarray((op as { offset: number }).offset, (op as { offset: number }).offset + 5))]);
+  const blob = await collect(encodeDelta(headerFor(expected, fileBases([basis])), ops));
+  const log: ReadLog = { largestRead: 0, reads: 0 };
+  const parts: Buffer[] = [];
+  for await (const piece of decodeDelta(pieces(blob, 4096), memoryBases([basis], log))) parts.push(piece);
+  t.ok(Buffer.concat(parts).equals(expected), 'output is exact');
+  const wholePieces = Math.ceil(expected.length / DECODE_PIECE_BYTES);
+  t.equal(parts.length, wholePieces, `${Math.ceil(size / 13)} runs and 500 copies come as ${wholePieces} pieces, not one each`);
+  t.ok(log.reads <= 600, `the window is read in chunks, not once per run (${log.reads} reads)`);
+});
+
 t.test('a patch window spanning several bases maps positions back to each basis', async (t) => {
   const a = Buffer.from('0123456789');
   const b = Buffer.from('abcdefghij');
