@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, runProcess, runTool, type ProcessResult } from './run.js';
+import { plainNodeCommand, REPO_ROOT, runProcess, runTool, type ProcessResult } from './run.js';
 
 export const APPLIER_BUNDLE = join(REPO_ROOT, 'dist', 'applier.js');
 
@@ -31,14 +31,10 @@ export function ensureApplierBundle(): Promise<void> {
 /** Runs the bundled applier as a device would: `node dist/applier.js <args>`. */
 export async function runApplier(args: readonly string[]): Promise<ProcessResult> {
   await ensureApplierBundle();
-  return runProcess(process.execPath, [APPLIER_BUNDLE, ...args]);
+  return runProcess(...bareApplierCommand(args));
 }
 
-/**
- * The command line that runs the bundled applier as on a device: the test runner adds its
- * instrumentation to the NODE_OPTIONS of every child it sees spawned, and `env -u` drops it
- * (for measurements and for timings that should not include it).
- */
+/** The command line that runs the bundled applier as on a device, without the test runner's instrumentation. */
 export function bareApplierCommand(args: readonly string[]): [string, string[]] {
-  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, APPLIER_BUNDLE, ...args]];
+  return plainNodeCommand([APPLIER_BUNDLE, ...args]);
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { APPLIER_BUNDLE } from './applier-bundle.js';
+import { bareApplierCommand } from './applier-bundle.js';
 import { REPO_ROOT, type ProcessResult } from './run.js';
 
 export interface RunningProcess {
@@ -13,7 +13,7 @@ export interface RunningProcess {
 
 /** Starts the bundled applier as a device would: `node dist/applier.js <args>` (build it first with ensureApplierBundle). */
 export function startApplier(args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
-  return startProcess(process.execPath, [APPLIER_BUNDLE, ...args], env);
+  return startProcess(...bareApplierCommand(args), env);
 }
 
 /** Starts a program whose output a test waits on while it runs. */
