@@ -4,6 +4,7 @@ import t from 'tap';
 import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, stepNumber, type CommitStep } from '../helpers/commit-steps.js';
 import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES } from '../helpers/crash-scenario.js';
+import { memoryTestDir } from '../helpers/memory-dir.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { checkStore } from '../helpers/store-invariant.js';
 
@@ -15,7 +16,7 @@ import { checkStore } from '../helpers/store-invariant.js';
 const LONG_RUN_KILLS = process.env.PRTIQL_CRASH_KILLS === undefined ? undefined : Number(process.env.PRTIQL_CRASH_KILLS);
 
 t.test('kill -9 just before each step of an update\'s commit protocol, then a re-run', async (t) => {
-  const dir = t.testdir();
+  const dir = await memoryTestDir(t);
   const scenario = await prepareCrashScenario(dir);
   await ensureApplierBundle();
   const store = join(dir, 'store');

@@ -7,6 +7,7 @@ import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bund
 import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, type AimedInterruption, type CommitStep } from '../helpers/commit-steps.js';
 import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScenario } from '../helpers/crash-scenario.js';
 import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
+import { memoryTestDir } from '../helpers/memory-dir.js';
 import { runProcess, runTool } from '../helpers/run.js';
 import { unlessMissing } from '../helpers/unless-missing.js';
 import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
@@ -132,7 +133,7 @@ async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: St
 const unavailable = skipUnlessAvailable(await loopDevicesUnavailable());
 
 t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) => {
-  const dir = t.testdir();
+  const dir = await memoryTestDir(t);
   const scenario = await prepareCrashScenario(join(dir, 'scenario'));
   await ensureApplierBundle();
   const ws: Workspace = { scenario, template: join(dir, 'template.img'), work: join(dir, 'work.img'), snapshot: join(dir, 'snapshot.img'), mountPoint: join(dir, 'mnt') };
