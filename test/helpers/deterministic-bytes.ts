@@ -1,12 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** Deterministic bytes that do not compress: the same seed gives the same content in every run. */
+/** Deterministic bytes that do not compress: the same seed gives the same content in every run (SHAKE256 of the seed). */
 export function deterministicBytes(seed: string, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  let block = createHash('sha256').update(seed).digest();
-  for (let offset = 0; offset < length; offset += block.length) {
-    block.copy(out, offset);
-    block = createHash('sha256').update(block).digest();
-  }
-  return out;
+  return createHash('shake256', { outputLength: length }).update(seed).digest();
 }
