@@ -312,7 +312,7 @@ async function checkLayers(root: string, used: Set<string>, moment: StoreMoment,
 }
 
 async function checkLayer(dir: string, hex: string, expected: Map<string, ExpectedNode>, problems: string[]): Promise<void> {
-  const listed = await listTree(dir);
+  const listed = await listTree(dir, { hashContent: true });
   const byPath = new Map(listed.map((node) => [node.path, node]));
   const report = (message: string) => problems.push(`layer ${hex.slice(0, 12)}: ${message}`);
   for (const node of listed) if (!expected.has(node.path)) report(`${node.path} is not in the layer`);
@@ -332,7 +332,7 @@ async function checkLayer(dir: string, hex: string, expected: Map<string, Expect
       uid: node.uid,
       gid: node.gid,
       mtimeMs: node.mtimeMs,
-      sha256: node.content === undefined ? undefined : sha256Hex(Buffer.from(node.content, 'base64')),
+      sha256: node.sha256,
       linkname: node.linkname,
     };
     for (const key of Object.keys(want) as (keyof ExpectedNode)[]) {

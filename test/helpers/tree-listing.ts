@@ -1,5 +1,6 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256Hex } from '../../shared/digest.js';
 
 export interface ListedNode {
   path: string;
@@ -12,7 +13,9 @@ export interface ListedNode {
   ctimeMs: number;
   ino: number;
   nlink: number;
+  /** A file's content, base64; with `hashContent`, its sha256 (hex) instead. */
   content?: string;
+  sha256?: string;
   linkname?: string;
 }
 
@@ -20,7 +23,7 @@ export interface ListedNode {
  * Every node under `root` ('.' for root itself) with its inode, times and content, sorted
  * by path: two equal listings mean nothing was created, replaced, written or touched.
  */
-export async function listTree(root: string): Promise<ListedNode[]> {
+export async function listTree(root: string, options: { hashContent?: boolean } = {}): Promise<ListedNode[]> {
   const nodes: ListedNode[] = [];
   const visit = async (path: string): Promise<void> => {
     const absolute = join(root, path);
@@ -37,7 +40,7 @@ export async function listTree(root: string): Promise<ListedNode[]> {
       ctimeMs: info.ctimeMs,
       ino: info.ino,
       nlink: info.nlink,
-      ...(type === 'file' && { content: (await readFile(absolute)).toString('base64') }),
+      ...(type === 'file' && (options.hashContent ? { sha256: sha256Hex(await readFile(absolute)) } : { content: (await readFile(absolute)).toString('base64') })),
       ...(type === 'symlink' && { linkname: await readlink(absolute) }),
     });
     if (type === 'directory') {
