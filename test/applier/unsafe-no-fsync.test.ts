@@ -2,14 +2,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Store } from '../../applier/store.js';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../applier/unsafe-no-fsync.js';
-import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
+import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { runProcess } from '../helpers/run.js';
 
 t.test('the test-only switch that disables fsync cannot be turned on by half', async (t) => {
   await ensureApplierBundle();
   const store = join(t.testdir(), 'store');
   await Store.create(store);
-  const status = (env: NodeJS.ProcessEnv) => runProcess(process.execPath, [APPLIER_BUNDLE, 'status', '--store', store], { env: { ...process.env, ...env } });
+  const status = (env: NodeJS.ProcessEnv) => runProcess(...bareApplierCommand(['status', '--store', store]), { env: { ...process.env, ...env } });
 
   for (const env of [
     { [UNSAFE_NO_FSYNC]: '1' },

@@ -11,7 +11,7 @@ import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
 import { pointerPath } from '../../../shared/store-layout.js';
-import { APPLIER_BUNDLE, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
@@ -53,7 +53,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
     runCli(['release', '--image', image, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', repo, '--authfile', ciAuth, '--json', ...extra]);
   await ensureApplierBundle();
   const device = (store: string) =>
-    runProcess(process.execPath, [APPLIER_BUNDLE, 'update', '--source', repo, '--channel', 'stable', '--store', join(dir, store), '--trust', keys.trustRoot], {
+    runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, store), '--trust', keys.trustRoot]), {
       env: { ...process.env, PRTIQL_REGISTRY_USERNAME: 'device', PRTIQL_REGISTRY_PASSWORD: USERS.device.password },
     });
 
@@ -96,10 +96,10 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const installed2 = await device('device');
   t.equal(installed2.code, 0, installed2.stderr);
   t.match(installed2.stderr, /"event":"layer.installed"[^\n]*"via":"delta"/, 'the device moves by delta, from the registry');
-  const status = JSON.parse((await runProcess(process.execPath, [APPLIER_BUNDLE, 'status', '--store', join(dir, 'device'), '--json'])).stdout);
+  const status = JSON.parse((await runProcess(...bareApplierCommand(['status', '--store', join(dir, 'device'), '--json']))).stdout);
   t.equal(status.installed.manifest, v2);
 
-  const anonymous = await runProcess(process.execPath, [APPLIER_BUNDLE, 'update', '--source', repo, '--channel', 'stable', '--store', join(dir, 'anonymous'), '--trust', keys.trustRoot], {
+  const anonymous = await runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, 'anonymous'), '--trust', keys.trustRoot]), {
     env: { ...process.env, PRTIQL_REGISTRY_USERNAME: '', PRTIQL_REGISTRY_PASSWORD: '' },
   });
   t.equal(anonymous.code, 11, 'a device without credentials is refused');
