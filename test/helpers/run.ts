@@ -25,10 +25,11 @@ export function runProcess(command: string, args: readonly string[], options: { 
 /**
  * The command line that runs `node <args>` without the test runner's instrumentation: the
  * runner adds it to the NODE_OPTIONS of every child it sees spawned (it costs each applier
- * start about 0.3 s of CPU and each CLI start 0.8 s), and `env -u` drops it.
+ * start about 0.3 s of CPU and each CLI start 0.8 s), and `env -u` drops it. `env` by its
+ * full path: tests run programs with a PATH that finds nothing.
  */
 export function plainNodeCommand(args: readonly string[]): [string, string[]] {
-  return ['env', ['-u', 'NODE_OPTIONS', process.execPath, ...args]];
+  return ['/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, ...args]];
 }
 
 const CLI_ENTRY = fileURLToPath(new URL('../../cli/bin/run.js', import.meta.url));
