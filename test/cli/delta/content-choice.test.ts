@@ -17,7 +17,7 @@ t.test('an edited text file is sent as copies, not as its patch, its pieces cove
   const edited = lines.map((line, i) => (i % 50 === 7 ? `  changed ${i} and moved\n` : line));
   const next = Buffer.from([...edited.slice(200), ...edited.slice(0, 200)].join(''));
   const [steps] = approximateMatch(old, next);
-  const choice = chooseEncoding(old, next, steps!);
+  const choice = chooseEncoding(old, next, { type: 'patch', window: [{ basis: 0, offset: 0, length: old.length }], ...steps! }, undefined);
   t.equal(choice.kind, 'matches');
   if (choice.kind !== 'matches') return;
   const rebuilt = Buffer.concat(choice.pieces.map((piece) => (piece.kind === 'copy' ? old.subarray(piece.oldOffset, piece.oldOffset + piece.length) : next.subarray(piece.newOffset, piece.newOffset + piece.length))));

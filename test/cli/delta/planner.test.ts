@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { PART_BYTES } from '../../../cli/src/lib/delta/match-memory.js';
+import { CHOICE_MAX_BYTES, matchingBudget, matchShape, MIN_MAX_MEMORY, PART_BYTES } from '../../../cli/src/lib/delta/match-memory.js';
 import { createDeltaPlanner, type DeltaLayer, type DeltaPlanResult } from '../../../cli/src/lib/delta/planner.js';
 import { decodeDelta, type BasisReader } from '../../../shared/delta/decoder.js';
 import { inflateMember } from '../../../shared/delta/inflated-basis.js';
@@ -13,6 +13,7 @@ import { sha256Digest } from '../../../shared/digest.js';
 import { splitTar } from '../../../shared/tar/split.js';
 import { deterministicTar, type TarEntrySource } from '../../../shared/tar/deterministic-writer.js';
 import { bytesOf, collect, fuzzRuns, int } from '../../helpers/delta.js';
+import { AARCH64, drawProgram, elfFile, grow, link, randomSource, X86_64 } from '../../helpers/machine-code.js';
 
 /** path -> content; a directory entry is made for every parent. */
 type Tree = Map<string, Buffer>;
@@ -77,9 +78,9 @@ async function contentRanges(tar: Buffer): Promise<Map<string, { offset: number;
   return ranges;
 }
 
-async function planOne(t: Test, base: Buffer[], target: Buffer): Promise<{ delta: Buffer; result: DeltaPlanResult }> {
+async function planOne(t: Test, base: Buffer[], target: Buffer, maxMemory?: number): Promise<{ delta: Buffer; result: DeltaPlanResult }> {
   const dir = t.testdir();
-  const planner = await createDeltaPlanner(base.map(layerOf), { workDir: dir });
+  const planner = await createDeltaPlanner(base.map(layerOf), { workDir: dir, maxMemory });
   try {
     const result = await planner.plan(layerOf(target), join(dir, 'delta'));
     return { delta: await readFile(join(dir, 'delta')), result };
@@ -208,17 +209,40 @@ t.test('files deleted by a whiteout are never read as a basis', async (t) => {
   t.ok(reads.some((read) => read.layer === lowerID), 'the visible file is still used');
 });
 
-t.test('a file larger than a patch part is patched part by part', async (t) => {
-  const size = PART_BYTES * 2 + 1024 * 1024;
-  const old = Buffer.alloc(size);
-  for (let i = 0; i < size; i += 32) old.write(sha256Digest(String(i)).slice(7, 39), i);
-  const next = Buffer.concat([old.subarray(0, 10_000_000), Buffer.from('inserted bytes'), old.subarray(10_000_000)]);
-  const baseTar = await tarOf(new Map([['db/big.dat', old]]));
-  const targetTar = await tarOf(new Map([['db/big.dat', next]]));
+t.test('a file larger than a patch part is patched part by part; in an executable, each part is an XPATCH where predicting its calls pays', async (t) => {
+  const random = randomSource(5);
+  // data first: the first part (an alignment is cut after PART_BYTES) holds no code
+  const data = Buffer.alloc(PART_BYTES + 1024 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = random(256);
+  const editedData = Buffer.from(data);
+  for (let i = 0; i < 20; i++) editedData[random(PART_BYTES)] ^= 0x5a;
+  const program = drawProgram(random, 125_000, X86_64);
+  const old = elfFile(X86_64, data, link(program, X86_64));
+  const next = elfFile(X86_64, editedData, link(grow(program, random, 40, X86_64), X86_64));
+  t.ok(next.length > CHOICE_MAX_BYTES, `${next.length} bytes: patched in parts, without the choice of smaller files`);
+  const baseTar = await tarOf(new Map([['usr/lib/libbig.so', old]]));
+  const targetTar = await tarOf(new Map([['usr/lib/libbig.so', next]]));
   const { delta, result } = await planOne(t, [baseTar], targetTar);
-  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
-  t.equal(result.stats.files.patched, 1);
-  t.ok(delta.length < 20_000, `delta is ${delta.length} bytes for a ${next.length}-byte file with one insertion`);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  const { stats } = result;
+  t.match(stats.files, { patched: 1, referencesPredicted: 1 });
+  t.ok(stats.predictedBytes > PART_BYTES, `${stats.predictedBytes} bytes written by XPATCHes: the code parts`);
+  t.ok(stats.patchedBytes - stats.predictedBytes >= PART_BYTES, `${stats.patchedBytes - stats.predictedBytes} bytes written by PATCHes: the data part`);
+  t.ok(delta.length < 20_000, `delta is ${delta.length} bytes for a ${next.length}-byte executable with 40 functions grown`);
+});
+
+t.test('an aarch64 executable matched in windows: its parts are XPATCHes too', async (t) => {
+  const random = randomSource(9);
+  const program = drawProgram(random, 80_000, AARCH64);
+  const old = elfFile(AARCH64, link(program, AARCH64));
+  const next = elfFile(AARCH64, link(grow(program, random, 40, AARCH64), AARCH64));
+  t.equal(matchShape(old.length, next.length, matchingBudget(MIN_MAX_MEMORY)).kind, 'windowed', 'the smallest --max-memory matches it in windows');
+  const baseTar = await tarOf(new Map([['usr/bin/tool', old]]));
+  const targetTar = await tarOf(new Map([['usr/bin/tool', next]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar, MIN_MAX_MEMORY);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  t.ok(result.stats.predictedBytes > result.stats.patchedBytes / 2, `${result.stats.predictedBytes} of ${result.stats.patchedBytes} patched bytes written by XPATCHes`);
+  t.comment(`${next.length}-byte executable in windows: delta ${delta.length} bytes`);
 });
 
 /** What `gzip -<level>n` writes. */

@@ -11,17 +11,9 @@ import type { PatchOp, XPatchOp } from '../../../shared/delta/format.js';
 import type { Architecture } from '../../../shared/delta/reference-prediction.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { AARCH64, drawProgram, grow, link, randomSource, X86_64 } from '../../helpers/machine-code.js';
 
 const run = promisify(execFile);
-
-/** Deterministic pseudo-random numbers, so that a failure reproduces. */
-function randomSource(seed: number): (limit: number) => number {
-  let state = seed;
-  return (limit) => {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    return (state >>> 8) % limit;
-  };
-}
 
 /** The matcher's patch of `next` against `old`, as a PATCH over a window of the whole old file. */
 function matchedPatch(old: Buffer, next: Buffer): PatchOp {
@@ -47,81 +39,16 @@ async function compare(t: Test, old: Buffer, next: Buffer, architecture: Archite
   return { patch: plain.size, xpatch: predicted.size };
 }
 
-interface Program {
-  /** Bytes of each function, with its call sites still to be filled in. */
-  bodies: Buffer[];
-  /** Per function: where its calls are, and which function each calls. */
-  calls: { at: number; callee: number }[][];
-}
-
-/**
- * Functions of filler instructions with calls between them; `link` lays them out one after
- * another and writes each call's displacement for that layout, as a linker would.
- */
-function drawProgram(random: (limit: number) => number, functions: number, unit: number, filler: (random: (limit: number) => number) => Buffer): Program {
-  const bodies: Buffer[] = [];
-  const calls: { at: number; callee: number }[][] = [];
-  for (let f = 0; f < functions; f++) {
-    const units = 8 + random(40);
-    const body = Buffer.concat(Array.from({ length: units }, () => filler(random)));
-    const sites = Array.from({ length: 1 + random(4) }, () => ({ at: random(units - 2) * unit, callee: random(functions) }));
-    const distinct = [...new Map(sites.map((site) => [site.at, site])).values()];
-    bodies.push(body);
-    calls.push(distinct);
-  }
-  return { bodies, calls };
-}
-
-/** The program with `bytes` filler bytes inserted at the start of some functions: every later function moves. */
-function grow(program: Program, random: (limit: number) => number, functions: number, filler: (random: (limit: number) => number) => Buffer): Program {
-  const bodies = program.bodies.map((body) => Buffer.from(body));
-  const calls = program.calls.map((sites) => sites.map((site) => ({ ...site })));
-  for (let i = 0; i < functions; i++) {
-    const f = random(bodies.length);
-    const inserted = Buffer.concat(Array.from({ length: 1 + random(6) }, () => filler(random)));
-    bodies[f] = Buffer.concat([inserted, bodies[f]!]);
-    calls[f] = calls[f]!.map((site) => ({ ...site, at: site.at + inserted.length }));
-  }
-  return { bodies, calls };
-}
-
-function link(program: Program, writeCall: (code: Buffer, at: number, target: number) => void): Buffer {
-  const starts: number[] = [];
-  let length = 0;
-  for (const body of program.bodies) {
-    starts.push(length);
-    length += body.length;
-  }
-  const code = Buffer.concat(program.bodies);
-  program.calls.forEach((sites, f) => sites.forEach((site) => writeCall(code, starts[f]! + site.at, starts[site.callee]!)));
-  return code;
-}
-
-/** x86-64: filler instructions of 1 to 7 bytes (no E8/E9/0F), calls are E8 rel32 (5 bytes). */
-const x86Filler = (random: (limit: number) => number) => Buffer.from(Array.from({ length: 5 }, () => 0x10 + random(0xd0)));
-const x86Call = (code: Buffer, at: number, target: number) => {
-  code[at] = 0xe8;
-  code.writeInt32LE(target - (at + 5), at + 1);
-};
-
-/** aarch64: filler words that are no B or BL, calls are BL imm26 words. */
-const armFiller = (random: (limit: number) => number) => {
-  const word = Buffer.alloc(4);
-  word.writeUInt32LE((0x8b000000 + random(0x1000000)) >>> 0, 0);
-  return word;
-};
-const armCall = (code: Buffer, at: number, target: number) => code.writeUInt32LE((0x94000000 | (((target - at) >> 2) & 0x3ffffff)) >>> 0, at);
-
-for (const { arch, seed, callWidth, filler, call, what } of [
-  { arch: 'x86_64', seed: 7, callWidth: 5, filler: x86Filler, call: x86Call, what: 'predicted calls' },
-  { arch: 'aarch64', seed: 11, callWidth: 4, filler: armFiller, call: armCall, what: 'predicted BL immediates' },
-] as const) {
-  t.test(`${arch} code whose functions moved: ${what} make the delta much smaller, byte-exact`, async (t) => {
+for (const { isa, seed, what } of [
+  { isa: X86_64, seed: 7, what: 'predicted calls' },
+  { isa: AARCH64, seed: 11, what: 'predicted BL immediates' },
+]) {
+  t.test(`${isa.architecture} code whose functions moved: ${what} make the delta much smaller, byte-exact`, async (t) => {
     const random = randomSource(seed);
-    const program = drawProgram(random, 600, callWidth, filler);
-    const old = link(program, call);
-    const next = link(grow(program, random, 20, filler), call);
-    const { patch, xpatch } = await compare(t, old, next, arch);
+    const program = drawProgram(random, 600, isa);
+    const old = link(program, isa);
+    const next = link(grow(program, random, 20, isa), isa);
+    const { patch, xpatch } = await compare(t, old, next, isa.architecture);
     t.ok(xpatch < patch * 0.5, `XPATCH ${xpatch} bytes < half the PATCH's ${patch}`);
   });
 }

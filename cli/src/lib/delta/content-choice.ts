@@ -2,12 +2,12 @@ import { brotliCompressSync, constants } from 'node:zlib';
 import { ByteBuilder } from '../../../../shared/delta/byte-builder.js';
 import type { PatchOp, PatchTriple } from '../../../../shared/delta/format.js';
 import { OPCODE } from '../../../../shared/delta/format.js';
-import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
+import type { Architecture, ReferencePrediction } from '../../../../shared/delta/reference-prediction.js';
 import { encodeVarint, zigzag } from '../../../../shared/delta/varint.js';
 import { writePrediction } from '../../../../shared/delta/xpatch.js';
 import { lzMatch, type MatchPiece } from './lz-match.js';
 import type { PatchSteps } from './patch-builder.js';
-import { elfArchitecture, predictReferences } from './predict-references.js';
+import { predictReferences } from './predict-references.js';
 
 /** A fast brotli setting: good enough to compare encodings of the same file. */
 const ESTIMATE_PARAMS = { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 22 };
@@ -45,23 +45,30 @@ function pieceBytes(pieces: readonly MatchPiece[], content: Uint8Array): Uint8Ar
   });
 }
 
-/**
- * How one changed file is sent: its patch (an XPATCH predicting the references of `predict`,
- * if that is smaller), copies of old bytes between literals, or all literal.
- */
-export type ContentChoice = { kind: 'patch'; predict?: Architecture } | { kind: 'matches'; pieces: MatchPiece[] } | { kind: 'literal' };
+/** A patch as a worker sends it: over an XPATCH's predicted window bytes if `prediction` is set. */
+export interface EncodedPatch {
+  steps: PatchSteps;
+  prediction?: ReferencePrediction;
+}
 
-/** The patch's estimated cost, and its architecture if predicting its references makes it cheaper. */
-function patchCost(old: Uint8Array, content: Uint8Array, { start, triples }: PatchSteps): { cost: number; predict?: Architecture } {
-  const plainCost = compressedSize(tripleBytes(triples));
-  const architecture = elfArchitecture(content);
-  if (architecture === undefined) return { cost: plainCost };
-  const patch: PatchOp = { type: 'patch', window: [{ basis: 0, offset: 0, length: old.length }], start, triples };
-  const predicted = predictReferences(patch, old, architecture);
+/** How one changed file is sent: its patch (or XPATCH), copies of old bytes between literals, or all literal. */
+export type ContentChoice = { kind: 'patch'; patch: EncodedPatch } | { kind: 'matches'; pieces: MatchPiece[] } | { kind: 'literal' };
+
+/**
+ * The patch `op` over the window bytes `window`, or for code of `architecture` the XPATCH of
+ * it, whichever the quick brotli estimate finds smaller, with that estimate. The XPATCH is
+ * exact only over a window of the same ranges as `op.window` (its offsets fix the aarch64 phase).
+ */
+export function cheaperPatch(window: Uint8Array, op: PatchOp, architecture: Architecture | undefined): { patch: EncodedPatch; cost: number } {
+  const steps = { start: op.start, triples: op.triples };
+  const plainCost = compressedSize(tripleBytes(op.triples));
+  if (architecture === undefined) return { patch: { steps }, cost: plainCost };
+  const predicted = predictReferences(op, window, architecture);
   const fields = new ByteBuilder();
-  writePrediction(fields, predicted.prediction, old.length);
+  writePrediction(fields, predicted.prediction, window.length);
   const predictedCost = compressedSize([...fields.take(true), ...tripleBytes(predicted.triples)]);
-  return predictedCost < plainCost ? { cost: predictedCost, predict: architecture } : { cost: plainCost };
+  if (predictedCost >= plainCost) return { patch: { steps }, cost: plainCost };
+  return { patch: { steps: { start: predicted.start, triples: predicted.triples }, prediction: predicted.prediction }, cost: predictedCost };
 }
 
 /**
@@ -95,15 +102,15 @@ export function preferredEncoding(costs: EncodingCosts, allowance: boolean): Con
 }
 
 /**
- * Compares the patch of `content` against `old` (an XPATCH of it for ELF x86-64 and aarch64
- * files, if smaller) with LZ77 copies from `old` and with the file sent literally, each
- * estimated with the same quick brotli setting, and returns the one preferredEncoding picks:
+ * Compares the patch `op` of `content` against `old` (an XPATCH of it for code of
+ * `architecture`, if smaller) with LZ77 copies from `old` and with the file sent literally,
+ * each estimated with the same quick brotli setting, and returns the one preferredEncoding picks:
  * text with moved or edited lines is usually copied, executables usually patched.
  */
-export function chooseEncoding(old: Uint8Array, content: Uint8Array, steps: PatchSteps): ContentChoice {
+export function chooseEncoding(old: Uint8Array, content: Uint8Array, op: PatchOp, architecture: Architecture | undefined): ContentChoice {
   const pieces = lzMatch(Buffer.from(old.buffer, old.byteOffset, old.byteLength), Buffer.from(content.buffer, content.byteOffset, content.byteLength));
-  const { cost: patchBytes, predict } = patchCost(old, content, steps);
+  const { patch, cost: patchBytes } = cheaperPatch(old, op, architecture);
   const costs = { patch: patchBytes, matches: compressedSize(pieceBytes(pieces, content)), literal: compressedSize([content]) };
   const kind = preferredEncoding(costs, allowanceApplies(content));
-  return kind === 'matches' ? { kind, pieces } : kind === 'patch' ? { kind, predict } : { kind };
+  return kind === 'matches' ? { kind, pieces } : kind === 'patch' ? { kind, patch } : { kind };
 }

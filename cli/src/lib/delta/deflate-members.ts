@@ -2,7 +2,7 @@ import { brotliCompressSync, constants, inflateRawSync } from 'node:zlib';
 import { Deflater } from '../../../../shared/deflate/deflater.js';
 import { CANDIDATE_PARAMS, type DeflateParams } from '../../../../shared/deflate/params.js';
 import { MAX_MEMBER_BYTES } from '../../../../shared/delta/deflate-member.js';
-import type { DeltaOp, InflatedBasis, MemberOp } from '../../../../shared/delta/format.js';
+import type { DeltaOp, InflatedBasis, MemberOp, PatchOp } from '../../../../shared/delta/format.js';
 import { inflateMember } from '../../../../shared/delta/inflated-basis.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
 import { approximateMatch } from './approximate-match.js';
@@ -168,7 +168,8 @@ async function innerOps(sources: PlanSources, item: MemberItem, inflated: Buffer
   const oldInflated = inflateMember(oldRaw, old.inflatedSize, 'old gzip member');
   const window = new PatchWindow([{ basis, offset: 0, length: oldInflated.length }]);
   const [steps] = approximateMatch(oldInflated, inflated);
-  const choice = chooseEncoding(oldInflated, inflated, steps!);
+  const patch: PatchOp = { type: 'patch', window: window.slices(0, oldInflated.length), ...steps! };
+  const choice = chooseEncoding(oldInflated, inflated, patch, undefined);
   if (choice.kind === 'literal') return [{ type: 'literal', bytes: inflated }];
   if (choice.kind === 'matches') {
     return choice.pieces.flatMap((piece): MemberOp[] =>
@@ -177,7 +178,7 @@ async function innerOps(sources: PlanSources, item: MemberItem, inflated: Buffer
         : window.slices(piece.oldOffset, piece.length).map((range) => ({ type: 'copy', ...range })),
     );
   }
-  return [{ type: 'patch', window: window.slices(0, oldInflated.length), ...steps! }];
+  return [patch];
 }
 
 /**

@@ -1,13 +1,11 @@
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
-import type { Architecture } from '../../../../shared/delta/reference-prediction.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
 import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import type { MatchOutput, MatchPool } from './match-pool.js';
 import { PatchBuilder } from './patch-builder.js';
-import { compactWindow, replay } from './patch-window.js';
+import { compactWindow, endingAt, replay } from './patch-window.js';
 import { headerItems, type FileCounts, type HeaderPlan, type MatchItem, type PlanItem, type PlanSources } from './plan-items.js';
-import { predictReferences } from './predict-references.js';
 
 export interface EmitContext extends PlanSources {
   target: IndexedLayer;
@@ -41,23 +39,34 @@ export async function* emitOps(context: EmitContext, items: readonly PlanItem[],
         yield* emitter.item(item);
         continue;
       }
-      const window = item.candidates.map((ref) => emitter.range(ref.layer, ref.entry.content));
+      const candidates = new PatchWindow(item.candidates.map((ref) => emitter.range(ref.layer, ref.entry.content)));
       let first = true;
+      let predicted = false;
       for await (const message of matches.take(position)) {
         if (message.type === 'part') {
-          const patch: PatchOp = { type: 'patch', window: new PatchWindow(window).slices(message.windowStart, message.windowLength), ...message.steps };
+          const window = candidates.slices(message.windowStart, message.windowLength);
           if (first) counts.patched++;
-          if (first && message.predict) counts.referencesPredicted++;
-          yield* first ? emitter.withHeader(item.header, patch, message.predict) : [await emitter.predicted(compactWindow(patch), message.predict)];
+          if (message.prediction && !predicted) {
+            counts.referencesPredicted++;
+            predicted = true;
+          }
+          if (message.prediction) {
+            // made over exactly this window: the header's difference travels in its own PATCH
+            if (first) for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
+            const steps = first ? endingAt(message.steps, window[0]!.length) : message.steps;
+            yield { type: 'xpatch', window, ...steps, prediction: message.prediction };
+          } else {
+            const patch: PatchOp = { type: 'patch', window, ...message.steps };
+            yield* first ? emitter.withHeader(item.header, patch) : [compactWindow(patch)];
+          }
           first = false;
           continue;
         }
         for (const headerItem of headerItems(item.header)) yield* emitter.item(headerItem);
         if (message.type === 'matches') {
           counts.lzMatched++;
-          const old = new PatchWindow(window);
           for (const piece of message.pieces) {
-            if (piece.kind === 'copy') yield* old.slices(piece.oldOffset, piece.length).map((range): DeltaOp => ({ type: 'copy', ...range }));
+            if (piece.kind === 'copy') yield* candidates.slices(piece.oldOffset, piece.length).map((range): DeltaOp => ({ type: 'copy', ...range }));
             else yield* emitter.literal({ offset: item.next.offset + piece.newOffset, length: piece.length });
           }
         } else {
@@ -98,10 +107,9 @@ class Emitter {
   /**
    * One PATCH for a file and its header: the header's difference first, then the
    * patch's steps. Header bytes before the first difference are copied instead, so that the patch
-   * starts at a difference (a new segment's front, if any, is literal before them). With
-   * `predict`, the patch becomes an XPATCH over its final window.
+   * starts at a difference (a new segment's front, if any, is literal before them).
    */
-  async *withHeader(header: HeaderPlan, patch: PatchOp, predict?: Architecture): AsyncGenerator<DeltaOp> {
+  async *withHeader(header: HeaderPlan, patch: PatchOp): AsyncGenerator<DeltaOp> {
     const builder = new PatchBuilder();
     const window: BasisRange[] = [];
     const front = header.front && (await this.read(this.context.target, header.front));
@@ -117,17 +125,7 @@ class Emitter {
     const shift = aligned?.diff.length ?? 0;
     replay(builder, patch, (position) => position + shift);
     // End at the end of the first candidate, the file this one replaces: the next op usually goes on from there.
-    yield await this.predicted(compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) }), predict);
-  }
-
-  /** The patch as an XPATCH predicting the references of `predict` over its window's bytes, or as it is. */
-  async predicted(patch: PatchOp, predict: Architecture | undefined): Promise<DeltaOp> {
-    return predict ? predictReferences(patch, await this.windowBytes(patch.window), predict) : patch;
-  }
-
-  private async windowBytes(window: readonly BasisRange[]): Promise<Buffer> {
-    const layerOf = new Map([...this.context.basisOf].map(([layer, basis]) => [basis, layer]));
-    return Buffer.concat(await Promise.all(window.map((range) => this.read(this.context.layers[layerOf.get(range.basis)!]!, range))));
+    yield compactWindow({ type: 'patch', window: [...window, ...patch.window], ...builder.finish(shift + patch.window[0]!.length) });
   }
 
   range(layer: number, range: TarRange): BasisRange {

@@ -1,10 +1,14 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import type { PatchOp } from '../../../../shared/delta/format.js';
+import { PatchWindow } from '../../../../shared/delta/window.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { approximateMatch } from './approximate-match.js';
-import { chooseEncoding } from './content-choice.js';
+import { cheaperPatch, chooseEncoding } from './content-choice.js';
 import { PART_BYTES } from './match-memory.js';
 import type { MatchJob, MatchMessage, PoolRequest } from './match-protocol.js';
+import type { PatchSteps } from './patch-builder.js';
+import { elfArchitecture } from './predict-references.js';
 import type { SavedRange } from './tar-files.js';
 import { pairWindows } from './window-pairing.js';
 
@@ -53,30 +57,41 @@ async function post(message: MatchMessage): Promise<void> {
   while (posted - acknowledged > MAX_PARTS_AHEAD) await new Promise<void>((resolve) => (wakeUp = resolve));
 }
 
+/** Bytes of an ELF file's identification and e_machine field: enough to tell its architecture. */
+const ELF_HEADER_BYTES = 20;
+
 async function run(job: MatchJob): Promise<void> {
   const { shape } = job;
   const oldSize = totalLength(job.old);
   const newSize = job.next.range.length;
+  const architecture = elfArchitecture(readInto([job.next], 0, Math.min(newSize, ELF_HEADER_BYTES)));
+  // The candidates' ranges as the writer's window holds them: an XPATCH made over the same
+  // ranges (their offsets fix the aarch64 phase) is exact there and is sent as it is.
+  const candidates = new PatchWindow(job.old.map(({ range }) => ({ basis: 0, ...range })));
+  const patchOver = (windowStart: number, windowLength: number, steps: PatchSteps): PatchOp => ({ type: 'patch', window: candidates.slices(windowStart, windowLength), ...steps });
+  // Each part of a large file is an XPATCH only where that is cheaper: prediction helps on code and can hurt on data.
+  const postPart = (window: Uint8Array, windowStart: number, steps: PatchSteps) => {
+    const patch = architecture === undefined ? { steps } : cheaperPatch(window, patchOver(windowStart, window.length, steps), architecture).patch;
+    return post({ type: 'part', windowStart, windowLength: window.length, ...patch });
+  };
   if (shape.kind === 'windowed') {
     const readOld = (offset: number, length: number) => readInto(job.old, offset, length);
     const readNew = (offset: number, length: number) => readInto([job.next], offset, length);
     for (const pair of pairWindows(readOld, oldSize, readNew, newSize, shape.partBytes, shape.windowBytes)) {
       const window = readOld(pair.oldStart, pair.oldLength);
-      for (const steps of approximateMatch(window, readNew(pair.newStart, pair.newLength), shape.stride)) {
-        await post({ type: 'part', windowStart: pair.oldStart, windowLength: pair.oldLength, steps });
-      }
+      for (const steps of approximateMatch(window, readNew(pair.newStart, pair.newLength), shape.stride, PART_BYTES)) await postPart(window, pair.oldStart, steps);
     }
     return;
   }
   const old = readInto(job.old, 0, oldSize);
   const next = readInto([job.next], 0, newSize);
   if (!shape.choose) {
-    for (const steps of approximateMatch(old, next, shape.stride, PART_BYTES)) await post({ type: 'part', windowStart: 0, windowLength: oldSize, steps });
+    for (const steps of approximateMatch(old, next, shape.stride, PART_BYTES)) await postPart(old, 0, steps);
     return;
   }
   const [steps] = approximateMatch(old, next, shape.stride);
-  const choice = chooseEncoding(old, next, steps!);
-  if (choice.kind === 'patch') await post({ type: 'part', windowStart: 0, windowLength: oldSize, steps: steps!, predict: choice.predict });
+  const choice = chooseEncoding(old, next, patchOver(0, oldSize, steps!), architecture);
+  if (choice.kind === 'patch') await post({ type: 'part', windowStart: 0, windowLength: oldSize, ...choice.patch });
   else await post(choice.kind === 'matches' ? { type: 'matches', pieces: choice.pieces } : { type: 'literal' });
 }
 

@@ -12,6 +12,13 @@ export function replay(builder: PatchBuilder, steps: PatchSteps, map: (position:
   return position;
 }
 
+/** The same steps, ending at window position `end` (only the last seek changes). */
+export function endingAt(steps: PatchSteps, end: number): PatchSteps {
+  const builder = new PatchBuilder();
+  replay(builder, steps, (position) => position);
+  return builder.finish(end);
+}
+
 /** Window ranges some add reads from. */
 function usedRanges(op: PatchOp): boolean[] {
   const starts: number[] = [];

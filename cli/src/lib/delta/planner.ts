@@ -38,6 +38,8 @@ export interface DeltaPlannerOptions {
 export interface DeltaStats {
   copiedBytes: number;
   patchedBytes: number;
+  /** Of patchedBytes, those written by XPATCHes. */
+  predictedBytes: number;
   literalBytes: number;
   /** Written by deflate members (their compressed size). */
   deflatedBytes: number;
@@ -62,6 +64,7 @@ function emptyStats(): DeltaStats {
   return {
     copiedBytes: 0,
     patchedBytes: 0,
+    predictedBytes: 0,
     literalBytes: 0,
     deflatedBytes: 0,
     files: { identical: 0, patched: 0, referencesPredicted: 0, lzMatched: 0, literalCheaper: 0, literal: 0, deflateMember: 0 },
@@ -139,7 +142,11 @@ async function* counted(ops: AsyncIterable<DeltaOp>, stats: DeltaStats): AsyncGe
     if (op.type === 'copy') stats.copiedBytes += op.length;
     else if (op.type === 'literal') stats.literalBytes += op.bytes.byteLength;
     else if (op.type === 'deflate') stats.deflatedBytes += op.compressedSize;
-    else stats.patchedBytes += op.triples.reduce((sum, triple) => sum + triple.diff.length + triple.extra.length, 0);
+    else {
+      const written = op.triples.reduce((sum, triple) => sum + triple.diff.length + triple.extra.length, 0);
+      stats.patchedBytes += written;
+      if (op.type === 'xpatch') stats.predictedBytes += written;
+    }
     yield op;
   }
 }
