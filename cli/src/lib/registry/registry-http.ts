@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { PrtiqlError } from '../../../../shared/errors.js';
 
 export const USER_AGENT = 'prtiql';
@@ -17,8 +17,6 @@ function reason(error: unknown): string {
  * request body) pass through unchanged.
  */
 export async function send(url: URL, options: RequestOptions): Promise<Dispatcher.ResponseData> {
-  // loaded on first use: commands that reach no registry do not pay for loading undici
-  const { request } = await import('undici');
   try {
     return await request(url, { ...options, headers: { 'user-agent': USER_AGENT, ...(options.headers as Record<string, string>) } });
   } catch (error) {
