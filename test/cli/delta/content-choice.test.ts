@@ -1,15 +1,6 @@
 import t from 'tap';
 import { approximateMatch } from '../../../cli/src/lib/delta/approximate-match.js';
-import { chooseEncoding, preferredEncoding, TEXT_COPIES_ALLOWANCE } from '../../../cli/src/lib/delta/content-choice.js';
-
-t.test('the smallest estimate wins, except that text keeps its copies up to the allowance', async (t) => {
-  const slightlyLarger = { patch: 300, matches: 300 * TEXT_COPIES_ALLOWANCE - 1, literal: 5000 };
-  t.equal(preferredEncoding(slightlyLarger, true), 'matches', 'text: copies a little larger than the patch');
-  t.equal(preferredEncoding(slightlyLarger, false), 'patch', 'binary: the smaller patch');
-  t.equal(preferredEncoding({ patch: 300, matches: 300 * TEXT_COPIES_ALLOWANCE, literal: 5000 }, true), 'patch', 'text: copies beyond the allowance');
-  t.equal(preferredEncoding({ patch: 300, matches: 200, literal: 5000 }, false), 'matches');
-  t.equal(preferredEncoding({ patch: 300, matches: 250, literal: 250 }, true), 'literal', 'a literal no larger than the best wins');
-});
+import { chooseEncoding } from '../../../cli/src/lib/delta/content-choice.js';
 
 t.test('an edited text file is sent as copies, not as its patch, its pieces covering the new file', async (t) => {
   const lines = Array.from({ length: 400 }, (_, i) => `  line ${i}: ${'abcdefghij'.repeat(1 + (i % 5))}\n`);

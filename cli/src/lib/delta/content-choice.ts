@@ -72,45 +72,16 @@ export function cheaperPatch(window: Uint8Array, op: PatchOp, architecture: Arch
 }
 
 /**
- * How much larger than the patch's estimate the copies of a text file (of at least
- * TEXT_ALLOWANCE_MIN_BYTES) may be estimated and still be chosen. Each estimate compresses one
- * file alone; in the delta, copies leave the new text in the literal channel, where brotli
- * models it together with the new text of the other files, which no estimate of one file sees.
- * (On the two npm dependency bumps of the benchmark, app-js and app-ts, this allowance makes
- * the deltas 0.8 % and 0.2 % smaller than the plain estimates do.)
- */
-export const TEXT_COPIES_ALLOWANCE = 4 / 3;
-/** A file with no NUL byte among its first bytes is taken for text. */
-const TEXT_SNIFF_BYTES = 8192;
-/** Below this size, estimates are mostly brotli's fixed cost and too close to favour either encoding. */
-const TEXT_ALLOWANCE_MIN_BYTES = 1024;
-
-function allowanceApplies(content: Uint8Array): boolean {
-  return content.length >= TEXT_ALLOWANCE_MIN_BYTES && !content.subarray(0, TEXT_SNIFF_BYTES).includes(0);
-}
-
-export interface EncodingCosts {
-  patch: number;
-  matches: number;
-  literal: number;
-}
-
-/** The encoding to send by the estimates: the smallest, but with `allowance`, copies up to TEXT_COPIES_ALLOWANCE times the patch. */
-export function preferredEncoding(costs: EncodingCosts, allowance: boolean): ContentChoice['kind'] {
-  if (costs.literal <= Math.min(costs.patch, costs.matches)) return 'literal';
-  return costs.matches < costs.patch * (allowance ? TEXT_COPIES_ALLOWANCE : 1) ? 'matches' : 'patch';
-}
-
-/**
  * Compares the patch `op` of `content` against `old` (an XPATCH of it for code of
  * `architecture`, if smaller) with LZ77 copies from `old` and with the file sent literally,
- * each estimated with the same quick brotli setting, and returns the one preferredEncoding picks:
- * text with moved or edited lines is usually copied, executables usually patched.
+ * each estimated with the same quick brotli setting, and returns the smallest: text with
+ * moved or edited lines is usually copied, executables usually patched.
  */
 export function chooseEncoding(old: Uint8Array, content: Uint8Array, op: PatchOp, architecture: Architecture | undefined): ContentChoice {
   const pieces = lzMatch(Buffer.from(old.buffer, old.byteOffset, old.byteLength), Buffer.from(content.buffer, content.byteOffset, content.byteLength));
   const { patch, cost: patchBytes } = cheaperPatch(old, op, architecture);
-  const costs = { patch: patchBytes, matches: compressedSize(pieceBytes(pieces, content)), literal: compressedSize([content]) };
-  const kind = preferredEncoding(costs, allowanceApplies(content));
-  return kind === 'matches' ? { kind, pieces } : kind === 'patch' ? { kind, patch } : { kind };
+  const matchCost = compressedSize(pieceBytes(pieces, content));
+  const literalCost = compressedSize([content]);
+  if (literalCost <= Math.min(patchBytes, matchCost)) return { kind: 'literal' };
+  return matchCost < patchBytes ? { kind: 'matches', pieces } : { kind: 'patch', patch };
 }
