@@ -176,6 +176,18 @@ t.test('a small edit in a large file is a small patch; renames and headers cost 
   t.comment(`edit + 100 renames + 1 new file: target ${targetTar.length} bytes, delta ${delta.length} bytes`);
 });
 
+t.test('a file renamed by its version number is patched against the old version', async (t) => {
+  const library = randomBytes(200_000);
+  const next = Buffer.from(library);
+  for (let i = 0; i < next.length; i += 5000) next[i] = (next[i]! + 1) & 0xff;
+  const baseTar = await tarOf(new Map([['usr/lib/libthing.so.42', library], ['usr/lib/python3.11/site.py', Buffer.from('import os\n'.repeat(3000))]]));
+  const targetTar = await tarOf(new Map([['usr/lib/libthing.so.8.15.5', next], ['usr/lib/python3.12/site.py', Buffer.from('import os\n'.repeat(2999) + 'import sys\n')]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar));
+  t.equal(result.stats.files.patched + result.stats.files.lzMatched, 2, 'both renamed files found their old version');
+  t.ok(delta.length < 2000, `delta is ${delta.length} bytes for ${targetTar.length} bytes`);
+});
+
 t.test('each changed file takes the smaller encoding: copies around edits in text, a patch for scattered byte changes', async (t) => {
   const text = Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`export const value${i} = ${sha256Digest(String(i)).slice(7, 30)};\n`)));
   const movedText = Buffer.concat([text.subarray(60_000), Buffer.from('// inserted\n'), text.subarray(0, 60_000)]);

@@ -12,6 +12,14 @@ export interface BasisEntryRef {
 /** A similar name is a candidate when its size is within this factor of the new file's. */
 const SIMILAR_SIZE_FACTOR = 2;
 
+/**
+ * A path with its version numbers blanked, so that a library or directory renamed by a
+ * release (libvips-cpp.so.42 -> libvips-cpp.so.8.15.5, python3.11/ -> python3.12/) keeps its key.
+ */
+export function versionlessPath(path: string): string {
+  return path.replace(/\d+(?:\.\d+)*/g, '#');
+}
+
 /** What whiteouts of higher layers hide from the layers below them. */
 class Hidden {
   private readonly removed = new Set<string>();
@@ -50,6 +58,7 @@ export class BasisIndex {
   private readonly byPath = new Map<string, BasisEntryRef>();
   private readonly filesByPath = new Map<string, BasisEntryRef>();
   private readonly filesByName = new Map<string, BasisEntryRef[]>();
+  private readonly filesByVersionlessPath = new Map<string, BasisEntryRef[]>();
 
   constructor(layers: readonly IndexedLayer[]) {
     const hidden = new Hidden();
@@ -61,10 +70,8 @@ export class BasisIndex {
         if (entry.type !== 'file' || entry.content.length === 0 || isWhiteout(entry.path) || hidden.hides(entry.path)) continue;
         if (!this.bySha.has(entry.sha256!)) this.bySha.set(entry.sha256!, ref);
         if (!this.filesByPath.has(entry.path)) this.filesByPath.set(entry.path, ref);
-        const name = posix.basename(entry.path);
-        const sameName = this.filesByName.get(name);
-        if (sameName) sameName.push(ref);
-        else this.filesByName.set(name, [ref]);
+        addTo(this.filesByName, posix.basename(entry.path), ref);
+        addTo(this.filesByVersionlessPath, versionlessPath(entry.path), ref);
       }
       hidden.addWhiteouts(entries);
     }
@@ -87,13 +94,24 @@ export class BasisIndex {
 
   /**
    * Files to diff a new file against, best first: the same path, then files of the same
-   * name whose size is within a factor of two, closest size first.
+   * name, then files whose path differs only in version numbers, each of those with a size
+   * within a factor of two, closest size first.
    */
   candidates(path: string, size: number, limit: number): BasisEntryRef[] {
     const samePath = this.filesByPath.get(path);
-    const similar = (this.filesByName.get(posix.basename(path)) ?? [])
-      .filter((ref) => ref !== samePath && ref.entry.content.length * SIMILAR_SIZE_FACTOR >= size && ref.entry.content.length <= size * SIMILAR_SIZE_FACTOR)
-      .sort((a, b) => Math.abs(a.entry.content.length - size) - Math.abs(b.entry.content.length - size));
-    return [...(samePath ? [samePath] : []), ...similar].slice(0, limit);
+    const chosen = samePath ? [samePath] : [];
+    for (const group of [this.filesByName.get(posix.basename(path)), this.filesByVersionlessPath.get(versionlessPath(path))]) {
+      const similar = (group ?? [])
+        .filter((ref) => !chosen.includes(ref) && ref.entry.content.length * SIMILAR_SIZE_FACTOR >= size && ref.entry.content.length <= size * SIMILAR_SIZE_FACTOR)
+        .sort((a, b) => Math.abs(a.entry.content.length - size) - Math.abs(b.entry.content.length - size));
+      chosen.push(...similar);
+    }
+    return chosen.slice(0, limit);
   }
+}
+
+function addTo(groups: Map<string, BasisEntryRef[]>, key: string, ref: BasisEntryRef): void {
+  const group = groups.get(key);
+  if (group) group.push(ref);
+  else groups.set(key, [ref]);
 }
