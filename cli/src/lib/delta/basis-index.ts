@@ -16,7 +16,7 @@ const SIMILAR_SIZE_FACTOR = 2;
  * A path with its version numbers blanked, so that a library or directory renamed by a
  * release (libvips-cpp.so.42 -> libvips-cpp.so.8.15.5, python3.11/ -> python3.12/) keeps its key.
  */
-export function versionlessPath(path: string): string {
+function versionlessPath(path: string): string {
   return path.replace(/\d+(?:\.\d+)*/g, '#');
 }
 
