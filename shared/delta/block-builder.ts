@@ -1,4 +1,4 @@
-import { CHANNEL_COUNT, MAX_BLOCK_BYTES, MAX_VARINT_BYTES, type Channel } from './format.js';
+import { CHANNEL_COUNT, MAX_VARINT_BYTES, WRITTEN_BLOCK_BYTES, type Channel } from './format.js';
 import type { OpSink } from './op-sink.js';
 import { encodeVarint } from './varint.js';
 
@@ -44,7 +44,7 @@ class Section {
 }
 
 /**
- * The version-2 op stream: fields gathered per channel into blocks of at most MAX_BLOCK_BYTES.
+ * The version-2 op stream: fields gathered per channel into blocks of at most WRITTEN_BLOCK_BYTES.
  * A block is closed between two fields (a payload may be cut to fill it), so that the decoder,
  * reading fields in the same order, has used up every section of a block when it needs the next.
  */
@@ -69,11 +69,11 @@ export class BlockBuilder implements OpSink {
 
   bytes(channel: Channel, data: Uint8Array): void {
     for (let at = 0; at < data.byteLength; ) {
-      const take = Math.min(data.byteLength - at, MAX_BLOCK_BYTES - this.size);
+      const take = Math.min(data.byteLength - at, WRITTEN_BLOCK_BYTES - this.size);
       this.sections[channel]!.bytes(data.subarray(at, at + take));
       this.size += take;
       at += take;
-      if (this.size === MAX_BLOCK_BYTES) this.closeBlock();
+      if (this.size === WRITTEN_BLOCK_BYTES) this.closeBlock();
     }
   }
 
@@ -85,7 +85,7 @@ export class BlockBuilder implements OpSink {
   }
 
   private roomForNumber(): void {
-    if (this.size + MAX_VARINT_BYTES > MAX_BLOCK_BYTES) this.closeBlock();
+    if (this.size + MAX_VARINT_BYTES > WRITTEN_BLOCK_BYTES) this.closeBlock();
   }
 
   private closeBlock(): void {
