@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
 import { PrtiqlError } from './errors.js';
 
-/** Blobs are hashed in chunks of this size so that a device can verify bytes before it uses them. */
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/**
+ * Blobs are hashed in chunks of this size so that a device can verify bytes before it uses
+ * them. The device holds the chunk it is using and the one it is verifying: a quarter MiB
+ * each, for 67 bytes of chunk list per chunk in the release document.
+ */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024;
 
 export interface ChunkList {
   chunkSize: number;
