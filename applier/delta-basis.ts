@@ -5,10 +5,10 @@ import { PrtiqlError } from '../shared/errors.js';
 import type { BasisReader } from '../shared/delta/decoder.js';
 import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
 import { InflatedMembers } from '../shared/delta/inflated-basis.js';
-import type { LayerMeta } from '../shared/layer-meta.js';
 import { safeEntryPath } from '../shared/tar/entry-path.js';
 import { GarbagePacer } from './garbage-pacer.js';
 import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
+import { TarLayout } from './tar-layout.js';
 import type { Store } from './store.js';
 
 /** Open basis files kept at once; more are closed least recently used first. */
@@ -21,45 +21,10 @@ const MAX_OPEN_FILES = 64;
  * collections when the decoder jumps between distant ranges.
  */
 const BLOCK_BYTES = 64 * 1024;
-const CACHED_BLOCKS = 16;
+const CACHED_BLOCKS = 8;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);
-}
-
-/** One piece of a layer's tar, as the skeleton and the extracted files rebuild it. */
-interface TarPiece {
-  start: number;
-  length: number;
-  skeletonOffset?: number;
-  path?: string;
-}
-
-function tarPieces(meta: LayerMeta): TarPiece[] {
-  const pieces: TarPiece[] = [];
-  let position = 0;
-  const add = (piece: Omit<TarPiece, 'start'>) => {
-    if (piece.length === 0) return;
-    pieces.push({ start: position, ...piece });
-    position += piece.length;
-  };
-  for (const entry of meta.entries) {
-    add({ length: entry.segmentLength, skeletonOffset: entry.segmentOffset });
-    if (entry.type === 'file') add({ length: entry.size, path: entry.path });
-  }
-  add({ length: meta.tail.segmentLength, skeletonOffset: meta.tail.segmentOffset });
-  return pieces;
-}
-
-function pieceAt(pieces: TarPiece[], position: number): number {
-  let low = 0;
-  let high = pieces.length - 1;
-  while (low < high) {
-    const middle = (low + high + 1) >> 1;
-    if (pieces[middle].start <= position) low = middle;
-    else high = middle - 1;
-  }
-  return low;
 }
 
 /**
@@ -73,7 +38,7 @@ function pieceAt(pieces: TarPiece[], position: number): number {
 export class StoreBasisReader implements BasisReader {
   private readonly files = new Map<string, FileHandle>();
   private readonly metas = new Map<string, OpenLayerMeta>();
-  private readonly pieces = new Map<string, TarPiece[]>();
+  private readonly layouts = new Map<string, TarLayout>();
   /** Cached blocks by basis index and block number, least recently used first. */
   private readonly blocks = new Map<string, Buffer>();
   private readonly inflated = new InflatedMembers(async (basis) => {
@@ -186,18 +151,16 @@ export class StoreBasisReader implements BasisReader {
 
   private async readTarInto(layer: BasisEntry['layer'], position: number, target: Buffer): Promise<void> {
     const meta = await this.meta(layer);
-    let pieces = this.pieces.get(layer);
-    if (!pieces) {
-      pieces = tarPieces(meta.meta);
-      this.pieces.set(layer, pieces);
+    let layout = this.layouts.get(layer);
+    if (!layout) {
+      layout = new TarLayout(meta.meta);
+      this.layouts.set(layer, layout);
     }
-    let filled = 0;
-    for (let i = pieceAt(pieces, position); filled < target.length; i++) {
-      const piece = pieces[i];
-      const offset = position + filled - piece.start;
-      const part = target.subarray(filled, filled + Math.min(piece.length - offset, target.length - filled));
-      if (piece.path === undefined) await meta.readSkeletonInto(part, piece.skeletonOffset! + offset);
-      else await this.readFileInto(layer, piece.path, piece.length, offset, part);
+    for (let filled = 0; filled < target.length; ) {
+      const stretch = layout.stretchAt(position + filled);
+      const part = target.subarray(filled, filled + Math.min(stretch.length, target.length - filled));
+      if ('skeletonOffset' in stretch) await meta.readSkeletonInto(part, stretch.skeletonOffset);
+      else await this.readFileInto(layer, stretch.path, stretch.size, stretch.offset, part);
       filled += part.length;
     }
   }

@@ -1,0 +1,47 @@
+import type { LayerMeta, SkeletonSegment } from '../shared/layer-meta.js';
+
+/** A stretch of a layer's tar: skeleton bytes from `skeletonOffset`, or a file's content from `offset`. */
+export type TarStretch = { length: number } & ({ skeletonOffset: number } | { path: string; size: number; offset: number });
+
+/**
+ * Where each entry of a layer lies in its tar, which is every entry's skeleton segment followed
+ * by its content, then the tail's segment. One number per entry: a layer of thousands of files
+ * would otherwise hold thousands of small objects through a whole delta apply.
+ */
+export class TarLayout {
+  private readonly starts: Float64Array;
+
+  constructor(private readonly meta: LayerMeta) {
+    const { entries } = meta;
+    this.starts = new Float64Array(entries.length + 1);
+    let position = 0;
+    for (const [i, entry] of entries.entries()) {
+      this.starts[i] = position;
+      position += entry.segmentLength + entry.size;
+    }
+    this.starts[entries.length] = position;
+  }
+
+  /** The stretch at `position` (below the tar's size), up to where its kind of bytes ends. */
+  stretchAt(position: number): TarStretch {
+    const i = this.entryAt(position);
+    const entry = this.meta.entries[i];
+    const segment: SkeletonSegment = entry ?? this.meta.tail;
+    const within = position - this.starts[i]!;
+    if (within < segment.segmentLength) return { skeletonOffset: segment.segmentOffset + within, length: segment.segmentLength - within };
+    const offset = within - segment.segmentLength;
+    return { path: entry!.path, size: entry!.size, offset, length: entry!.size - offset };
+  }
+
+  /** The last entry (the tail is entries.length) that starts at or before `position`. */
+  private entryAt(position: number): number {
+    let low = 0;
+    let high = this.starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.starts[middle]! <= position) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+}
