@@ -1,8 +1,9 @@
 import { open } from 'node:fs/promises';
 import {
-  encodeLayerMetaIndex,
   LAYER_META_PREFIX_BYTES,
   layerMetaIndexLength,
+  layerMetaIndexText,
+  layerMetaPrefix,
   parseLayerMetaIndex,
   type LayerMeta,
   type SkeletonReader,
@@ -12,12 +13,18 @@ import { syncHandle, writeAll } from './durable.js';
 
 const COPY_CHUNK_BYTES = 256 * 1024;
 
-/** Writes `<layer>.meta`: the encoded index followed by the skeleton file's bytes, fsynced. */
+/** Writes `<layer>.meta`: the prefix, the index in pieces and the skeleton file's bytes, fsynced. */
 export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeletonPath: string): Promise<void> {
   const output = await open(path, 'wx', 0o600);
   const skeleton = await open(skeletonPath, 'r');
   try {
-    await writeAll(output, encodeLayerMetaIndex(meta));
+    await writeAll(output, Buffer.alloc(LAYER_META_PREFIX_BYTES));
+    let indexLength = 0;
+    for (const text of layerMetaIndexText(meta)) {
+      const bytes = Buffer.from(text, 'utf8');
+      await writeAll(output, bytes);
+      indexLength += bytes.length;
+    }
     const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
     let copied = 0;
     for (;;) {
@@ -29,6 +36,8 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
     if (copied !== meta.skeletonSize) {
       throw new PrtiqlError('E_INTERNAL', `layer skeleton has ${copied} bytes, the index says ${meta.skeletonSize}`);
     }
+    const prefix = layerMetaPrefix(indexLength);
+    await output.write(prefix, 0, prefix.length, 0);
     await syncHandle(output);
   } finally {
     await skeleton.close();

@@ -73,14 +73,37 @@ export class LayerMetaBuilder {
   }
 }
 
-/** The binary prefix and JSON index; the skeleton bytes follow it in the file. */
-export function encodeLayerMetaIndex(meta: LayerMeta): Buffer {
-  const json = Buffer.from(JSON.stringify(meta), 'utf8');
+/** Entries per piece of the index text. */
+const INDEX_PIECE_ENTRIES = 256;
+
+/**
+ * The JSON index as pieces of text, entries last: a layer of many files never has its whole
+ * index as one string and buffer (a device writes it at the end of an install, when memory
+ * peaks).
+ */
+export function* layerMetaIndexText(meta: LayerMeta): Generator<string> {
+  const { entries, ...fields } = meta;
+  yield `${JSON.stringify(fields).slice(0, -1)},"entries":[`;
+  for (let at = 0; at < entries.length; at += INDEX_PIECE_ENTRIES) {
+    const piece = entries.slice(at, at + INDEX_PIECE_ENTRIES).map((entry) => JSON.stringify(entry)).join(',');
+    yield at === 0 ? piece : `,${piece}`;
+  }
+  yield ']}';
+}
+
+/** The binary prefix of a metadata file whose JSON index has `indexLength` bytes. */
+export function layerMetaPrefix(indexLength: number): Buffer {
   const prefix = Buffer.alloc(LAYER_META_PREFIX_BYTES);
   prefix.write(LAYER_META_MAGIC, 0, 'latin1');
   prefix.writeUInt32BE(LAYER_META_VERSION, 8);
-  prefix.writeUInt32BE(json.length, 12);
-  return Buffer.concat([prefix, json]);
+  prefix.writeUInt32BE(indexLength, 12);
+  return prefix;
+}
+
+/** The binary prefix and JSON index; the skeleton bytes follow it in the file. */
+export function encodeLayerMetaIndex(meta: LayerMeta): Buffer {
+  const json = Buffer.from([...layerMetaIndexText(meta)].join(''), 'utf8');
+  return Buffer.concat([layerMetaPrefix(json.length), json]);
 }
 
 export function encodeLayerMeta(meta: LayerMeta, skeleton: Uint8Array): Buffer {
