@@ -156,10 +156,10 @@ async function* applyPatch(
   }
   const basis = await input.varint(CHANNEL.control);
   ranges.push(rules.openRange(basis, rules.cursor(basis) + (await input.signedVarint(CHANNEL.offsets))));
-  const fields = predicted ? await readPrediction(input, ranges.reduce((sum, range) => sum + range.length, 0)) : undefined;
+  const predictor = predicted ? await readPredictor(input, ranges.reduce((sum, range) => sum + range.length, 0)) : undefined;
   const window = rules.beginPatch(ranges, await input.varint(CHANNEL.offsets));
   const plain: WindowLoader = (position, length) => readWindow(reader, header, window, position, length);
-  const chunks = new WindowChunks(fields ? predictedWindow(new ReferencePredictor(fields.prediction, fields.predictedLength), plain) : plain, predicted, WINDOW_CHUNK_BYTES);
+  const chunks = new WindowChunks(predictor ? predictedWindow(predictor, plain) : plain, predicted, WINDOW_CHUNK_BYTES);
   let produced = 0;
   for (;;) {
     const addLength = input.tryVarint(CHANNEL.triples) ?? (await input.varint(CHANNEL.triples));
@@ -197,6 +197,12 @@ async function* applyPatch(
 }
 
 /** Window bytes with every reference predicted: reads a few bytes around the range for the sites that overlap it. */
+/** An XPATCH's prediction fields, kept only as the predictor they make (its breakpoints in two arrays of numbers). */
+async function readPredictor(input: OpSource, windowLength: number): Promise<ReferencePredictor> {
+  const { prediction, predictedLength } = await readPrediction(input, windowLength);
+  return new ReferencePredictor(prediction, predictedLength);
+}
+
 function predictedWindow(predictor: ReferencePredictor, plain: WindowLoader): WindowLoader {
   return async (position, length, outputDelta) => {
     const { start, end } = predictor.context(position, position + length);

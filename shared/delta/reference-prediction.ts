@@ -98,15 +98,19 @@ export type SiteVisitor = (site: number, target: number, ownedFrom: number) => v
 /** Finds reference sites and predicts window bytes for one XPATCH. */
 export class ReferencePredictor {
   private readonly shiftMap: ShiftMap;
+  private readonly architecture: Architecture;
+  private readonly phase: number;
 
   constructor(
-    private readonly prediction: ReferencePrediction,
+    prediction: ReferencePrediction,
     /**
      * The window length the prediction was made for: sites lie inside it, targets within
      * twice it. The window may run further (its last range is open); bytes there are as they are.
      */
     private readonly windowLength: number,
   ) {
+    this.architecture = prediction.architecture;
+    this.phase = prediction.phase;
     this.shiftMap = new ShiftMap(prediction.shifts);
   }
 
@@ -123,7 +127,7 @@ export class ReferencePredictor {
   forEachSite(bytes: Uint8Array, bytesStart: number, from: number, to: number, visit: SiteVisitor): void {
     const limit = Math.min(to, this.windowLength - SITE_BYTES + 1);
     const targetLimit = 2 * this.windowLength;
-    if (this.prediction.architecture === 'x86_64') {
+    if (this.architecture === 'x86_64') {
       let ownedUntil = 0;
       for (let site = Math.max(3, from - SITE_BYTES + 1); site < limit; site++) {
         const at = site - bytesStart;
@@ -137,7 +141,7 @@ export class ReferencePredictor {
       return;
     }
     const first = Math.max(0, from - SITE_BYTES + 1);
-    for (let site = first + ((((this.prediction.phase - first) % 4) + 4) % 4); site < limit; site += 4) {
+    for (let site = first + ((((this.phase - first) % 4) + 4) % 4); site < limit; site += 4) {
       const word = readWord(bytes, site - bytesStart);
       if (!isBranch26(word)) continue;
       const target = site + branch26Offset(word);
@@ -151,7 +155,7 @@ export class ReferencePredictor {
    */
   predictedWord(bytes: Uint8Array, bytesStart: number, site: number, correction: number): number {
     const word = readWord(bytes, site - bytesStart);
-    if (this.prediction.architecture === 'x86_64') return (word + (correction % TWO_32) + TWO_32) % TWO_32;
+    if (this.architecture === 'x86_64') return (word + (correction % TWO_32) + TWO_32) % TWO_32;
     const imm = word & IMM26_MASK;
     const moved = (imm + (Math.floor(correction / 4) % TWO_26) + TWO_26) % TWO_26;
     return word - imm + moved;
