@@ -3,14 +3,14 @@ import type { FileHandle } from 'node:fs/promises';
 
 /**
  * TEST ONLY. The crash tests interrupt the applier at chosen steps of the store's commit
- * protocol (every fsync, fdatasync, syncfs, rename, symlink and deletion it makes durable or
+ * protocol (every fsync, syncfs, rename, symlink and deletion it makes durable or
  * visible). With `PRTIQL_TEST_STEPS=list` each step is written to stderr as it is reached;
  * with `PRTIQL_TEST_STEPS=<n>:<signal>` (signal KILL or STOP) the process sends itself that
  * signal just before its n-th step, after writing the step. Unset, nothing happens.
  */
 export const TEST_STEPS = 'PRTIQL_TEST_STEPS';
 
-export type StepOperation = 'fsync' | 'fdatasync' | 'syncfs' | 'rename' | 'symlink' | 'remove';
+export type StepOperation = 'fsync' | 'syncfs' | 'rename' | 'symlink' | 'remove';
 
 type Mode = { list: true } | { list: false; at: number; signal: 'SIGKILL' | 'SIGSTOP' } | undefined;
 

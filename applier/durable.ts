@@ -8,7 +8,7 @@ import { commitStep } from './crash-point.js';
 let syncEnabled = true;
 
 /**
- * Turns every fsync, fdatasync and syncfs of the applier into a no-op. Only for the power-cut
+ * Turns every fsync and syncfs of the applier into a no-op. Only for the power-cut
  * test's negative control (applier/unsafe-no-fsync.ts); a store written so is not durable.
  */
 export function disableSync(): void {
@@ -19,12 +19,6 @@ export function disableSync(): void {
 export async function syncHandle(handle: FileHandle): Promise<void> {
   commitStep('fsync', handle);
   if (syncEnabled) await handle.sync();
-}
-
-/** fdatasync(2): the file's data reach the device. */
-export async function datasyncHandle(handle: FileHandle): Promise<void> {
-  commitStep('fdatasync', handle);
-  if (syncEnabled) await handle.datasync();
 }
 
 /** Flushes a file's data, or a directory's entries, to the device. */
@@ -118,6 +112,16 @@ function runSync(path: string): Promise<boolean> {
       else resolve(false);
     });
   });
+}
+
+/**
+ * Writes back what is dirty on the file system holding `path` (syncfs through `sync -f`) to
+ * keep the page cache an install dirties small. Nothing relies on it for durability: where
+ * `sync -f` is missing it does nothing.
+ */
+export async function flushFileSystem(path: string): Promise<void> {
+  commitStep('syncfs', path);
+  if (syncEnabled) await runSync(path);
 }
 
 /**

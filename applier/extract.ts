@@ -7,7 +7,7 @@ import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
 import { DEFAULT_ENTRY_PATH_LIMITS, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
 import { isWhiteout, WHITEOUT_PREFIX } from '../shared/tar/whiteout.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
-import { datasyncHandle, syncHandle, writeAll } from './durable.js';
+import { flushFileSystem, syncHandle, writeAll } from './durable.js';
 
 export interface ExtractLimits extends EntryPathLimits {
   maxEntries: number;
@@ -29,8 +29,12 @@ export interface ExtractTarget {
   diffID: Digest;
 }
 
-/** Dirty data a single file may accumulate before it is flushed with fdatasync. */
-const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
+/**
+ * Content written between two flushes of the file system: the dirty page cache an install
+ * leaves for the kernel stays this small, so that a running app's own writes are not stalled
+ * behind a write-back storm.
+ */
+const FLUSH_EVERY_BYTES = 4 * 1024 * 1024;
 
 type NodeKind = 'directory' | 'implicit-directory' | 'file' | 'whiteout' | 'symlink' | 'hardlink';
 
@@ -39,7 +43,6 @@ interface OpenFile {
   header: TarHeader;
   path: string;
   written: number;
-  unsynced: number;
 }
 
 function unsafe(path: string, reason: string): never {
@@ -98,6 +101,7 @@ class LayerExtractor {
   private file?: OpenFile;
   private entries = 0;
   private output = 0;
+  private unflushed = 0;
   private ended = false;
 
   constructor(
@@ -168,7 +172,7 @@ class LayerExtractor {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     const handle = await open(this.absolute(path), flags, 0o600);
     this.nodes.set(path, isWhiteout(path) ? 'whiteout' : 'file');
-    this.file = { handle, header, path, written: 0, unsynced: 0 };
+    this.file = { handle, header, path, written: 0 };
   }
 
   private async symlink(path: string, header: TarHeader): Promise<void> {
@@ -201,14 +205,18 @@ class LayerExtractor {
     if (this.output > this.limits.maxOutputBytes) unsafe(file.path, `the layer's content exceeds its signed ${this.limits.maxOutputBytes} bytes`);
     await writeAll(file.handle, bytes);
     file.written += bytes.length;
-    file.unsynced += bytes.length;
-    if (file.unsynced >= SYNC_EVERY_BYTES) {
-      await datasyncHandle(file.handle);
-      file.unsynced = 0;
+    this.unflushed += bytes.length;
+    if (this.unflushed >= FLUSH_EVERY_BYTES) {
+      this.unflushed = 0;
+      await flushFileSystem(this.target.root);
     }
   }
 
-  /** Content first, then owner, then mode (chown clears setuid), then times, then fsync. */
+  /**
+   * Content first, then owner, then mode (chown clears setuid), then times. No fsync: the
+   * layer is made durable by one syncfs before it is committed (installLayer), and a crash
+   * before that leaves only staging, which the next update discards.
+   */
   private async closeFile(): Promise<void> {
     const file = this.file;
     if (!file) return;
@@ -218,7 +226,6 @@ class LayerExtractor {
       await file.handle.chown(file.header.uid, file.header.gid);
       await file.handle.chmod(file.header.mode);
       await file.handle.utimes(file.header.mtime, file.header.mtime);
-      await syncHandle(file.handle);
     } finally {
       await file.handle.close();
     }
@@ -236,7 +243,7 @@ class LayerExtractor {
     await writeAll(this.skeleton, bytes);
   }
 
-  /** Directories last and deepest first, so that creating children does not touch their times. */
+  /** Directories last and deepest first, so that creating children does not touch their times (no fsync either, see closeFile). */
   async finish(): Promise<LayerMeta> {
     if (!this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: archive has no end');
     const directories = [...this.nodes]
@@ -262,7 +269,6 @@ class LayerExtractor {
         await handle.chmod(header.mode);
         await handle.utimes(header.mtime, header.mtime);
       }
-      await syncHandle(handle);
     } finally {
       await handle.close();
     }

@@ -3,7 +3,7 @@ import { disableSync } from './durable.js';
 import type { Logger } from './log.js';
 
 /**
- * TEST ONLY. With both variables set exactly so, the applier skips every fsync, fdatasync and
+ * TEST ONLY. With both variables set exactly so, the applier skips every fsync and
  * syncfs: the power-cut test's negative control uses it to prove that the test detects a
  * store written without them (docs/RELIABILITY.md). A device must never set them.
  */
@@ -26,5 +26,5 @@ export function applyUnsafeNoFsync(env: NodeJS.ProcessEnv, log: Logger): void {
     );
   }
   disableSync();
-  log.warn('durability.disabled', { reason: `${UNSAFE_NO_FSYNC}: no fsync, fdatasync or syncfs; a power cut may corrupt the store` });
+  log.warn('durability.disabled', { reason: `${UNSAFE_NO_FSYNC}: no fsync or syncfs; a power cut may corrupt the store` });
 }

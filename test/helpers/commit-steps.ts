@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TEST_STEPS } from '../../applier/crash-point.js';
 
 /**
- * The steps of an update's commit protocol (applier/crash-point.ts): every fsync, fdatasync,
+ * The steps of an update's commit protocol (applier/crash-point.ts): every fsync,
  * syncfs, rename, symlink and deletion, in order, and interruptions aimed at one of them.
  */
 export interface CommitStep {

@@ -10,7 +10,7 @@ import { deterministicBytes } from './deterministic-bytes.js';
 /**
  * The update the crash tests interrupt: a store holding version 2 (version 1 as `previous`)
  * updates to version 3, which replaces two of three layers (about 7 MiB in 140 files, one
- * of them past the extractor's 4 MiB fdatasync step) and collects version 1.
+ * of them past the extractor's 4 MiB flush) and collects version 1.
  */
 export interface CrashScenario {
   sourceUrl: string;
@@ -90,10 +90,6 @@ export const SCENARIO_PHASES = [
   'remove staging (after start)',
   'rename state.json (after start)',
   'fsync . (after rename state.json #1)',
-  'fdatasync staging/<hex>/<file> (after rename state.json #1)',
-  'fsync staging/<hex>/<file> (after rename state.json #1)',
-  'fsync staging/<hex>/<dir>/ (after rename state.json #1)',
-  'fsync staging/<hex>/ (after rename state.json #1)',
   'fsync staging/<hex>.skeleton (after rename state.json #1)',
   'fsync staging/<hex>.meta (after rename state.json #1)',
   'syncfs staging/<hex> (after rename state.json #1)',
