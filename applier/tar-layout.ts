@@ -1,4 +1,5 @@
 import type { LayerMeta, SkeletonSegment } from '../shared/layer-meta.js';
+import { lastStartAtOrBefore } from '../shared/last-start.js';
 
 /** A stretch of a layer's tar: skeleton bytes from `skeletonOffset`, or a file's content from `offset`. */
 export type TarStretch = { length: number } & ({ skeletonOffset: number } | { path: string; size: number; offset: number });
@@ -24,24 +25,13 @@ export class TarLayout {
 
   /** The stretch at `position` (below the tar's size), up to where its kind of bytes ends. */
   stretchAt(position: number): TarStretch {
-    const i = this.entryAt(position);
+    // the tail is entry entries.length
+    const i = lastStartAtOrBefore(this.starts, position);
     const entry = this.meta.entries[i];
     const segment: SkeletonSegment = entry ?? this.meta.tail;
     const within = position - this.starts[i]!;
     if (within < segment.segmentLength) return { skeletonOffset: segment.segmentOffset + within, length: segment.segmentLength - within };
     const offset = within - segment.segmentLength;
     return { path: entry!.path, size: entry!.size, offset, length: entry!.size - offset };
-  }
-
-  /** The last entry (the tail is entries.length) that starts at or before `position`. */
-  private entryAt(position: number): number {
-    let low = 0;
-    let high = this.starts.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.starts[middle]! <= position) low = middle;
-      else high = middle - 1;
-    }
-    return low;
   }
 }

@@ -1,3 +1,4 @@
+import { lastStartAtOrBefore } from '../last-start.js';
 import type { BasisRange } from './format.js';
 
 /** The old input of a patch: its ranges concatenated, addressed by one position. */
@@ -40,13 +41,6 @@ export class PatchWindow {
 
   /** The last range starting at or before `position`. */
   private rangeAt(position: number): number {
-    let low = 0;
-    let high = this.ranges.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (this.starts[middle]! <= position) low = middle;
-      else high = middle - 1;
-    }
-    return low;
+    return lastStartAtOrBefore(this.starts, position);
   }
 }
