@@ -203,6 +203,17 @@ t.test('each changed file takes the smaller encoding: copies around edits in tex
   t.ok(delta.length < 1000, `delta is ${delta.length} bytes`);
 });
 
+t.test('an executable of 1 MiB or more is always patched, without estimating it as copies or literal', async (t) => {
+  // unrelated contents: sent literally if the literal estimate were made, as the same data file is
+  const old = randomBytes(1024 * 1024 + 4096);
+  const next = randomBytes(old.length);
+  const baseTar = await tarOf(new Map([['usr/bin/tool', elfFile(X86_64, old)], ['usr/share/tool.dat', old]]));
+  const targetTar = await tarOf(new Map([['usr/bin/tool', elfFile(X86_64, next)], ['usr/share/tool.dat', next]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  t.match(result.stats.files, { patched: 1, literalCheaper: 1, lzMatched: 0 }, 'the executable is patched, the data file sent literally');
+});
+
 t.test('files deleted by a whiteout are never read as a basis', async (t) => {
   const secret = Buffer.from('content of a file the upper layer deleted\n'.repeat(100));
   const lower = await tarOf(new Map([['keep.txt', Buffer.from('kept\n')], ['gone/data.txt', secret], ['opaque/inside.txt', secret.subarray(0, 2000)]]));

@@ -57,6 +57,13 @@ async function post(message: MatchMessage): Promise<void> {
   while (posted - acknowledged > MAX_PARTS_AHEAD) await new Promise<void>((resolve) => (wakeUp = resolve));
 }
 
+/**
+ * Executables from this size on are patched (part by part, each a PATCH or an XPATCH) without
+ * also estimating them as LZ77 copies and as literal: code never came out smaller that way on
+ * the corpus pairs, and the LZ77 matching of a large executable took most of its build time.
+ */
+const CODE_ALWAYS_PATCHED_BYTES = 1024 * 1024;
+
 /** Bytes of an ELF file's identification and e_machine field: enough to tell its architecture. */
 const ELF_HEADER_BYTES = 20;
 
@@ -85,7 +92,7 @@ async function run(job: MatchJob): Promise<void> {
   }
   const old = readInto(job.old, 0, oldSize);
   const next = readInto([job.next], 0, newSize);
-  if (!shape.choose) {
+  if (!shape.choose || (architecture !== undefined && newSize >= CODE_ALWAYS_PATCHED_BYTES)) {
     for (const steps of approximateMatch(old, next, shape.stride, PART_BYTES)) await postPart(old, 0, steps);
     return;
   }
