@@ -6,7 +6,7 @@ import { seedIndexBytes } from './seed-index.js';
 export const DEFAULT_MAX_MEMORY = 2 * 1024 ** 3;
 /**
  * Kept out of the matching budget for everything else the command holds: Node itself and
- * its workers' heaps, the writer's brotli (quality 11, 16 MiB window), the layer indexes,
+ * its workers' heaps, the writer's brotli (quality 11, 1 MiB window), the layer indexes,
  * patch parts waiting for the writer, and the garbage of small jobs not collected yet.
  */
 export const RESERVED_BYTES = 448 * 1024 ** 2;
