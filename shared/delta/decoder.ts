@@ -196,13 +196,13 @@ async function* applyPatch(
   rules.endPatch();
 }
 
-/** Window bytes with every reference predicted: reads a few bytes around the range for the sites that overlap it. */
 /** An XPATCH's prediction fields, kept only as the predictor they make (its breakpoints in two arrays of numbers). */
 async function readPredictor(input: OpSource, windowLength: number): Promise<ReferencePredictor> {
   const { prediction, predictedLength } = await readPrediction(input, windowLength);
   return new ReferencePredictor(prediction, predictedLength);
 }
 
+/** Window bytes with every reference predicted: reads a few bytes around the range for the sites that overlap it. */
 function predictedWindow(predictor: ReferencePredictor, plain: WindowLoader): WindowLoader {
   return async (position, length, outputDelta) => {
     const { start, end } = predictor.context(position, position + length);
