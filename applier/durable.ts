@@ -42,9 +42,10 @@ export function isTemporarySibling(name: string): boolean {
   return /^\..+\.tmp-[0-9]+$/.test(name);
 }
 
-export async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+/** Writes all of `bytes`: at `position` when given, else at the file's current offset. */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array, position?: number): Promise<void> {
   for (let offset = 0; offset < bytes.byteLength; ) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset);
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, position === undefined ? null : position + offset);
     offset += bytesWritten;
   }
 }

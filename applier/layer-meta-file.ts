@@ -36,8 +36,7 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
     if (copied !== meta.skeletonSize) {
       throw new PrtiqlError('E_INTERNAL', `layer skeleton has ${copied} bytes, the index says ${meta.skeletonSize}`);
     }
-    const prefix = layerMetaPrefix(indexLength);
-    await output.write(prefix, 0, prefix.length, 0);
+    await writeAll(output, layerMetaPrefix(indexLength), 0);
     await syncHandle(output);
   } finally {
     await skeleton.close();
