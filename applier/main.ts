@@ -1,15 +1,15 @@
 import { asPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import type { Subcommand } from './command.js';
-import { containerLogCommand } from './container-log.js';
-import { gcCommand } from './gc.js';
+import type { Subcommand } from './commands/subcommand.js';
+import { containerLogCommand } from './runtime/container-log.js';
+import { gcCommand } from './device-store/gc.js';
 import { createLogger } from './log.js';
-import { logsCommand } from './logs.js';
-import { rollbackCommand } from './rollback.js';
-import { runCommand } from './run.js';
-import { statusCommand } from './status.js';
-import { stopCommand } from './stop.js';
-import { applyUnsafeNoFsync } from './unsafe-no-fsync.js';
-import { updateCommand } from './update.js';
+import { logsCommand } from './runtime/logs.js';
+import { rollbackCommand } from './device-store/rollback.js';
+import { runCommand } from './runtime/run.js';
+import { statusCommand } from './device-store/status.js';
+import { stopCommand } from './runtime/stop.js';
+import { applyUnsafeNoFsync } from './commands/unsafe-no-fsync.js';
+import { updateCommand } from './update/update.js';
 
 /** Every subcommand; adding one is one line. */
 const COMMANDS: Record<string, Subcommand> = {

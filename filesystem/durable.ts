@@ -9,7 +9,7 @@ let syncEnabled = true;
 
 /**
  * Turns every fsync and syncfs of the applier into a no-op. Only for the power-cut
- * test's negative control (applier/unsafe-no-fsync.ts); a store written so is not durable.
+ * test's negative control (applier/commands/unsafe-no-fsync.ts); a store written so is not durable.
  */
 export function disableSync(): void {
   syncEnabled = false;

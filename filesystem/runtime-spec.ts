@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ContainerConfig, ImageConfig } from '../shared/oci.js';
 import { confinement } from './confinement.js';
-import { EMPTY_DEVICE_CONFIG, type DeviceConfig, type DeviceMount } from './device-config.js';
+import { EMPTY_DEVICE_CONFIG, type DeviceConfig, type DeviceMount } from '../applier/runtime/device-config.js';
 import type { SeccompProfile } from './seccomp-profile.js';
 
 /** The subset of the OCI runtime spec (config.json of a bundle) that the applier writes. */

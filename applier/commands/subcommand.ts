@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { PrtiqlError } from '../shared/errors.js';
+import { PrtiqlError } from '../../shared/errors.js';
 
 /**
  * One `applier <name> ...` subcommand. `summary` is its usage line, name first; `run` gets

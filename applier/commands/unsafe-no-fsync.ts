@@ -1,6 +1,6 @@
-import { PrtiqlError } from '../shared/errors.js';
-import { disableSync } from './durable.js';
-import type { Logger } from './log.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { disableSync } from '../../filesystem/durable.js';
+import type { Logger } from '../log.js';
 
 /**
  * TEST ONLY. With both variables set exactly so, the applier skips every fsync and

@@ -1,11 +1,11 @@
 import { chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { digestHex, isDigest, type Digest } from '../shared/digest.js';
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { ownDirectoryEntries } from '../shared/own-directory.js';
-import type { ImageConfig, ImageManifest } from '../shared/oci.js';
-import { commitStep } from './crash-point.js';
-import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from './durable.js';
+import { digestHex, isDigest, type Digest } from '../../shared/digest.js';
+import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
+import { ownDirectoryEntries } from '../../shared/own-directory.js';
+import type { ImageConfig, ImageManifest } from '../../shared/oci.js';
+import { commitStep } from '../../filesystem/crash-point.js';
+import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from '../../filesystem/durable.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
 export const STORE_LAYOUT = {
@@ -17,7 +17,7 @@ export const STORE_LAYOUT = {
   previous: 'previous',
   staging: 'staging',
   lock: 'lock',
-  /** Health verdicts of installed images, written by `run` (applier/health-record.ts). */
+  /** Health verdicts of installed images, written by `run` (applier/device-store/health-record.ts). */
   health: 'health.json',
   /** One directory per container `run` started; `<name>/image` names the image it uses. */
   containers: 'containers',

@@ -1,7 +1,7 @@
-import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { acquireStoreLock } from './lock.js';
-import { createLogger } from './log.js';
-import { STORE_LAYOUT, Store } from './store.js';
+import { createLogger } from '../log.js';
+import { STORE_LAYOUT, Store } from './device-store.js';
 
 /**
  * Deletes what an update would collect (images neither `current`, `previous` nor a container

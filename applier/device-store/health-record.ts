@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { isDigest, type Digest } from '../shared/digest.js';
-import { PrtiqlError } from '../shared/errors.js';
-import { replaceFileDurably } from './durable.js';
-import { STORE_LAYOUT, type Store, type StoreState } from './store.js';
+import { isDigest, type Digest } from '../../shared/digest.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { replaceFileDurably } from '../../filesystem/durable.js';
+import { STORE_LAYOUT, type Store, type StoreState } from './device-store.js';
 
 /**
  * `health.json` in the store: the verdict of each image's first start (docs/running.md).

@@ -7,9 +7,9 @@ import {
   parseLayerMetaIndex,
   type LayerMeta,
   type SkeletonReader,
-} from '../shared/layer-meta.js';
-import { PrtiqlError } from '../shared/errors.js';
-import { syncHandle, writeAll } from './durable.js';
+} from '../../shared/layer-meta.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { syncHandle, writeAll } from '../../filesystem/durable.js';
 
 const COPY_CHUNK_BYTES = 256 * 1024;
 

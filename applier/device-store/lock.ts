@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
 
 export interface StoreLock {
   release(): Promise<void>;

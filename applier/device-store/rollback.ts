@@ -1,13 +1,13 @@
-import { PrtiqlError } from '../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
-import { createLogger } from './log.js';
-import { Store, type InstalledRelease } from './store.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
+import { createLogger } from '../log.js';
+import { Store, type InstalledRelease } from './device-store.js';
 import { markFailedAndRollBack, rollbackTarget } from './verdict.js';
 
 export const MANUAL_ROLLBACK_REASON = 'rolled back by hand (applier rollback)';
 
 /**
- * Makes `previous` current again, as a failed health check does (applier/verdict.ts): the
+ * Makes `previous` current again, as a failed health check does (applier/device-store/verdict.ts): the
  * current release is recorded as failed, so `update` does not install it again, and state.json
  * and the pointers swap. E_NOT_FOUND when there is nothing to go back to.
  */

@@ -1,7 +1,7 @@
-import type { Digest } from '../shared/digest.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
+import type { Digest } from '../../shared/digest.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { readHealthRecords, verdictOf, type FailureRecord, type HealthRecord } from './health-record.js';
-import { Store, type InstalledRelease } from './store.js';
+import { Store, type InstalledRelease } from './device-store.js';
 
 export interface StoreStatus {
   store: string;

@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
-import type { Digest } from '../shared/digest.js';
+import type { Digest } from '../../shared/digest.js';
 import { readHealthRecords, recordFailed, recordHealthy, verdictOf, versionOf } from './health-record.js';
 import { withStoreLock } from './lock.js';
-import type { Logger } from './log.js';
-import { STORE_LAYOUT, type InstalledRelease, type Store } from './store.js';
+import type { Logger } from '../log.js';
+import { STORE_LAYOUT, type InstalledRelease, type Store } from './device-store.js';
 
 /** How long `run` waits for an update to release the store lock before giving up (E_BUSY). */
 const LOCK_WAIT_MS = 60_000;

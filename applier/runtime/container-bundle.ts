@@ -1,11 +1,11 @@
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
-import { assembleRootfs, releaseRootfs, type RootfsMode } from './rootfs.js';
-import type { RuntimeSpec } from './runtime-bundle.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { assembleRootfs, releaseRootfs, type RootfsMode } from '../../filesystem/rootfs.js';
+import type { RuntimeSpec } from '../../filesystem/runtime-spec.js';
 import { isLive, runcStatus } from './runc.js';
-import { STORE_LAYOUT, type Store, type StoredImage } from './store.js';
-import { runTool } from './tool.js';
+import { STORE_LAYOUT, type Store, type StoredImage } from '../device-store/device-store.js';
+import { runTool } from '../../filesystem/tool.js';
 
 /**
  * `<store>/containers/<name>/`: the runc bundle (config.json, rootfs/ and its overlay parts)

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
-import { writeAll } from './durable.js';
-import { STORE_LAYOUT } from './store.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
+import { writeAll } from '../../filesystem/durable.js';
+import { STORE_LAYOUT } from '../device-store/device-store.js';
 
 /** Each of the two files holds at most this much: a detached container's log stays bounded. */
 export const CONTAINER_LOG_MAX_BYTES = 1024 * 1024;

@@ -1,11 +1,11 @@
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
-import type { Platform } from '../shared/oci.js';
-import { parsePlatform } from '../shared/platform.js';
-import type { NetworkMode } from './runtime-bundle.js';
-import { readFileCapped } from '../shared/capped-read.js';
-import { LINUX_CAPABILITIES, type ConfinementRelaxations } from './confinement.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import type { Platform } from '../../shared/oci.js';
+import { parsePlatform } from '../../shared/platform.js';
+import type { NetworkMode } from '../../filesystem/runtime-spec.js';
+import { readFileCapped } from '../../shared/capped-read.js';
+import { LINUX_CAPABILITIES, type ConfinementRelaxations } from '../../filesystem/confinement.js';
 
 /** Read by `run` when no --config is given, if it exists. */
 export const DEFAULT_DEVICE_CONFIG_PATH = '/etc/prtiql/device.json';

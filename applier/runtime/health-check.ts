@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PrtiqlError } from '../shared/errors.js';
-import type { ContainerConfig } from '../shared/oci.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import type { ContainerConfig } from '../../shared/oci.js';
 
 /**
  * How the first start of an image is judged. `alive`: the container still runs after

@@ -2,13 +2,13 @@ import { once } from 'node:events';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
-import { PrtiqlError } from '../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { containerLogPaths } from './container-log.js';
 import { DEFAULT_CONTAINER_NAME, parseContainerName } from './run.js';
 import { isLive, runcStatus } from './runc.js';
-import { Store } from './store.js';
-import { requireExecutable } from './tool.js';
+import { Store } from '../device-store/device-store.js';
+import { requireExecutable } from '../../filesystem/tool.js';
 
 export interface LogsOptions {
   store: string;

@@ -1,23 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Digest } from '../shared/digest.js';
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { MAX_ACCOUNTS_FILE_BYTES } from '../shared/limits.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
+import type { Digest } from '../../shared/digest.js';
+import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
+import { MAX_ACCOUNTS_FILE_BYTES } from '../../shared/limits.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { clearStaleContainer, containerBundle, createBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
 import { containerLogPaths, startLogWriter } from './container-log.js';
 import { loadDeviceConfig, type DeviceConfig } from './device-config.js';
 import { checkHealth, healthPlan, type HealthOutcome, type HealthPlan } from './health-check.js';
-import { readHealthRecords, verdictOf } from './health-record.js';
-import { readImageFile } from './layer-view.js';
-import { createLogger, type Logger } from './log.js';
-import type { RootfsMode } from './rootfs.js';
+import { readHealthRecords, verdictOf } from '../device-store/health-record.js';
+import { readImageFile } from '../../filesystem/layer-view.js';
+import { createLogger, type Logger } from '../log.js';
+import type { RootfsMode } from '../../filesystem/rootfs.js';
 import { execInContainer, stopContainerProcess, waitUntilStopped } from './runc.js';
-import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from './runtime-bundle.js';
+import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from '../../filesystem/runtime-spec.js';
 import { SignalRelay } from './signal-relay.js';
-import { Store, type StoredImage } from './store.js';
-import { requireExecutable, runTool } from './tool.js';
-import { markFailedAndRollBack, markHealthy, rollBack, rollbackTarget } from './verdict.js';
+import { Store, type StoredImage } from '../device-store/device-store.js';
+import { requireExecutable, runTool } from '../../filesystem/tool.js';
+import { markFailedAndRollBack, markHealthy, rollBack, rollbackTarget } from '../device-store/verdict.js';
 
 export interface RunOptions {
   store: string;

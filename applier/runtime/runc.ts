@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from './log.js';
-import { runTool } from './tool.js';
+import type { Logger } from '../log.js';
+import { runTool } from '../../filesystem/tool.js';
 
 /** runc's container states; undefined when runc has no container of that name. */
 export type RuncStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped';

@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDigest } from '../shared/digest.js';
-import { PrtiqlError } from '../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from './command.js';
+import { isDigest } from '../../shared/digest.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { containerBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
-import { createLogger, type Logger } from './log.js';
-import { lstatIfExists } from './layer-view.js';
+import { createLogger, type Logger } from '../log.js';
+import { lstatIfExists } from '../../filesystem/layer-view.js';
 import { DEFAULT_CONTAINER_NAME, DEFAULT_STOP_TIMEOUT_SECONDS, parseContainerName, parseSeconds } from './run.js';
 import { isLive, runcStatus, stopContainerProcess } from './runc.js';
-import { stopSignal } from './runtime-bundle.js';
-import { Store } from './store.js';
-import { requireExecutable } from './tool.js';
+import { stopSignal } from '../../filesystem/runtime-spec.js';
+import { Store } from '../device-store/device-store.js';
+import { requireExecutable } from '../../filesystem/tool.js';
 
 export interface StopOptions {
   store: string;

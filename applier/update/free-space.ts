@@ -1,6 +1,6 @@
 import { statfs } from 'node:fs/promises';
-import { PrtiqlError } from '../shared/errors.js';
-import type { ReleaseLayer } from '../shared/release.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import type { ReleaseLayer } from '../../shared/release.js';
 
 /** File system overhead allowed for on top of the signed tar sizes: blocks, inodes, directories. */
 const RESERVE_BYTES = 4 * 1024 * 1024;

@@ -1,13 +1,13 @@
 import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
-import { PrtiqlError } from '../shared/errors.js';
-import { MediaType } from '../shared/oci.js';
-import type { ReleaseDelta, ReleaseLayer } from '../shared/release.js';
-import { decodeDelta } from '../shared/delta/decoder.js';
-import { downloadVerified } from './blob-download.js';
-import { StoreBasisReader } from './delta-basis.js';
-import type { Source } from './source.js';
-import type { Store } from './store.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { MediaType } from '../../shared/oci.js';
+import type { ReleaseDelta, ReleaseLayer } from '../../shared/release.js';
+import { decodeDelta } from '../../shared/delta/decoder.js';
+import { downloadVerified } from './fetch/blob-download.js';
+import { StoreBasisReader } from './delta/delta-basis.js';
+import type { Source } from './fetch/source.js';
+import type { Store } from '../device-store/device-store.js';
 
 /**
  * Rebuilds a layer's tar from a delta against layers already on the device. Delta bytes

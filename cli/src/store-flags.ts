@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
-import type { ArtifactStore } from './lib/store/artifact-store.js';
-import { openStore } from './lib/store/open-store.js';
+import type { ArtifactStore } from './lib/artifact-store/artifact-store.js';
+import { openStore } from './lib/artifact-store/open-store.js';
 import { registryOptionsFrom } from './registry-flags.js';
 
 export const STORE_FORMS = 'a directory (<dir> or file://<dir>), s3://<bucket>[/<prefix>] or a registry repository docker://<host>/<repo>';

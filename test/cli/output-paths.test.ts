@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { sha256Digest } from '../../shared/digest.js';
-import { FileStore } from '../../cli/src/lib/store/file-store.js';
+import { FileStore } from '../../cli/src/lib/artifact-store/file-store.js';
 import { runCli } from '../helpers/run.js';
 
 async function snapshot(path: string): Promise<{ mode: number; entries: string[] }> {

@@ -2,7 +2,7 @@ import { lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { extractLayer, extractLimits } from '../../applier/extract.js';
+import { extractLayer, extractLimits } from '../../filesystem/extract.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { splitTar } from '../../shared/tar/split.js';
 import { paxEntry, rawEntry, rawTar } from '../helpers/raw-tar.js';

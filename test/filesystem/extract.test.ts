@@ -4,8 +4,8 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { extractLayer, extractLimits, type ExtractLimits } from '../../applier/extract.js';
-import { openLayerMetaFile, writeLayerMetaFile } from '../../applier/layer-meta-file.js';
+import { extractLayer, extractLimits, type ExtractLimits } from '../../filesystem/extract.js';
+import { openLayerMetaFile, writeLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { reassembleTar } from '../../shared/layer-meta.js';
 import { splitTar } from '../../shared/tar/split.js';

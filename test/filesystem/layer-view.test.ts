@@ -1,7 +1,7 @@
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { readImageFile, scanWhiteouts } from '../../applier/layer-view.js';
+import { readImageFile, scanWhiteouts } from '../../filesystem/layer-view.js';
 
 /** Creates files (content strings), directories (trailing '/') and symlinks ('-> target'). */
 async function layer(root: string, entries: Record<string, string>): Promise<string> {

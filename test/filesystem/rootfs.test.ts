@@ -2,7 +2,7 @@ import { chmod, chown, link, lutimes, mkdir, mkdtemp, readdir, readFile, rm, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { assembleRootfs, releaseRootfs, rootfsPath, type RootfsMode } from '../../applier/rootfs.js';
+import { assembleRootfs, releaseRootfs, rootfsPath, type RootfsMode } from '../../filesystem/rootfs.js';
 import { snapshotTree } from '../helpers/device-store.js';
 import { isRoot, skipUnlessAvailable } from '../helpers/required-features.js';
 

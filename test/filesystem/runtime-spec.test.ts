@@ -7,8 +7,8 @@ import {
   resolveUser,
   runtimeSpec,
   stopSignal,
-} from '../../applier/runtime-bundle.js';
-import { DEFAULT_CAPABILITIES } from '../../applier/confinement.js';
+} from '../../filesystem/runtime-spec.js';
+import { DEFAULT_CAPABILITIES } from '../../filesystem/confinement.js';
 import { BUSYBOX_GROUP, BUSYBOX_PASSWD } from '../../fixtures/busybox-rootfs.js';
 
 const accounts = { passwd: BUSYBOX_PASSWD, group: BUSYBOX_GROUP };

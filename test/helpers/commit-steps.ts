@@ -2,10 +2,10 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, realpath } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TEST_STEPS } from '../../applier/crash-point.js';
+import { TEST_STEPS } from '../../filesystem/crash-point.js';
 
 /**
- * The steps of an update's commit protocol (applier/crash-point.ts): every fsync,
+ * The steps of an update's commit protocol (filesystem/crash-point.ts): every fsync,
  * syncfs, rename, symlink and deletion, in order, and interruptions aimed at one of them.
  */
 export interface CommitStep {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DigestCounter, sha256Digest, type Digest } from '../../shared/digest.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
-import { Store } from '../../applier/store.js';
+import { Store } from '../../applier/device-store/device-store.js';
 
 /** Fills an empty directory with one layer's files (whiteouts as literal `.wh.` files). */
 export type LayerContent = (dir: string) => Promise<void>;

@@ -8,8 +8,8 @@ import { buildImage } from '../../cli/src/lib/build/build-image.js';
 import { openImage } from '../../cli/src/lib/image/open-image.js';
 import { generateReleaseKey, loadPrivateKey } from '../../cli/src/lib/keys.js';
 import { publishRelease, type PublishReleaseResult } from '../../cli/src/lib/release/publish-release.js';
-import type { ArtifactStore } from '../../cli/src/lib/store/artifact-store.js';
-import { FileStore } from '../../cli/src/lib/store/file-store.js';
+import type { ArtifactStore } from '../../cli/src/lib/artifact-store/artifact-store.js';
+import { FileStore } from '../../cli/src/lib/artifact-store/file-store.js';
 
 /** Relative path -> file content. Parent directories are created as needed. */
 export type FileTree = Record<string, string | Buffer>;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
-import { connectS3 } from '../../cli/src/lib/store/s3-client.js';
+import { connectS3 } from '../../cli/src/lib/artifact-store/s3-client.js';
 
 /**
  * s3rver's only account. It answers 403 InvalidAccessKeyId to any other access key id;

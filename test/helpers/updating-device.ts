@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Test } from 'tap';
-import { releaseRootfs } from '../../applier/rootfs.js';
+import { releaseRootfs } from '../../filesystem/rootfs.js';
 import { ensureApplierBundle, runApplier } from './applier-bundle.js';
 import { runProcess, type ProcessResult } from './run.js';
 import { newSigner, trustRootJson, type Signer } from './signed-artifact-store.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { ERROR_EXIT_CODES } from '../../shared/errors.js';
-import { releaseRootfs } from '../../applier/rootfs.js';
+import { releaseRootfs } from '../../filesystem/rootfs.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { REPO_ROOT, runProcess } from '../helpers/run.js';
 import { publishRunnableRelease } from '../helpers/runnable-release.js';

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { openSource } from '../../applier/source.js';
+import { openSource } from '../../applier/update/fetch/source.js';
 import { RegistryAuth } from '../../cli/src/lib/registry/registry-auth.js';
 
 interface Seen {

@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { readDeviceConfig } from '../../applier/device-config.js';
-import { readAuthorizationFile } from '../../applier/source.js';
-import { readGivenTrustRoot } from '../../applier/trust.js';
+import { readDeviceConfig } from '../../applier/runtime/device-config.js';
+import { readAuthorizationFile } from '../../applier/update/fetch/source.js';
+import { readGivenTrustRoot } from '../../applier/update/verify/trust.js';
 import { readBuildSpec } from '../../cli/src/lib/build/build-spec.js';
 import { readDockerignore } from '../../cli/src/lib/dockerfile/dockerignore.js';
 import { loadPrivateKey, loadPublicKey, readTrustRootFile } from '../../cli/src/lib/keys.js';

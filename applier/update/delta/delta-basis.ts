@@ -1,15 +1,15 @@
 import { constants } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
-import type { BasisReader } from '../shared/delta/decoder.js';
-import type { BasisEntry, DeltaHeader } from '../shared/delta/format.js';
-import { InflatedMembers } from '../shared/delta/inflated-basis.js';
-import { safeEntryPath } from '../shared/tar/entry-path.js';
-import { GarbagePacer } from './garbage-pacer.js';
-import { openLayerMetaFile, type OpenLayerMeta } from './layer-meta-file.js';
+import { PrtiqlError } from '../../../shared/errors.js';
+import type { BasisReader } from '../../../shared/delta/decoder.js';
+import type { BasisEntry, DeltaHeader } from '../../../shared/delta/format.js';
+import { InflatedMembers } from '../../../shared/delta/inflated-basis.js';
+import { safeEntryPath } from '../../../shared/tar/entry-path.js';
+import { GarbagePacer } from '../garbage-pacer.js';
+import { openLayerMetaFile, type OpenLayerMeta } from '../../device-store/layer-meta-file.js';
 import { TarLayout } from './tar-layout.js';
-import type { Store } from './store.js';
+import type { Store } from '../../device-store/device-store.js';
 
 /** Open basis files kept at once; more are closed least recently used first. */
 const MAX_OPEN_FILES = 64;

@@ -1,5 +1,5 @@
-import type { LayerMeta, SkeletonSegment } from '../shared/layer-meta.js';
-import { lastStartAtOrBefore } from '../shared/last-start.js';
+import type { LayerMeta, SkeletonSegment } from '../../../shared/layer-meta.js';
+import { lastStartAtOrBefore } from '../../../shared/last-start.js';
 
 /** A stretch of a layer's tar: skeleton bytes from `skeletonOffset`, or a file's content from `offset`. */
 export type TarStretch = { length: number } & ({ skeletonOffset: number } | { path: string; size: number; offset: number });

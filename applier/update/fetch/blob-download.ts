@@ -1,7 +1,7 @@
-import { verifiedChunks } from '../shared/chunks.js';
-import { PrtiqlError } from '../shared/errors.js';
-import type { BlobRef } from '../shared/release.js';
-import { blobPath } from '../shared/store-layout.js';
+import { verifiedChunks } from '../../../shared/chunks.js';
+import { PrtiqlError } from '../../../shared/errors.js';
+import type { BlobRef } from '../../../shared/release.js';
+import { blobPath } from '../../../shared/store-layout.js';
 import { waitToRetry } from './retry.js';
 import type { Source } from './source.js';
 

@@ -1,11 +1,11 @@
-import { readCapped } from '../shared/capped-read.js';
-import { PrtiqlError } from '../shared/errors.js';
-import { statusError } from '../shared/http-status.js';
-import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../shared/limits.js';
-import { MediaType } from '../shared/oci.js';
-import { documentArtifact, documentLayer } from '../shared/registry-artifacts.js';
-import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../shared/registry-auth-protocol.js';
-import { parseBlobPath } from '../shared/store-layout.js';
+import { readCapped } from '../../../shared/capped-read.js';
+import { PrtiqlError } from '../../../shared/errors.js';
+import { statusError } from '../../../shared/http-status.js';
+import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../../../shared/limits.js';
+import { MediaType } from '../../../shared/oci.js';
+import { documentArtifact, documentLayer } from '../../../shared/registry-artifacts.js';
+import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../../../shared/registry-auth-protocol.js';
+import { parseBlobPath } from '../../../shared/store-layout.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
 

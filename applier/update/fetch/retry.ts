@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { isPrtiqlError, PrtiqlError } from '../../../shared/errors.js';
 
 /** How the applier retries transient network failures (E_NETWORK); every other failure is final. */
 export interface RetryPolicy {

@@ -1,4 +1,4 @@
-import { readCapped } from '../shared/capped-read.js';
+import { readCapped } from '../../../shared/capped-read.js';
 import { retrying } from './retry.js';
 import type { Source } from './source.js';
 

@@ -3,11 +3,11 @@ import { stat } from 'node:fs/promises';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
-import { PrtiqlError } from '../shared/errors.js';
+import { PrtiqlError } from '../../../shared/errors.js';
 import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
-import { readFileCapped } from '../shared/capped-read.js';
-import { statusError } from '../shared/http-status.js';
+import { readFileCapped } from '../../../shared/capped-read.js';
+import { statusError } from '../../../shared/http-status.js';
 
 export interface FetchOptions {
   /** The resource's largest acceptable size (its signed size): anything larger is E_TOO_LARGE. */

@@ -1,12 +1,12 @@
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { MAX_DOCUMENT_BYTES, MAX_TIMESTAMP_BYTES } from '../shared/limits.js';
-import { verifyRelease, type ReleaseVerdict } from '../shared/release.js';
-import { pointerPath, timestampPath } from '../shared/store-layout.js';
-import { checkReleaseMatchesTimestamp, verifyTimestamp, type Timestamp } from '../shared/timestamp.js';
-import type { LoadedTrustRoot } from '../shared/trust-root.js';
-import { fetchSignedDocument } from './signed-metadata.js';
-import type { Source } from './source.js';
-import type { Store, StoreState, TimestampFloor } from './store.js';
+import { isPrtiqlError, PrtiqlError } from '../../../shared/errors.js';
+import { MAX_DOCUMENT_BYTES, MAX_TIMESTAMP_BYTES } from '../../../shared/limits.js';
+import { verifyRelease, type ReleaseVerdict } from '../../../shared/release.js';
+import { pointerPath, timestampPath } from '../../../shared/store-layout.js';
+import { checkReleaseMatchesTimestamp, verifyTimestamp, type Timestamp } from '../../../shared/timestamp.js';
+import type { LoadedTrustRoot } from '../../../shared/trust-root.js';
+import { fetchSignedDocument } from '../fetch/signed-metadata.js';
+import type { Source } from '../fetch/source.js';
+import type { Store, StoreState, TimestampFloor } from '../../device-store/device-store.js';
 
 export interface ReleaseCheckRequest {
   source: Source;

@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { readFileCapped } from '../shared/capped-read.js';
-import { isPrtiqlError, PrtiqlError } from '../shared/errors.js';
-import { MAX_ROOT_BYTES } from '../shared/limits.js';
-import { rootPath } from '../shared/store-layout.js';
-import { loadTrustRoot, verifyRootSuccessor, type LoadedTrustRoot } from '../shared/trust-root.js';
-import { replaceFileDurably } from './durable.js';
-import type { Logger } from './log.js';
-import { fetchSignedDocument } from './signed-metadata.js';
-import type { Source } from './source.js';
-import { STORE_LAYOUT, type Store } from './store.js';
+import { readFileCapped } from '../../../shared/capped-read.js';
+import { isPrtiqlError, PrtiqlError } from '../../../shared/errors.js';
+import { MAX_ROOT_BYTES } from '../../../shared/limits.js';
+import { rootPath } from '../../../shared/store-layout.js';
+import { loadTrustRoot, verifyRootSuccessor, type LoadedTrustRoot } from '../../../shared/trust-root.js';
+import { replaceFileDurably } from '../../../filesystem/durable.js';
+import type { Logger } from '../../log.js';
+import { fetchSignedDocument } from '../fetch/signed-metadata.js';
+import type { Source } from '../fetch/source.js';
+import { STORE_LAYOUT, type Store } from '../../device-store/device-store.js';
 
 /** Most root rotations one update follows; the rest wait for the next update. */
 export const MAX_ROOT_CHAIN_STEPS = 32;

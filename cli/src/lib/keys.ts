@@ -8,8 +8,8 @@ import { ownDirectoryEntries } from '../../../shared/own-directory.js';
 import { MediaType } from '../../../shared/oci.js';
 import { loadTrustRoot, trustRootPayload, verifyRootSuccessor, type TrustRoot } from '../../../shared/trust-root.js';
 import { publishRoot } from './release/trust-documents.js';
-import type { ArtifactStore } from './store/artifact-store.js';
-import { replaceFileDurably } from './store/durable-write.js';
+import type { ArtifactStore } from './artifact-store/artifact-store.js';
+import { replaceFileDurably } from './artifact-store/durable-write.js';
 import { MAX_ROOT_BYTES } from '../../../shared/limits.js';
 
 export const PRIVATE_KEY_FILE = 'release-key.pem';

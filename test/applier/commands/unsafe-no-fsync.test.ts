@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import t from 'tap';
-import { Store } from '../../applier/store.js';
-import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../applier/unsafe-no-fsync.js';
-import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { runProcess } from '../helpers/run.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../../applier/commands/unsafe-no-fsync.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { runProcess } from '../../helpers/run.js';
 
 t.test('the test-only switch that disables fsync cannot be turned on by half', async (t) => {
   await ensureApplierBundle();

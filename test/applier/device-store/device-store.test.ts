@@ -1,9 +1,9 @@
 import { lstat, mkdir, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { Store } from '../../applier/store.js';
-import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
-import { MediaType, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { digestHex, sha256Digest, type Digest } from '../../../shared/digest.js';
+import { MediaType, type ImageConfig, type ImageManifest } from '../../../shared/oci.js';
 
 /** Records an image whose config names `diffIDs`, with an (empty) directory per layer. */
 async function addImage(store: Store, diffIDs: Digest[]): Promise<Digest> {

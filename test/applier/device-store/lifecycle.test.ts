@@ -2,12 +2,12 @@ import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { acquireStoreLock } from '../../applier/lock.js';
-import { digestHex, sha256Digest } from '../../shared/digest.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import type { ProcessResult } from '../helpers/run.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../helpers/signed-artifact-store.js';
-import { checkStore, knownReleases } from '../helpers/store-invariant.js';
+import { acquireStoreLock } from '../../../applier/device-store/lock.js';
+import { digestHex, sha256Digest } from '../../../shared/digest.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import type { ProcessResult } from '../../helpers/run.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../../helpers/signed-artifact-store.js';
+import { checkStore, knownReleases } from '../../helpers/store-invariant.js';
 
 const layer = (version: number): FixtureEntry[] => [
   { path: 'app', type: 'directory', mode: 0o755 },

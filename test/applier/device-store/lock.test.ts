@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { acquireStoreLock } from '../../applier/lock.js';
-import { REPO_ROOT } from '../helpers/run.js';
+import { acquireStoreLock } from '../../../applier/device-store/lock.js';
+import { REPO_ROOT } from '../../helpers/run.js';
 
 t.test('one holder at a time; released on release()', async (t) => {
   const lockPath = join(t.testdir(), 'lock');

@@ -2,11 +2,11 @@ import { chmod, chown, copyFile, mkdir, readFile, rm, symlink, writeFile } from 
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { digestHex, sha256Digest } from '../../shared/digest.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import { runTool } from '../helpers/run.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../helpers/signed-artifact-store.js';
-import { checkStore, knownReleases, type StoreMoment } from '../helpers/store-invariant.js';
+import { digestHex, sha256Digest } from '../../../shared/digest.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { runTool } from '../../helpers/run.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../../helpers/signed-artifact-store.js';
+import { checkStore, knownReleases, type StoreMoment } from '../../helpers/store-invariant.js';
 
 /**
  * The crash tests trust this check to see any damage: each way a store can be wrong must be

@@ -1,13 +1,13 @@
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { silentLogger } from '../../applier/log.js';
-import { openSource } from '../../applier/source.js';
-import { storeStatus } from '../../applier/status.js';
-import { Store } from '../../applier/store.js';
-import { update } from '../../applier/update.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
+import { silentLogger } from '../../../applier/log.js';
+import { openSource } from '../../../applier/update/fetch/source.js';
+import { storeStatus } from '../../../applier/device-store/status.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { update } from '../../../applier/update/update.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
 
 const layers = [[{ path: 'hello', type: 'file' as const, mode: 0o644, content: 'hi\n' }]];
 

@@ -1,16 +1,16 @@
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { ImageConfig } from '../../shared/oci.js';
-import { DEFAULT_CAPABILITIES, LINUX_CAPABILITIES } from '../../applier/confinement.js';
-import { parseDeviceConfig } from '../../applier/device-config.js';
-import { runtimeSpec } from '../../applier/runtime-bundle.js';
-import { seccompProfile } from '../../applier/seccomp-profile.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import { containerStore } from '../helpers/container-store.js';
-import type { LayerContent } from '../helpers/device-store.js';
-import { missingCommand, RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
-import { runTool } from '../helpers/run.js';
+import type { ImageConfig } from '../../../shared/oci.js';
+import { DEFAULT_CAPABILITIES, LINUX_CAPABILITIES } from '../../../filesystem/confinement.js';
+import { parseDeviceConfig } from '../../../applier/runtime/device-config.js';
+import { runtimeSpec } from '../../../filesystem/runtime-spec.js';
+import { seccompProfile } from '../../../filesystem/seccomp-profile.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { containerStore } from '../../helpers/container-store.js';
+import type { LayerContent } from '../../helpers/device-store.js';
+import { missingCommand, RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
+import { runTool } from '../../helpers/run.js';
 
 const PERL = '/usr/bin/perl';
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT || (await missingCommand('ldd', [PERL], `probes containers with the host's ${PERL} (Debian perl-base)`)));

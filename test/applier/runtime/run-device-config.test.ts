@@ -1,13 +1,13 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ImageConfig } from '../../shared/oci.js';
-import { loadDeviceConfig, parseDeviceConfig } from '../../applier/device-config.js';
-import { runtimeSpec } from '../../applier/runtime-bundle.js';
-import { containerStore } from '../helpers/container-store.js';
-import { runProcess } from '../helpers/run.js';
-import { startApplier } from '../helpers/running-applier.js';
-import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
+import type { ImageConfig } from '../../../shared/oci.js';
+import { loadDeviceConfig, parseDeviceConfig } from '../../../applier/runtime/device-config.js';
+import { runtimeSpec } from '../../../filesystem/runtime-spec.js';
+import { containerStore } from '../../helpers/container-store.js';
+import { runProcess } from '../../helpers/run.js';
+import { startApplier } from '../../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const FILE = '/etc/prtiql/device.json';

@@ -1,17 +1,17 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import type { ContainerConfig } from '../../shared/oci.js';
-import type { RootfsMode } from '../../applier/rootfs.js';
-import { Store } from '../../applier/store.js';
-import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
-import { APP_LAYER, containerStore } from '../helpers/container-store.js';
-import { installImage, snapshotTree, type LayerContent } from '../helpers/device-store.js';
-import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
-import { runnableLayers } from '../helpers/runnable-release.js';
-import { startApplier } from '../helpers/running-applier.js';
-import { publishTestRelease } from '../helpers/signed-artifact-store.js';
-import { updatingDevice } from '../helpers/updating-device.js';
+import type { ContainerConfig } from '../../../shared/oci.js';
+import type { RootfsMode } from '../../../filesystem/rootfs.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { createBusyboxRootfs } from '../../../fixtures/busybox-rootfs.js';
+import { APP_LAYER, containerStore } from '../../helpers/container-store.js';
+import { installImage, snapshotTree, type LayerContent } from '../../helpers/device-store.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
+import { runnableLayers } from '../../helpers/runnable-release.js';
+import { startApplier } from '../../helpers/running-applier.js';
+import { publishTestRelease } from '../../helpers/signed-artifact-store.js';
+import { updatingDevice } from '../../helpers/updating-device.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 /** A service that says it is up, then runs until SIGTERM. */

@@ -2,13 +2,13 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { ContainerConfig } from '../../shared/oci.js';
-import { parseRunOptions } from '../../applier/run.js';
-import { Store } from '../../applier/store.js';
-import { containerStore, leftovers } from '../helpers/container-store.js';
-import { snapshotTree, type LayerContent } from '../helpers/device-store.js';
-import { startApplier } from '../helpers/running-applier.js';
-import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../helpers/required-features.js';
+import type { ContainerConfig } from '../../../shared/oci.js';
+import { parseRunOptions } from '../../../applier/runtime/run.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { containerStore, leftovers } from '../../helpers/container-store.js';
+import { snapshotTree, type LayerContent } from '../../helpers/device-store.js';
+import { startApplier } from '../../helpers/running-applier.js';
+import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 

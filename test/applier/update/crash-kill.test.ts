@@ -1,12 +1,12 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, stepNumber, type CommitStep } from '../helpers/commit-steps.js';
-import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES } from '../helpers/crash-scenario.js';
-import { memoryTestDir } from '../helpers/memory-dir.js';
-import { runProcess, runTool } from '../helpers/run.js';
-import { checkStore } from '../helpers/store-invariant.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, stepNumber, type CommitStep } from '../../helpers/commit-steps.js';
+import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES } from '../../helpers/crash-scenario.js';
+import { memoryTestDir } from '../../helpers/memory-dir.js';
+import { runProcess, runTool } from '../../helpers/run.js';
+import { checkStore } from '../../helpers/store-invariant.js';
 
 /**
  * CI kills the update once in every phase of its commit protocol (a random step of each);

@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
-import { StoreBasisReader } from '../../applier/delta-basis.js';
-import { Store } from '../../applier/store.js';
-import { installLayer } from '../../applier/update.js';
-import { sha256Digest } from '../../shared/digest.js';
-import type { BasisEntry, DeltaHeader } from '../../shared/delta/format.js';
-import type { ReleaseLayer } from '../../shared/release.js';
-import { layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js';
-import { deterministicBytes } from '../helpers/deterministic-bytes.js';
+import { StoreBasisReader } from '../../../applier/update/delta/delta-basis.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { installLayer } from '../../../applier/update/update.js';
+import { sha256Digest } from '../../../shared/digest.js';
+import type { BasisEntry, DeltaHeader } from '../../../shared/delta/format.js';
+import type { ReleaseLayer } from '../../../shared/release.js';
+import { layerTar, type FixtureEntry } from '../../helpers/signed-artifact-store.js';
+import { deterministicBytes } from '../../helpers/deterministic-bytes.js';
 
 /**
  * The device reads a delta's bases from its committed layers: a file from the layer

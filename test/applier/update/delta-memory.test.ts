@@ -2,13 +2,13 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { readCapped } from '../../shared/capped-read.js';
-import type { DeltaOp } from '../../shared/delta/format.js';
-import { encodeDelta } from '../../shared/delta/writer.js';
-import { digestHex, sha256Digest } from '../../shared/digest.js';
-import { bareApplierCommand, ensureApplierBundle, runApplier } from '../helpers/applier-bundle.js';
-import { runProcess } from '../helpers/run.js';
-import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+import { readCapped } from '../../../shared/capped-read.js';
+import type { DeltaOp } from '../../../shared/delta/format.js';
+import { encodeDelta } from '../../../shared/delta/writer.js';
+import { digestHex, sha256Digest } from '../../../shared/digest.js';
+import { bareApplierCommand, ensureApplierBundle, runApplier } from '../../helpers/applier-bundle.js';
+import { runProcess } from '../../helpers/run.js';
+import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry } from '../../helpers/signed-artifact-store.js';
 
 /**
  * The delta path of `applier update` within the device's 64 MiB, on the access pattern that

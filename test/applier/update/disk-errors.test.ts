@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t, { type Test } from 'tap';
-import { blobPath } from '../../shared/store-layout.js';
-import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
-import { loopDevicesUnavailable, makeExt4Image, withLoopMount, withTmpfs } from '../helpers/loop-device.js';
-import { runProcess, runTool, type ProcessResult } from '../helpers/run.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../helpers/signed-artifact-store.js';
-import { checkStore, knownReleases, type KnownReleases } from '../helpers/store-invariant.js';
-import { skipUnlessAvailable } from '../helpers/required-features.js';
+import { blobPath } from '../../../shared/store-layout.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { startFaultServer, type FaultServer } from '../../helpers/fault-server.js';
+import { loopDevicesUnavailable, makeExt4Image, withLoopMount, withTmpfs } from '../../helpers/loop-device.js';
+import { runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../../helpers/signed-artifact-store.js';
+import { checkStore, knownReleases, type KnownReleases } from '../../helpers/store-invariant.js';
+import { skipUnlessAvailable } from '../../helpers/required-features.js';
 
 const SMALL_LAYER: FixtureEntry[] = [
   { path: 'etc', type: 'directory', mode: 0o755 },

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { downloadVerified } from '../../applier/blob-download.js';
-import type { RetryPolicy } from '../../applier/retry.js';
-import { openSource, type HttpTimeouts, type Source } from '../../applier/source.js';
-import { ChunkHasher } from '../../shared/chunks.js';
-import { sha256Digest } from '../../shared/digest.js';
-import { MediaType } from '../../shared/oci.js';
-import type { BlobRef } from '../../shared/release.js';
-import { blobPath } from '../../shared/store-layout.js';
-import { startFaultServer, type FaultServer } from '../helpers/fault-server.js';
+import { downloadVerified } from '../../../applier/update/fetch/blob-download.js';
+import type { RetryPolicy } from '../../../applier/update/fetch/retry.js';
+import { openSource, type HttpTimeouts, type Source } from '../../../applier/update/fetch/source.js';
+import { ChunkHasher } from '../../../shared/chunks.js';
+import { sha256Digest } from '../../../shared/digest.js';
+import { MediaType } from '../../../shared/oci.js';
+import type { BlobRef } from '../../../shared/release.js';
+import { blobPath } from '../../../shared/store-layout.js';
+import { startFaultServer, type FaultServer } from '../../helpers/fault-server.js';
 
 const CHUNK = 64 * 1024;
 

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { serveDirectory } from '../../scripts/lib/static-server.js';
-import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { runProcess, type ProcessResult } from '../helpers/run.js';
-import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry } from '../helpers/signed-artifact-store.js';
-import { missingPath, skipUnlessAvailable } from '../helpers/required-features.js';
+import { serveDirectory } from '../../../scripts/lib/static-server.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { runProcess, type ProcessResult } from '../../helpers/run.js';
+import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry } from '../../helpers/signed-artifact-store.js';
+import { missingPath, skipUnlessAvailable } from '../../helpers/required-features.js';
 
 /** DESIGN §7 and the hardening brief: a 300 MB layer applied in at most 64 MiB of peak RSS. */
 const LAYER_MB = Number(process.env.PRTIQL_MEMORY_LAYER_MB ?? 300);

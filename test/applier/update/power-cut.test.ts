@@ -2,16 +2,16 @@ import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../applier/unsafe-no-fsync.js';
-import { bareApplierCommand, ensureApplierBundle } from '../helpers/applier-bundle.js';
-import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, type AimedInterruption, type CommitStep } from '../helpers/commit-steps.js';
-import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScenario } from '../helpers/crash-scenario.js';
-import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../helpers/loop-device.js';
-import { memoryTestDir } from '../helpers/memory-dir.js';
-import { runProcess, runTool } from '../helpers/run.js';
-import { unlessMissing } from '../helpers/unless-missing.js';
-import { checkStore, type StoreCheck } from '../helpers/store-invariant.js';
-import { skipUnlessAvailable } from '../helpers/required-features.js';
+import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../../applier/commands/unsafe-no-fsync.js';
+import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
+import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, type AimedInterruption, type CommitStep } from '../../helpers/commit-steps.js';
+import { expectedVersions, prepareCrashScenario, SCENARIO_PHASES, type CrashScenario } from '../../helpers/crash-scenario.js';
+import { holdBackWriteback, loopDevicesUnavailable, makeExt4Image, whileDeviceQuiet, withLoopMount } from '../../helpers/loop-device.js';
+import { memoryTestDir } from '../../helpers/memory-dir.js';
+import { runProcess, runTool } from '../../helpers/run.js';
+import { unlessMissing } from '../../helpers/unless-missing.js';
+import { checkStore, type StoreCheck } from '../../helpers/store-invariant.js';
+import { skipUnlessAvailable } from '../../helpers/required-features.js';
 
 /**
  * CI cuts the power once in every phase of the update's commit protocol (a random step of

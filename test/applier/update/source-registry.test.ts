@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { RegistrySource } from '../../applier/registry-source.js';
-import { DEFAULT_RETRY_POLICY } from '../../applier/retry.js';
-import { DEFAULT_HTTP_TIMEOUTS, openSource, type Source } from '../../applier/source.js';
-import { readCapped } from '../../shared/capped-read.js';
-import { digestHex } from '../../shared/digest.js';
-import type { RegistryCredentials } from '../../shared/registry-auth-protocol.js';
-import { verifyRelease } from '../../shared/release.js';
-import { loadTrustRoot } from '../../shared/trust-root.js';
-import { RegistryStore } from '../../cli/src/lib/store/registry-store.js';
-import { pointerPath } from '../../shared/store-layout.js';
-import { makeReleaseFixture } from '../helpers/release-fixture.js';
-import { startRegistry, writeAuthFile } from '../helpers/registry.js';
-import { MAX_DOCUMENT_BYTES } from '../../shared/limits.js';
+import { RegistrySource } from '../../../applier/update/fetch/registry-source.js';
+import { DEFAULT_RETRY_POLICY } from '../../../applier/update/fetch/retry.js';
+import { DEFAULT_HTTP_TIMEOUTS, openSource, type Source } from '../../../applier/update/fetch/source.js';
+import { readCapped } from '../../../shared/capped-read.js';
+import { digestHex } from '../../../shared/digest.js';
+import type { RegistryCredentials } from '../../../shared/registry-auth-protocol.js';
+import { verifyRelease } from '../../../shared/release.js';
+import { loadTrustRoot } from '../../../shared/trust-root.js';
+import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
+import { pointerPath } from '../../../shared/store-layout.js';
+import { makeReleaseFixture } from '../../helpers/release-fixture.js';
+import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
+import { MAX_DOCUMENT_BYTES } from '../../../shared/limits.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
 

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
-import { openSource, type Source } from '../../applier/source.js';
-import { readCapped } from '../../shared/capped-read.js';
+import { openSource, type Source } from '../../../applier/update/fetch/source.js';
+import { readCapped } from '../../../shared/capped-read.js';
 
 const SIGNATURE = 'Policy=eyJzdG9yZSI6Iioi&Signature=c2lnbmVk&Key-Pair-Id=K2TEST';
 

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { openSource, type Source } from '../../applier/source.js';
-import { readCapped } from '../../shared/capped-read.js';
-import { serveDirectory } from '../../scripts/lib/static-server.js';
+import { openSource, type Source } from '../../../applier/update/fetch/source.js';
+import { readCapped } from '../../../shared/capped-read.js';
+import { serveDirectory } from '../../../scripts/lib/static-server.js';
 
 async function read(source: Source, path: string, maxBytes = 1 << 20): Promise<Buffer> {
   const fetched = await source.fetch(path, { maxBytes });

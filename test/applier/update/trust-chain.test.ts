@@ -3,17 +3,17 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { silentLogger } from '../../applier/log.js';
-import { openSource } from '../../applier/source.js';
-import { MAX_ROOT_CHAIN_STEPS } from '../../applier/trust.js';
-import { update } from '../../applier/update.js';
-import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType } from '../../shared/oci.js';
-import { rootPath } from '../../shared/store-layout.js';
-import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
-import { rotateTrustRoot } from '../../cli/src/lib/keys.js';
-import { newSigner, publishTestRelease, trustRootJson, type Signer } from '../helpers/signed-artifact-store.js';
-import { countingServer } from '../helpers/trust-fixtures.js';
+import { silentLogger } from '../../../applier/log.js';
+import { openSource } from '../../../applier/update/fetch/source.js';
+import { MAX_ROOT_CHAIN_STEPS } from '../../../applier/update/verify/trust.js';
+import { update } from '../../../applier/update/update.js';
+import { signEnvelope } from '../../../shared/dsse.js';
+import { MediaType } from '../../../shared/oci.js';
+import { rootPath } from '../../../shared/store-layout.js';
+import { loadTrustRoot, trustRootPayload } from '../../../shared/trust-root.js';
+import { rotateTrustRoot } from '../../../cli/src/lib/keys.js';
+import { newSigner, publishTestRelease, trustRootJson, type Signer } from '../../helpers/signed-artifact-store.js';
+import { countingServer } from '../../helpers/trust-fixtures.js';
 
 const layers = (version: number) => [[{ path: 'version', type: 'file' as const, mode: 0o644, content: `${version}\n` }]];
 

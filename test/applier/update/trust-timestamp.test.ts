@@ -1,14 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { silentLogger } from '../../applier/log.js';
-import { openSource } from '../../applier/source.js';
-import { update, type UpdateRequest } from '../../applier/update.js';
-import { rotateTrustRoot, signTrustRoot } from '../../cli/src/lib/keys.js';
-import { rootPath, timestampPath } from '../../shared/store-layout.js';
-import { loadTrustRoot, trustRootPayload } from '../../shared/trust-root.js';
-import { newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
-import { countingServer, releasePath, resignRelease, writeTestTimestamp } from '../helpers/trust-fixtures.js';
+import { silentLogger } from '../../../applier/log.js';
+import { openSource } from '../../../applier/update/fetch/source.js';
+import { update, type UpdateRequest } from '../../../applier/update/update.js';
+import { rotateTrustRoot, signTrustRoot } from '../../../cli/src/lib/keys.js';
+import { rootPath, timestampPath } from '../../../shared/store-layout.js';
+import { loadTrustRoot, trustRootPayload } from '../../../shared/trust-root.js';
+import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
+import { countingServer, releasePath, resignRelease, writeTestTimestamp } from '../../helpers/trust-fixtures.js';
 
 const layers = (version: number) => [[{ path: 'version', type: 'file' as const, mode: 0o644, content: `${version}\n` }]];
 const hour = 3_600_000;

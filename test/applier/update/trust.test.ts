@@ -2,13 +2,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { silentLogger } from '../../applier/log.js';
-import { openSource } from '../../applier/source.js';
-import { update } from '../../applier/update.js';
-import { signEnvelope } from '../../shared/dsse.js';
-import { MediaType } from '../../shared/oci.js';
-import { trustRootPayload } from '../../shared/trust-root.js';
-import { newSigner, publishTestRelease, trustRootJson, type Signer } from '../helpers/signed-artifact-store.js';
+import { silentLogger } from '../../../applier/log.js';
+import { openSource } from '../../../applier/update/fetch/source.js';
+import { update } from '../../../applier/update/update.js';
+import { signEnvelope } from '../../../shared/dsse.js';
+import { MediaType } from '../../../shared/oci.js';
+import { trustRootPayload } from '../../../shared/trust-root.js';
+import { newSigner, publishTestRelease, trustRootJson, type Signer } from '../../helpers/signed-artifact-store.js';
 
 const layers = (version: number) => [[{ path: 'version', type: 'file' as const, mode: 0o644, content: `${version}\n` }]];
 

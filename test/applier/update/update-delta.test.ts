@@ -4,14 +4,14 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { createDeltaPlanner } from '../../cli/src/lib/delta/planner.js';
-import { encodeDelta } from '../../shared/delta/writer.js';
-import type { DeltaOp } from '../../shared/delta/format.js';
-import { digestHex, sha256Digest, type Digest } from '../../shared/digest.js';
-import type { ReleaseDelta } from '../../shared/release.js';
-import { readCapped } from '../../shared/capped-read.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../helpers/signed-artifact-store.js';
+import { createDeltaPlanner } from '../../../cli/src/lib/delta/planner.js';
+import { encodeDelta } from '../../../shared/delta/writer.js';
+import type { DeltaOp } from '../../../shared/delta/format.js';
+import { digestHex, sha256Digest, type Digest } from '../../../shared/digest.js';
+import type { ReleaseDelta } from '../../../shared/release.js';
+import { readCapped } from '../../../shared/capped-read.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease, type Signer } from '../../helpers/signed-artifact-store.js';
 
 const DATA_SIZE = 2 * 1024 * 1024 + 5;
 const base: FixtureEntry[] = [

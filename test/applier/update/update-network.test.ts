@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import { fullLayerTar } from '../../applier/layer-tar.js';
-import { openSource } from '../../applier/source.js';
-import { Store } from '../../applier/store.js';
-import { installLayer } from '../../applier/update.js';
-import { ChunkHasher } from '../../shared/chunks.js';
-import { digestHex, sha256Digest } from '../../shared/digest.js';
-import { MediaType } from '../../shared/oci.js';
-import type { ReleaseLayer } from '../../shared/release.js';
-import { blobPath } from '../../shared/store-layout.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import { startFaultServer } from '../helpers/fault-server.js';
-import { layerTar, newSigner, publishTestRelease, trustRootJson } from '../helpers/signed-artifact-store.js';
+import { fullLayerTar } from '../../../applier/update/layer-tar.js';
+import { openSource } from '../../../applier/update/fetch/source.js';
+import { Store } from '../../../applier/device-store/device-store.js';
+import { installLayer } from '../../../applier/update/update.js';
+import { ChunkHasher } from '../../../shared/chunks.js';
+import { digestHex, sha256Digest } from '../../../shared/digest.js';
+import { MediaType } from '../../../shared/oci.js';
+import type { ReleaseLayer } from '../../../shared/release.js';
+import { blobPath } from '../../../shared/store-layout.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { startFaultServer } from '../../helpers/fault-server.js';
+import { layerTar, newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
 
 /** Every file of a directory artifact store, by store path, for the fault server. */
 async function storeFiles(root: string): Promise<Record<string, Buffer>> {

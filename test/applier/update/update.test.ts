@@ -3,14 +3,14 @@ import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { openLayerMetaFile } from '../../applier/layer-meta-file.js';
-import { acquireStoreLock } from '../../applier/lock.js';
-import { digestHex } from '../../shared/digest.js';
-import { ERROR_EXIT_CODES, type ErrorCode } from '../../shared/errors.js';
-import { reassembleTar } from '../../shared/layer-meta.js';
-import { serveDirectory } from '../../scripts/lib/static-server.js';
-import { runApplier } from '../helpers/applier-bundle.js';
-import type { ProcessResult } from '../helpers/run.js';
+import { openLayerMetaFile } from '../../../applier/device-store/layer-meta-file.js';
+import { acquireStoreLock } from '../../../applier/device-store/lock.js';
+import { digestHex } from '../../../shared/digest.js';
+import { ERROR_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
+import { reassembleTar } from '../../../shared/layer-meta.js';
+import { serveDirectory } from '../../../scripts/lib/static-server.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import type { ProcessResult } from '../../helpers/run.js';
 import {
   FIXTURE_MTIME,
   newSigner,
@@ -19,8 +19,8 @@ import {
   type FixtureEntry,
   type PublishedRelease,
   type Signer,
-} from '../helpers/signed-artifact-store.js';
-import { listTree } from '../helpers/tree-listing.js';
+} from '../../helpers/signed-artifact-store.js';
+import { listTree } from '../../helpers/tree-listing.js';
 
 const BASE_LAYER: FixtureEntry[] = [
   { path: 'bin', type: 'directory', mode: 0o755 },

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import t from 'tap';
 import { readCapped } from '../../../shared/capped-read.js';
 import { sha256Digest, digestHex } from '../../../shared/digest.js';
-import { FileStore } from '../../../cli/src/lib/store/file-store.js';
+import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { pointerPath } from '../../../shared/store-layout.js';
 
 const blob = Buffer.from('layer bytes '.repeat(1000));

@@ -1,9 +1,9 @@
 import { join, resolve } from 'node:path';
 import t from 'tap';
-import { FileStore } from '../../../cli/src/lib/store/file-store.js';
-import { openStore } from '../../../cli/src/lib/store/open-store.js';
-import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
-import { S3Store } from '../../../cli/src/lib/store/s3-store.js';
+import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
+import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
+import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
+import { S3Store } from '../../../cli/src/lib/artifact-store/s3-store.js';
 import { pointerPath } from '../../../shared/store-layout.js';
 
 t.test('file:// URLs open a directory store', async (t) => {

@@ -13,7 +13,7 @@ import { readDeltaRecord, writeDeltaRecord } from '../../../cli/src/lib/delta/de
 import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { RegistryClient } from '../../../cli/src/lib/registry/registry-client.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
-import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
+import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
 import { deltaRecordPath, pointerPath } from '../../../shared/store-layout.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { runTool } from '../../helpers/run.js';

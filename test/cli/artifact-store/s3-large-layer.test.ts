@@ -9,7 +9,7 @@ import t from 'tap';
 import { DigestCounter, digestHex } from '../../../shared/digest.js';
 import { buildImage } from '../../../cli/src/lib/build/build-image.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
-import { PART_SIZE, PARTS_IN_FLIGHT } from '../../../cli/src/lib/store/s3-upload.js';
+import { PART_SIZE, PARTS_IN_FLIGHT } from '../../../cli/src/lib/artifact-store/s3-upload.js';
 import { REPO_ROOT, runProcess } from '../../helpers/run.js';
 import { s3rverClient, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
 

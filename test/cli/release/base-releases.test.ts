@@ -9,8 +9,8 @@ import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { buildImage } from '../../../cli/src/lib/build/build-image.js';
 import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
-import { FileStore } from '../../../cli/src/lib/store/file-store.js';
-import { openStoreImage } from '../../../cli/src/lib/store/store-image.js';
+import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
+import { openStoreImage } from '../../../cli/src/lib/artifact-store/store-image.js';
 import { historyPath, pointerPath } from '../../../shared/store-layout.js';
 import { makeReleaseFixture, type FileTree, type ReleaseFixture } from '../../helpers/release-fixture.js';
 

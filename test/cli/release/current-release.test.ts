@@ -7,7 +7,7 @@ import { MediaType } from '../../../shared/oci.js';
 import { encodeRelease, type Release } from '../../../shared/release.js';
 import { readCurrentRelease } from '../../../cli/src/lib/release/current-release.js';
 import { signRelease } from '../../../cli/src/lib/release/sign-release.js';
-import { FileStore } from '../../../cli/src/lib/store/file-store.js';
+import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { pointerPath } from '../../../shared/store-layout.js';
 
 const key = generateKeyPairSync('ed25519').privateKey;

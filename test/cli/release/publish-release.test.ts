@@ -12,8 +12,8 @@ import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { OciLayout } from '../../../cli/src/lib/image/oci-layout.js';
 import { publishRelease, type PublishReleaseOptions } from '../../../cli/src/lib/release/publish-release.js';
-import type { ArtifactStore } from '../../../cli/src/lib/store/artifact-store.js';
-import { FileStore } from '../../../cli/src/lib/store/file-store.js';
+import type { ArtifactStore } from '../../../cli/src/lib/artifact-store/artifact-store.js';
+import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { pointerPath } from '../../../shared/store-layout.js';
 

@@ -9,7 +9,7 @@ import { MediaType } from '../../../shared/oci.js';
 import { releaseImages, verifyRelease, type Release } from '../../../shared/release.js';
 import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
-import { RegistryStore } from '../../../cli/src/lib/store/registry-store.js';
+import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
 import { pointerPath } from '../../../shared/store-layout.js';
 import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';

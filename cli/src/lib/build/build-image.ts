@@ -12,7 +12,7 @@ import type { RegistryOptions } from '../registry/registry-client.js';
 import type { ProgressFactory } from '../../progress.js';
 import type { BuildSpec, ImageSettings, LayerSource } from './build-spec.js';
 import { checkDirectory, directoryEntries } from './directory-entries.js';
-import { writeLayerBlob, type WrittenLayer } from './layer-blob.js';
+import { writeLayerBlob, type WrittenLayer } from './write-layer-blob.js';
 import { hostPlatform } from './platform.js';
 import { rfc3339, sourceDateEpoch } from './source-date-epoch.js';
 import { spoolTarFile } from './tar-file-entries.js';

@@ -3,7 +3,7 @@ import { isDigest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { ReleaseDelta, ReleaseDescriptor } from '../../../../shared/release.js';
 import { deltaRecordPath } from '../../../../shared/store-layout.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 /**
  * What `prtiql delta` leaves in a store for one (base image, target image) pair, so that

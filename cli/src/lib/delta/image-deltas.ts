@@ -9,7 +9,7 @@ import type { BlobRef, ReleaseDelta, ReleaseDescriptor } from '../../../../share
 import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image, Layer } from '../image/image.js';
 import { publishedManifest } from '../release/store-manifest.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 import { readDeltaRecord, writeDeltaRecord } from './delta-record.js';
 import { createDeltaPlanner } from './planner.js';
 

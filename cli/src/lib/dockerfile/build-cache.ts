@@ -6,9 +6,9 @@ import { Readable } from 'node:stream';
 import { digestHex, isDigest, sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { comparePaths, type TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
-import type { WrittenLayer } from '../build/layer-blob.js';
+import type { WrittenLayer } from '../build/write-layer-blob.js';
 import { OciLayout } from '../image/oci-layout.js';
-import { replaceFileDurably } from '../store/durable-write.js';
+import { replaceFileDurably } from '../artifact-store/durable-write.js';
 
 /** `$PRTIQL_CACHE_DIR`, else `$XDG_CACHE_HOME/prtiql/build`, else `~/.cache/prtiql/build`. */
 export function defaultCacheDirectory(env: NodeJS.ProcessEnv = process.env): string {

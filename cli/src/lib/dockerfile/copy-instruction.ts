@@ -1,6 +1,6 @@
 import { join, posix } from 'node:path';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
-import { resolveUser } from '../../../../applier/runtime-bundle.js';
+import { lstatIfExists } from '../../../../filesystem/layer-view.js';
+import { resolveUser } from '../../../../filesystem/runtime-spec.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_ACCOUNTS_FILE_BYTES } from '../../../../shared/limits.js';
 import type { TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';

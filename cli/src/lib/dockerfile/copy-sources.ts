@@ -2,7 +2,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import picomatch from 'picomatch';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
+import { lstatIfExists } from '../../../../filesystem/layer-view.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
 import { directoryEntries, type Owner } from '../build/directory-entries.js';

@@ -1,7 +1,7 @@
 import { readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
-import { runToolOrFail } from '../../../../applier/tool.js';
+import { lstatIfExists } from '../../../../filesystem/layer-view.js';
+import { runToolOrFail } from '../../../../filesystem/tool.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../../../../shared/tar/whiteout.js';
 

@@ -1,8 +1,8 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { extractLayer, extractLimits } from '../../../../applier/extract.js';
-import { applyLayerDirectory } from '../../../../applier/rootfs.js';
+import { extractLayer, extractLimits } from '../../../../filesystem/extract.js';
+import { applyLayerDirectory } from '../../../../filesystem/rootfs.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { splitTar } from '../../../../shared/tar/split.js';
 

@@ -1,6 +1,6 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
+import { lstatIfExists } from '../../../../filesystem/layer-view.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 
 const MAX_SYMLINK_HOPS = 40;

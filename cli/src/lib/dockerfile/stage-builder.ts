@@ -1,13 +1,13 @@
 import { isAbsolute, join, posix, resolve } from 'node:path';
 import { pipeline, type Readable, type Writable } from 'node:stream';
-import { lstatIfExists } from '../../../../applier/layer-view.js';
-import { applyLayerDirectory } from '../../../../applier/rootfs.js';
+import { lstatIfExists } from '../../../../filesystem/layer-view.js';
+import { applyLayerDirectory } from '../../../../filesystem/rootfs.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
 import { configPlatform } from '../../../../shared/oci-json.js';
 import { MediaType, type ContainerConfig, type Descriptor, type ImageConfig, type Platform } from '../../../../shared/oci.js';
 import { directoryEntries } from '../build/directory-entries.js';
-import { writeLayerBlob, type WrittenLayer } from '../build/layer-blob.js';
+import { writeLayerBlob, type WrittenLayer } from '../build/write-layer-blob.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../build/platform.js';
 import { rfc3339 } from '../build/source-date-epoch.js';
 import { CountingStream } from '../image/counting-stream.js';

@@ -13,7 +13,7 @@ import { MediaType, type Descriptor, type ImageManifest } from '../../../../shar
 import { splitTar } from '../../../../shared/tar/split.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
-import { fsyncDirectory, temporaryPathFor } from '../store/durable-write.js';
+import { fsyncDirectory, temporaryPathFor } from '../artifact-store/durable-write.js';
 import type { Image, Layer, WrittenImage } from './image.js';
 import { TAR_LAYER_TYPES, uncompressedLayerStream } from './layer-stream.js';
 import { formatImageReference, type DockerArchiveReference } from './reference.js';

@@ -8,7 +8,7 @@ import { digestHex, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
-import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../store/durable-write.js';
+import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../artifact-store/durable-write.js';
 import { CountingStream } from './counting-stream.js';
 import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';

@@ -2,7 +2,7 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { releaseImages, type Release, type ReleaseDescriptor } from '../../../../shared/release.js';
 import { historyPath } from '../../../../shared/store-layout.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 /** One release a channel had: its version and the image of each platform. */
 export interface HistoryEntry {

@@ -4,7 +4,7 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { parseRelease, type Release } from '../../../../shared/release.js';
 import { pointerPath } from '../../../../shared/store-layout.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
   try {

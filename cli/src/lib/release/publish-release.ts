@@ -7,7 +7,7 @@ import type { Release, ReleaseDelta, ReleaseImage } from '../../../../shared/rel
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
 import { publishImageDeltas } from '../delta/image-deltas.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
 import { configPlatform } from '../../../../shared/oci-json.js';
 import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';

@@ -1,8 +1,8 @@
 import { configPlatform } from '../../../../shared/oci-json.js';
 import { formatPlatform } from '../../../../shared/platform.js';
 import type { Image } from '../image/image.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
-import { openStoreImage } from '../store/store-image.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
+import { openStoreImage } from '../artifact-store/store-image.js';
 import type { HistoryEntry } from './channel-history.js';
 
 function platformOf(image: Image): string {

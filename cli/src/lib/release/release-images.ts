@@ -6,7 +6,7 @@ import { formatPlatform } from '../../../../shared/platform.js';
 import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import type { ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
-import { describeLayerBlob, type GzipLayerBlob } from './layer-blob.js';
+import { describeLayerBlob, type GzipLayerBlob } from './describe-layer-blob.js';
 import { storeManifest, type ManifestBlob } from './store-manifest.js';
 
 /** One image of a release, as it will be stored: gzip layers described, manifest final. */

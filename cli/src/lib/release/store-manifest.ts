@@ -2,7 +2,7 @@ import { sha256Digest, type Digest } from '../../../../shared/digest.js';
 import { MediaType, type ImageManifest } from '../../../../shared/oci.js';
 import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import type { Image } from '../image/image.js';
-import { describeLayerBlob, isGzipLayer, type GzipLayerBlob } from './layer-blob.js';
+import { describeLayerBlob, isGzipLayer, type GzipLayerBlob } from './describe-layer-blob.js';
 
 export interface ManifestBlob {
   mediaType: string;

@@ -5,7 +5,7 @@ import { MediaType } from '../../../../shared/oci.js';
 import { pointerPath, rootPath, timestampPath } from '../../../../shared/store-layout.js';
 import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
 import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
-import type { ArtifactStore } from '../store/artifact-store.js';
+import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 import { parseCurrentRelease } from './current-release.js';
 
 export interface PublishedRoot {
