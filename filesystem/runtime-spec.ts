@@ -1,8 +1,7 @@
 import { constants } from 'node:os';
 import { PrtiqlError } from '../shared/errors.js';
 import type { ContainerConfig, ImageConfig } from '../shared/oci.js';
-import { confinement } from './confinement.js';
-import { EMPTY_DEVICE_CONFIG, type DeviceConfig, type DeviceMount } from '../applier/runtime/device-config.js';
+import { confinement, type ConfinementRelaxations } from './confinement.js';
 import type { SeccompProfile } from './seccomp-profile.js';
 
 /** The subset of the OCI runtime spec (config.json of a bundle) that the applier writes. */
@@ -49,12 +48,35 @@ export interface ImageAccounts {
   group?: string;
 }
 
+export interface HostMount {
+  /** Absolute path on the host: a file or a directory. */
+  source: string;
+  /** Absolute path inside the container. */
+  destination: string;
+  readOnly: boolean;
+}
+
+/** What the host adds to every image it runs (on a device: its device config file). */
+export interface HostAdditions {
+  mounts: HostMount[];
+  /** Set after the image's Env, so the host's values win. */
+  env: Record<string, string>;
+  /** Bytes: linux.resources.memory.limit. */
+  memoryLimit?: number;
+  /** linux.resources.pids.limit. */
+  pidsLimit?: number;
+  /** What of the container's default confinement the host gives up; absent: nothing. */
+  confinement?: ConfinementRelaxations;
+}
+
+const NO_HOST_ADDITIONS: HostAdditions = { mounts: [], env: {} };
+
 export interface BundleOptions {
   containerId: string;
   network: NetworkMode;
   accounts: ImageAccounts;
-  /** Mounts, env and limits of this device (the device config file); network is decided by the caller. */
-  device?: DeviceConfig;
+  /** Mounts, env and limits the host adds; network is decided by the caller. */
+  host?: HostAdditions;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -87,9 +109,9 @@ const HOST_NETWORK_MOUNTS: RuntimeSpec['mounts'] = ['/etc/resolv.conf', '/etc/ho
  */
 export function runtimeSpec(image: ImageConfig, options: BundleOptions): RuntimeSpec {
   const config = image.config ?? {};
-  const device = options.device ?? EMPTY_DEVICE_CONFIG;
+  const host = options.host ?? NO_HOST_ADDITIONS;
   const user = resolveUser(config.User ?? '', options.accounts);
-  const confined = confinement(device.confinement);
+  const confined = confinement(host.confinement);
   const namespaces = ['pid', 'ipc', 'uts', 'mount', ...(options.network === 'none' ? ['network'] : [])];
   return {
     ociVersion: '1.0.2',
@@ -97,7 +119,7 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
       terminal: false,
       user: user.processUser,
       args: processArgs(config),
-      env: processEnv(config, options.containerId, user.home, device.env),
+      env: processEnv(config, options.containerId, user.home, host.env),
       cwd: workingDir(config),
       capabilities: {
         bounding: confined.capabilities,
@@ -111,12 +133,12 @@ export function runtimeSpec(image: ImageConfig, options: BundleOptions): Runtime
     },
     root: { path: 'rootfs', readonly: false },
     hostname: options.containerId,
-    mounts: [...STANDARD_MOUNTS, ...(options.network === 'host' ? HOST_NETWORK_MOUNTS : []), ...device.mounts.map(bindMount)],
+    mounts: [...STANDARD_MOUNTS, ...(options.network === 'host' ? HOST_NETWORK_MOUNTS : []), ...host.mounts.map(bindMount)],
     linux: {
       resources: {
         devices: [{ allow: false, access: 'rwm' }],
-        ...(device.memoryLimit !== undefined && { memory: { limit: device.memoryLimit } }),
-        ...(device.pidsLimit !== undefined && { pids: { limit: device.pidsLimit } }),
+        ...(host.memoryLimit !== undefined && { memory: { limit: host.memoryLimit } }),
+        ...(host.pidsLimit !== undefined && { pids: { limit: host.pidsLimit } }),
       },
       namespaces: namespaces.map((type) => ({ type })),
       maskedPaths: confined.maskedPaths,
@@ -135,16 +157,16 @@ export function processArgs(config: ContainerConfig): string[] {
   return args;
 }
 
-/** A device config mount: a recursive bind, never a way to gain setuid binaries or devices. */
-function bindMount(mount: DeviceMount): RuntimeSpec['mounts'][number] {
+/** A host mount: a recursive bind, never a way to gain setuid binaries or devices. */
+function bindMount(mount: HostMount): RuntimeSpec['mounts'][number] {
   return { destination: mount.destination, type: 'bind', source: mount.source, options: ['rbind', mount.readOnly ? 'ro' : 'rw', 'nosuid', 'nodev'] };
 }
 
 /**
- * PATH and HOSTNAME defaults, overridden by the image's Env, overridden by the device's env;
+ * PATH and HOSTNAME defaults, overridden by the image's Env, overridden by the host's env;
  * HOME from the user if still unset.
  */
-export function processEnv(config: ContainerConfig, hostname: string, home: string, deviceEnv: Record<string, string> = {}): string[] {
+export function processEnv(config: ContainerConfig, hostname: string, home: string, hostEnv: Record<string, string> = {}): string[] {
   const env = new Map<string, string>([
     ['PATH', DEFAULT_PATH],
     ['HOSTNAME', hostname],
@@ -154,7 +176,7 @@ export function processEnv(config: ContainerConfig, hostname: string, home: stri
     if (separator <= 0) throw new PrtiqlError('E_BAD_INPUT', `image config Env entry is not NAME=value: ${JSON.stringify(entry)}`);
     env.set(entry.slice(0, separator), entry.slice(separator + 1));
   }
-  for (const [name, value] of Object.entries(deviceEnv)) env.set(name, value);
+  for (const [name, value] of Object.entries(hostEnv)) env.set(name, value);
   if (!env.has('HOME')) env.set('HOME', home);
   return [...env].map(([name, value]) => `${name}=${value}`);
 }

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { PrtiqlError } from '../../shared/errors.js';
 import type { Platform } from '../../shared/oci.js';
 import { parsePlatform } from '../../shared/platform.js';
-import type { NetworkMode } from '../../filesystem/runtime-spec.js';
+import type { HostAdditions, HostMount, NetworkMode } from '../../filesystem/runtime-spec.js';
 import { readFileCapped } from '../../shared/capped-read.js';
 import { LINUX_CAPABILITIES, type ConfinementRelaxations } from '../../filesystem/confinement.js';
 
@@ -14,28 +14,11 @@ const MAX_CONFIG_BYTES = 64 * 1024;
 /** Below this a container cannot even start (docker has the same floor). */
 export const MIN_MEMORY_LIMIT = 6 * 1024 * 1024;
 
-export interface DeviceMount {
-  /** Absolute path on the device: a file or a directory. */
-  source: string;
-  /** Absolute path inside the container. */
-  destination: string;
-  readOnly: boolean;
-}
-
 /** What one device adds to every image it runs; docs/running.md describes the file. */
-export interface DeviceConfig {
-  mounts: DeviceMount[];
-  /** Set after the image's Env, so the device's values win. */
-  env: Record<string, string>;
+export interface DeviceConfig extends HostAdditions {
   network?: NetworkMode;
-  /** Bytes: linux.resources.memory.limit. */
-  memoryLimit?: number;
-  /** linux.resources.pids.limit. */
-  pidsLimit?: number;
   /** The image `update` picks from multi-platform releases, instead of the one Node reports. */
   platform?: Platform;
-  /** What of the container's default confinement this device gives up; absent: nothing. */
-  confinement?: ConfinementRelaxations;
 }
 
 export const EMPTY_DEVICE_CONFIG: DeviceConfig = { mounts: [], env: {} };
@@ -164,7 +147,7 @@ function rejectUnknownKeys(object: Record<string, unknown>, known: Set<string>, 
   if (unknown !== undefined) fail(`unknown key ${JSON.stringify(unknown)}${where}; known keys: ${[...known].join(', ')}`);
 }
 
-function parseMount(entry: unknown, where: string, fail: Fail): DeviceMount {
+function parseMount(entry: unknown, where: string, fail: Fail): HostMount {
   const object = asObject(entry, where, fail);
   rejectUnknownKeys(object, MOUNT_KEYS, ` in ${where}`, fail);
   const path = (key: 'source' | 'destination'): string => {

@@ -265,7 +265,7 @@ async function prepareImage(session: Session, manifest: Digest, check: boolean):
   const spec = runtimeSpec(image.config, {
     containerId: options.name,
     network,
-    device,
+    host: device,
     accounts: {
       passwd: (await readImageFile(layersTopDown, 'etc/passwd', MAX_ACCOUNTS_FILE_BYTES))?.toString(),
       group: (await readImageFile(layersTopDown, 'etc/group', MAX_ACCOUNTS_FILE_BYTES))?.toString(),

@@ -17,7 +17,7 @@ const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT || (await missingCommand('ldd',
 
 const FILE = '/etc/prtiql/device.json';
 const image: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Cmd: ['true'] }, rootfs: { type: 'layers', diff_ids: [] } };
-const specWith = (device: unknown) => runtimeSpec(image, { containerId: 'box', network: 'none', accounts: {}, device: parseDeviceConfig(JSON.stringify(device), FILE) });
+const specWith = (device: unknown) => runtimeSpec(image, { containerId: 'box', network: 'none', accounts: {}, host: parseDeviceConfig(JSON.stringify(device), FILE) });
 const allowed = (profile: ReturnType<typeof seccompProfile>) => profile.syscalls.filter((rule) => rule.action === 'SCMP_ACT_ALLOW' && !rule.args).flatMap((rule) => rule.names);
 
 t.test('every container is confined unless the device config relaxes each part by name', async (t) => {

@@ -93,7 +93,7 @@ t.test('the runtime spec carries the device settings', async (t) => {
     memoryLimit: '64M',
     pidsLimit: 50,
   });
-  const spec = runtimeSpec(image, { containerId: 'box', network: 'none', accounts: {}, device });
+  const spec = runtimeSpec(image, { containerId: 'box', network: 'none', accounts: {}, host: device });
   t.same(spec.mounts.slice(-2), [
     { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rw', 'nosuid', 'nodev'] },
     { destination: '/key', type: 'bind', source: '/etc/key', options: ['rbind', 'ro', 'nosuid', 'nodev'] },
