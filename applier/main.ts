@@ -1,15 +1,15 @@
 import { asPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { containerLogCommand } from './commands/container-log.js';
+import { gcCommand } from './commands/gc.js';
+import { logsCommand } from './commands/logs.js';
+import { rollbackCommand } from './commands/rollback.js';
+import { runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { stopCommand } from './commands/stop.js';
 import type { Subcommand } from './commands/subcommand.js';
-import { containerLogCommand } from './runtime/container-log.js';
-import { gcCommand } from './device-store/gc.js';
-import { createLogger } from './log.js';
-import { logsCommand } from './runtime/logs.js';
-import { rollbackCommand } from './device-store/rollback.js';
-import { runCommand } from './runtime/run.js';
-import { statusCommand } from './device-store/status.js';
-import { stopCommand } from './runtime/stop.js';
 import { applyUnsafeNoFsync } from './commands/unsafe-no-fsync.js';
-import { updateCommand } from './update/update.js';
+import { updateCommand } from './commands/update.js';
+import { createLogger } from './log.js';
 
 /** Every subcommand; adding one is one line. */
 const COMMANDS: Record<string, Subcommand> = {

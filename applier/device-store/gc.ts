@@ -1,6 +1,4 @@
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { acquireStoreLock } from './lock.js';
-import { createLogger } from '../log.js';
 import { STORE_LAYOUT, Store } from './device-store.js';
 
 /**
@@ -20,14 +18,3 @@ export async function collectStoreGarbage(root: string): Promise<{ images: strin
     await lock.release();
   }
 }
-
-export const gcCommand: Subcommand = {
-  summary: 'gc --store <dir>: delete images and layers that neither current, previous nor a container uses',
-  async run(args) {
-    const values = parseOptions('gc', args, { store: { type: 'string' } });
-    const removed = await collectStoreGarbage(requireOption('gc', values.store, 'store'));
-    createLogger().info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });
-    process.stdout.write(`removed ${removed.images.length} image(s) and ${removed.layers.filter((name) => !name.endsWith('.meta')).length} layer(s)\n`);
-    return 0;
-  },
-};

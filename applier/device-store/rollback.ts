@@ -1,5 +1,4 @@
 import { PrtiqlError } from '../../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { createLogger } from '../log.js';
 import { Store, type InstalledRelease } from './device-store.js';
 import { markFailedAndRollBack, rollbackTarget } from './verdict.js';
@@ -22,13 +21,3 @@ export async function rollBackByHand(root: string): Promise<{ from: InstalledRel
   if (!rolledTo) throw new PrtiqlError('E_NOT_FOUND', `${root} has no previous release to roll back to`);
   return { from: state.installed, to: rolledTo };
 }
-
-export const rollbackCommand: Subcommand = {
-  summary: 'rollback --store <dir>: make the previous release current again and never reinstall the current one',
-  async run(args) {
-    const values = parseOptions('rollback', args, { store: { type: 'string' } });
-    const { from, to } = await rollBackByHand(requireOption('rollback', values.store, 'store'));
-    process.stdout.write(`rolled back from version ${from.version} (${from.manifest}) to version ${to.version} (${to.manifest})\n`);
-    return 0;
-  },
-};

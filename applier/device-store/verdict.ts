@@ -3,6 +3,7 @@ import type { Digest } from '../../shared/digest.js';
 import { readHealthRecords, recordFailed, recordHealthy, verdictOf, versionOf } from './health-record.js';
 import { withStoreLock } from './lock.js';
 import type { Logger } from '../log.js';
+import { commitRollback } from './state-transitions.js';
 import { STORE_LAYOUT, type InstalledRelease, type Store } from './device-store.js';
 
 /** How long `run` waits for an update to release the store lock before giving up (E_BUSY). */
@@ -55,23 +56,13 @@ export async function rollbackTarget(store: Store, failed: Digest): Promise<Inst
   return (await isRunnable(store, previous)) ? { version, manifest: previous } : undefined;
 }
 
-/**
- * state.json first (installed := the previous release, previous := the failed one), then
- * the pointers (current := previous, previous := failed). A crash in between leaves the
- * failed image current and recorded as failed, and the next `run` finishes the rollback;
- * `update` meanwhile refuses the failed release.
- */
+/** Rolls back to the target rollbackTarget names, in the order commitRollback gives. */
 async function rollBackLocked(store: Store, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
   const target = await rollbackTarget(store, failed);
   const state = await store.readState();
   if (!target || !state) return undefined;
   const failedVersion = versionOf(state, failed);
-  await store.writeState({
-    ...state,
-    installed: target,
-    previous: failedVersion === null ? null : { version: failedVersion, manifest: failed },
-  });
-  await store.swapCurrent(target.manifest);
+  await commitRollback(store, state, target, failed, failedVersion);
   log.warn('release.rolled-back', { from: failed, fromVersion: failedVersion, to: target.manifest, toVersion: target.version });
   return target;
 }

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PrtiqlError } from '../../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { writeAll } from '../../filesystem/durable.js';
 import { STORE_LAYOUT } from '../device-store/device-store.js';
 
@@ -54,17 +52,3 @@ export function startLogWriter(file: string): ChildProcess & { stdin: NonNullabl
   child.unref();
   return child as ChildProcess & { stdin: NonNullable<ChildProcess['stdin']> };
 }
-
-export const containerLogCommand: Subcommand = {
-  summary: 'container-log --file <path> [--max-bytes <n>]: copy stdin to a log file rotated at a size (used by run --detach)',
-  async run(args) {
-    const values = parseOptions('container-log', args, {
-      file: { type: 'string' },
-      'max-bytes': { type: 'string', default: String(CONTAINER_LOG_MAX_BYTES) },
-    });
-    const maxBytes = Number(values['max-bytes']);
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new PrtiqlError('E_USAGE', 'container-log: --max-bytes is a positive integer');
-    await writeRotatingLog(process.stdin, requireOption('container-log', values.file, 'file'), maxBytes);
-    return 0;
-  },
-};

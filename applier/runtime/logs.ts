@@ -3,9 +3,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import { PrtiqlError } from '../../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { containerLogPaths } from './container-log.js';
-import { DEFAULT_CONTAINER_NAME, parseContainerName } from './run.js';
 import { isLive, runcStatus } from './runc.js';
 import { Store } from '../device-store/device-store.js';
 import { requireExecutable } from '../../filesystem/tool.js';
@@ -19,19 +17,6 @@ export interface LogsOptions {
 
 const FOLLOW_POLL_MS = 200;
 const PIECE_BYTES = 64 * 1024;
-
-export const logsCommand: Subcommand = {
-  summary: 'logs --store <dir> [--name <id>] [--follow]: print the output of a container started with run --detach',
-  async run(args) {
-    const values = parseOptions('logs', args, {
-      store: { type: 'string' },
-      name: { type: 'string', default: DEFAULT_CONTAINER_NAME },
-      follow: { type: 'boolean', default: false },
-    });
-    const name = parseContainerName('logs', values.name);
-    return printContainerLog({ store: requireOption('logs', values.store, 'store'), name, follow: values.follow }, process.stdout);
-  },
-};
 
 /** Prints the rotated part, then the current log; with `follow`, new output until the container has stopped. */
 export async function printContainerLog(options: LogsOptions, out: Writable): Promise<number> {

@@ -3,7 +3,6 @@ import { constants } from 'node:os';
 import type { Digest } from '../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
 import { MAX_ACCOUNTS_FILE_BYTES } from '../../shared/limits.js';
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { clearStaleContainer, containerBundle, createBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
 import { containerLogPaths, startLogWriter } from './container-log.js';
 import { loadDeviceConfig, type DeviceConfig } from './device-config.js';
@@ -34,61 +33,6 @@ export interface RunOptions {
   healthSeconds: number;
   /** --config; when absent /etc/prtiql/device.json is read if it exists. */
   config?: string;
-}
-
-export const DEFAULT_CONTAINER_NAME = 'prtiql';
-export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
-export const DEFAULT_HEALTH_SECONDS = 10;
-
-export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
-
-export const runCommand: Subcommand = {
-  summary:
-    'run --store <dir> [--name <id>] [--detach] [--health-seconds <s>] [--config <file>] [--network none|host] [--rootfs auto|overlay|copy] [--stop-timeout <s>]: run the current image with runc',
-  run: async (args) => runContainer(parseRunOptions(args)),
-};
-
-export function parseRunOptions(args: string[]): RunOptions {
-  const values = parseOptions('run', args, {
-    store: { type: 'string' },
-    name: { type: 'string', default: DEFAULT_CONTAINER_NAME },
-    network: { type: 'string' },
-    rootfs: { type: 'string', default: 'auto' },
-    'stop-timeout': { type: 'string', default: String(DEFAULT_STOP_TIMEOUT_SECONDS) },
-    detach: { type: 'boolean', default: false },
-    'health-seconds': { type: 'string', default: String(DEFAULT_HEALTH_SECONDS) },
-    config: { type: 'string' },
-  });
-  const name = parseContainerName('run', values.name);
-  if (values.network !== undefined && values.network !== 'none' && values.network !== 'host') {
-    throw new PrtiqlError('E_USAGE', 'run: --network is none or host');
-  }
-  if (values.rootfs !== 'auto' && values.rootfs !== 'overlay' && values.rootfs !== 'copy') {
-    throw new PrtiqlError('E_USAGE', 'run: --rootfs is auto, overlay or copy');
-  }
-  return {
-    store: requireOption('run', values.store, 'store'),
-    name,
-    ...(values.network !== undefined && { network: values.network }),
-    rootfs: values.rootfs,
-    stopTimeout: parseSeconds('run', 'stop-timeout', values['stop-timeout']),
-    detach: values.detach,
-    healthSeconds: parseSeconds('run', 'health-seconds', values['health-seconds']),
-    ...(values.config !== undefined && { config: requireOption('run', values.config, 'config') }),
-  };
-}
-
-export function parseContainerName(command: string, name: string): string {
-  if (!CONTAINER_NAME.test(name)) {
-    throw new PrtiqlError('E_USAGE', `${command}: --name must be letters, digits, '_', '.', '+' or '-': ${JSON.stringify(name)}`);
-  }
-  return name;
-}
-
-export function parseSeconds(command: string, flag: string, text: string): number {
-  const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) throw new PrtiqlError('E_USAGE', `${command}: --${flag} is a number of seconds`);
-  return seconds;
 }
 
 interface Session {

@@ -2,11 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDigest } from '../../shared/digest.js';
 import { PrtiqlError } from '../../shared/errors.js';
-import { parseOptions, requireOption, type Subcommand } from '../commands/subcommand.js';
 import { containerBundle, hasMarker, removeContainer, setMarker } from './container-bundle.js';
 import { createLogger, type Logger } from '../log.js';
 import { lstatIfExists } from '../../filesystem/layer-view.js';
-import { DEFAULT_CONTAINER_NAME, DEFAULT_STOP_TIMEOUT_SECONDS, parseContainerName, parseSeconds } from './run.js';
 import { isLive, runcStatus, stopContainerProcess } from './runc.js';
 import { stopSignal } from '../../filesystem/runtime-spec.js';
 import { Store } from '../device-store/device-store.js';
@@ -21,22 +19,6 @@ export interface StopOptions {
 
 /** How long `stop` waits for the applier that runs a foreground container to clean up after it. */
 const OWNER_CLEANUP_WAIT_MS = 10_000;
-
-export const stopCommand: Subcommand = {
-  summary: 'stop --store <dir> [--name <id>] [--timeout <s>]: stop a container (its StopSignal, then KILL) and remove it',
-  async run(args) {
-    const values = parseOptions('stop', args, {
-      store: { type: 'string' },
-      name: { type: 'string', default: DEFAULT_CONTAINER_NAME },
-      timeout: { type: 'string', default: String(DEFAULT_STOP_TIMEOUT_SECONDS) },
-    });
-    return stopContainer({
-      store: requireOption('stop', values.store, 'store'),
-      name: parseContainerName('stop', values.name),
-      timeout: parseSeconds('stop', 'timeout', values.timeout),
-    });
-  },
-};
 
 /**
  * Sends the image's StopSignal, then KILL after the timeout. A detached container is then

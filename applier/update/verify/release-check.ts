@@ -6,7 +6,7 @@ import { checkReleaseMatchesTimestamp, verifyTimestamp, type Timestamp } from '.
 import type { LoadedTrustRoot } from '../../../shared/trust-root.js';
 import { fetchSignedDocument } from '../fetch/signed-metadata.js';
 import type { Source } from '../fetch/source.js';
-import type { Store, StoreState, TimestampFloor } from '../../device-store/device-store.js';
+import type { StoreState, TimestampFloor } from '../../device-store/device-store.js';
 
 export interface ReleaseCheckRequest {
   source: Source;
@@ -124,17 +124,6 @@ export async function fetchVerifiedRelease(request: ReleaseCheckRequest): Promis
       timestampFloor: { time: later(timestampFloor?.time, boundedByRelease(timestamp.created, release)), keys: timestampKeyIds(trust) },
     }),
   };
-}
-
-function sameFloor(a: TimestampFloor | undefined, b: TimestampFloor | undefined): boolean {
-  return a === b || (!!a && !!b && a.time === b.time && sameKeys(a.keys, b.keys));
-}
-
-/** Records the highest version and the newest signed times verified, when any moved. */
-export async function recordVerified(store: Store, channel: string, state: StoreState | null, checked: CheckedRelease): Promise<void> {
-  const highestSeen = Math.max(state?.highestSeen ?? 0, checked.release.version);
-  if (state && state.highestSeen === highestSeen && state.timeFloor === checked.timeFloor && sameFloor(state.timestampFloor, checked.timestampFloor)) return;
-  await store.writeState({ ...verifiedFloors(checked), channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen });
 }
 
 /** The floors a state records after `checked` was verified. */

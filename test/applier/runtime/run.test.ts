@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ContainerConfig } from '../../../shared/oci.js';
-import { parseRunOptions } from '../../../applier/runtime/run.js';
+import { parseRunOptions } from '../../../applier/commands/run.js';
 import { Store } from '../../../applier/device-store/device-store.js';
 import { containerStore, leftovers } from '../../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../../helpers/device-store.js';

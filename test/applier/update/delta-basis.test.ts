@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { StoreBasisReader } from '../../../applier/update/delta/delta-basis.js';
 import { Store } from '../../../applier/device-store/device-store.js';
-import { installLayer } from '../../../applier/update/update.js';
+import { installLayer } from '../../../applier/update/install-layer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import type { BasisEntry, DeltaHeader } from '../../../shared/delta/format.js';
 import type { ReleaseLayer } from '../../../shared/release.js';

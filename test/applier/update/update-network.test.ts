@@ -5,7 +5,7 @@ import t from 'tap';
 import { fullLayerTar } from '../../../applier/update/layer-tar.js';
 import { openSource } from '../../../applier/update/fetch/source.js';
 import { Store } from '../../../applier/device-store/device-store.js';
-import { installLayer } from '../../../applier/update/update.js';
+import { installLayer } from '../../../applier/update/install-layer.js';
 import { ChunkHasher } from '../../../shared/chunks.js';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
 import { MediaType } from '../../../shared/oci.js';
