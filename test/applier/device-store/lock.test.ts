@@ -17,7 +17,7 @@ t.test('one holder at a time; released on release()', async (t) => {
 
 t.test('a holder killed with SIGKILL leaves no stale lock behind', async (t) => {
   const lockPath = join(t.testdir(), 'lock');
-  const lockModule = pathToFileURL(join(REPO_ROOT, 'applier', 'lock.ts')).href;
+  const lockModule = pathToFileURL(join(REPO_ROOT, 'applier', 'device-store', 'lock.ts')).href;
   const holder = spawn(
     process.execPath,
     ['--import', 'tsx', '--input-type=module', '-e', `await (await import(${JSON.stringify(lockModule)})).acquireStoreLock(${JSON.stringify(lockPath)}); console.log('held'); setInterval(() => {}, 1000);`],
