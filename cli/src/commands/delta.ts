@@ -5,7 +5,7 @@ import { openImage } from '../lib/image/open-image.js';
 import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
-import { openStoreFromFlags, STORE_FORMS, storeConnectionFlags } from '../store-flags.js';
+import { openStoreFromFlags, STORE_FORMS, storeConnectionFlags } from '../artifact-store-flags.js';
 
 export default class Delta extends BaseCommand {
   static override summary = 'Compute per-layer binary deltas from one image to another into a store.';

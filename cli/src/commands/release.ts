@@ -8,7 +8,7 @@ import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../regis
 import { publishRelease, type PublishReleaseResult } from '../lib/release/publish-release.js';
 import { checkChannelName } from '../../../shared/store-layout.js';
 import { DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
-import { openStoreFromFlags, storeFlags } from '../store-flags.js';
+import { openStoreFromFlags, storeFlags } from '../artifact-store-flags.js';
 
 export default class Release extends BaseCommand {
   static override summary = 'Publish an image as a signed release on a channel.';

@@ -5,7 +5,7 @@ import { BaseCommand } from '../base-command.js';
 import { loadPrivateKey } from '../lib/keys.js';
 import { DEFAULT_TIMESTAMP_LIFETIME, parseExpiry } from '../lib/release/release-options.js';
 import { refreshTimestamp } from '../lib/release/trust-documents.js';
-import { openStoreFromFlags, storeFlags } from '../store-flags.js';
+import { openStoreFromFlags, storeFlags } from '../artifact-store-flags.js';
 
 interface TimestampResult {
   channel: string;

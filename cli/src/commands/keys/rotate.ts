@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../base-command.js';
 import { rotateKeys, type RotatedKeys } from '../../lib/keys.js';
-import { openStoreFromFlags, storeConnectionFlags } from '../../store-flags.js';
+import { openStoreFromFlags, storeConnectionFlags } from '../../artifact-store-flags.js';
 
 export default class KeysRotate extends BaseCommand {
   static override summary = 'Write the next trust root, signed by the current keys and the new ones.';
