@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Digest } from '../../shared/digest.js';
 import type { InstalledRelease, Store, StoreState } from './device-store.js';
 
@@ -11,17 +10,15 @@ import type { InstalledRelease, Store, StoreState } from './device-store.js';
 /** The signed times a verified release moves, as StoreState records them. */
 export type VerifiedFloors = Pick<StoreState, 'timeFloor' | 'timestampFloor'>;
 
-function verifiedMarks({ highestSeen, timeFloor, timestampFloor }: Pick<StoreState, 'highestSeen'> & VerifiedFloors) {
-  return { highestSeen, timeFloor, timestampFloor: timestampFloor && { time: timestampFloor.time, keys: timestampFloor.keys } };
-}
-
 /**
  * A release of `version` was verified: records the highest version seen and the newest signed
  * times, when any moved. The pointers do not change.
  */
 export async function recordVerified(store: Store, state: StoreState | null, channel: string, version: number, floors: VerifiedFloors): Promise<void> {
   const highestSeen = Math.max(state?.highestSeen ?? 0, version);
-  if (state && isDeepStrictEqual(verifiedMarks(state), verifiedMarks({ highestSeen, ...floors }))) return;
+  const unchanged =
+    state?.highestSeen === highestSeen && state.timeFloor === floors.timeFloor && JSON.stringify(state.timestampFloor) === JSON.stringify(floors.timestampFloor);
+  if (unchanged) return;
   await store.writeState({ ...floors, channel, installed: state?.installed ?? null, previous: state?.previous ?? null, highestSeen });
 }
 
