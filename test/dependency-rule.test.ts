@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, posix, relative, sep } from 'node:path';
 import t from 'tap';
+import { sourceFiles } from './helpers/source-files.js';
 
 /**
  * The dependency rule of docs/ARCHITECTURE.md, checked on every import of every source file:
@@ -13,6 +14,8 @@ const root = join(import.meta.dirname, '..');
 /** A top-level folder of the repository, as an import reaches it. */
 type Area = 'shared' | 'filesystem' | 'applier' | 'cli' | 'other';
 
+/** Every kind of source file an import can sit in. */
+const SOURCE_NAMES = /\.(ts|mts|js|mjs)$/;
 const DEVICE_PACKAGES = [/^node:/, /^tar-stream$/];
 
 interface Rule {
@@ -70,16 +73,8 @@ function breaches(rule: Rule, file: string, specifiers: string[]): string[] {
     .map((specifier) => `${file} imports ${specifier}`);
 }
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return /\.(ts|mts|js|mjs)$/.test(path) ? [path] : [];
-  });
-}
-
 function areaBreaches(rule: Rule): string[] {
-  return sourceFiles(join(root, rule.area)).flatMap((path) => {
+  return sourceFiles(join(root, rule.area), SOURCE_NAMES).flatMap((path) => {
     const file = relative(root, path).split(sep).join('/');
     return breaches(rule, file, importsIn(readFileSync(path, 'utf8')));
   });
@@ -89,7 +84,7 @@ const ruleFor = (area: Area): Rule => RULES.find((rule) => rule.area === area)!;
 
 for (const rule of RULES) {
   t.test(rule.description, async (t) => {
-    t.ok(sourceFiles(join(root, rule.area)).length > 0, `${rule.area}/ has source files to check`);
+    t.ok(sourceFiles(join(root, rule.area), SOURCE_NAMES).length > 0, `${rule.area}/ has source files to check`);
     t.same(areaBreaches(rule), []);
   });
 }

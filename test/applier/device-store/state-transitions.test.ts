@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
@@ -6,18 +6,12 @@ import { Store, type StoreState } from '../../../applier/device-store/device-sto
 import { commitInstall, commitRollback, recordVerified } from '../../../applier/device-store/state-transitions.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { MediaType } from '../../../shared/oci.js';
+import { sourceFiles } from '../../helpers/source-files.js';
 
 const applierRoot = join(import.meta.dirname, '../../../applier');
 const OWNER = 'device-store/state-transitions.ts';
 /** The store's own primitives, which state-transitions.ts calls. */
 const PRIMITIVES = 'device-store/device-store.ts';
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
 
 async function imageIn(store: Store, name: string) {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
