@@ -5,7 +5,7 @@ export const DEFAULT_CONTAINER_NAME = 'prtiql';
 export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
 
 /** A container name is a runc id and a directory name: no separators, no dot-only names. */
-export const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+const CONTAINER_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 
 export function parseContainerName(command: string, name: string): string {
   if (!CONTAINER_NAME.test(name)) {
