@@ -71,7 +71,7 @@ export interface HostAdditions {
 
 const NO_HOST_ADDITIONS: HostAdditions = { mounts: [], env: {} };
 
-export interface BundleOptions {
+export interface RuntimeSpecOptions {
   containerId: string;
   network: NetworkMode;
   accounts: ImageAccounts;
@@ -107,7 +107,7 @@ const HOST_NETWORK_MOUNTS: RuntimeSpec['mounts'] = ['/etc/resolv.conf', '/etc/ho
  * Maps an OCI image config to the runtime config of a bundle whose root filesystem is the
  * directory `rootfs` beside it. Follows docker's semantics for what the image leaves open.
  */
-export function runtimeSpec(image: ImageConfig, options: BundleOptions): RuntimeSpec {
+export function runtimeSpec(image: ImageConfig, options: RuntimeSpecOptions): RuntimeSpec {
   const config = image.config ?? {};
   const host = options.host ?? NO_HOST_ADDITIONS;
   const user = resolveUser(config.User ?? '', options.accounts);
