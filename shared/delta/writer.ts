@@ -15,6 +15,7 @@ import {
   DELTA_READABLE_VERSIONS,
   MAX_VARINT_VALUE,
   OPCODE,
+  TAR_HEADER_VERSION,
   type BasisRange,
   type DeltaHeader,
   type DeltaOp,
@@ -26,6 +27,8 @@ import { OpRules } from './op-rules.js';
 import type { OpSink } from './op-sink.js';
 import { zigzag } from './varint.js';
 import { checkPrediction, writePrediction } from './xpatch.js';
+import { MAX_OCTAL_SIZE } from '../tar/header-size.js';
+import { TAR_BLOCK_SIZE } from '../tar/split.js';
 
 const COMPRESS_CHUNK_BYTES = 64 * 1024;
 /** Brotli's size hint is an unsigned 32-bit number. */
@@ -109,14 +112,26 @@ function writePatch(out: OpSink, rules: OpRules, op: PatchOp | XPatchOp): void {
   out.varint(CHANNEL.triples, 0);
 }
 
-/** One operation; `membersAllowed`: DEFLATE and XPATCH may appear (top level of a version-2 delta). */
-function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, membersAllowed: boolean): void {
+/**
+ * One operation of a delta of format `version`; `membersAllowed`: DEFLATE and XPATCH may
+ * appear (top level of a version-2 or later delta).
+ */
+function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, version: number, membersAllowed: boolean): void {
   switch (op.type) {
     case 'literal':
       rules.literal(op.bytes.byteLength);
       out.byte(CHANNEL.control, OPCODE.literal);
-      out.varint(CHANNEL.lengths, op.bytes.byteLength);
+      out.varint(CHANNEL.literalLengths, op.bytes.byteLength);
       out.bytes(CHANNEL.literals, op.bytes);
+      break;
+    case 'tarHeader':
+      if (version < TAR_HEADER_VERSION) invalid(`a tar header operation in a version-${version} delta`);
+      if (!Number.isSafeInteger(op.size) || op.size < 0 || op.size > MAX_OCTAL_SIZE) invalid(`tar header size ${op.size} does not fit an octal size field`);
+      out.byte(CHANNEL.control, OPCODE.tarHeader);
+      out.varint(CHANNEL.control, op.basis);
+      out.varint(CHANNEL.offsets, signed(op.offset - rules.cursor(op.basis)));
+      out.varint(CHANNEL.lengths, op.size);
+      rules.copy({ basis: op.basis, offset: op.offset, length: TAR_BLOCK_SIZE });
       break;
     case 'copy':
       out.byte(CHANNEL.control, OPCODE.copy);
@@ -134,7 +149,7 @@ function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, 
       if (!membersAllowed) invalid('a deflate member inside a deflate member or in a version-1 delta');
       out.byte(CHANNEL.control, OPCODE.deflate);
       const memberRules = writeMemberHead(out, rules, header, op, invalid);
-      for (const inner of op.ops) writeOp(out, memberRules, header, inner, false);
+      for (const inner of op.ops) writeOp(out, memberRules, header, inner, version, false);
       memberRules.end();
       out.byte(CHANNEL.control, OPCODE.end);
       break;
@@ -149,7 +164,7 @@ async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIte
   const rules = new OpRules(header, invalid);
   yield encodeHeader(header);
   for await (const op of ops) {
-    writeOp(out, rules, header, op, version >= DEFLATE_MEMBERS_VERSION);
+    writeOp(out, rules, header, op, version, version >= DEFLATE_MEMBERS_VERSION);
     yield* out.take();
   }
   rules.end();
@@ -167,7 +182,7 @@ export interface EncodeOptions {
 
 /**
  * Encodes a delta blob: the 8-byte prefix, then the header and `ops` (in target order) as one
- * brotli stream at quality 11 with a 4 MiB window. Ops are consumed as the blob is read, so
+ * brotli stream (BROTLI_QUALITY, BROTLI_WINDOW_BITS). Ops are consumed as the blob is read, so
  * a caller can stream them. A header or op that breaks a format rule
  * raises E_INTERNAL (the header at once, an op when the stream reaches it).
  */
@@ -185,7 +200,7 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
       [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
     },
   });
-  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(), version));
+  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(version), version));
   pipeline(body, compressor).catch(() => {
     // the same error fails the compressor, which is what the reader sees
   });
