@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, createBrotliCompress } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants, createBrotliCompress } from 'node:zlib';
 import { PrtiqlError } from '../errors.js';
 import { BlockBuilder } from './block-builder.js';
 import { ByteBuilder } from './byte-builder.js';
@@ -159,6 +160,58 @@ function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, 
   }
 }
 
+/**
+ * Brotli's distance-code parameters (NPOSTFIX, NDIRECT) tried on a short op stream, brotli's
+ * default first: the best differs from delta to delta (on the corpus pairs by -1 % to +0.3 %
+ * of the blob against the default), and trying costs a few compressions of a small stream.
+ */
+const DISTANCE_PARAMS: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [1, 0],
+  [2, 0],
+  [1, 8],
+];
+/** An op stream up to this size is compressed with each DISTANCE_PARAMS and the smallest kept; a longer one is streamed with the defaults. */
+const SEARCHED_STREAM_BYTES = 1024 * 1024;
+const brotliCompressAsync = promisify(brotliCompress);
+
+function brotliParams(sizeHint: number, [postfix, direct]: readonly [number, number] = DISTANCE_PARAMS[0]!): Record<number, number> {
+  return {
+    [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
+    [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+    [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
+    [constants.BROTLI_PARAM_SIZE_HINT]: sizeHint,
+    [constants.BROTLI_PARAM_NPOSTFIX]: postfix,
+    [constants.BROTLI_PARAM_NDIRECT]: direct,
+  };
+}
+
+/** The op stream compressed: a short one in one piece, the smallest of DISTANCE_PARAMS; a longer one as it is read. */
+async function* compress(body: AsyncGenerator<Buffer>, sizeHint: number): AsyncGenerator<Buffer> {
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  while (headBytes <= SEARCHED_STREAM_BYTES) {
+    const next = await body.next();
+    if (next.done) {
+      const raw = Buffer.concat(head);
+      const candidates = await Promise.all(DISTANCE_PARAMS.map((distance) => brotliCompressAsync(raw, { params: brotliParams(raw.length, distance) })));
+      yield candidates.reduce((smallest, candidate) => (candidate.length < smallest.length ? candidate : smallest));
+      return;
+    }
+    head.push(next.value);
+    headBytes += next.value.length;
+  }
+  const compressor = createBrotliCompress({ chunkSize: COMPRESS_CHUNK_BYTES, params: brotliParams(sizeHint) });
+  const rest = (async function* () {
+    yield* head;
+    yield* body;
+  })();
+  pipeline(Readable.from(rest), compressor).catch(() => {
+    // the same error fails the compressor, which is what the reader sees
+  });
+  yield* compressor;
+}
+
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
 async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
@@ -191,24 +244,12 @@ export function encodeDelta(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncI
   if (!DELTA_READABLE_VERSIONS.includes(version)) invalid(`format version ${version} is not one this writer knows`);
   checkHeader(header, invalid);
   if (version < DEFLATE_MEMBERS_VERSION && header.bases.some((basis) => basis.kind === 'inflated')) invalid(`version ${version} has no inflated bases`);
-  const compressor = createBrotliCompress({
-    chunkSize: COMPRESS_CHUNK_BYTES,
-    params: {
-      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
-      [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
-      [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
-      [constants.BROTLI_PARAM_SIZE_HINT]: Math.min(header.target.size, MAX_SIZE_HINT),
-    },
-  });
-  const body = Readable.from(serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(version), version));
-  pipeline(body, compressor).catch(() => {
-    // the same error fails the compressor, which is what the reader sees
-  });
+  const body = serialize(header, ops, version === 1 ? new ByteBuilder() : new BlockBuilder(version), version);
   const prefix = Buffer.concat([DELTA_MAGIC, Buffer.of(version)]);
   return Readable.from(
     (async function* () {
       yield prefix;
-      yield* compressor;
+      yield* compress(body, Math.min(header.target.size, MAX_SIZE_HINT));
     })(),
   );
 }
