@@ -2,7 +2,7 @@ import { PrtiqlError } from '../errors.js';
 import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
 import { applyDeflateMember, MemberDeflaters, refuseMembersBefore } from './deflate-member.js';
-import { MAX_OCTAL_SIZE, withTarSize } from '../tar/header-size.js';
+import { MAX_OCTAL_SIZE, octalSize, withTarSize } from '../tar/header-size.js';
 import { TAR_BLOCK_SIZE } from '../tar/split.js';
 import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, TAR_HEADER_VERSION, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
@@ -118,10 +118,13 @@ async function* applyUntilEnd(decoding: Decoding, rules: OpRules, membersAllowed
         if (!decoding.tarHeadersAllowed) deltaMalformed('a tar header operation in a delta older than version 3');
         const basis = await input.varint(CHANNEL.control);
         const range = { basis, offset: rules.cursor(basis) + (await signedVarint(input, CHANNEL.offsets)), length: TAR_BLOCK_SIZE };
-        const size = await input.varint(CHANNEL.lengths);
-        if (size > MAX_OCTAL_SIZE) deltaMalformed(`tar header size ${size} does not fit an octal size field`);
+        const sizeChange = await signedVarint(input, CHANNEL.lengths);
         rules.copy(range);
-        yield* out.append(withTarSize(await readExactly(reader, header, range), size));
+        const old = await readExactly(reader, header, range);
+        const oldSize = octalSize(old) ?? deltaMalformed(`the tar header at ${range.offset} of basis ${basis} has no octal size field`);
+        const size = oldSize + sizeChange;
+        if (size < 0 || size > MAX_OCTAL_SIZE) deltaMalformed(`tar header size ${oldSize} ${sizeChange < 0 ? '-' : '+'} ${Math.abs(sizeChange)} does not fit an octal size field`);
+        yield* out.append(withTarSize(old, size));
         break;
       }
       case OPCODE.patch:

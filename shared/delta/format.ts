@@ -67,6 +67,20 @@ export const DECODE_PIECE_BYTES = 256 * 1024;
  */
 export const BROTLI_QUALITY = 11;
 export const BROTLI_WINDOW_BITS = 20;
+/**
+ * Brotli's distance-code parameters (NPOSTFIX, NDIRECT) the writer tries on a short op stream,
+ * brotli's default first: the best differs from delta to delta (on the corpus pairs from -1 %
+ * to +0.3 % of the blob against the default), and trying costs a few compressions of a small
+ * stream. Decoders need not know them: any standard brotli decoder reads every setting.
+ */
+export const BROTLI_DISTANCE_PARAMS: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [1, 0],
+  [2, 0],
+  [3, 0],
+  [1, 8],
+  [2, 8],
+];
 
 /** A file of a base layer, addressed by its normalized path inside the layer. */
 export interface FileBasis {
@@ -151,15 +165,15 @@ export interface PatchOp {
 }
 
 /**
- * A tar header block made from the 512 bytes of a base at `offset`: its size field set to
- * `size` (11 octal digits and a NUL) and its checksum recomputed (6 octal digits, NUL, space).
- * A changed file's header usually differs from the old one in exactly these two fields.
+ * A tar header block made from the 512 bytes of a base at `offset` (an old header): its size
+ * field set to the old size plus `sizeChange` and its checksum recomputed. A changed file's
+ * header usually differs from the old one in exactly these two fields.
  */
 export interface TarHeaderOp {
   type: 'tarHeader';
   basis: number;
   offset: number;
-  size: number;
+  sizeChange: number;
 }
 
 /** An operation that may appear inside a deflate member. */

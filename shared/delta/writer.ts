@@ -7,6 +7,7 @@ import { BlockBuilder } from './block-builder.js';
 import { ByteBuilder } from './byte-builder.js';
 import { writeMemberHead } from './deflate-member.js';
 import {
+  BROTLI_DISTANCE_PARAMS,
   BROTLI_QUALITY,
   BROTLI_WINDOW_BITS,
   CHANNEL,
@@ -127,11 +128,11 @@ function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, 
       break;
     case 'tarHeader':
       if (version < TAR_HEADER_VERSION) invalid(`a tar header operation in a version-${version} delta`);
-      if (!Number.isSafeInteger(op.size) || op.size < 0 || op.size > MAX_OCTAL_SIZE) invalid(`tar header size ${op.size} does not fit an octal size field`);
+      if (Math.abs(op.sizeChange) > MAX_OCTAL_SIZE) invalid(`tar header size change ${op.sizeChange} is larger than an octal size field holds`);
       out.byte(CHANNEL.control, OPCODE.tarHeader);
       out.varint(CHANNEL.control, op.basis);
       out.varint(CHANNEL.offsets, signed(op.offset - rules.cursor(op.basis)));
-      out.varint(CHANNEL.lengths, op.size);
+      out.varint(CHANNEL.lengths, signed(op.sizeChange));
       rules.copy({ basis: op.basis, offset: op.offset, length: TAR_BLOCK_SIZE });
       break;
     case 'copy':
@@ -160,22 +161,11 @@ function writeOp(out: OpSink, rules: OpRules, header: DeltaHeader, op: DeltaOp, 
   }
 }
 
-/**
- * Brotli's distance-code parameters (NPOSTFIX, NDIRECT) tried on a short op stream, brotli's
- * default first: the best differs from delta to delta (on the corpus pairs by -1 % to +0.3 %
- * of the blob against the default), and trying costs a few compressions of a small stream.
- */
-const DISTANCE_PARAMS: readonly (readonly [number, number])[] = [
-  [0, 0],
-  [1, 0],
-  [2, 0],
-  [1, 8],
-];
-/** An op stream up to this size is compressed with each DISTANCE_PARAMS and the smallest kept; a longer one is streamed with the defaults. */
+/** An op stream up to this size is compressed with each BROTLI_DISTANCE_PARAMS and the smallest kept; a longer one is streamed with the defaults. */
 const SEARCHED_STREAM_BYTES = 1024 * 1024;
 const brotliCompressAsync = promisify(brotliCompress);
 
-function brotliParams(sizeHint: number, [postfix, direct]: readonly [number, number] = DISTANCE_PARAMS[0]!): Record<number, number> {
+function brotliParams(sizeHint: number, [postfix, direct]: readonly [number, number] = BROTLI_DISTANCE_PARAMS[0]!): Record<number, number> {
   return {
     [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
     [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
@@ -186,7 +176,7 @@ function brotliParams(sizeHint: number, [postfix, direct]: readonly [number, num
   };
 }
 
-/** The op stream compressed: a short one in one piece, the smallest of DISTANCE_PARAMS; a longer one as it is read. */
+/** The op stream compressed: a short one in one piece, the smallest of BROTLI_DISTANCE_PARAMS; a longer one as it is read. */
 async function* compress(body: AsyncGenerator<Buffer>, sizeHint: number): AsyncGenerator<Buffer> {
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -194,7 +184,7 @@ async function* compress(body: AsyncGenerator<Buffer>, sizeHint: number): AsyncG
     const next = await body.next();
     if (next.done) {
       const raw = Buffer.concat(head);
-      const candidates = await Promise.all(DISTANCE_PARAMS.map((distance) => brotliCompressAsync(raw, { params: brotliParams(raw.length, distance) })));
+      const candidates = await Promise.all(BROTLI_DISTANCE_PARAMS.map((distance) => brotliCompressAsync(raw, { params: brotliParams(raw.length, distance) })));
       yield candidates.reduce((smallest, candidate) => (candidate.length < smallest.length ? candidate : smallest));
       return;
     }

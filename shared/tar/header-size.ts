@@ -8,6 +8,17 @@ const CHECKSUM_FIELD_BYTES = 8;
 /** The largest size the 11 octal digits of a size field hold (8 GiB - 1). */
 export const MAX_OCTAL_SIZE = 8 ** SIZE_DIGITS - 1;
 
+/** The size in the header block `header` when its size field starts with 11 octal digits, else undefined. */
+export function octalSize(header: Uint8Array): number | undefined {
+  let size = 0;
+  for (let i = SIZE_DIGITS_AT; i < SIZE_DIGITS_AT + SIZE_DIGITS; i++) {
+    const digit = header[i]! - 0x30;
+    if (!(digit >= 0 && digit <= 7)) return undefined;
+    size = size * 8 + digit;
+  }
+  return size;
+}
+
 /**
  * A copy of the tar header block `header` with `size` written into its size field and its
  * checksum recomputed: the two fields a changed file's header differs in. Only the digits are

@@ -5,7 +5,7 @@ import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, channelSections, type Bas
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
 import { encodeVarint } from '../../shared/delta/varint.js';
 import { sha256Digest } from '../../shared/digest.js';
-import { withTarSize } from '../../shared/tar/header-size.js';
+import { octalSize, withTarSize } from '../../shared/tar/header-size.js';
 
 /** Shared by the delta tests: in-memory bases, a reference interpreter of operations, stream helpers. */
 
@@ -86,7 +86,10 @@ export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaO
     if (op.type === 'literal') out.push(...op.bytes);
     else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
     else if (op.type === 'deflate') out.push(...deflateRaw(applyInMemory(bases, op.ops), op.params));
-    else if (op.type === 'tarHeader') out.push(...withTarSize(bases[op.basis]!.subarray(op.offset, op.offset + 512), op.size));
+    else if (op.type === 'tarHeader') {
+      const old = bases[op.basis]!.subarray(op.offset, op.offset + 512);
+      out.push(...withTarSize(old, octalSize(old)! + op.sizeChange));
+    }
     else {
       const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
       // an XPATCH's diff bytes are added to the window predicted as a whole, never in pieces
@@ -191,9 +194,24 @@ function drawPrediction(g: GeneratorValue, windowLength: number): ReferencePredi
   return { architecture, phase: architecture === 'aarch64' ? int(g, 0, 3) : 0, shifts };
 }
 
+/** `bytes` with, half the time when it is long enough, a tar header block written at a random offset. */
+function withTarHeader(g: GeneratorValue, bytes: Uint8Array): Uint8Array {
+  if (bytes.length < 512 || int(g, 0, 1) === 0) return bytes;
+  const out = Buffer.from(bytes);
+  tarHeaderBlock('file', int(g, 0, 2 ** 31 - 1)).copy(out, int(g, 0, out.length - 512));
+  return out;
+}
+
+/** Offsets at which `bytes` holds 512 bytes whose size field is octal: where a TAR HEADER may read. */
+function tarHeaderOffsets(bytes: Uint8Array): number[] {
+  const offsets: number[] = [];
+  for (let offset = 0; offset + 512 <= bytes.length; offset++) if (octalSize(bytes.subarray(offset, offset + 512)) !== undefined) offsets.push(offset);
+  return offsets;
+}
+
 /** A valid delta drawn at random: bases of every kind, then literal, copy, patch, (from version 2) xpatch and (from version 3) tar header ops over them. */
 export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION): DeltaCase {
-  const bases = Array.from({ length: int(g, 0, 4) }, () => withReferences(g, bytesOf(g, int(g, 0, 1000))));
+  const bases = Array.from({ length: int(g, 0, 4) }, () => withTarHeader(g, withReferences(g, bytesOf(g, int(g, 0, 1000)))));
   const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
   const entries: BasisEntry[] = bases.map((content, i) => {
     const layer = layers[i % 2]!;
@@ -204,10 +222,11 @@ export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION)
   for (let i = int(g, 0, 12); i > 0; i--) {
     const type = (['literal', 'copy', 'patch', 'xpatch', 'tarHeader'] as const)[int(g, 0, version >= 3 ? 4 : version >= 2 ? 3 : 2)]!;
     const range = drawRange(g, bases);
-    const headerBases = bases.flatMap((basis, index) => (basis.length >= 512 ? [index] : []));
-    if (type === 'tarHeader' && headerBases.length > 0) {
-      const basis = headerBases[int(g, 0, headerBases.length - 1)]!;
-      ops.push({ type, basis, offset: int(g, 0, bases[basis]!.length - 512), size: int(g, 0, 2 ** 31 - 1) * int(g, 1, 4) });
+    const headers = bases.flatMap((basis, index) => tarHeaderOffsets(basis).map((offset) => ({ basis: index, offset })));
+    if (type === 'tarHeader' && headers.length > 0) {
+      const { basis, offset } = headers[int(g, 0, headers.length - 1)]!;
+      const oldSize = octalSize(bases[basis]!.subarray(offset, offset + 512))!;
+      ops.push({ type, basis, offset, sizeChange: int(g, 0, 2 ** 31 - 1) * int(g, 1, 4) - oldSize });
     } else if (type === 'literal' || type === 'tarHeader' || range === undefined) {
       ops.push({ type: 'literal', bytes: bytesOf(g, int(g, 1, 2000)) });
     } else if (type === 'copy') {

@@ -2,18 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import t from 'tap';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
-import { BROTLI_QUALITY, BROTLI_WINDOW_BITS, DELTA_PREFIX_LENGTH, type DeltaOp } from '../../../shared/delta/format.js';
+import { BROTLI_DISTANCE_PARAMS, BROTLI_QUALITY, BROTLI_WINDOW_BITS, DELTA_PREFIX_LENGTH, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { applyInMemory, collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
 
-const DISTANCE_PARAMS = [
-  [0, 0],
-  [1, 0],
-  [2, 0],
-  [1, 8],
-];
-
-function compressedWith(raw: Buffer, [postfix, direct]: number[]): number {
+function compressedWith(raw: Buffer, [postfix, direct]: readonly number[]): number {
   const params = {
     [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
     [constants.BROTLI_PARAM_LGWIN]: BROTLI_WINDOW_BITS,
@@ -49,7 +42,7 @@ t.test("a short op stream is compressed with whichever of brotli's distance para
     const blob = await collect(encodeDelta(headerFor(target, fileBases([basis])), ops));
     t.ok((await collect(decodeDelta(pieces(blob, 1000), memoryBases([basis])))).equals(target), `seed ${seed} decodes`);
     const raw = brotliDecompressSync(blob.subarray(DELTA_PREFIX_LENGTH));
-    const sizes = DISTANCE_PARAMS.map((distance) => compressedWith(raw, distance));
+    const sizes = BROTLI_DISTANCE_PARAMS.map((distance) => compressedWith(raw, distance));
     t.equal(blob.length - DELTA_PREFIX_LENGTH, Math.min(...sizes), `seed ${seed}: the smallest of ${sizes.join(', ')}`);
     if (Math.min(...sizes) < sizes[0]!) beatDefault++;
   }

@@ -1,6 +1,6 @@
 import tarStream from 'tar-stream';
 import t from 'tap';
-import { MAX_OCTAL_SIZE, withTarSize } from '../../../shared/tar/header-size.js';
+import { MAX_OCTAL_SIZE, octalSize, withTarSize } from '../../../shared/tar/header-size.js';
 import { splitTar } from '../../../shared/tar/split.js';
 import { tarHeaderBlock } from '../../helpers/delta.js';
 
@@ -43,4 +43,17 @@ t.test('sizes an octal field cannot hold and blocks that are not headers are ref
   t.throws(() => withTarSize(header, MAX_OCTAL_SIZE + 1), RangeError);
   t.throws(() => withTarSize(header, -1), RangeError);
   t.throws(() => withTarSize(header.subarray(0, 511), 1), RangeError);
+});
+
+t.test('octalSize reads 11 octal digits and nothing else', async (t) => {
+  t.equal(octalSize(tarHeaderBlock('x', 0o1234567)), 0o1234567);
+  const padded = tarHeaderBlock('x', 5);
+  padded.write('      5 \0', 124, 'latin1');
+  t.equal(octalSize(padded), undefined, 'space-padded digits');
+  const binary = tarHeaderBlock('x', 5);
+  binary[124] = 0x80;
+  t.equal(octalSize(binary), undefined, 'a base-256 size');
+  const eight = tarHeaderBlock('x', 5);
+  eight[130] = 0x38;
+  t.equal(octalSize(eight), undefined, 'a digit 8');
 });

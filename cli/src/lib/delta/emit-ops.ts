@@ -1,7 +1,7 @@
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
-import { withTarSize } from '../../../../shared/tar/header-size.js';
-import { TAR_BLOCK_SIZE, parseNumericField } from '../../../../shared/tar/split.js';
+import { octalSize, withTarSize } from '../../../../shared/tar/header-size.js';
+import { TAR_BLOCK_SIZE } from '../../../../shared/tar/split.js';
 import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import type { MatchOutput, MatchPool } from './match-pool.js';
@@ -156,16 +156,12 @@ class Emitter {
     const before = old.length - TAR_BLOCK_SIZE;
     if (!oldBytes.subarray(0, before).equals(nextBytes.subarray(0, before))) return undefined;
     const nextHeader = nextBytes.subarray(before);
-    let size: number;
-    try {
-      size = parseNumericField(nextHeader.subarray(124, 136), 'size');
-      if (!withTarSize(oldBytes.subarray(before), size).equals(nextHeader)) return undefined;
-    } catch {
-      return undefined;
-    }
+    const oldSize = octalSize(oldBytes.subarray(before));
+    const size = octalSize(nextHeader);
+    if (oldSize === undefined || size === undefined || !withTarSize(oldBytes.subarray(before), size).equals(nextHeader)) return undefined;
     const { basis } = this.range(layer, old);
     const copy: DeltaOp[] = before > 0 ? [{ type: 'copy', basis, offset: old.offset, length: before }] : [];
-    return [...copy, { type: 'tarHeader', basis, offset: old.offset + before, size }];
+    return [...copy, { type: 'tarHeader', basis, offset: old.offset + before, sizeChange: size - oldSize }];
   }
 
   private read(layer: IndexedLayer, range: TarRange): Promise<Buffer> {
