@@ -1,13 +1,11 @@
-import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { openLayerMetaFile } from '../../applier/layer-meta-file.js';
 import { acquireStoreLock } from '../../applier/lock.js';
+import { Store } from '../../applier/store.js';
 import { digestHex } from '../../shared/digest.js';
 import { ERROR_EXIT_CODES, type ErrorCode } from '../../shared/errors.js';
-import { reassembleTar } from '../../shared/layer-meta.js';
 import { serveDirectory } from '../../scripts/lib/static-server.js';
 import { runApplier } from '../helpers/applier-bundle.js';
 import type { ProcessResult } from '../helpers/run.js';
@@ -20,6 +18,7 @@ import {
   type PublishedRelease,
   type Signer,
 } from '../helpers/signed-artifact-store.js';
+import { storedLayerTar } from '../helpers/stored-layer-tar.js';
 import { listTree } from '../helpers/tree-listing.js';
 
 const BASE_LAYER: FixtureEntry[] = [
@@ -108,16 +107,6 @@ async function expectLayer(t: Test, dir: string, entries: FixtureEntry[]): Promi
   }
 }
 
-async function reassembled(layerDir: string): Promise<Buffer> {
-  const opened = await openLayerMetaFile(`${layerDir}.meta`);
-  const parts: Uint8Array[] = [];
-  for await (const chunk of reassembleTar(opened.meta, opened.readSkeleton, (entry) => createReadStream(join(layerDir, entry.path)))) {
-    parts.push(chunk);
-  }
-  await opened.close();
-  return Buffer.concat(parts);
-}
-
 function expectFailure(t: Test, result: ProcessResult, code: ErrorCode, message: RegExp): void {
   t.equal(result.code, ERROR_EXIT_CODES[code], `exit code of ${code}`);
   const lines = result.stderr.trim().split('\n');
@@ -155,8 +144,9 @@ for (const transport of ['http', 'file'] as const) {
     const [baseDir, app1Dir] = status1.current?.layers.map((layer) => layer.path) ?? [];
     await expectLayer(t, baseDir, BASE_LAYER);
     await expectLayer(t, app1Dir, appLayer(1));
-    t.ok((await reassembled(baseDir)).equals(v1.layerTars[0]), 'base layer metadata rebuilds its tar');
-    t.ok((await reassembled(app1Dir)).equals(v1.layerTars[1]), 'app layer metadata rebuilds its tar');
+    const device = await Store.open(s.store);
+    t.ok((await storedLayerTar(device, v1.release.layers[0].diffID)).equals(v1.layerTars[0]), 'base layer metadata rebuilds its tar');
+    t.ok((await storedLayerTar(device, v1.release.layers[1].diffID)).equals(v1.layerTars[1]), 'app layer metadata rebuilds its tar');
     t.equal((await lstat(s.store)).mode & 0o777, 0o700, 'store is private');
 
     const v2 = await s.publish(2);
