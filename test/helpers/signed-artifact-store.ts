@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { assembleImage } from '../../cli/src/lib/image/assemble-image.js';
 import type { Image } from '../../cli/src/lib/image/image.js';
 import { publishRelease } from '../../cli/src/lib/release/publish-release.js';
 import { FileStore } from '../../cli/src/lib/store/file-store.js';
@@ -122,31 +123,28 @@ export async function publishDelta(storeDir: string, published: PublishedRelease
   return added;
 }
 
-/** Fixture layers as an image in memory (gzip layers, config, manifest), as `prtiql release` reads any image. */
-function fixtureImage(layerTars: Buffer[], runtime: ContainerConfig): Image {
-  const gzipped = layerTars.map((tar) => gzipSync(tar));
+/** Fixture layers as an image in memory (gzip layers, config, manifest), assembled as `prtiql release` reads any image. */
+function fixtureImage(layerTars: Buffer[], runtime: ContainerConfig): Promise<Image> {
+  const layers = new Map(layerTars.map((tar) => [sha256Digest(tar), { tar, gzip: gzipSync(tar) }]));
   const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: runtime, rootfs: { type: 'layers', diff_ids: layerTars.map((tar) => sha256Digest(tar)) } };
   const configBytes = Buffer.from(JSON.stringify(config));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.imageManifest,
     config: { mediaType: MediaType.imageConfig, digest: sha256Digest(configBytes), size: configBytes.length },
-    layers: gzipped.map((blob) => ({ mediaType: MediaType.layerGzip, digest: sha256Digest(blob), size: blob.length })),
+    layers: config.rootfs.diff_ids.map((diffID) => ({ mediaType: MediaType.layerGzip, digest: sha256Digest(layers.get(diffID)!.gzip), size: layers.get(diffID)!.gzip.length })),
   };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  return {
-    manifest,
-    manifestBytes,
-    manifestDigest: sha256Digest(manifestBytes),
-    config,
-    configBytes,
-    layers: layerTars.map((tar, i) => ({
-      descriptor: manifest.layers[i],
-      diffID: config.rootfs.diff_ids[i],
-      openCompressed: async () => Readable.from([gzipped[i]]),
-      openUncompressed: async () => Readable.from([tar]),
-    })),
-  };
+  return assembleImage({
+    manifestBytes: Buffer.from(JSON.stringify(manifest)),
+    manifestWhat: 'fixture manifest',
+    readConfig: async () => configBytes,
+    layer: (descriptor, diffID) => ({
+      descriptor,
+      diffID,
+      openCompressed: async () => Readable.from([layers.get(diffID)!.gzip]),
+      openUncompressed: async () => Readable.from([layers.get(diffID)!.tar]),
+    }),
+  });
 }
 
 /**
@@ -158,7 +156,7 @@ function fixtureImage(layerTars: Buffer[], runtime: ContainerConfig): Image {
 export async function publishTestRelease(options: PublishOptions): Promise<PublishedRelease> {
   const { storeDir, channel, version, signers } = options;
   const layerTars = await Promise.all(options.layers.map(layerTar));
-  const image = fixtureImage(layerTars, options.config ?? { Cmd: ['/bin/sh'] });
+  const image = await fixtureImage(layerTars, options.config ?? { Cmd: ['/bin/sh'] });
   const created = new Date();
   const expires = options.expires ?? new Date(created.getTime() + 86_400_000);
   await publishRelease({ image, store: new FileStore(storeDir), channel, version, signingKey: signers[0].privateKey, created, expires });
