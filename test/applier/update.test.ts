@@ -19,7 +19,7 @@ import {
   type Signer,
 } from '../helpers/signed-artifact-store.js';
 import { storedLayerTar } from '../helpers/stored-layer-tar.js';
-import { resignRelease } from '../helpers/trust-fixtures.js';
+import { releasePath, resignRelease } from '../helpers/trust-fixtures.js';
 import { listTree } from '../helpers/tree-listing.js';
 
 const BASE_LAYER: FixtureEntry[] = [
@@ -180,8 +180,8 @@ for (const transport of ['http', 'file'] as const) {
 t.test('failures exit with their code and one line, and leave the installed release in place', async (t) => {
   const s = await setup(t, 'http');
   const v1 = await s.publish(1);
-  const releasePath = join(s.artifacts, 'channels', 'stable', 'release.json');
-  const v1Release = await readFile(releasePath);
+  const pointer = releasePath(s.artifacts);
+  const v1Release = await readFile(pointer);
   t.equal((await s.update()).code, 0);
   const installedListing = async () => (await listTree(s.store)).filter((node) => !['state.json', 'lock'].includes(node.path));
   const before = await installedListing();
@@ -193,7 +193,7 @@ t.test('failures exit with their code and one line, and leave the installed rele
   };
 
   const v2 = await s.publish(2);
-  const v2Release = await readFile(releasePath);
+  const v2Release = await readFile(pointer);
   const goodBlob = await readFile(v2.layerBlobPaths[1]);
   const blob = Buffer.from(goodBlob);
   blob[Math.floor(blob.length / 2)] ^= 0x55;
@@ -210,7 +210,7 @@ t.test('failures exit with their code and one line, and leave the installed rele
   const envelope = JSON.parse(v2Release.toString('utf8'));
   const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
   envelope.payload = Buffer.from(JSON.stringify({ ...payload, version: 9 })).toString('base64');
-  await writeFile(releasePath, JSON.stringify(envelope));
+  await writeFile(pointer, JSON.stringify(envelope));
   expectFailure(t, await s.update(), 'E_BAD_SIGNATURE', /invalid signature/);
   await expectUnchanged('altered payload');
 
@@ -231,7 +231,7 @@ t.test('failures exit with their code and one line, and leave the installed rele
   await expectUnchanged('other channel');
 
   const lock = await acquireStoreLock(join(s.store, 'lock'));
-  await writeFile(releasePath, v2Release);
+  await writeFile(pointer, v2Release);
   expectFailure(t, await s.update(), 'E_BUSY', /another applier holds the store lock/);
   await lock.release();
   await expectUnchanged('busy store');
@@ -239,7 +239,7 @@ t.test('failures exit with their code and one line, and leave the installed rele
   const installed = await s.update();
   t.equal(installed.code, 0, 'a good version 2 installs after all that');
   // an attacker serving the older release again
-  await writeFile(releasePath, v1Release);
+  await writeFile(pointer, v1Release);
   expectFailure(t, await s.update(), 'E_ROLLBACK', /lower than the installed version 2/);
   t.match((await s.status()).installed, { version: 2 });
 
