@@ -1,4 +1,4 @@
-import { CHANNEL_COUNT, MAX_VARINT_BYTES, WRITTEN_BLOCK_BYTES, type Channel } from './format.js';
+import { MAX_VARINT_BYTES, WRITTEN_BLOCK_BYTES, channelSections, type Channel } from './format.js';
 import type { OpSink } from './op-sink.js';
 import { encodeVarint } from './varint.js';
 
@@ -44,24 +44,30 @@ class Section {
 }
 
 /**
- * The version-2 op stream: fields gathered per channel into blocks of at most WRITTEN_BLOCK_BYTES.
+ * The version-2 and -3 op stream: fields gathered per channel into blocks of at most WRITTEN_BLOCK_BYTES.
  * A block is closed between two fields (a payload may be cut to fill it), so that the decoder,
  * reading fields in the same order, has used up every section of a block when it needs the next.
  */
 export class BlockBuilder implements OpSink {
-  private readonly sections = Array.from({ length: CHANNEL_COUNT }, () => new Section());
+  private readonly sectionOf: readonly number[];
+  private readonly sections: Section[];
   private size = 0;
   private ready: Buffer[] = [];
 
+  constructor(version: number) {
+    this.sectionOf = channelSections(version);
+    this.sections = Array.from({ length: Math.max(...this.sectionOf) + 1 }, () => new Section());
+  }
+
   byte(channel: Channel, value: number): void {
     this.roomForNumber();
-    this.sections[channel]!.push(value);
+    this.sections[this.sectionOf[channel]!]!.push(value);
     this.size++;
   }
 
   varint(channel: Channel, value: number): void {
     this.roomForNumber();
-    const section = this.sections[channel]!;
+    const section = this.sections[this.sectionOf[channel]!]!;
     const before = section.length;
     section.varint(value);
     this.size += section.length - before;
@@ -70,7 +76,7 @@ export class BlockBuilder implements OpSink {
   bytes(channel: Channel, data: Uint8Array): void {
     for (let at = 0; at < data.byteLength; ) {
       const take = Math.min(data.byteLength - at, WRITTEN_BLOCK_BYTES - this.size);
-      this.sections[channel]!.bytes(data.subarray(at, at + take));
+      this.sections[this.sectionOf[channel]!]!.bytes(data.subarray(at, at + take));
       this.size += take;
       at += take;
       if (this.size === WRITTEN_BLOCK_BYTES) this.closeBlock();

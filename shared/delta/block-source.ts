@@ -1,22 +1,31 @@
 import type { ByteSource } from './byte-source.js';
-import { CHANNEL_COUNT, CHANNEL_NAMES, MAX_BLOCK_BYTES, deltaMalformed, type Channel } from './format.js';
+import { CHANNEL_NAMES, MAX_BLOCK_BYTES, channelSections, deltaMalformed, type Channel } from './format.js';
 import type { OpSource } from './op-source.js';
 import { decodeVarint, unzigzag } from './varint.js';
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Version 2: the op stream after the header is a sequence of blocks, each one section per
+ * Versions 2 and 3: the op stream after the header is a sequence of blocks, each one section per
  * channel. A read from a channel whose section is used up moves to the next block, which is
  * only allowed once every section of the current block is used up: the writer closes a block
  * between two fields, so any other state is a malformed delta. Memory: one block.
  */
 export class BlockSource implements OpSource {
-  private sections: Buffer[] = Array.from({ length: CHANNEL_COUNT }, () => EMPTY);
-  private positions: number[] = new Array<number>(CHANNEL_COUNT).fill(0);
+  private readonly sectionOf: readonly number[];
+  private sections: Buffer[];
+  private positions: number[];
   private blocks = 0;
 
-  constructor(private readonly input: ByteSource) {}
+  constructor(
+    private readonly input: ByteSource,
+    version: number,
+  ) {
+    this.sectionOf = channelSections(version);
+    const count = Math.max(...this.sectionOf) + 1;
+    this.sections = Array.from({ length: count }, () => EMPTY);
+    this.positions = new Array<number>(count).fill(0);
+  }
 
   async byte(channel: Channel): Promise<number> {
     return this.tryByte(channel) ?? (await this.nextBlock(channel), this.tryByte(channel)!);
@@ -35,27 +44,30 @@ export class BlockSource implements OpSource {
   }
 
   tryByte(channel: Channel): number | undefined {
-    const section = this.sections[channel]!;
-    const at = this.positions[channel]!;
+    const index = this.sectionOf[channel]!;
+    const section = this.sections[index]!;
+    const at = this.positions[index]!;
     if (at === section.length) return undefined;
-    this.positions[channel] = at + 1;
+    this.positions[index] = at + 1;
     return section[at]!;
   }
 
   tryVarint(channel: Channel): number | undefined {
-    const section = this.sections[channel]!;
-    if (this.positions[channel] === section.length) return undefined;
-    const { value, next } = decodeVarint(section, this.positions[channel]!, section.length);
-    this.positions[channel] = next;
+    const index = this.sectionOf[channel]!;
+    const section = this.sections[index]!;
+    if (this.positions[index] === section.length) return undefined;
+    const { value, next } = decodeVarint(section, this.positions[index]!, section.length);
+    this.positions[index] = next;
     return value;
   }
 
   tryUpTo(channel: Channel, limit: number): Buffer | undefined {
-    const section = this.sections[channel]!;
-    const at = this.positions[channel]!;
+    const index = this.sectionOf[channel]!;
+    const section = this.sections[index]!;
+    const at = this.positions[index]!;
     if (at === section.length) return undefined;
     const end = Math.min(section.length, at + limit);
-    this.positions[channel] = end;
+    this.positions[index] = end;
     return section.subarray(at, end);
   }
 
@@ -75,13 +87,13 @@ export class BlockSource implements OpSource {
     this.blocks++;
     const lengths: number[] = [];
     let total = 0;
-    for (let i = 0; i < CHANNEL_COUNT; i++) {
+    for (let i = 0; i < this.sections.length; i++) {
       const length = await this.input.varint();
       total += length;
       if (total > MAX_BLOCK_BYTES) deltaMalformed(`block ${this.blocks} is longer than ${MAX_BLOCK_BYTES} bytes`);
       lengths.push(length);
     }
-    if (lengths[channel] === 0) deltaMalformed(`block ${this.blocks} has no ${name} bytes, which the operation being read needs`);
+    if (lengths[this.sectionOf[channel]!] === 0) deltaMalformed(`block ${this.blocks} has no ${name} bytes, which the operation being read needs`);
     const bytes = await this.input.exactly(total);
     let at = 0;
     this.sections = lengths.map((length) => bytes.subarray(at, (at += length)));

@@ -2,7 +2,9 @@ import { PrtiqlError } from '../errors.js';
 import { BlockSource } from './block-source.js';
 import { ByteSource } from './byte-source.js';
 import { applyDeflateMember, MemberDeflaters, refuseMembersBefore } from './deflate-member.js';
-import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
+import { MAX_OCTAL_SIZE, withTarSize } from '../tar/header-size.js';
+import { TAR_BLOCK_SIZE } from '../tar/split.js';
+import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, TAR_HEADER_VERSION, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
@@ -56,8 +58,8 @@ export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis:
     const header = refuseMembersBefore(version, await parseHeader(stream));
     const reader = await openBasis(header);
     try {
-      const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream);
-      const decoding: Decoding = { header, input, reader, deflaters: new MemberDeflaters() };
+      const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream, version);
+      const decoding: Decoding = { header, input, reader, deflaters: new MemberDeflaters(), tarHeadersAllowed: version >= TAR_HEADER_VERSION };
       yield* applyUntilEnd(decoding, new OpRules(header, deltaMalformed), version >= DEFLATE_MEMBERS_VERSION, new OutputPieces(DECODE_PIECE_BYTES));
       if (!(await input.atEnd())) deltaMalformed('bytes follow the end operation');
     } finally {
@@ -74,6 +76,7 @@ interface Decoding {
   input: OpSource;
   reader: BasisReader;
   deflaters: MemberDeflaters;
+  tarHeadersAllowed: boolean;
 }
 
 /** Window bytes a patch loads at once: its runs are served from them. */
@@ -100,7 +103,7 @@ async function* applyUntilEnd(decoding: Decoding, rules: OpRules, membersAllowed
         if (!out.empty) yield out.take();
         return;
       case OPCODE.literal: {
-        const length = input.tryVarint(CHANNEL.lengths) ?? (await input.varint(CHANNEL.lengths));
+        const length = input.tryVarint(CHANNEL.literalLengths) ?? (await input.varint(CHANNEL.literalLengths));
         rules.literal(length);
         yield* passThrough(input, CHANNEL.literals, length, out);
         break;
@@ -109,6 +112,16 @@ async function* applyUntilEnd(decoding: Decoding, rules: OpRules, membersAllowed
         const range = await readRange();
         rules.copy(range);
         yield* copyBasisRange(reader, header, range, out);
+        break;
+      }
+      case OPCODE.tarHeader: {
+        if (!decoding.tarHeadersAllowed) deltaMalformed('a tar header operation in a delta older than version 3');
+        const basis = await input.varint(CHANNEL.control);
+        const range = { basis, offset: rules.cursor(basis) + (await signedVarint(input, CHANNEL.offsets)), length: TAR_BLOCK_SIZE };
+        const size = await input.varint(CHANNEL.lengths);
+        if (size > MAX_OCTAL_SIZE) deltaMalformed(`tar header size ${size} does not fit an octal size field`);
+        rules.copy(range);
+        yield* out.append(withTarSize(await readExactly(reader, header, range), size));
         break;
       }
       case OPCODE.patch:

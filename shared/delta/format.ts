@@ -1,5 +1,5 @@
 /**
- * The delta blob format, versions 1 and 2: constants, limits and the in-memory shapes that the
+ * The delta blob format, versions 1 to 3: constants, limits and the in-memory shapes that the
  * writer takes and the decoder returns. docs/delta-format.md is the byte-level contract;
  * every number here is quoted there.
  */
@@ -11,24 +11,32 @@ import type { ReferencePrediction } from './reference-prediction.js';
 /** Bytes 0-6 of every delta blob; byte 7 is the format version. */
 export const DELTA_MAGIC = Buffer.from('PRTQDLT', 'latin1');
 /** The version writers emit; decoders read every version of DELTA_READABLE_VERSIONS. */
-export const DELTA_FORMAT_VERSION = 2;
-export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2];
+export const DELTA_FORMAT_VERSION = 3;
+export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 /** The first version with deflate members (opcode 0x05, basis kind 0x04). */
 export const DEFLATE_MEMBERS_VERSION = 2;
+/** The first version with tar header operations (opcode 0x06) and literal lengths in their own channel. */
+export const TAR_HEADER_VERSION = 3;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
-export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05 } as const;
+export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05, tarHeader: 0x06 } as const;
 export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
 
 /**
  * Version 2 sends each field of an operation in one of these channels: a block holds one
  * section per channel, in this order, so that numbers of a kind and bytes of a kind are
  * compressed next to each other. Version 1 sends every field in one stream, in the same order.
+ * Version 3 gives literal lengths their own channel, last: they are distributed unlike copy
+ * lengths, which they shared the lengths channel with in version 2.
  */
-export const CHANNEL = { control: 0, lengths: 1, offsets: 2, triples: 3, diffs: 4, extras: 5, literals: 6 } as const;
+export const CHANNEL = { control: 0, lengths: 1, offsets: 2, triples: 3, diffs: 4, extras: 5, literals: 6, literalLengths: 7 } as const;
 export type Channel = (typeof CHANNEL)[keyof typeof CHANNEL];
-export const CHANNEL_COUNT = Object.keys(CHANNEL).length;
 export const CHANNEL_NAMES = Object.keys(CHANNEL) as readonly string[];
+
+/** The section of a block each channel is read from and written to, by format version (2 or later). */
+export function channelSections(version: number): readonly number[] {
+  return version >= TAR_HEADER_VERSION ? Object.values(CHANNEL) : [...Object.values(CHANNEL).slice(0, -1), CHANNEL.lengths];
+}
 /** The sections of one version-2 block hold at most this many bytes together: the decoder holds one block. */
 export const MAX_BLOCK_BYTES = 1024 * 1024;
 /**
@@ -142,6 +150,18 @@ export interface PatchOp {
   triples: PatchTriple[];
 }
 
+/**
+ * A tar header block made from the 512 bytes of a base at `offset`: its size field set to
+ * `size` (11 octal digits and a NUL) and its checksum recomputed (6 octal digits, NUL, space).
+ * A changed file's header usually differs from the old one in exactly these two fields.
+ */
+export interface TarHeaderOp {
+  type: 'tarHeader';
+  basis: number;
+  offset: number;
+  size: number;
+}
+
 /** An operation that may appear inside a deflate member. */
 export type MemberOp = LiteralOp | CopyOp | PatchOp;
 
@@ -167,7 +187,7 @@ export interface XPatchOp extends Omit<PatchOp, 'type'> {
   prediction: ReferencePrediction;
 }
 
-export type DeltaOp = MemberOp | DeflateOp | XPatchOp;
+export type DeltaOp = MemberOp | DeflateOp | XPatchOp | TarHeaderOp;
 
 /** The one error the decoder raises for anything wrong with the delta bytes themselves. */
 export function deltaMalformed(message: string): never {

@@ -25,7 +25,7 @@ async function readPrefix(input: AsyncIterator<Uint8Array>): Promise<{ version: 
   if (!bytes.subarray(0, DELTA_MAGIC.length).equals(DELTA_MAGIC)) deltaMalformed('not a delta blob (bad magic)');
   const version = bytes[DELTA_MAGIC.length]!;
   if (!DELTA_READABLE_VERSIONS.includes(version)) {
-    deltaMalformed(`format version ${version} is not supported (this decoder reads versions ${DELTA_READABLE_VERSIONS.join(' and ')})`);
+    deltaMalformed(`format version ${version} is not supported (this decoder reads versions ${DELTA_READABLE_VERSIONS.slice(0, -1).join(', ')} and ${DELTA_READABLE_VERSIONS.at(-1)})`);
   }
   return { version, rest: bytes.subarray(DELTA_PREFIX_LENGTH) };
 }

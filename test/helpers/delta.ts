@@ -1,10 +1,11 @@
 import fc, { type GeneratorValue } from 'fast-check';
 import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
-import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
+import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, channelSections, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
 import { encodeVarint } from '../../shared/delta/varint.js';
 import { sha256Digest } from '../../shared/digest.js';
+import { withTarSize } from '../../shared/tar/header-size.js';
 
 /** Shared by the delta tests: in-memory bases, a reference interpreter of operations, stream helpers. */
 
@@ -28,9 +29,13 @@ export function body(...parts: (number | Buffer)[]): Buffer {
 
 export type Sections = Partial<Record<keyof typeof CHANNEL, (number | Buffer)[]>>;
 
-/** One version-2 block: the section lengths (as given, or the true ones), then the sections in channel order. */
-export function block(sections: Sections, lengths?: number[]): Buffer {
-  const parts = CHANNEL_NAMES.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
+/**
+ * One block of `version` (2 by default): the section lengths (as given, or the true ones), then
+ * the sections in channel order. A version-2 block has no literalLengths section.
+ */
+export function block(sections: Sections, lengths?: number[], version = 2): Buffer {
+  const names = CHANNEL_NAMES.slice(0, Math.max(...channelSections(version)) + 1);
+  const parts = names.map((name) => body(...(sections[name as keyof typeof CHANNEL] ?? [])));
   return Buffer.concat([body(...(lengths ?? parts.map((part) => part.length))), ...parts]);
 }
 
@@ -81,6 +86,7 @@ export function applyInMemory(bases: readonly Uint8Array[], ops: readonly DeltaO
     if (op.type === 'literal') out.push(...op.bytes);
     else if (op.type === 'copy') out.push(...bases[op.basis]!.subarray(op.offset, op.offset + op.length));
     else if (op.type === 'deflate') out.push(...deflateRaw(applyInMemory(bases, op.ops), op.params));
+    else if (op.type === 'tarHeader') out.push(...withTarSize(bases[op.basis]!.subarray(op.offset, op.offset + 512), op.size));
     else {
       const window = Buffer.concat(op.window.map((r) => bases[r.basis]!.subarray(r.offset, r.offset + r.length)));
       // an XPATCH's diff bytes are added to the window predicted as a whole, never in pieces
@@ -185,7 +191,7 @@ function drawPrediction(g: GeneratorValue, windowLength: number): ReferencePredi
   return { architecture, phase: architecture === 'aarch64' ? int(g, 0, 3) : 0, shifts };
 }
 
-/** A valid delta drawn at random: bases of every kind, then literal, copy, patch and (from version 2) xpatch ops over them. */
+/** A valid delta drawn at random: bases of every kind, then literal, copy, patch, (from version 2) xpatch and (from version 3) tar header ops over them. */
 export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION): DeltaCase {
   const bases = Array.from({ length: int(g, 0, 4) }, () => withReferences(g, bytesOf(g, int(g, 0, 1000))));
   const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
@@ -196,9 +202,13 @@ export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION)
   });
   const ops: DeltaOp[] = [];
   for (let i = int(g, 0, 12); i > 0; i--) {
-    const type = (['literal', 'copy', 'patch', 'xpatch'] as const)[int(g, 0, version >= 2 ? 3 : 2)]!;
+    const type = (['literal', 'copy', 'patch', 'xpatch', 'tarHeader'] as const)[int(g, 0, version >= 3 ? 4 : version >= 2 ? 3 : 2)]!;
     const range = drawRange(g, bases);
-    if (type === 'literal' || range === undefined) {
+    const headerBases = bases.flatMap((basis, index) => (basis.length >= 512 ? [index] : []));
+    if (type === 'tarHeader' && headerBases.length > 0) {
+      const basis = headerBases[int(g, 0, headerBases.length - 1)]!;
+      ops.push({ type, basis, offset: int(g, 0, bases[basis]!.length - 512), size: int(g, 0, 2 ** 31 - 1) * int(g, 1, 4) });
+    } else if (type === 'literal' || type === 'tarHeader' || range === undefined) {
       ops.push({ type: 'literal', bytes: bytesOf(g, int(g, 1, 2000)) });
     } else if (type === 'copy') {
       ops.push({ type: 'copy', ...range });
@@ -212,4 +222,23 @@ export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION)
   }
   const target = applyInMemory(bases, ops);
   return { bases, header: headerFor(target, entries), ops, target };
+}
+
+/** A ustar header block for a regular file, its fields written as GNU tar writes them. */
+export function tarHeaderBlock(name: string, size: number): Buffer {
+  const header = Buffer.alloc(512);
+  const octal = (value: number, digits: number, at: number) => header.write(`${value.toString(8).padStart(digits, '0')}\0`, at, 'latin1');
+  header.write(name, 0, 'utf8');
+  octal(0o644, 7, 100);
+  octal(0, 7, 108);
+  octal(0, 7, 116);
+  octal(size, 11, 124);
+  octal(0, 11, 136);
+  header.write('0', 156, 'latin1');
+  header.write('ustar\u000000', 257, 'latin1');
+  header.fill(0x20, 148, 156);
+  let checksum = 0;
+  for (const byte of header) checksum += byte;
+  header.write(`${checksum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return header;
 }

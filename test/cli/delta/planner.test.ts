@@ -203,6 +203,24 @@ t.test('each changed file takes the smaller encoding: copies around edits in tex
   t.ok(delta.length < 1000, `delta is ${delta.length} bytes`);
 });
 
+t.test('a changed file whose header differs only in size gets a TAR HEADER operation, whether its content is copied around edits or patched', async (t) => {
+  const text = Buffer.concat(Array.from({ length: 3000 }, (_, i) => Buffer.from(`export const value${i} = ${sha256Digest(String(i)).slice(7, 30)};\n`)));
+  const binary = randomBytes(100_000);
+  const grownBinary = Buffer.concat([binary.subarray(0, 50_000), Buffer.from('new bytes in the middle'), binary.subarray(50_000)]);
+  for (let i = 0; i < grownBinary.length; i += 12) grownBinary[i] = (grownBinary[i]! + 1) & 0xff;
+  const baseTar = await tarOf(new Map([['app/program', binary], ['app/text.js', text]]));
+  const targetTar = await tarOf(new Map([['app/program', grownBinary], ['app/text.js', Buffer.concat([text, Buffer.from('export const added = 1;\n')])]]));
+  const { delta, result } = await planOne(t, [baseTar], targetTar);
+  t.ok((await decodeAgainst(delta, [baseTar])).equals(targetTar), 'the target is rebuilt byte for byte');
+  t.match(result.stats.files, { patched: 1, lzMatched: 1 });
+  t.equal(result.stats.resizedHeaders, 2, 'both headers are resized old headers');
+
+  const renamedTar = await tarOf(new Map([['app/program-2', grownBinary], ['app/text.js', text]]));
+  const renamed = await planOne(t, [baseTar], renamedTar);
+  t.ok((await decodeAgainst(renamed.delta, [baseTar])).equals(renamedTar));
+  t.equal(renamed.result.stats.resizedHeaders, 0, 'a header whose name changed too is patched');
+});
+
 t.test('an executable of 1 MiB or more is always patched, without estimating it as copies or literal', async (t) => {
   // unrelated contents: sent literally if the literal estimate were made, as the same data file is
   const old = randomBytes(1024 * 1024 + 4096);

@@ -8,7 +8,8 @@ import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delt
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { block, body, collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { MAX_OCTAL_SIZE } from '../../../shared/tar/header-size.js';
+import { block, body, collect, fileBases, headerFor, memoryBases, pieces, tarHeaderBlock, type Sections } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
@@ -30,6 +31,10 @@ function version2(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
   return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));
 }
 
+function version3(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
+  return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(3)]));
+}
+
 async function rejectsMalformed(t: Test, bytes: Buffer, pattern: RegExp, header = false): Promise<void> {
   const run = (): Promise<unknown> => (header ? readDeltaHeader(pieces(bytes, 3)) : collect(decodeDelta(pieces(bytes, 3), memoryBases([BASIS]))));
   await t.rejects(run, { name: 'PrtiqlError', code: 'E_DELTA_MALFORMED', message: pattern });
@@ -48,7 +53,7 @@ t.test('envelope: magic, version, brotli, trailing bytes', async (t) => {
   await rejectsMalformed(t, Buffer.alloc(0), /too short/);
   await rejectsMalformed(t, good.subarray(0, 5), /too short/);
   await rejectsMalformed(t, Buffer.concat([Buffer.from('NOTDELTA'), good.subarray(8)]), /bad magic/);
-  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(3), good.subarray(8)]), /version 3 is not supported \(this decoder reads versions 1 and 2\)/);
+  await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(4), good.subarray(8)]), /version 4 is not supported \(this decoder reads versions 1, 2 and 3\)/);
   await rejectsMalformed(t, Buffer.concat([DELTA_MAGIC, Buffer.of(0), good.subarray(8)]), /version 0 is not supported/);
   await rejectsMalformed(t, good.subarray(0, good.length - 1), /corrupt or truncated/);
   await rejectsMalformed(t, PREFIX, /corrupt or truncated/);
@@ -171,9 +176,9 @@ t.test('version 2: a corrupted or truncated delta from the writer is refused', a
       { type: 'copy', basis: 0, offset: 0, length: 700 },
       { type: 'literal', bytes: Buffer.from('a new line of text\n') },
       { type: 'patch', window: [{ basis: 0, offset: 650, length: basis.length - 650 }], start: 0, triples: [{ diff: Buffer.alloc(basis.length - 650, 0), extra: Buffer.alloc(0), seek: 0 }] },
-    ]),
+    ], { version: 2 }),
   );
-  t.equal(bytes[DELTA_MAGIC.length], 2, 'the writer emits version 2');
+  t.equal(bytes[DELTA_MAGIC.length], 2, 'the writer emits version 2 when asked');
   const decode = (blob: Buffer) => collect(decodeDelta(pieces(blob, 7), memoryBases([basis])));
   t.ok((await decode(bytes)).equals(target), 'the intact delta decodes');
   const malformed = { name: 'PrtiqlError', code: 'E_DELTA_MALFORMED' };
@@ -215,6 +220,27 @@ t.test('version 2: xpatch prediction fields', async (t) => {
   for (const [name, bytes, pattern] of cases) {
     await t.test(name, (t) => rejectsMalformed(t, bytes, pattern));
   }
+});
+
+t.test('version 3: literal lengths in their own channel, tar header operations', async (t) => {
+  const { literal, tarHeader, end } = OPCODE;
+  const v3Block = (sections: Sections) => block(sections, undefined, 3);
+  const literalBlob = version3(HEADER, v3Block({ control: [op(literal), op(end)], literalLengths: [8], literals: [TARGET] }));
+  t.equal((await collect(decodeDelta(pieces(literalBlob, 2), memoryBases([BASIS])))).toString(), 'target!!', 'a literal length is read from its own section');
+  await rejectsMalformed(t, version3(HEADER, v3Block({ control: [op(literal), op(end)], lengths: [8], literals: [TARGET] })), /block 1 has no literalLengths bytes left but 10 other bytes unread/);
+
+  const oldHeader = tarHeaderBlock('app/server.js', 1000);
+  const newHeader = tarHeaderBlock('app/server.js', 0o7654321);
+  const tarBasis = Buffer.concat([Buffer.alloc(512, 1), oldHeader]);
+  const header = headerFor(newHeader, fileBases([tarBasis]));
+  const decodeTar = (bytes: Buffer) => collect(decodeDelta(pieces(bytes, 3), memoryBases([tarBasis])));
+  const good = version3(header, v3Block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(512)], lengths: [0o7654321] }));
+  t.ok((await decodeTar(good)).equals(newHeader), 'the old header block with the new size and checksum');
+  const refused = async (bytes: Buffer, message: RegExp) => t.rejects(decodeTar(bytes), { name: 'PrtiqlError', code: 'E_DELTA_MALFORMED', message });
+  await refused(version2(header, block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(512)], lengths: [0o7654321] })), /a tar header operation in a delta older than version 3/);
+  await refused(version3(header, v3Block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(513)], lengths: [0o7654321] })), /range 513\+512 is outside basis 0 of 1024 bytes/);
+  await refused(version3(header, v3Block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(512)], lengths: [MAX_OCTAL_SIZE + 1] })), /size 8589934592 does not fit an octal size field/);
+  await refused(version3(header, v3Block({ control: [op(tarHeader), 0, op(tarHeader), 0, op(end)], offsets: [zigzag(512), zigzag(-512)], lengths: [1, 1] })), /passes the declared target size/);
 });
 
 t.test('errors of the source and of the basis opener pass through unchanged', async (t) => {

@@ -1,5 +1,7 @@
 import type { BasisRange, DeltaOp, PatchOp } from '../../../../shared/delta/format.js';
 import { PatchWindow } from '../../../../shared/delta/window.js';
+import { withTarSize } from '../../../../shared/tar/header-size.js';
+import { TAR_BLOCK_SIZE, parseNumericField } from '../../../../shared/tar/split.js';
 import { memberContentOps, type MemberItem } from './deflate-members.js';
 import type { IndexedLayer, TarRange } from './layer-index.js';
 import type { MatchOutput, MatchPool } from './match-pool.js';
@@ -92,6 +94,11 @@ class Emitter {
         yield* this.literal(item.range);
         break;
       case 'header': {
+        const sizeOnly = await this.sizeChange(item);
+        if (sizeOnly) {
+          yield* sizeOnly;
+          break;
+        }
         const { copy, window, diff } = await this.headerDifference(item.layer, item.old, item.next);
         if (copy) yield copy;
         yield { type: 'patch', window: [window], start: 0, triples: [{ diff, extra: Buffer.alloc(0), seek: 0 }] };
@@ -110,6 +117,13 @@ class Emitter {
    * starts at a difference (a new segment's front, if any, is literal before them).
    */
   async *withHeader(header: HeaderPlan, patch: PatchOp): AsyncGenerator<DeltaOp> {
+    const sizeOnly = header.aligned && !header.aligned.identical ? await this.sizeChange(header.aligned) : undefined;
+    if (sizeOnly) {
+      if (header.front) yield* this.literal(header.front);
+      yield* sizeOnly;
+      yield* this.withHeader({}, patch);
+      return;
+    }
     const builder = new PatchBuilder();
     const window: BasisRange[] = [];
     const front = header.front && (await this.read(this.context.target, header.front));
@@ -130,6 +144,28 @@ class Emitter {
 
   range(layer: number, range: TarRange): BasisRange {
     return { basis: this.context.basisOf.get(layer)!, offset: range.offset, length: range.length };
+  }
+
+  /**
+   * When the new header block differs from the old one only in its size and checksum (the
+   * bytes before it, if any, being the same): a copy of those bytes and a TAR HEADER op.
+   */
+  private async sizeChange({ layer, old, next }: { layer: number; old: TarRange; next: TarRange }): Promise<DeltaOp[] | undefined> {
+    if (old.length < TAR_BLOCK_SIZE) return undefined;
+    const [oldBytes, nextBytes] = await Promise.all([this.read(this.context.layers[layer]!, old), this.read(this.context.target, next)]);
+    const before = old.length - TAR_BLOCK_SIZE;
+    if (!oldBytes.subarray(0, before).equals(nextBytes.subarray(0, before))) return undefined;
+    const nextHeader = nextBytes.subarray(before);
+    let size: number;
+    try {
+      size = parseNumericField(nextHeader.subarray(124, 136), 'size');
+      if (!withTarSize(oldBytes.subarray(before), size).equals(nextHeader)) return undefined;
+    } catch {
+      return undefined;
+    }
+    const { basis } = this.range(layer, old);
+    const copy: DeltaOp[] = before > 0 ? [{ type: 'copy', basis, offset: old.offset, length: before }] : [];
+    return [...copy, { type: 'tarHeader', basis, offset: old.offset + before, size }];
   }
 
   private read(layer: IndexedLayer, range: TarRange): Promise<Buffer> {

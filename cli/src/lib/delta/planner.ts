@@ -8,6 +8,7 @@ import { basisLayers } from '../../../../shared/delta/header.js';
 import { encodeDelta } from '../../../../shared/delta/writer.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { TAR_BLOCK_SIZE } from '../../../../shared/tar/split.js';
 import { silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Layer } from '../image/image.js';
 import { BasisIndex } from './basis-index.js';
@@ -43,6 +44,8 @@ export interface DeltaStats {
   literalBytes: number;
   /** Written by deflate members (their compressed size). */
   deflatedBytes: number;
+  /** Tar headers made from an old header with a new size (TAR HEADER operations); their bytes count as patched. */
+  resizedHeaders: number;
   /** Regular files with content, by how their content was encoded. */
   files: FileCounts;
 }
@@ -67,6 +70,7 @@ function emptyStats(): DeltaStats {
     predictedBytes: 0,
     literalBytes: 0,
     deflatedBytes: 0,
+    resizedHeaders: 0,
     files: { identical: 0, patched: 0, referencesPredicted: 0, lzMatched: 0, literalCheaper: 0, literal: 0, deflateMember: 0 },
   };
 }
@@ -142,6 +146,10 @@ async function* counted(ops: AsyncIterable<DeltaOp>, stats: DeltaStats): AsyncGe
     if (op.type === 'copy') stats.copiedBytes += op.length;
     else if (op.type === 'literal') stats.literalBytes += op.bytes.byteLength;
     else if (op.type === 'deflate') stats.deflatedBytes += op.compressedSize;
+    else if (op.type === 'tarHeader') {
+      stats.resizedHeaders++;
+      stats.patchedBytes += TAR_BLOCK_SIZE;
+    }
     else {
       const written = op.triples.reduce((sum, triple) => sum + triple.diff.length + triple.extra.length, 0);
       stats.patchedBytes += written;
