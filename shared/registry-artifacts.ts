@@ -2,7 +2,7 @@ import { digestHex, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Descriptor } from './oci.js';
 import { parseJson, parseManifest } from './oci-json.js';
-import { checkChannelName, documentPath, type StoreDocument } from './store-layout.js';
+import { checkChannelName, type StoreDocument } from './store-layout.js';
 
 /**
  * How an artifact store's documents live in an OCI registry (docs/artifact-store.md): each is
@@ -46,7 +46,7 @@ export type TaggedDocument = Exclude<StoreDocument, { kind: 'delta-record' }>;
  */
 export function documentArtifact(document: TaggedDocument): DocumentArtifact {
   if (document.kind === 'release') return { tag: checkChannelName(document.channel), artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
-  const tag = `_${documentPath(document).replace(/\.json$/, '').replaceAll('/', '.')}`;
+  const tag = document.kind === 'root' ? `_roots.${document.version}` : `_channels.${checkChannelName(document.channel)}.${document.kind}`;
   return { tag, artifactType: `application/vnd.prtiql.${document.kind}.v1+json`, layerMediaType: 'application/json' };
 }
 
