@@ -57,7 +57,7 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array, position?:
 export async function replaceFileDurably(path: string, bytes: Uint8Array, mode = 0o600): Promise<void> {
   const temp = temporarySibling(path);
   await rm(temp, { force: true });
-  try {
+  await removingOnFailure(temp, async () => {
     const handle = await open(temp, 'wx', mode);
     try {
       await writeAll(handle, bytes);
@@ -65,13 +65,8 @@ export async function replaceFileDurably(path: string, bytes: Uint8Array, mode =
     } finally {
       await handle.close();
     }
-    commitStep('rename', path);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  await fsyncPath(dirname(path));
+  });
+  await renameDurably(temp, path);
 }
 
 /** Points the symlink `path` at `target` atomically: new link beside it, rename, fsync dir. */
@@ -80,13 +75,25 @@ export async function replaceSymlinkDurably(path: string, target: string): Promi
   await rm(temp, { force: true });
   commitStep('symlink', temp);
   await symlink(target, temp);
+  await renameDurably(temp, path);
+}
+
+/** Runs `write`; if it fails, `temp` is removed before the error goes on. */
+async function removingOnFailure(temp: string, write: () => Promise<void>): Promise<void> {
   try {
-    commitStep('rename', path);
-    await rename(temp, path);
+    await write();
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
   }
+}
+
+/** Renames the finished `temp` over `path`, then makes the directory entry durable. */
+async function renameDurably(temp: string, path: string): Promise<void> {
+  await removingOnFailure(temp, async () => {
+    commitStep('rename', path);
+    await rename(temp, path);
+  });
   await fsyncPath(dirname(path));
 }
 

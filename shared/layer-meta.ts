@@ -1,7 +1,6 @@
-import { DigestCounter, isDigest, type Digest } from './digest.js';
+import { isDigest, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
-import { safeEntryPath } from './tar/entry-path.js';
-import { splitTar, type TarEntryKind } from './tar/split.js';
+import type { TarEntryKind } from './tar/split.js';
 
 /**
  * Layer metadata, tar-split style: everything of a layer's tar that is not regular-file
@@ -100,17 +99,6 @@ export function layerMetaPrefix(indexLength: number): Buffer {
   return prefix;
 }
 
-/** The binary prefix and JSON index; the skeleton bytes follow it in the file. */
-export function encodeLayerMetaIndex(meta: LayerMeta): Buffer {
-  const json = Buffer.from([...layerMetaIndexText(meta)].join(''), 'utf8');
-  return Buffer.concat([layerMetaPrefix(json.length), json]);
-}
-
-export function encodeLayerMeta(meta: LayerMeta, skeleton: Uint8Array): Buffer {
-  if (skeleton.byteLength !== meta.skeletonSize) malformed(`skeleton has ${skeleton.byteLength} bytes, index says ${meta.skeletonSize}`);
-  return Buffer.concat([encodeLayerMetaIndex(meta), skeleton]);
-}
-
 /** Checks magic and version and returns the length of the JSON index that follows. */
 export function layerMetaIndexLength(prefix: Uint8Array): number {
   const bytes = Buffer.from(prefix.buffer, prefix.byteOffset, prefix.byteLength);
@@ -157,79 +145,4 @@ export function parseLayerMetaIndex(json: Uint8Array): LayerMeta {
   if (offset + meta.tail.segmentLength !== meta.skeletonSize) malformed('segments do not add up to the skeleton size');
   if (meta.skeletonSize + content !== meta.size) malformed('skeleton and content do not add up to the tar size');
   return meta;
-}
-
-export function decodeLayerMeta(bytes: Uint8Array): { meta: LayerMeta; skeleton: Buffer } {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const indexLength = layerMetaIndexLength(buffer.subarray(0, LAYER_META_PREFIX_BYTES));
-  const indexEnd = LAYER_META_PREFIX_BYTES + indexLength;
-  if (buffer.length < indexEnd) malformed('truncated index');
-  const meta = parseLayerMetaIndex(buffer.subarray(LAYER_META_PREFIX_BYTES, indexEnd));
-  const skeleton = buffer.subarray(indexEnd);
-  if (skeleton.length !== meta.skeletonSize) malformed(`skeleton has ${skeleton.length} bytes, index says ${meta.skeletonSize}`);
-  return { meta, skeleton };
-}
-
-/** Reads `length` skeleton bytes starting at `offset` (relative to the skeleton). */
-export type SkeletonReader = (offset: number, length: number) => Promise<Uint8Array>;
-
-export function skeletonFromBuffer(skeleton: Buffer): SkeletonReader {
-  return async (offset, length) => skeleton.subarray(offset, offset + length);
-}
-
-/**
- * Rebuilds the original tar: every entry's skeleton segment followed by its content, then
- * the tail. `openContent` is asked for each regular file with content; it must yield
- * exactly the recorded number of bytes.
- */
-export async function* reassembleTar(
-  meta: LayerMeta,
-  readSkeleton: SkeletonReader,
-  openContent: (entry: LayerMetaEntry) => AsyncIterable<Uint8Array>,
-): AsyncGenerator<Uint8Array> {
-  const segment = async (part: SkeletonSegment) => {
-    const bytes = await readSkeleton(part.segmentOffset, part.segmentLength);
-    if (bytes.byteLength !== part.segmentLength) malformed(`skeleton is shorter than offset ${part.segmentOffset + part.segmentLength}`);
-    return bytes;
-  };
-  for (const entry of meta.entries) {
-    if (entry.segmentLength > 0) yield await segment(entry);
-    if (entry.size === 0) continue;
-    let produced = 0;
-    for await (const chunk of openContent(entry)) {
-      produced += chunk.byteLength;
-      if (produced > entry.size) break;
-      yield chunk;
-    }
-    if (produced !== entry.size) {
-      throw new PrtiqlError('E_SIZE_MISMATCH', `${entry.path}: content is no longer the ${entry.size} bytes the layer recorded`);
-    }
-  }
-  if (meta.tail.segmentLength > 0) yield await segment(meta.tail);
-}
-
-/**
- * Computes a tar's layer metadata in memory (skeleton included) with the same path rules
- * the device applies when it extracts. For the build side, where memory is not scarce.
- */
-export async function layerMetaFromTar(tar: AsyncIterable<Uint8Array>): Promise<{ meta: LayerMeta; skeleton: Buffer }> {
-  const counter = new DigestCounter();
-  async function* counted() {
-    for await (const chunk of tar) {
-      counter.update(chunk);
-      yield chunk;
-    }
-  }
-  const builder = new LayerMetaBuilder();
-  const skeleton: Buffer[] = [];
-  for await (const part of splitTar(counted())) {
-    if (part.kind === 'entry') {
-      builder.addEntry(safeEntryPath(part.header.path), part.header.type, part.header.size, part.segment.length);
-      skeleton.push(part.segment);
-    } else if (part.kind === 'tail') {
-      builder.addTail(part.segment.length);
-      skeleton.push(part.segment);
-    }
-  }
-  return { meta: builder.finish(counter.digest()), skeleton: Buffer.concat(skeleton) };
 }

@@ -2,7 +2,7 @@ import { digestHex, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
 import { MediaType, type Descriptor } from './oci.js';
 import { parseJson, parseManifest } from './oci-json.js';
-import { parseDocumentPath } from './store-layout.js';
+import { checkChannelName, type StoreDocument } from './store-layout.js';
 
 /**
  * How an artifact store's documents live in an OCI registry (docs/artifact-store.md): each is
@@ -34,23 +34,20 @@ export interface DocumentArtifact {
   layerMediaType: string;
 }
 
-const MAX_TAG_LENGTH = 128;
+/** The documents found by tag; delta records are found through referrers (their names are too long for a tag). */
+export type TaggedDocument = Exclude<StoreDocument, { kind: 'delta-record' }>;
 
 /**
- * The artifact of a store document that devices or publishers look up by name.
- * `channels/<c>/release.json`, the signed release, is the artifact tagged `<c>`: the channel
- * tag. Every other document gets `_` and its path with `/` as `.` and without `.json`
+ * The artifact of a store document that devices or publishers look up by tag. The signed
+ * release of channel `<c>` is the artifact tagged `<c>`: the channel tag. Every other
+ * document gets `_` and its path with `/` as `.` and without `.json`
  * (`channels/stable/timestamp.json` is `_channels.stable.timestamp`, `roots/2.json` is
  * `_roots.2`): channel names never start with `_`, so these tags never meet a channel's.
- * Undefined for names too long for a tag (delta records, found through referrers instead).
  */
-export function documentArtifact(path: string): DocumentArtifact | undefined {
-  const document = parseDocumentPath(path);
-  if (document?.kind === 'release') return { tag: document.channel, artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
-  const tag = `_${path.replace(/\.json$/, '').replaceAll('/', '.')}`;
-  if (tag.length > MAX_TAG_LENGTH || !/^[\w][\w.-]*$/.test(tag)) return undefined;
-  const kind = document?.kind === 'channel' ? document.name : document?.kind === 'root' ? 'root' : 'document';
-  return { tag, artifactType: `application/vnd.prtiql.${kind}.v1+json`, layerMediaType: 'application/json' };
+export function documentArtifact(document: TaggedDocument): DocumentArtifact {
+  if (document.kind === 'release') return { tag: checkChannelName(document.channel), artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
+  const tag = document.kind === 'root' ? `_roots.${document.version}` : `_channels.${checkChannelName(document.channel)}.${document.kind}`;
+  return { tag, artifactType: `application/vnd.prtiql.${document.kind}.v1+json`, layerMediaType: 'application/json' };
 }
 
 /** The tag of the referrers fallback index of `subject` (OCI distribution spec 1.1): `sha256-<hex>`. */

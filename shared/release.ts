@@ -85,10 +85,7 @@ function checkDigest(value: unknown, what: string): Digest {
 }
 
 function checkBlob(value: unknown, what: string): BlobRef {
-  const blob = value as BlobRef;
-  if (!blob || typeof blob !== 'object' || typeof blob.mediaType !== 'string') fail(`${what} is malformed`);
-  checkDigest(blob.digest, `${what} digest`);
-  checkSize(blob.size, `${what} size`);
+  const blob = checkDescriptor(value, what) as BlobRef;
   if (!Number.isSafeInteger(blob.chunkSize) || blob.chunkSize < 1024 || blob.chunkSize > 16 * 1024 * 1024) {
     fail(`${what} chunk size is out of range`);
   }

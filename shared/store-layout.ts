@@ -70,35 +70,44 @@ export function deltaRecordPath(base: Digest, target: Digest): string {
   return `deltas/${digestHex(base)}/${digestHex(target)}.json`;
 }
 
-/** What a store document's name stands for. */
+/**
+ * A document of an artifact store, by what it is: its path follows (documentPath), and a
+ * store that keeps documents elsewhere than at paths (a registry) decides by its kind.
+ */
 export type StoreDocument =
   | { kind: 'release'; channel: string }
-  /** Another document of a channel: `name` is `timestamp`, `history`, ... */
-  | { kind: 'channel'; channel: string; name: string }
+  | { kind: 'timestamp'; channel: string }
+  | { kind: 'history'; channel: string }
   | { kind: 'root'; version: number }
   | { kind: 'delta-record'; base: Digest; target: Digest };
 
-const CHANNEL_DOCUMENT = new RegExp(`^channels/(${CHANNEL_NAME})/([a-z0-9][a-z0-9-]*)\\.json$`);
-const ROOT_DOCUMENT = /^roots\/([0-9]+)\.json$/;
+/** Where `document` lives, relative to the store root. */
+export function documentPath(document: StoreDocument): string {
+  switch (document.kind) {
+    case 'release':
+      return pointerPath(document.channel);
+    case 'timestamp':
+      return timestampPath(document.channel);
+    case 'history':
+      return historyPath(document.channel);
+    case 'root':
+      return rootPath(document.version);
+    case 'delta-record':
+      return deltaRecordPath(document.base, document.target);
+  }
+}
+
+const CHANNEL_DOCUMENT = new RegExp(`^channels/(${CHANNEL_NAME})/(release|timestamp|history)\\.json$`);
+const ROOT_DOCUMENT = /^roots\/([1-9][0-9]*)\.json$/;
 const DELTA_RECORD = /^deltas\/([0-9a-f]{64})\/([0-9a-f]{64})\.json$/;
 
 /** The document a store path names, or undefined for blobs and names this layout does not make. */
 export function parseDocumentPath(path: string): StoreDocument | undefined {
   const channel = CHANNEL_DOCUMENT.exec(path);
-  if (channel) return channel[2] === 'release' ? { kind: 'release', channel: channel[1] } : { kind: 'channel', channel: channel[1], name: channel[2] };
+  if (channel) return { kind: channel[2] as 'release' | 'timestamp' | 'history', channel: channel[1] };
   const root = ROOT_DOCUMENT.exec(path);
-  if (root) return { kind: 'root', version: Number(root[1]) };
+  if (root && Number.isSafeInteger(Number(root[1]))) return { kind: 'root', version: Number(root[1]) };
   const delta = DELTA_RECORD.exec(path);
   if (delta) return { kind: 'delta-record', base: `sha256:${delta[1]}`, target: `sha256:${delta[2]}` };
   return undefined;
-}
-
-const DOCUMENT_NAME = /^[a-z0-9][a-z0-9._-]*(\/[a-z0-9][a-z0-9._-]*)*$/;
-
-/** Document names are made here, never taken from users: anything else is a bug. */
-export function checkDocumentName(name: string): string {
-  if (!DOCUMENT_NAME.test(name) || name.split('/').includes('..')) {
-    throw new PrtiqlError('E_INTERNAL', `invalid store document name ${JSON.stringify(name)}`);
-  }
-  return name;
 }

@@ -6,7 +6,6 @@ import {
   layerMetaPrefix,
   parseLayerMetaIndex,
   type LayerMeta,
-  type SkeletonReader,
 } from '../../shared/layer-meta.js';
 import { PrtiqlError } from '../../shared/errors.js';
 import { syncHandle, writeAll } from '../../filesystem/durable.js';
@@ -46,7 +45,6 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
 
 export interface OpenLayerMeta {
   meta: LayerMeta;
-  readSkeleton: SkeletonReader;
   /** Fills `target` with the skeleton's bytes from `offset` on, without allocating. */
   readSkeletonInto(target: Uint8Array, offset: number): Promise<void>;
   close(): Promise<void>;
@@ -72,7 +70,6 @@ export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
     if (size !== skeletonStart + meta.skeletonSize) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} has the wrong size`);
     return {
       meta,
-      readSkeleton: (offset, length) => readExactly(skeletonStart + offset, length),
       readSkeletonInto: (target, offset) => readInto(target, skeletonStart + offset),
       close: () => handle.close(),
     };

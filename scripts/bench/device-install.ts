@@ -4,10 +4,13 @@ import { run } from './cli-run.js';
 import { measure, type Measured } from './measure.js';
 import { dropPageCache } from './page-cache.js';
 import type { PairPublisher } from './publish.js';
+import { withWritePressure } from './write-pressure.js';
 
 export interface InstallResult {
   seconds: number;
   maxRssKiB: number;
+  /** Largest Dirty + Writeback of /proc/meminfo sampled during the install. */
+  peakDirtyKiB: number;
 }
 
 export interface DeltaInstallResult extends InstallResult {
@@ -31,7 +34,12 @@ function installedVia(log: string): 'delta' | 'full' {
   return installed.via === 'delta' ? 'delta' : 'full';
 }
 
-const timing = ({ seconds, maxRssKiB }: Measured): InstallResult => ({ seconds, maxRssKiB });
+const figures = ({ seconds, maxRssKiB, peakDirtyKiB }: InstallResult): InstallResult => ({ seconds, maxRssKiB, peakDirtyKiB });
+
+function measuredInstall(argv: string[]): InstallResult & Pick<Measured, 'stderr'> {
+  const { result, peakDirtyKiB } = withWritePressure(() => measure(argv));
+  return { ...result, peakDirtyKiB };
+}
 
 /**
  * Device stores of one pair on the scratch file system: one follows the channel from version 1
@@ -70,18 +78,18 @@ export class DeviceBench {
     const full = this.measuredUpdate(this.fullDevice);
     mkdirSync(this.extracted);
     dropPageCache();
-    const gunzipTar = measure(['sh', '-c', 'gzip -dc "$1" | tar -x -C "$2" && sync -f "$2"', 'sh', blob, this.extracted]);
+    const gunzipTar = measuredInstall(['sh', '-c', 'gzip -dc "$1" | tar -x -C "$2" && sync -f "$2"', 'sh', blob, this.extracted]);
     this.clear();
-    return { delta: { ...timing(delta), via }, full: timing(full), gunzipTar: timing(gunzipTar) };
+    return { delta: { ...figures(delta), via }, full: figures(full), gunzipTar: figures(gunzipTar) };
   }
 
   private update(device: string): string[] {
     return [...this.applier, 'update', '--source', this.publisher.storeUrl, '--channel', 'bench', '--store', device, '--trust', this.publisher.trustPath];
   }
 
-  private measuredUpdate(device: string): Measured {
+  private measuredUpdate(device: string): InstallResult & Pick<Measured, 'stderr'> {
     dropPageCache();
-    const measured = measure(this.update(device));
+    const measured = measuredInstall(this.update(device));
     const status = JSON.parse(run([...this.applier, 'status', '--store', device, '--json']));
     if (status.installed?.version !== 2) throw new Error(`the device at ${device} did not reach version 2`);
     return measured;

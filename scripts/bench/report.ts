@@ -50,7 +50,7 @@ export function buildTable(results: PairResult[]): string {
 
 export function installTable(results: PairResult[]): string {
   return markdownTable(
-    ['pair', 'delta install', 'device used', 'full install', '`gzip -dc | tar -x && sync -f`', 'full / gunzip-tar', 'delta / full'],
+    ['pair', 'delta install', 'device used', 'full install', '`gzip -dc | tar -x && sync -f`', 'full / gunzip-tar', 'delta / full', 'peak Dirty+Writeback: delta, full, gunzip-tar'],
     results.map((r) => {
       const { delta, full, gunzipTar } = r.installs;
       return [
@@ -61,6 +61,7 @@ export function installTable(results: PairResult[]): string {
         `${gunzipTar.seconds.toFixed(1)} s`,
         `${(full.seconds / gunzipTar.seconds).toFixed(2)}x`,
         `${(delta.seconds / full.seconds).toFixed(2)}x`,
+        [delta, full, gunzipTar].map((install) => `${(install.peakDirtyKiB / 1024).toFixed(1)}`).join(', ') + ' MiB',
       ];
     }),
   );
@@ -115,7 +116,9 @@ ${buildTable(results)}
 ${context.storeDescription}. Delta install: a device at version 1 updates to version 2
 (fetch, verify, decode against its installed layer, extract, commit durably); full
 install: a fresh device installs version 2; beside it, \`gzip -dc blob | tar -x -C dir &&
-sync -f dir\` on the same layer blob. ${
+sync -f dir\` on the same layer blob. Peak Dirty+Writeback: the largest sum of the two in
+\`/proc/meminfo\`, sampled every 0.1 s during the install (the whole machine's page cache
+waiting to be written; the machine was otherwise idle). ${
     context.cachesDropped ? 'Page caches were dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before each.' : '**Page caches could not be dropped (not root): the figures include warm caches.**'
   }
 

@@ -20,16 +20,16 @@ t.test('a directory artifact store is written only where the directory is missin
     code: 'E_USAGE',
     message: /not-a-store is neither an artifact store nor an empty directory \(it holds "notes.txt"\)/,
   });
-  await t.rejects(foreign.writeDocument('channels/stable/release.json', Buffer.from('{}')), { code: 'E_USAGE' });
+  await t.rejects(foreign.writeDocument({ kind: 'release', channel: 'stable' }, Buffer.from('{}')), { code: 'E_USAGE' });
   t.same(await snapshot(join(dir, 'not-a-store')), before, 'nothing was written into it');
 
   const store = new FileStore(join(dir, 'empty'));
   t.equal(await store.putBlob(digest, blob.length, Readable.from([blob])), true, 'an empty directory becomes a store');
-  await new FileStore(join(dir, 'empty')).writeDocument('channels/stable/release.json', Buffer.from('{}'));
+  await new FileStore(join(dir, 'empty')).writeDocument({ kind: 'release', channel: 'stable' }, Buffer.from('{}'));
   t.same((await readdir(join(dir, 'empty'))).sort(), ['blobs', 'channels'], 'and stays usable as one');
 
   await writeFile(join(dir, 'a-file'), 'x');
-  await t.rejects(new FileStore(join(dir, 'a-file')).writeDocument('roots/2.json', Buffer.from('{}')), { code: 'E_USAGE', message: /a-file is not a directory/ });
+  await t.rejects(new FileStore(join(dir, 'a-file')).writeDocument({ kind: 'root', version: 2 }, Buffer.from('{}')), { code: 'E_USAGE', message: /a-file is not a directory/ });
 });
 
 t.test('keys generate refuses an output directory that holds anything but keys', async (t) => {

@@ -1,16 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { extractLayer, extractLimits, type ExtractLimits } from '../../filesystem/extract.js';
-import { openLayerMetaFile, writeLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
+import { writeLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
+import { Store } from '../../applier/device-store/device-store.js';
 import { sha256Digest } from '../../shared/digest.js';
-import { reassembleTar } from '../../shared/layer-meta.js';
 import { splitTar } from '../../shared/tar/split.js';
 import { paxEntry, rawEntry, rawTar } from '../helpers/raw-tar.js';
 import { FIXTURE_MTIME, layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js';
+import { storedLayerTar } from '../helpers/stored-layer-tar.js';
 import { listTree } from '../helpers/tree-listing.js';
 
 async function* pieces(bytes: Buffer, size = 16 * 1024): AsyncGenerator<Buffer> {
@@ -20,27 +21,16 @@ async function* pieces(bytes: Buffer, size = 16 * 1024): AsyncGenerator<Buffer> 
 async function extract(t: Test, tar: Buffer, limits: Partial<ExtractLimits> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'prtiql-extract-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const root = join(dir, 'layer');
+  const store = await Store.create(join(dir, 'store'));
+  const diffID = sha256Digest(tar);
+  const root = store.layerDir(diffID);
   await mkdir(root);
-  const target = { root, skeletonPath: join(dir, 'skeleton'), diffID: sha256Digest(tar) };
+  const target = { root, skeletonPath: join(dir, 'skeleton'), diffID };
   const meta = await extractLayer(splitTar(pieces(tar)), target, { ...extractLimits(tar.length), ...limits });
-  const metaPath = join(dir, 'layer.meta');
-  await writeLayerMetaFile(metaPath, meta, target.skeletonPath);
-  return { dir, root, metaPath, meta };
-}
-
-/** The layer's tar rebuilt from nothing but the extracted directory and its .meta file. */
-async function reassembleFromDisk(root: string, metaPath: string): Promise<Buffer> {
-  const opened = await openLayerMetaFile(metaPath);
-  try {
-    const parts: Uint8Array[] = [];
-    for await (const chunk of reassembleTar(opened.meta, opened.readSkeleton, (entry) => createReadStream(join(root, entry.path)))) {
-      parts.push(chunk);
-    }
-    return Buffer.concat(parts);
-  } finally {
-    await opened.close();
-  }
+  await writeLayerMetaFile(store.layerMetaPath(diffID), meta, target.skeletonPath);
+  /** The layer's tar rebuilt from nothing but the extracted directory and its .meta file. */
+  const rebuilt = () => storedLayerTar(store, diffID);
+  return { dir, root, meta, rebuilt };
 }
 
 const entries: FixtureEntry[] = [
@@ -59,7 +49,7 @@ const entries: FixtureEntry[] = [
 
 t.test('a deterministic layer is extracted exactly and rebuilt byte for byte from disk', async (t) => {
   const tar = await layerTar(entries);
-  const { root, metaPath, meta } = await extract(t, tar);
+  const { root, meta, rebuilt } = await extract(t, tar);
   t.equal(meta.size, tar.length);
   for (const entry of entries.filter((e) => e.type !== 'link')) {
     const path = join(root, entry.path);
@@ -77,7 +67,7 @@ t.test('a deterministic layer is extracted exactly and rebuilt byte for byte fro
   }
   t.equal((await lstat(join(root, 'app/same'))).ino, (await lstat(join(root, 'app/run'))).ino, 'hard link shares the inode');
   t.same((await readdir(root)).sort(), ['app', 'empty', 'etc', 'var'], 'nothing but the archive content');
-  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar));
+  t.ok((await rebuilt()).equals(tar));
 });
 
 for (const format of ['gnu', 'pax']) {
@@ -96,8 +86,8 @@ for (const format of ['gnu', 'pax']) {
     const file = join(dir, 'layer.tar');
     execFileSync('tar', ['-cf', file, `--format=${format}`, '--numeric-owner', '-C', source, '.']);
     const tar = readFileSync(file);
-    const { root, metaPath } = await extract(t, tar);
-    t.ok((await reassembleFromDisk(root, metaPath)).equals(tar), 'reassembled tar is identical');
+    const { root, rebuilt } = await extract(t, tar);
+    t.ok((await rebuilt()).equals(tar), 'reassembled tar is identical');
     const strip = (nodes: Awaited<ReturnType<typeof listTree>>) =>
       nodes.map(({ path, type, mode, size, content, linkname }) => ({ path, type, mode, size, content, linkname }));
     t.same(strip(await listTree(root)), strip(await listTree(source)), 'same tree as the source directory');
@@ -173,12 +163,12 @@ t.test('entry count, depth and output are capped', async (t) => {
 
 t.test('a tar without parent directory entries gets them created; explicit ones set their attributes later', async (t) => {
   const tar = rawTar(rawEntry({ name: 'a/b/file', mode: 0o640 }, 'x'), rawEntry({ name: 'a/', type: '5', mode: 0o711, mtime: 1000 }));
-  const { root, metaPath } = await extract(t, tar);
+  const { root, rebuilt } = await extract(t, tar);
   const a = await lstat(join(root, 'a'));
   t.equal(a.mode & 0o7777, 0o711);
   t.equal(a.mtimeMs, 1000 * 1000);
   t.ok((await lstat(join(root, 'a/b'))).isDirectory());
-  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar));
+  t.ok((await rebuilt()).equals(tar));
 });
 
 t.test('whiteouts: valid names are kept as the literal empty files the layer holds, opaque markers in any order', async (t) => {
@@ -191,7 +181,7 @@ t.test('whiteouts: valid names are kept as the literal empty files the layer hol
     rawEntry({ name: '.wh.gone' }),
     rawEntry({ name: 'e/.wh.sub dir' }),
   );
-  const { root, metaPath } = await extract(t, tar);
+  const { root, rebuilt } = await extract(t, tar);
   const files = (await listTree(root)).filter((node) => node.type === 'file').map((node) => [node.path, node.size]);
   t.same(files, [
     ['.wh.gone', 0],
@@ -202,7 +192,7 @@ t.test('whiteouts: valid names are kept as the literal empty files the layer hol
     ['e/.wh.sub dir', 0],
     ['e/x', 1],
   ]);
-  t.ok((await reassembleFromDisk(root, metaPath)).equals(tar), 'and the layer rebuilds byte for byte');
+  t.ok((await rebuilt()).equals(tar), 'and the layer rebuilds byte for byte');
 });
 
 t.test('ownership and times of symlinks go to the link itself (lchown, lutimes), never to its target', async (t) => {

@@ -1,16 +1,22 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { assembleImage } from '../../cli/src/lib/image/assemble-image.js';
+import type { Image } from '../../cli/src/lib/image/image.js';
+import { publishRelease } from '../../cli/src/lib/release/publish-release.js';
+import { FileStore } from '../../cli/src/lib/artifact-store/file-store.js';
 import { readCapped } from '../../shared/capped-read.js';
 import { ChunkHasher } from '../../shared/chunks.js';
 import { sha256Digest, type Digest } from '../../shared/digest.js';
 import { signEnvelope } from '../../shared/dsse.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
-import { encodeRelease, type BlobRef, type Release, type ReleaseDelta } from '../../shared/release.js';
-import { BLOB_DIRECTORY, blobPath, pointerPath } from '../../shared/store-layout.js';
+import type { BlobRef, Release, ReleaseDelta } from '../../shared/release.js';
+import { BLOB_DIRECTORY, blobPath } from '../../shared/store-layout.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
 import { trustRootPayload } from '../../shared/trust-root.js';
+import { readPublishedRelease, resignRelease } from './trust-fixtures.js';
 
 /** The fixed mtime of every fixture layer entry. */
 export const FIXTURE_MTIME = 1_700_000_000;
@@ -67,7 +73,6 @@ export interface PublishOptions {
   layers: FixtureEntry[][];
   signers: Signer[];
   expires?: Date;
-  chunkSize?: number;
   /** The image's runtime settings; `{ Cmd: ['/bin/sh'] }` by default. */
   config?: ContainerConfig;
 }
@@ -94,13 +99,6 @@ async function putBlob(storeDir: string, bytes: Buffer, mediaType: string, chunk
   return { mediaType, digest, size: bytes.length, ...hasher.finish() };
 }
 
-async function writeSignedRelease(storeDir: string, release: Release, signers: Signer[]): Promise<void> {
-  const envelope = signEnvelope(MediaType.release, encodeRelease(release), signers.map((s) => s.privateKey));
-  const pointer = join(storeDir, pointerPath(release.channel));
-  await mkdir(dirname(pointer), { recursive: true });
-  await writeFile(pointer, JSON.stringify(envelope));
-}
-
 export interface DeltaToPublish {
   /** Manifest digest of the image the delta applies to. */
   base: Digest;
@@ -110,7 +108,10 @@ export interface DeltaToPublish {
   blob: Buffer;
 }
 
-/** Re-signs a published release with one delta added (64 KiB chunks); the delta blob goes into the store. */
+/**
+ * Re-signs a published release with one hand-made delta added (64 KiB chunks), which the
+ * publisher, computing its own deltas, never makes; the delta blob goes into the store.
+ */
 export async function publishDelta(storeDir: string, published: PublishedRelease, delta: DeltaToPublish, signers: Signer[]): Promise<ReleaseDelta> {
   const added: ReleaseDelta = {
     base: delta.base,
@@ -118,44 +119,48 @@ export async function publishDelta(storeDir: string, published: PublishedRelease
     basisLayers: delta.basisLayers,
     blob: await putBlob(storeDir, delta.blob, MediaType.delta, 64 * 1024),
   };
-  await writeSignedRelease(storeDir, { ...published.release, deltas: [added] }, signers);
+  await resignRelease(storeDir, signers, (release) => void (release.deltas = [added]), published.release.channel);
   return added;
 }
 
-/**
- * Writes a full-layer release into a directory artifact store with shared/ code only:
- * gzip layer blobs, config, manifest, and the signed channels/<channel>/release.json.
- */
-export async function publishTestRelease(options: PublishOptions): Promise<PublishedRelease> {
-  const { storeDir, channel, version } = options;
-  const layerTars = await Promise.all(options.layers.map(layerTar));
-  const blobs = await Promise.all(layerTars.map((tar) => putBlob(storeDir, gzipSync(tar), MediaType.layerGzip, options.chunkSize)));
-  const config: ImageConfig = {
-    architecture: 'amd64',
-    os: 'linux',
-    config: options.config ?? { Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: layerTars.map((tar) => sha256Digest(tar)) },
-  };
-  const configBlob = await putBlob(storeDir, Buffer.from(JSON.stringify(config)), MediaType.imageConfig);
+/** Fixture layers as an image in memory (gzip layers, config, manifest), assembled as `prtiql release` reads any image. */
+function fixtureImage(layerTars: Buffer[], runtime: ContainerConfig): Promise<Image> {
+  const layers = new Map(layerTars.map((tar) => [sha256Digest(tar), { tar, gzip: gzipSync(tar) }]));
+  const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: runtime, rootfs: { type: 'layers', diff_ids: layerTars.map((tar) => sha256Digest(tar)) } };
+  const configBytes = Buffer.from(JSON.stringify(config));
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.imageManifest,
-    config: { mediaType: MediaType.imageConfig, digest: configBlob.digest, size: configBlob.size },
-    layers: blobs.map((blob) => ({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size })),
+    config: { mediaType: MediaType.imageConfig, digest: sha256Digest(configBytes), size: configBytes.length },
+    layers: config.rootfs.diff_ids.map((diffID) => ({ mediaType: MediaType.layerGzip, digest: sha256Digest(layers.get(diffID)!.gzip), size: layers.get(diffID)!.gzip.length })),
   };
-  const manifestBlob = await putBlob(storeDir, Buffer.from(JSON.stringify(manifest)), MediaType.imageManifest);
+  return assembleImage({
+    manifestBytes: Buffer.from(JSON.stringify(manifest)),
+    manifestWhat: 'fixture manifest',
+    readConfig: async () => configBytes,
+    layer: (descriptor, diffID) => ({
+      descriptor,
+      diffID,
+      openCompressed: async () => Readable.from([layers.get(diffID)!.gzip]),
+      openUncompressed: async () => Readable.from([layers.get(diffID)!.tar]),
+    }),
+  });
+}
+
+/**
+ * Publishes a full-layer release of fixture layers into a directory artifact store with the
+ * publisher itself (publishRelease, what `prtiql release` runs), signed by the first signer.
+ * A release with more signers is then signed again by all of them: the publisher signs with
+ * one key.
+ */
+export async function publishTestRelease(options: PublishOptions): Promise<PublishedRelease> {
+  const { storeDir, channel, version, signers } = options;
+  const layerTars = await Promise.all(options.layers.map(layerTar));
+  const image = await fixtureImage(layerTars, options.config ?? { Cmd: ['/bin/sh'] });
   const created = new Date();
-  const release: Release = {
-    type: 'prtiql-release',
-    channel,
-    version,
-    created: created.toISOString(),
-    expires: (options.expires ?? new Date(created.getTime() + 86_400_000)).toISOString(),
-    manifest: { mediaType: MediaType.imageManifest, digest: manifestBlob.digest, size: manifestBlob.size },
-    config: { mediaType: MediaType.imageConfig, digest: configBlob.digest, size: configBlob.size },
-    layers: layerTars.map((tar, i) => ({ diffID: sha256Digest(tar), size: tar.length, blob: blobs[i] })),
-    deltas: [],
-  };
-  await writeSignedRelease(storeDir, release, options.signers);
-  return { release, manifestDigest: manifestBlob.digest, layerTars, layerBlobPaths: blobs.map((blob) => blobFile(storeDir, blob.digest)) };
+  const expires = options.expires ?? new Date(created.getTime() + 86_400_000);
+  await publishRelease({ image, store: new FileStore(storeDir), channel, version, signingKey: signers[0].privateKey, created, expires });
+  if (signers.length > 1) await resignRelease(storeDir, signers, () => undefined, channel);
+  const release = await readPublishedRelease(storeDir, channel);
+  return { release, manifestDigest: image.manifestDigest, layerTars, layerBlobPaths: release.layers.map((layer) => blobFile(storeDir, layer.blob.digest)) };
 }

@@ -1,13 +1,12 @@
-import { createReadStream } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isTemporarySibling } from '../../filesystem/durable.js';
-import { openLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
-import { DigestCounter, digestHex, sha256Digest, sha256Hex, type Digest } from '../../shared/digest.js';
-import { reassembleTar } from '../../shared/layer-meta.js';
+import { Store } from '../../applier/device-store/device-store.js';
+import { digestHex, sha256Digest, sha256Hex, type Digest } from '../../shared/digest.js';
 import { readTarEntries } from './tar-entries.js';
 import type { PublishedRelease } from './signed-artifact-store.js';
+import { storedLayerTar } from './stored-layer-tar.js';
 import { listTree, type ListedNode } from './tree-listing.js';
 import { unlessMissing } from './unless-missing.js';
 
@@ -306,13 +305,13 @@ async function checkLayers(root: string, used: Set<string>, moment: StoreMoment,
   for (const name of directories) {
     const expected = known.layers.get(name);
     if (!expected) problems.push(`layers/${name} is no known layer`);
-    else await checkLayer(join(root, 'layers', name), name, expected, problems);
+    else await checkLayer(root, name, expected, problems);
     if (moment === 'settled' && !used.has(name)) problems.push(`layers/${name.slice(0, 12)} is used by no kept image`);
   }
 }
 
-async function checkLayer(dir: string, hex: string, expected: Map<string, ExpectedNode>, problems: string[]): Promise<void> {
-  const listed = await listTree(dir, { hashContent: true });
+async function checkLayer(root: string, hex: string, expected: Map<string, ExpectedNode>, problems: string[]): Promise<void> {
+  const listed = await listTree(join(root, 'layers', hex), { hashContent: true });
   const byPath = new Map(listed.map((node) => [node.path, node]));
   const report = (message: string) => problems.push(`layer ${hex.slice(0, 12)}: ${message}`);
   for (const node of listed) if (!expected.has(node.path)) report(`${node.path} is not in the layer`);
@@ -342,27 +341,15 @@ async function checkLayer(dir: string, hex: string, expected: Map<string, Expect
       if (actual[key] !== want[key]) report(`${path}: ${key} is ${shown(actual[key])}, expected ${shown(want[key])}`);
     }
   }
-  await checkMeta(dir, hex, report);
+  await checkMeta(root, hex, report);
 }
 
-/** The `.meta` beside a present layer directory rebuilds the layer's tar from its files. */
-async function checkMeta(dir: string, hex: string, report: (message: string) => void): Promise<void> {
-  let opened;
+/** The `.meta` beside a present layer directory rebuilds the layer's tar from its files, as the device reads it for a delta. */
+async function checkMeta(root: string, hex: string, report: (message: string) => void): Promise<void> {
   try {
-    opened = await openLayerMetaFile(`${dir}.meta`);
-  } catch (error) {
-    report(`its metadata cannot be opened: ${(error as Error).message}`);
-    return;
-  }
-  try {
-    const counter = new DigestCounter();
-    for await (const chunk of reassembleTar(opened.meta, opened.readSkeleton, (entry) => createReadStream(join(dir, entry.path)))) {
-      counter.update(chunk);
-    }
-    if (digestHex(counter.digest()) !== hex) report('its metadata and files rebuild another tar');
+    const tar = await storedLayerTar(await Store.open(root), `sha256:${hex}`);
+    if (sha256Hex(tar) !== hex) report('its metadata and files rebuild another tar');
   } catch (error) {
     report(`its metadata and files do not rebuild the tar: ${(error as Error).message}`);
-  } finally {
-    await opened.close();
   }
 }

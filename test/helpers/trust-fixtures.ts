@@ -5,7 +5,7 @@ import { parseEnvelopeBytes, signEnvelope } from '../../shared/dsse.js';
 import { MediaType } from '../../shared/oci.js';
 import { encodeRelease, parseRelease, type Release } from '../../shared/release.js';
 import { signTimestamp } from '../../cli/src/lib/release/trust-documents.js';
-import { pointerPath, timestampPath } from '../../shared/store-layout.js';
+import { parseBlobPath, pointerPath, timestampPath } from '../../shared/store-layout.js';
 import { timestampFor } from '../../shared/timestamp.js';
 import { serveDirectory, type StaticServer } from '../../scripts/lib/static-server.js';
 import type { Signer } from './signed-artifact-store.js';
@@ -45,7 +45,7 @@ export async function writeTestTimestamp(
 export interface CountingServer extends StaticServer {
   /** Paths requested so far, in order. */
   requests: string[];
-  /** Requests for blobs/ (layers, deltas, manifests, configs) since the last reset. */
+  /** Requests for blobs (layers, deltas, manifests, configs) since the last reset. */
   blobRequests(): string[];
   reset(): void;
 }
@@ -58,7 +58,7 @@ export async function countingServer(root: string): Promise<CountingServer> {
   return {
     ...served,
     requests,
-    blobRequests: () => requests.filter((path) => path.startsWith('/blobs/')),
+    blobRequests: () => requests.filter((path) => parseBlobPath(path.slice(1)) !== undefined),
     reset: () => {
       requests.length = 0;
     },

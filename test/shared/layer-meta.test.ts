@@ -1,36 +1,15 @@
-import t from 'tap';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import t, { type Test } from 'tap';
+import { openLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
+import { Store } from '../../applier/device-store/device-store.js';
+import { installLayer } from '../../applier/update/install-layer.js';
 import { sha256Digest } from '../../shared/digest.js';
-import {
-  decodeLayerMeta,
-  encodeLayerMeta,
-  layerMetaFromTar,
-  reassembleTar,
-  skeletonFromBuffer,
-  type LayerMetaEntry,
-} from '../../shared/layer-meta.js';
-import { splitTar } from '../../shared/tar/split.js';
+import { LAYER_META_PREFIX_BYTES, layerMetaIndexLength, layerMetaIndexText, layerMetaPrefix, parseLayerMetaIndex, type LayerMeta } from '../../shared/layer-meta.js';
+import type { ReleaseLayer } from '../../shared/release.js';
 import { layerTar } from '../helpers/signed-artifact-store.js';
-
-async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const chunk of source) parts.push(chunk);
-  return Buffer.concat(parts);
-}
-
-async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
-  yield bytes;
-}
-
-/** Content by normalised path, as an extractor would have written it. */
-async function contentsOf(tar: Buffer): Promise<Map<string, Buffer>> {
-  const contents = new Map<string, Buffer[]>();
-  let current: Buffer[] = [];
-  for await (const part of splitTar(once(tar))) {
-    if (part.kind === 'entry') contents.set(part.header.path.replace(/^\.\//, ''), (current = []));
-    else if (part.kind === 'data') current.push(Buffer.from(part.bytes));
-  }
-  return new Map([...contents].map(([path, parts]) => [path, Buffer.concat(parts)]));
-}
+import { storedLayerTar } from '../helpers/stored-layer-tar.js';
 
 const sampleTar = () =>
   layerTar([
@@ -42,14 +21,35 @@ const sampleTar = () =>
     { path: 'link', type: 'symlink', mode: 0o777, linkname: 'etc/config' },
   ]);
 
-t.test('meta plus file contents rebuild the tar byte for byte', async (t) => {
+/** The sample layer installed into a new device store as an update installs it. */
+async function installed(t: Test) {
   const tar = await sampleTar();
-  const { meta, skeleton } = await layerMetaFromTar(once(tar));
-  t.equal(meta.diffID, sha256Digest(tar));
-  t.equal(meta.size, tar.length);
-  t.equal(meta.skeletonSize, skeleton.length);
+  const store = await Store.create(t.testdir());
+  const diffID = sha256Digest(tar);
+  await installLayer(store, { diffID, size: tar.length } as ReleaseLayer, Readable.from([tar]));
+  return { tar, store, diffID, metaPath: store.layerMetaPath(diffID) };
+}
+
+/** A metadata file with `meta` as its index and `skeleton` after it. */
+function metaFile(meta: LayerMeta, skeleton: Buffer): Buffer {
+  const index = Buffer.from([...layerMetaIndexText(meta)].join(''), 'utf8');
+  return Buffer.concat([layerMetaPrefix(index.length), index, skeleton]);
+}
+
+/** The index and skeleton of a metadata file. */
+function split(bytes: Buffer): { meta: LayerMeta; skeleton: Buffer } {
+  const indexEnd = LAYER_META_PREFIX_BYTES + layerMetaIndexLength(bytes.subarray(0, LAYER_META_PREFIX_BYTES));
+  return { meta: parseLayerMetaIndex(bytes.subarray(LAYER_META_PREFIX_BYTES, indexEnd)), skeleton: bytes.subarray(indexEnd) };
+}
+
+t.test('an installed layer metadata lists every entry, and with the files rebuilds the tar byte for byte', async (t) => {
+  const { tar, store, diffID, metaPath } = await installed(t);
+  const opened = await openLayerMetaFile(metaPath);
+  t.teardown(() => opened.close());
+  t.equal(opened.meta.diffID, diffID);
+  t.equal(opened.meta.size, tar.length);
   t.same(
-    meta.entries.map((e) => [e.path, e.type, e.size]),
+    opened.meta.entries.map((e) => [e.path, e.type, e.size]),
     [
       ['etc', 'directory', 0],
       ['etc/.wh.removed', 'file', 0],
@@ -59,38 +59,34 @@ t.test('meta plus file contents rebuild the tar byte for byte', async (t) => {
       [`long/${'x'.repeat(200)}`, 'file', 1025],
     ],
   );
-  const contents = await contentsOf(tar);
-  const open = (entry: LayerMetaEntry) => once(contents.get(entry.path) as Buffer);
-  t.ok((await collect(reassembleTar(meta, skeletonFromBuffer(skeleton), open))).equals(tar));
-
-  const decoded = decodeLayerMeta(encodeLayerMeta(meta, skeleton));
-  t.same(decoded.meta, meta);
-  t.ok(decoded.skeleton.equals(skeleton));
+  t.ok((await storedLayerTar(store, diffID)).equals(tar));
 });
 
-t.test('content that changed length is reported, not silently reassembled', async (t) => {
-  const tar = await sampleTar();
-  const { meta, skeleton } = await layerMetaFromTar(once(tar));
-  const open = (entry: LayerMetaEntry) => once(Buffer.alloc(entry.size + 1));
-  await t.rejects(collect(reassembleTar(meta, skeletonFromBuffer(skeleton), open)), { code: 'E_SIZE_MISMATCH' });
+t.test('a layer file that changed length is reported, not silently read', async (t) => {
+  const { store, diffID } = await installed(t);
+  await appendFile(join(store.layerDir(diffID), 'etc/config'), 'more\n');
+  await t.rejects(storedLayerTar(store, diffID), { code: 'E_NOT_FOUND', message: /etc\/config .*is not the 10-byte file/ });
 });
 
 t.test('corrupt metadata files are refused', async (t) => {
-  const { meta, skeleton } = await layerMetaFromTar(once(await sampleTar()));
-  const good = encodeLayerMeta(meta, skeleton);
+  const { metaPath } = await installed(t);
+  const good = await readFile(metaPath);
+  const { meta, skeleton } = split(good);
   const badMagic = Buffer.from(good);
   badMagic.write('NOTAMETA', 0, 'latin1');
   const badVersion = Buffer.from(good);
   badVersion.writeUInt32BE(2, 8);
   const shifted = { ...meta, entries: meta.entries.map((e, i) => (i === 1 ? { ...e, segmentOffset: e.segmentOffset + 1 } : e)) };
   const wrongSize = { ...meta, size: meta.size + 1 };
-  for (const [name, bytes] of [
-    ['bad magic', badMagic],
-    ['unknown version', badVersion],
-    ['truncated skeleton', good.subarray(0, good.length - 1)],
-    ['non-contiguous segments', encodeLayerMeta(shifted, skeleton)],
-    ['sizes that do not add up', encodeLayerMeta(wrongSize, skeleton)],
+  t.ok(metaFile(meta, skeleton).equals(good), 'the file is its prefix, index and skeleton');
+  for (const [name, bytes, message] of [
+    ['bad magic', badMagic, /bad magic/],
+    ['unknown version', badVersion, /unsupported version 2/],
+    ['truncated skeleton', good.subarray(0, good.length - 1), /wrong size/],
+    ['non-contiguous segments', metaFile(shifted, skeleton), /entry "etc\/\.wh\.removed" is malformed/],
+    ['sizes that do not add up', metaFile(wrongSize, skeleton), /do not add up to the tar size/],
   ] as const) {
-    t.throws(() => decodeLayerMeta(bytes), { code: 'E_BAD_INPUT' }, name);
+    await writeFile(metaPath, bytes);
+    await t.rejects(openLayerMetaFile(metaPath), { code: 'E_BAD_INPUT', message }, name);
   }
 });

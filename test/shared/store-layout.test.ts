@@ -1,6 +1,6 @@
 import t from 'tap';
-import { sha256Digest } from '../../shared/digest.js';
-import { blobPath, checkChannelName, deltaRecordPath, historyPath, parseBlobPath, parseDocumentPath, pointerPath, rootPath, timestampPath } from '../../shared/store-layout.js';
+import { digestHex, sha256Digest } from '../../shared/digest.js';
+import { blobPath, checkChannelName, documentPath, historyPath, parseBlobPath, parseDocumentPath, pointerPath, timestampPath, type StoreDocument } from '../../shared/store-layout.js';
 
 t.test('channel names are one safe path component, refused as a usage error', async (t) => {
   t.equal(checkChannelName('stable'), 'stable');
@@ -11,16 +11,22 @@ t.test('channel names are one safe path component, refused as a usage error', as
   }
 });
 
-t.test('every path the layout makes is parsed back to what it names', async (t) => {
+t.test('every document path the layout makes is parsed back to the document', async (t) => {
   const base = sha256Digest(Buffer.from('base'));
   const target = sha256Digest(Buffer.from('target'));
+  const documents: [StoreDocument, string][] = [
+    [{ kind: 'release', channel: 'stable' }, 'channels/stable/release.json'],
+    [{ kind: 'timestamp', channel: 'stable' }, 'channels/stable/timestamp.json'],
+    [{ kind: 'history', channel: 'beta' }, 'channels/beta/history.json'],
+    [{ kind: 'root', version: 3 }, 'roots/3.json'],
+    [{ kind: 'delta-record', base, target }, `deltas/${digestHex(base)}/${digestHex(target)}.json`],
+  ];
+  for (const [document, path] of documents) {
+    t.equal(documentPath(document), path, document.kind);
+    t.same(parseDocumentPath(path), document, path);
+  }
   t.equal(parseBlobPath(blobPath(base)), base);
-  t.same(parseDocumentPath(pointerPath('stable')), { kind: 'release', channel: 'stable' });
-  t.same(parseDocumentPath(timestampPath('stable')), { kind: 'channel', channel: 'stable', name: 'timestamp' });
-  t.same(parseDocumentPath(historyPath('beta')), { kind: 'channel', channel: 'beta', name: 'history' });
-  t.same(parseDocumentPath(rootPath(3)), { kind: 'root', version: 3 });
-  t.same(parseDocumentPath(deltaRecordPath(base, target)), { kind: 'delta-record', base, target });
-  for (const other of [blobPath(base), 'channels/UPPER/release.json', 'channels/stable/sub/release.json', 'roots/x.json', 'deltas/abc/def.json', '']) {
+  for (const other of [blobPath(base), 'channels/UPPER/release.json', 'channels/stable/sub/release.json', 'channels/stable/other.json', 'roots/x.json', 'roots/0.json', 'deltas/abc/def.json', '']) {
     t.equal(parseDocumentPath(other), undefined, other);
   }
   for (const other of [pointerPath('stable'), `blobs/sha256/${'A'.repeat(64)}`, 'blobs/sha256/abc', `/blobs/sha256/${'a'.repeat(64)}`]) {

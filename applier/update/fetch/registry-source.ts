@@ -5,7 +5,7 @@ import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../../../shared/li
 import { MediaType } from '../../../shared/oci.js';
 import { documentArtifact, documentLayer } from '../../../shared/registry-artifacts.js';
 import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../../../shared/registry-auth-protocol.js';
-import { parseBlobPath } from '../../../shared/store-layout.js';
+import { parseBlobPath, parseDocumentPath } from '../../../shared/store-layout.js';
 import type { RetryPolicy } from './retry.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
 
@@ -67,8 +67,9 @@ export class RegistrySource implements Source {
   async fetch(path: string, options: FetchOptions): Promise<Fetched> {
     const blob = parseBlobPath(path);
     if (blob) return this.fetchBlob(blob, options);
-    const artifact = documentArtifact(path);
-    if (!artifact) throw new PrtiqlError('E_INTERNAL', `a registry source has no counterpart of ${JSON.stringify(path)}`);
+    const document = parseDocumentPath(path);
+    if (!document || document.kind === 'delta-record') throw new PrtiqlError('E_INTERNAL', `a registry source has no counterpart of ${JSON.stringify(path)}`);
+    const artifact = documentArtifact(document);
     const what = `${this.url}:${artifact.tag}`;
     const layer = documentLayer(await this.manifest(artifact.tag, what), artifact.artifactType, what);
     if (layer.size > options.maxBytes) throw new PrtiqlError('E_TOO_LARGE', `${what} names a ${layer.size}-byte document; the limit is ${options.maxBytes}`);

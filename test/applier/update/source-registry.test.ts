@@ -34,7 +34,7 @@ t.test('a device reads the channel tag and blobs of a token-auth registry with a
   const authFile = await writeAuthFile(dir, registry.host, 'ci', USERS.ci.password);
   const store = new RegistryStore({ transport: 'docker', registry: registry.host, repository: 'fleet/app' }, { authFile });
   const fixture = await makeReleaseFixture(t, { files: { 'etc/motd': 'hello from the registry\n', 'app/data.bin': randomBytes(300_000) }, store });
-  const published = await store.readDocument(pointerPath('stable'));
+  const published = await store.readDocument({ kind: 'release', channel: 'stable' });
 
   const source = registrySource(`docker://${registry.host}/fleet/app`, { username: 'device', password: USERS.device.password });
   t.equal(source.url, `docker://${registry.host}/fleet/app`);
@@ -75,7 +75,7 @@ t.test('an anonymous registry needs no credentials; bad URLs and unreachable reg
   const registry = await startRegistry(t);
   const store = new RegistryStore({ transport: 'docker', registry: registry.host, repository: 'open/app' });
   await makeReleaseFixture(t, { files: { 'a.txt': 'anonymous\n' }, store });
-  t.same(await read(registrySource(`docker://${registry.host}/open/app/`), pointerPath('stable')), await store.readDocument(pointerPath('stable')));
+  t.same(await read(registrySource(`docker://${registry.host}/open/app/`), pointerPath('stable')), await store.readDocument({ kind: 'release', channel: 'stable' }));
 
   t.throws(() => openSource(`docker://${registry.host}/Open/App`), { code: 'E_USAGE', message: /is not docker:\/\/<host>\[:<port>\]\/<repository>/ });
   t.throws(() => openSource(`docker://user:secret@${registry.host}/open/app`), { code: 'E_USAGE', message: /must not carry credentials/ });

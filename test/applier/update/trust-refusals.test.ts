@@ -34,9 +34,10 @@ t.test('every refusal has its own code and comes before any blob is fetched (mix
   const [a, b, stranger] = [newSigner(), newSigner(), newSigner()];
   const trust = join(dir, 'root.json');
   await writeFile(trust, trustRootJson([a, b], 2));
-  const other = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 3, layers: layers('other'), signers: [a, b] });
   await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 2, layers: layers('two'), signers: [a, b] });
   const good = await readFile(releasePath(artifacts));
+  // a later release whose blobs are in the store too; the channel serves version 2 again below
+  const other = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 3, layers: layers('other'), signers: [a, b] });
   const server = await countingServer(artifacts);
   t.teardown(() => server.close());
 

@@ -1,13 +1,11 @@
-import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { openLayerMetaFile } from '../../../applier/device-store/layer-meta-file.js';
 import { acquireStoreLock } from '../../../applier/device-store/lock.js';
+import { Store } from '../../../applier/device-store/device-store.js';
 import { digestHex } from '../../../shared/digest.js';
 import { ERROR_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
-import { reassembleTar } from '../../../shared/layer-meta.js';
 import { serveDirectory } from '../../../scripts/lib/static-server.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import type { ProcessResult } from '../../helpers/run.js';
@@ -20,6 +18,8 @@ import {
   type PublishedRelease,
   type Signer,
 } from '../../helpers/signed-artifact-store.js';
+import { storedLayerTar } from '../../helpers/stored-layer-tar.js';
+import { releasePath, resignRelease } from '../../helpers/trust-fixtures.js';
 import { listTree } from '../../helpers/tree-listing.js';
 
 const BASE_LAYER: FixtureEntry[] = [
@@ -45,7 +45,7 @@ interface Setup {
   trust: string;
   signer: Signer;
   sourceUrl: string;
-  publish(version: number, options?: { signers?: Signer[]; channel?: string; layers?: FixtureEntry[][] }): Promise<PublishedRelease>;
+  publish(version: number): Promise<PublishedRelease>;
   update(extra?: string[]): Promise<ProcessResult>;
   status(): Promise<{ installed: { version: number; manifest: string } | null; previous: unknown; current: { manifest: string; layers: { diffID: string; path: string }[] } | null }>;
 }
@@ -70,14 +70,7 @@ async function setup(t: Test, transport: 'http' | 'file'): Promise<Setup> {
     trust,
     signer,
     sourceUrl,
-    publish: (version, options = {}) =>
-      publishTestRelease({
-        storeDir: artifacts,
-        channel: options.channel ?? 'stable',
-        version,
-        layers: options.layers ?? [BASE_LAYER, appLayer(version)],
-        signers: options.signers ?? [signer],
-      }),
+    publish: (version) => publishTestRelease({ storeDir: artifacts, channel: 'stable', version, layers: [BASE_LAYER, appLayer(version)], signers: [signer] }),
     update: (extra = []) => runApplier(['update', '--source', sourceUrl, '--channel', 'stable', '--store', store, '--trust', trust, ...extra]),
     status: async () => {
       const result = await runApplier(['status', '--json', '--store', store]);
@@ -106,16 +99,6 @@ async function expectLayer(t: Test, dir: string, entries: FixtureEntry[]): Promi
     t.match(node, { type: entry.type, mode: entry.mode, uid: entry.uid ?? 0, gid: entry.gid ?? 0 }, `${entry.path} attributes`);
     if (entry.type === 'file') t.equal(node.content, Buffer.from(entry.content ?? '').toString('base64'), `${entry.path} content`);
   }
-}
-
-async function reassembled(layerDir: string): Promise<Buffer> {
-  const opened = await openLayerMetaFile(`${layerDir}.meta`);
-  const parts: Uint8Array[] = [];
-  for await (const chunk of reassembleTar(opened.meta, opened.readSkeleton, (entry) => createReadStream(join(layerDir, entry.path)))) {
-    parts.push(chunk);
-  }
-  await opened.close();
-  return Buffer.concat(parts);
 }
 
 function expectFailure(t: Test, result: ProcessResult, code: ErrorCode, message: RegExp): void {
@@ -155,8 +138,9 @@ for (const transport of ['http', 'file'] as const) {
     const [baseDir, app1Dir] = status1.current?.layers.map((layer) => layer.path) ?? [];
     await expectLayer(t, baseDir, BASE_LAYER);
     await expectLayer(t, app1Dir, appLayer(1));
-    t.ok((await reassembled(baseDir)).equals(v1.layerTars[0]), 'base layer metadata rebuilds its tar');
-    t.ok((await reassembled(app1Dir)).equals(v1.layerTars[1]), 'app layer metadata rebuilds its tar');
+    const device = await Store.open(s.store);
+    t.ok((await storedLayerTar(device, v1.release.layers[0].diffID)).equals(v1.layerTars[0]), 'base layer metadata rebuilds its tar');
+    t.ok((await storedLayerTar(device, v1.release.layers[1].diffID)).equals(v1.layerTars[1]), 'app layer metadata rebuilds its tar');
     t.equal((await lstat(s.store)).mode & 0o777, 0o700, 'store is private');
 
     const v2 = await s.publish(2);
@@ -196,6 +180,8 @@ for (const transport of ['http', 'file'] as const) {
 t.test('failures exit with their code and one line, and leave the installed release in place', async (t) => {
   const s = await setup(t, 'http');
   const v1 = await s.publish(1);
+  const pointer = releasePath(s.artifacts);
+  const v1Release = await readFile(pointer);
   t.equal((await s.update()).code, 0);
   const installedListing = async () => (await listTree(s.store)).filter((node) => !['state.json', 'lock'].includes(node.path));
   const before = await installedListing();
@@ -206,24 +192,25 @@ t.test('failures exit with their code and one line, and leave the installed rele
     t.notOk(await exists(join(s.store, 'staging')), `${what}: staging removed`);
   };
 
-  const tampered = await s.publish(2);
-  const blob = await readFile(tampered.layerBlobPaths[1]);
+  const v2 = await s.publish(2);
+  const v2Release = await readFile(pointer);
+  const goodBlob = await readFile(v2.layerBlobPaths[1]);
+  const blob = Buffer.from(goodBlob);
   blob[Math.floor(blob.length / 2)] ^= 0x55;
-  await writeFile(tampered.layerBlobPaths[1], blob);
+  await writeFile(v2.layerBlobPaths[1], blob);
   expectFailure(t, await s.update(), 'E_DIGEST_MISMATCH', /does not match its signed hash/);
   await expectUnchanged('tampered blob');
   t.same((await installedListing()).map((n) => n.path), before.map((n) => n.path), 'no new layer or image');
+  await writeFile(v2.layerBlobPaths[1], goodBlob);
 
-  await s.publish(2, { signers: [newSigner()] });
+  await resignRelease(s.artifacts, [newSigner()], () => undefined);
   expectFailure(t, await s.update(), 'E_UNTRUSTED_KEY', /not signed by any trusted key/);
   await expectUnchanged('unknown key');
 
-  await s.publish(2);
-  const releasePath = join(s.artifacts, 'channels', 'stable', 'release.json');
-  const envelope = JSON.parse(await readFile(releasePath, 'utf8'));
+  const envelope = JSON.parse(v2Release.toString('utf8'));
   const payload = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8'));
   envelope.payload = Buffer.from(JSON.stringify({ ...payload, version: 9 })).toString('base64');
-  await writeFile(releasePath, JSON.stringify(envelope));
+  await writeFile(pointer, JSON.stringify(envelope));
   expectFailure(t, await s.update(), 'E_BAD_SIGNATURE', /invalid signature/);
   await expectUnchanged('altered payload');
 
@@ -244,14 +231,15 @@ t.test('failures exit with their code and one line, and leave the installed rele
   await expectUnchanged('other channel');
 
   const lock = await acquireStoreLock(join(s.store, 'lock'));
-  await s.publish(2);
+  await writeFile(pointer, v2Release);
   expectFailure(t, await s.update(), 'E_BUSY', /another applier holds the store lock/);
   await lock.release();
   await expectUnchanged('busy store');
 
-  const v2 = await s.update();
-  t.equal(v2.code, 0, 'a good version 2 installs after all that');
-  await s.publish(1);
+  const installed = await s.update();
+  t.equal(installed.code, 0, 'a good version 2 installs after all that');
+  // an attacker serving the older release again
+  await writeFile(pointer, v1Release);
   expectFailure(t, await s.update(), 'E_ROLLBACK', /lower than the installed version 2/);
   t.match((await s.status()).installed, { version: 2 });
 

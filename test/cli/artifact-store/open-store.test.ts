@@ -4,7 +4,6 @@ import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
 import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
 import { S3Store } from '../../../cli/src/lib/artifact-store/s3-store.js';
-import { pointerPath } from '../../../shared/store-layout.js';
 
 t.test('file:// URLs open a directory store', async (t) => {
   const absolute = openStore('file:///srv/releases');
@@ -28,7 +27,7 @@ t.test('s3:// URLs open a bucket store under a prefix', async (t) => {
     t.ok(store instanceof S3Store, url);
     t.same((store as S3Store).s3Location, { bucket, prefix }, url);
   }
-  t.equal(openStore('s3://my-bucket/fleet/').documentLocation(pointerPath('stable')), 's3://my-bucket/fleet/channels/stable/release.json');
+  t.equal(openStore('s3://my-bucket/fleet/').documentLocation({ kind: 'release', channel: 'stable' }), 's3://my-bucket/fleet/channels/stable/release.json');
   t.equal(openStore('s3://my-bucket').location, 's3://my-bucket');
   t.equal((openStore('s3://b12', { endpointUrl: 'http://127.0.0.1:9000' }) as S3Store).endpoint, 'http://127.0.0.1:9000');
   t.equal((openStore('s3://b12') as S3Store).endpoint, 'AWS S3');
@@ -51,8 +50,8 @@ t.test('docker:// URLs open a registry repository store; tags and digests are re
   const store = openStore('docker://registry.example:5000/fleet/app');
   t.ok(store instanceof RegistryStore);
   t.equal(store.location, 'docker://registry.example:5000/fleet/app');
-  t.equal(store.documentLocation(pointerPath('stable')), 'docker://registry.example:5000/fleet/app:stable');
-  t.equal(store.documentLocation('channels/stable/history.json'), 'docker://registry.example:5000/fleet/app:_channels.stable.history');
+  t.equal(store.documentLocation({ kind: 'release', channel: 'stable' }), 'docker://registry.example:5000/fleet/app:stable');
+  t.equal(store.documentLocation({ kind: 'history', channel: 'stable' }), 'docker://registry.example:5000/fleet/app:_channels.stable.history');
   for (const url of ['docker://registry.example/app:v1', `docker://registry.example/app@sha256:${'a'.repeat(64)}`]) {
     t.throws(() => openStore(url), { code: 'E_BAD_REFERENCE', message: /a registry store is a whole repository, docker:\/\/<host>\/<repo>/ }, url);
   }

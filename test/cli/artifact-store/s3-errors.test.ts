@@ -11,7 +11,6 @@ import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { freePort } from '../../helpers/free-port.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { listKeys, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
-import { pointerPath } from '../../../shared/store-layout.js';
 
 const blob = Buffer.from('some blob');
 const digest = sha256Digest(blob);
@@ -53,25 +52,25 @@ t.test('an unreachable endpoint is E_NETWORK naming the endpoint', async (t) => 
   const endpoint = `http://127.0.0.1:${await freePort()}`;
   const store = storeAt(endpoint);
   const refused = new RegExp(`^cannot reach the S3 endpoint ${endpoint} while .*: connect ECONNREFUSED`);
-  await t.rejects(store.readDocument(pointerPath('stable')), { code: 'E_NETWORK', message: refused });
+  await t.rejects(store.readDocument({ kind: 'release', channel: 'stable' }), { code: 'E_NETWORK', message: refused });
   await t.rejects(store.hasBlob(digest), { code: 'E_NETWORK', message: refused });
   await t.rejects(store.putBlob(digest, blob.length, Readable.from([blob])), { code: 'E_NETWORK', message: refused });
-  await t.rejects(store.writeDocument(pointerPath('stable'), Buffer.from('{}')), { code: 'E_NETWORK', message: refused });
+  await t.rejects(store.writeDocument({ kind: 'release', channel: 'stable' }, Buffer.from('{}')), { code: 'E_NETWORK', message: refused });
 });
 
 t.test('a missing bucket is E_NOT_FOUND naming the bucket', async (t) => {
   const server = await startS3rver(t);
   const store = storeAt(server.endpoint, { bucket: 'no-such-bucket' });
   const missing = { code: 'E_NOT_FOUND', message: `bucket no-such-bucket does not exist at ${server.endpoint}` };
-  await t.rejects(store.readDocument(pointerPath('stable')), missing);
+  await t.rejects(store.readDocument({ kind: 'release', channel: 'stable' }), missing);
   await t.rejects(store.putBlob(digest, blob.length, Readable.from([blob])), missing);
-  await t.rejects(store.writeDocument(pointerPath('stable'), Buffer.from('{}')), missing);
+  await t.rejects(store.writeDocument({ kind: 'release', channel: 'stable' }, Buffer.from('{}')), missing);
 });
 
 t.test('credentials the endpoint refuses are E_UNAUTHORIZED', async (t) => {
   const server = await startS3rver(t);
   const store = storeAt(server.endpoint, { credentials: { accessKeyId: 'NOT-S3RVER', secretAccessKey: 'wrong' } });
-  await t.rejects(store.readDocument(pointerPath('stable')), {
+  await t.rejects(store.readDocument({ kind: 'release', channel: 'stable' }), {
     code: 'E_UNAUTHORIZED',
     message: `the S3 endpoint ${server.endpoint} denied reading s3://releases/fleet/channels/stable/release.json in bucket releases (403 InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.): check the AWS credentials and the bucket policy`,
   });
@@ -84,7 +83,7 @@ t.test('no credentials anywhere in the default chain is E_UNAUTHORIZED', async (
   const server = await startS3rver(t);
   withEnvironment(t, NO_AWS_CONFIGURATION);
   const store = new S3Store({ bucket: 'releases', prefix: '' }, { endpointUrl: server.endpoint, region: S3RVER_REGION });
-  await t.rejects(store.readDocument(pointerPath('stable')), { code: 'E_UNAUTHORIZED', message: /^no AWS credentials found for http:\/\/127\.0\.0\.1:\d+: set AWS_ACCESS_KEY_ID/ });
+  await t.rejects(store.readDocument({ kind: 'release', channel: 'stable' }), { code: 'E_UNAUTHORIZED', message: /^no AWS credentials found for http:\/\/127\.0\.0\.1:\d+: set AWS_ACCESS_KEY_ID/ });
 });
 
 t.test('credentials from AWS_* variables are used', async (t) => {
@@ -99,7 +98,7 @@ t.test('no region anywhere is a usage error', async (t) => {
   const server = await startS3rver(t);
   withEnvironment(t, NO_AWS_CONFIGURATION);
   const store = new S3Store({ bucket: 'releases', prefix: '' }, { endpointUrl: server.endpoint, credentials: S3RVER_CREDENTIALS });
-  await t.rejects(store.readDocument(pointerPath('stable')), { code: 'E_USAGE', message: /^no AWS region is set for http:\/\/127\.0\.0\.1:\d+: pass --region or set AWS_REGION$/ });
+  await t.rejects(store.readDocument({ kind: 'release', channel: 'stable' }), { code: 'E_USAGE', message: /^no AWS region is set for http:\/\/127\.0\.0\.1:\d+: pass --region or set AWS_REGION$/ });
 });
 
 t.test('when every part fails the upload stops: the rest of the source is not read', async (t) => {

@@ -11,7 +11,6 @@ import { openImage } from '../../../cli/src/lib/image/open-image.js';
 import { publishRelease } from '../../../cli/src/lib/release/publish-release.js';
 import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { openStoreImage } from '../../../cli/src/lib/artifact-store/store-image.js';
-import { historyPath, pointerPath } from '../../../shared/store-layout.js';
 import { makeReleaseFixture, type FileTree, type ReleaseFixture } from '../../helpers/release-fixture.js';
 
 const library = randomBytes(200_000);
@@ -45,7 +44,7 @@ t.test('--base-releases N takes the images of the channel\'s N newest earlier re
   const store = new FileStore(v1.storeDir);
   await makeReleaseFixture(t, { files: files(2), into: v1, version: 2 });
   const v3 = await makeReleaseFixture(t, { files: files(3), into: v1, version: 3 });
-  const history = JSON.parse((await store.readDocument(historyPath('stable')))!.toString());
+  const history = JSON.parse((await store.readDocument({ kind: 'history', channel: 'stable' }))!.toString());
   t.same(history.releases.map((entry: { version: number }) => entry.version), [1, 2, 3], 'every release is in the history');
   const manifests = history.releases.map((entry: { images: { manifest: { digest: string } }[] }) => entry.images[0].manifest.digest);
   t.equal(manifests[2], v3.manifestDigest);
@@ -55,10 +54,10 @@ t.test('--base-releases N takes the images of the channel\'s N newest earlier re
   const bases = [...new Set(result.deltas.map((delta) => delta.base))];
   t.same(bases.sort(), [manifests[1], manifests[2]].sort(), 'deltas from versions 3 and 2 (the two newest), none from 1');
   t.ok(result.deltas.every((delta) => delta.ratio > 1), 'each delta is smaller than its layer, and says by how much');
-  const signed = verifyRelease((await store.readDocument(pointerPath('stable')))!, loadTrustRoot(await readFile(v1.rootJsonPath)), { channel: 'stable', now: new Date() });
+  const signed = verifyRelease((await store.readDocument({ kind: 'release', channel: 'stable' }))!, loadTrustRoot(await readFile(v1.rootJsonPath)), { channel: 'stable', now: new Date() });
   t.same(signed.release.deltas.map((delta) => delta.blob.digest), result.deltas.map((delta) => delta.digest));
   for (const delta of signed.release.deltas) t.ok(await store.hasBlob(delta.blob.digest), 'the delta blob is in the store');
-  const after = JSON.parse((await store.readDocument(historyPath('stable')))!.toString());
+  const after = JSON.parse((await store.readDocument({ kind: 'history', channel: 'stable' }))!.toString());
   t.same(after.releases.map((entry: { version: number }) => entry.version), [1, 2, 3, 4]);
 });
 

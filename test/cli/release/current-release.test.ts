@@ -8,7 +8,6 @@ import { encodeRelease, type Release } from '../../../shared/release.js';
 import { readCurrentRelease } from '../../../cli/src/lib/release/current-release.js';
 import { signRelease } from '../../../cli/src/lib/release/sign-release.js';
 import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
-import { pointerPath } from '../../../shared/store-layout.js';
 
 const key = generateKeyPairSync('ed25519').privateKey;
 const otherKey = generateKeyPairSync('ed25519').privateKey;
@@ -27,7 +26,7 @@ const release: Release = {
 
 async function storeWith(t: Test, bytes: Uint8Array): Promise<FileStore> {
   const store = new FileStore(t.testdir());
-  await store.writeDocument(pointerPath('stable'), bytes);
+  await store.writeDocument({ kind: 'release', channel: 'stable' }, bytes);
   return store;
 }
 
@@ -51,9 +50,9 @@ t.test('a release signed by another key (before a rotation) is parsed, not verif
 
 t.test('a tampered release signed with the same key is refused', async (t) => {
   const store = await storeWith(t, signRelease(release, key));
-  const envelope = JSON.parse(await readFile(store.documentLocation(pointerPath('stable')), 'utf8'));
+  const envelope = JSON.parse(await readFile(store.documentLocation({ kind: 'release', channel: 'stable' }), 'utf8'));
   envelope.payload = encodeRelease({ ...release, version: 99 }).toString('base64');
-  await writeFile(store.documentLocation(pointerPath('stable')), JSON.stringify(envelope));
+  await writeFile(store.documentLocation({ kind: 'release', channel: 'stable' }), JSON.stringify(envelope));
   await t.rejects(readCurrentRelease(store, 'stable', key), {
     code: 'E_BAD_SIGNATURE',
     message: /^the current release of channel stable \(.*release\.json\) has an invalid signature$/,

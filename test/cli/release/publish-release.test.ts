@@ -15,7 +15,7 @@ import { publishRelease, type PublishReleaseOptions } from '../../../cli/src/lib
 import type { ArtifactStore } from '../../../cli/src/lib/artifact-store/artifact-store.js';
 import { FileStore } from '../../../cli/src/lib/artifact-store/file-store.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
-import { pointerPath } from '../../../shared/store-layout.js';
+import { documentPath } from '../../../shared/store-layout.js';
 
 const day = 86_400_000;
 
@@ -141,9 +141,9 @@ t.test('the channel pointer is written after every blob', async (t) => {
     hasBlob: (d) => inner.hasBlob(d),
     putBlob: (d, size, source) => (calls.push(`blob ${d}`), inner.putBlob(d, size, source)),
     getBlob: (d) => inner.getBlob(d),
-    readDocument: (name) => inner.readDocument(name),
-    writeDocument: (name, bytes) => (calls.push(name === pointerPath('stable') ? 'pointer' : `document ${name}`), inner.writeDocument(name, bytes)),
-    documentLocation: (name) => inner.documentLocation(name),
+    readDocument: (document) => inner.readDocument(document),
+    writeDocument: (document, bytes) => (calls.push(document.kind === 'release' ? 'pointer' : `document ${documentPath(document)}`), inner.writeDocument(document, bytes)),
+    documentLocation: (document) => inner.documentLocation(document),
   };
   await publishRelease({
     image: await openImage(fixture.imageReference),

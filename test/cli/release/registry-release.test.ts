@@ -10,7 +10,6 @@ import { releaseImages, verifyRelease, type Release } from '../../../shared/rele
 import { loadTrustRoot } from '../../../shared/trust-root.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { RegistryStore } from '../../../cli/src/lib/artifact-store/registry-store.js';
-import { pointerPath } from '../../../shared/store-layout.js';
 import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
@@ -35,7 +34,7 @@ async function refused(t: Test, args: string[], exit: number, code: string, mess
 
 /** The channel's release as the store holds it, and whether every blob it names is there. */
 async function channelState(store: RegistryStore, channel: string): Promise<{ version: number; complete: boolean } | undefined> {
-  const bytes = await store.readDocument(pointerPath(channel));
+  const bytes = await store.readDocument({ kind: 'release', channel: channel });
   if (!bytes) return undefined;
   const release = JSON.parse(Buffer.from(JSON.parse(bytes.toString()).payload, 'base64').toString()) as Release;
   const blobs = releaseImages(release).flatMap((image) => [image.manifest, image.config, ...image.layers.map((l) => l.blob), ...image.deltas.map((d) => d.blob)]);
@@ -88,7 +87,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   t.equal(second.manifestDigest, v2);
   t.ok(second.deltas.length >= 1 && second.deltas.every((delta: { base: string; ratio: number }) => delta.base === v1 && delta.ratio > 1), 'deltas from version 1, smaller than the layers');
   const store = new RegistryStore({ transport: 'docker', registry: registry.host, repository: 'fleet/app' }, { authFile: ciAuth });
-  const signed = verifyRelease((await store.readDocument(pointerPath('stable')))!, loadTrustRoot(await readFile(keys.trustRoot)), { channel: 'stable', now: new Date() });
+  const signed = verifyRelease((await store.readDocument({ kind: 'release', channel: 'stable' }))!, loadTrustRoot(await readFile(keys.trustRoot)), { channel: 'stable', now: new Date() });
   t.equal(signed.release.version, 2, 'the channel tag points at the newest release');
   const deltaArtifacts = JSON.parse(await runTool('skopeo', ['inspect', '--raw', '--tls-verify=false', '--creds', `device:${USERS.device.password}`, `${repo}:sha256-${digestHex(v2)}`])) as ImageIndex;
   t.same(deltaArtifacts.manifests.map((entry) => entry.artifactType).sort(), ['application/vnd.prtiql.delta-record.v1+json', MediaType.release].sort(), 'the deltas and the release refer to the new image');

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
+import type { StoreDocument } from '../../../../shared/store-layout.js';
 
 /**
  * Where releases are published (DESIGN §5): immutable content-addressed blobs plus small mutable
@@ -23,14 +24,14 @@ export interface ArtifactStore {
   getBlob(digest: Digest): Promise<Readable>;
 
   /**
-   * A small mutable document, or undefined when there is none. Names come from
-   * shared/store-layout.ts ('/'-separated, relative to the store root): channel pointers, delta records.
+   * A small mutable document (shared/store-layout.ts: a channel's signed release, timestamp or
+   * history, a root, a delta record), or undefined when there is none.
    */
-  readDocument(name: string): Promise<Buffer | undefined>;
+  readDocument(document: StoreDocument): Promise<Buffer | undefined>;
 
   /** Replaces a document atomically: readers see the old or the new bytes, never a mix. */
-  writeDocument(name: string, bytes: Uint8Array): Promise<void>;
+  writeDocument(document: StoreDocument, bytes: Uint8Array): Promise<void>;
 
   /** Where a document lives (a path or URL), for reports. */
-  documentLocation(name: string): string;
+  documentLocation(document: StoreDocument): string;
 }

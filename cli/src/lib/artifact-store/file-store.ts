@@ -7,7 +7,7 @@ import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
-import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, checkDocumentName } from '../../../../shared/store-layout.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
@@ -40,8 +40,8 @@ export class FileStore implements ArtifactStore {
     return join(this.root, blobPath(digest));
   }
 
-  documentLocation(name: string): string {
-    return join(this.root, checkDocumentName(name));
+  documentLocation(document: StoreDocument): string {
+    return join(this.root, documentPath(document));
   }
 
   async hasBlob(digest: Digest): Promise<boolean> {
@@ -99,8 +99,8 @@ export class FileStore implements ArtifactStore {
     }
   }
 
-  async readDocument(name: string): Promise<Buffer | undefined> {
-    const path = this.documentLocation(name);
+  async readDocument(document: StoreDocument): Promise<Buffer | undefined> {
+    const path = this.documentLocation(document);
     let handle;
     try {
       handle = await open(path, 'r');
@@ -115,8 +115,8 @@ export class FileStore implements ArtifactStore {
     }
   }
 
-  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
-    const path = this.documentLocation(name);
+  async writeDocument(document: StoreDocument, bytes: Uint8Array): Promise<void> {
+    const path = this.documentLocation(document);
     await this.checkRoot();
     await mkdir(dirname(path), { recursive: true });
     await replaceFileDurably(path, bytes);

@@ -13,11 +13,10 @@ import {
   documentLayer,
   EMPTY_CONFIG,
   EMPTY_CONFIG_BYTES,
-  type DocumentArtifact,
 } from '../../../../shared/registry-artifacts.js';
 import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../../shared/release.js';
-import { checkDocumentName, parseDocumentPath } from '../../../../shared/store-layout.js';
+import { documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
@@ -38,19 +37,15 @@ export function parseRegistryStoreUrl(url: string): RegistryReference {
   return reference;
 }
 
+type DeltaRecordDocument = Extract<StoreDocument, { kind: 'delta-record' }>;
+
 /**
- * The tag that also names a delta record: the sha256 of its name (the name is too long for a
+ * The tag that also names a delta record: the sha256 of its path (the path is too long for a
  * tag). Fallback referrers indexes are updated read-modify-write and can lose an entry to a
  * concurrent writer (CI jobs writing records for one target at once); the tag cannot.
  */
-function deltaRecordTag(name: string): string {
-  return `_${sha256Hex(name)}`;
-}
-
-/** The (base, target) pair a delta record's name stands for, or undefined for other documents. */
-function deltaRecordPair(name: string): { base: Digest; target: Digest } | undefined {
-  const document = parseDocumentPath(name);
-  return document?.kind === 'delta-record' ? document : undefined;
+function deltaRecordTag(record: DeltaRecordDocument): string {
+  return `_${sha256Hex(documentPath(record))}`;
 }
 
 interface ArtifactToPush {
@@ -96,17 +91,9 @@ export class RegistryStore implements ArtifactStore {
     this.pushScopes = [repositoryScope(reference.repository, 'pull,push')];
   }
 
-  documentLocation(name: string): string {
-    checkDocumentName(name);
-    const pair = deltaRecordPair(name);
-    if (pair) return `${this.location} (delta record ${pair.base} -> ${pair.target})`;
-    return `${this.location}:${this.artifactOf(name).tag}`;
-  }
-
-  private artifactOf(name: string): DocumentArtifact {
-    const artifact = documentArtifact(name);
-    if (!artifact) throw new PrtiqlError('E_INTERNAL', `a registry store has no place for the document ${JSON.stringify(name)}`);
-    return artifact;
+  documentLocation(document: StoreDocument): string {
+    if (document.kind === 'delta-record') return `${this.location} (delta record ${document.base} -> ${document.target})`;
+    return `${this.location}:${documentArtifact(document).tag}`;
   }
 
   hasBlob(digest: Digest): Promise<boolean> {
@@ -143,17 +130,15 @@ export class RegistryStore implements ArtifactStore {
     return this.client.openBlob(this.repository, { digest, size }, this.pullScopes);
   }
 
-  async readDocument(name: string): Promise<Buffer | undefined> {
-    checkDocumentName(name);
-    const pair = deltaRecordPair(name);
-    if (!pair) {
-      const artifact = this.artifactOf(name);
+  async readDocument(document: StoreDocument): Promise<Buffer | undefined> {
+    if (document.kind !== 'delta-record') {
+      const artifact = documentArtifact(document);
       const manifest = await this.manifestIfAny(artifact.tag);
-      return manifest && this.readDocumentLayer(manifest, artifact.artifactType, this.documentLocation(name));
+      return manifest && this.readDocumentLayer(manifest, artifact.artifactType, this.documentLocation(document));
     }
-    const newest = (await this.deltaRecordReferrers(pair.target)).filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === pair.base).at(-1);
-    const manifest = newest ? (await this.client.getManifest(this.repository, newest.digest, this.pullScopes)).bytes : await this.manifestIfAny(deltaRecordTag(name));
-    return manifest && this.readDocumentLayer(manifest, DELTA_RECORD_TYPE, this.documentLocation(name));
+    const newest = (await this.deltaRecordReferrers(document.target)).filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === document.base).at(-1);
+    const manifest = newest ? (await this.client.getManifest(this.repository, newest.digest, this.pullScopes)).bytes : await this.manifestIfAny(deltaRecordTag(document));
+    return manifest && this.readDocumentLayer(manifest, DELTA_RECORD_TYPE, this.documentLocation(document));
   }
 
   /** The delta records referring to `target`; none while other writers contend for its fallback index (the records' own tags still hold). */
@@ -172,33 +157,31 @@ export class RegistryStore implements ArtifactStore {
    * then becomes the artifact tagged with the channel's name, whose subject is the image: the
    * tag is the channel pointer, written last.
    */
-  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
-    checkDocumentName(name);
-    const document = Buffer.from(bytes);
-    const annotations = { [ANNOTATION_DOCUMENT]: name };
-    const pair = deltaRecordPair(name);
-    if (!pair) {
-      const artifact = this.artifactOf(name);
-      const subject = artifact.artifactType === MediaType.release ? await this.pushReleaseImages(document, name) : undefined;
-      await this.pushArtifact({ artifactType: artifact.artifactType, document, documentMediaType: artifact.layerMediaType, subject, annotations, tag: artifact.tag });
+  async writeDocument(document: StoreDocument, bytes: Uint8Array): Promise<void> {
+    const content = Buffer.from(bytes);
+    const annotations = { [ANNOTATION_DOCUMENT]: documentPath(document) };
+    if (document.kind !== 'delta-record') {
+      const artifact = documentArtifact(document);
+      const subject = document.kind === 'release' ? await this.pushReleaseImages(content, document) : undefined;
+      await this.pushArtifact({ artifactType: artifact.artifactType, document: content, documentMediaType: artifact.layerMediaType, subject, annotations, tag: artifact.tag });
       return;
     }
-    const record = parseJsonDocument<DeltaRecord>(document, `delta record ${name}`);
+    const record = parseJsonDocument<DeltaRecord>(content, `delta record ${document.base} -> ${document.target}`);
     const deltaBlobs = new Map(record.deltas.map(({ blob }) => [blob.digest, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }]));
     await this.pushArtifact({
       artifactType: DELTA_RECORD_TYPE,
-      document,
+      document: content,
       documentMediaType: DELTA_RECORD_TYPE,
       otherLayers: [...deltaBlobs.values()],
       subject: record.targetManifest,
-      annotations: { ...annotations, [ANNOTATION_DELTA_BASE]: pair.base },
-      tag: deltaRecordTag(name),
+      annotations: { ...annotations, [ANNOTATION_DELTA_BASE]: document.base },
+      tag: deltaRecordTag(document),
     });
   }
 
   /** Pushes the manifests (and index) a signed release names as images; returns the artifact's subject. */
-  private async pushReleaseImages(envelopeBytes: Buffer, name: string): Promise<ReleaseDescriptor> {
-    const what = `the release written to ${this.documentLocation(name)}`;
+  private async pushReleaseImages(envelopeBytes: Buffer, document: StoreDocument): Promise<ReleaseDescriptor> {
+    const what = `the release written to ${this.documentLocation(document)}`;
     const envelope = parseEnvelope(parseJsonDocument<unknown>(envelopeBytes, what), what);
     const release = parseRelease(parseJsonDocument<unknown>(Buffer.from(envelope.payload, 'base64'), `${what} payload`));
     for (const image of releaseImages(release)) await this.pushManifestFromBlob(image.manifest);

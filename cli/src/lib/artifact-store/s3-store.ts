@@ -10,7 +10,7 @@ import { s3Failure } from './s3-errors.js';
 import { formatS3Url, s3Key, type S3Location } from './s3-location.js';
 import { uploadVerified } from './s3-upload.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
-import { blobPath, checkDocumentName } from '../../../../shared/store-layout.js';
+import { blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 
 /** Blob uploads one store runs at once, whatever its callers do; each sends up to PARTS_IN_FLIGHT parts. */
 export const BLOB_UPLOADS_AT_ONCE = 2;
@@ -52,8 +52,8 @@ export class S3Store implements ArtifactStore {
     return formatS3Url(this.s3Location);
   }
 
-  documentLocation(name: string): string {
-    return formatS3Url(this.s3Location, checkDocumentName(name));
+  documentLocation(document: StoreDocument): string {
+    return formatS3Url(this.s3Location, documentPath(document));
   }
 
   private key(path: string): string {
@@ -118,10 +118,10 @@ export class S3Store implements ArtifactStore {
     return body.pipe(out);
   }
 
-  async readDocument(name: string): Promise<Buffer | undefined> {
-    const location = this.documentLocation(name);
+  async readDocument(document: StoreDocument): Promise<Buffer | undefined> {
+    const location = this.documentLocation(document);
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.s3Location.bucket, Key: this.key(name) }));
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.s3Location.bucket, Key: this.key(documentPath(document)) }));
       return await readCapped(response.Body as Readable, MAX_DOCUMENT_BYTES, location);
     } catch (error) {
       if (isMissingObject(error)) return undefined;
@@ -130,13 +130,13 @@ export class S3Store implements ArtifactStore {
   }
 
   /** One PUT: S3 replaces an object atomically, so readers get the old or the new release. */
-  async writeDocument(name: string, bytes: Uint8Array): Promise<void> {
-    const location = this.documentLocation(name);
+  async writeDocument(document: StoreDocument, bytes: Uint8Array): Promise<void> {
+    const location = this.documentLocation(document);
     try {
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.s3Location.bucket,
-          Key: this.key(name),
+          Key: this.key(documentPath(document)),
           Body: bytes,
           ContentType: 'application/json',
           CacheControl: POINTER_CACHE_CONTROL,

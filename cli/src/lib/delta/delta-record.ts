@@ -2,7 +2,6 @@ import type { Digest } from '../../../../shared/digest.js';
 import { isDigest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { ReleaseDelta, ReleaseDescriptor } from '../../../../shared/release.js';
-import { deltaRecordPath } from '../../../../shared/store-layout.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 /**
@@ -20,16 +19,17 @@ export interface DeltaRecord {
 
 /** The recorded deltas of a pair, if a record exists and every blob it names is in the store. */
 export async function readDeltaRecord(store: ArtifactStore, base: Digest, target: Digest): Promise<ReleaseDelta[] | undefined> {
-  const bytes = await store.readDocument(deltaRecordPath(base, target));
+  const document = { kind: 'delta-record', base, target } as const;
+  const bytes = await store.readDocument(document);
   if (!bytes) return undefined;
   let record: DeltaRecord;
   try {
     record = JSON.parse(bytes.toString('utf8')) as DeltaRecord;
   } catch {
-    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(deltaRecordPath(base, target))} is not valid JSON`);
+    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(document)} is not valid JSON`);
   }
   if (record?.type !== 'prtiql-delta-record' || record.base !== base || record.target !== target || !Array.isArray(record.deltas)) {
-    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(deltaRecordPath(base, target))} is not a delta record for this pair`);
+    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(document)} is not a delta record for this pair`);
   }
   for (const delta of record.deltas) {
     if (!isDigest(delta?.blob?.digest) || !(await store.hasBlob(delta.blob.digest))) return undefined;
@@ -39,5 +39,5 @@ export async function readDeltaRecord(store: ArtifactStore, base: Digest, target
 
 export async function writeDeltaRecord(store: ArtifactStore, base: Digest, targetManifest: ReleaseDescriptor, deltas: ReleaseDelta[]): Promise<void> {
   const record: DeltaRecord = { type: 'prtiql-delta-record', base, target: targetManifest.digest, targetManifest, deltas };
-  await store.writeDocument(deltaRecordPath(base, targetManifest.digest), Buffer.from(JSON.stringify(record, null, 2) + '\n'));
+  await store.writeDocument({ kind: 'delta-record', base, target: targetManifest.digest }, Buffer.from(JSON.stringify(record, null, 2) + '\n'));
 }

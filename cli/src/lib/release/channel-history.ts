@@ -1,7 +1,6 @@
 import { PrtiqlError } from '../../../../shared/errors.js';
 import type { Platform } from '../../../../shared/oci.js';
 import { releaseImages, type Release, type ReleaseDescriptor } from '../../../../shared/release.js';
-import { historyPath } from '../../../../shared/store-layout.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 /** One release a channel had: its version and the image of each platform. */
@@ -37,9 +36,10 @@ export function historyEntryOf(release: Release): HistoryEntry {
  * release, so its newest release is still a base.
  */
 export async function readChannelHistory(store: ArtifactStore, channel: string, current: Release | undefined): Promise<ChannelHistory> {
-  const bytes = await store.readDocument(historyPath(channel));
+  const document = { kind: 'history', channel } as const;
+  const bytes = await store.readDocument(document);
   if (!bytes) return { type: 'prtiql-channel-history', channel, releases: current ? [historyEntryOf(current)] : [] };
-  const location = store.documentLocation(historyPath(channel));
+  const location = store.documentLocation(document);
   let history: ChannelHistory;
   try {
     history = JSON.parse(bytes.toString('utf8')) as ChannelHistory;
@@ -59,7 +59,7 @@ export function withRelease(history: ChannelHistory, entry: HistoryEntry): Chann
 }
 
 export async function writeChannelHistory(store: ArtifactStore, history: ChannelHistory): Promise<void> {
-  await store.writeDocument(historyPath(history.channel), Buffer.from(`${JSON.stringify(history, null, 2)}\n`));
+  await store.writeDocument({ kind: 'history', channel: history.channel }, Buffer.from(`${JSON.stringify(history, null, 2)}\n`));
 }
 
 /** The `count` newest releases before `version`, newest first. */

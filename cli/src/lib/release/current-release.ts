@@ -3,7 +3,6 @@ import { keyIdOf, openEnvelope, parseEnvelope } from '../../../../shared/dsse.js
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { parseRelease, type Release } from '../../../../shared/release.js';
-import { pointerPath } from '../../../../shared/store-layout.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 
 function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
@@ -50,7 +49,8 @@ export function parseCurrentRelease(bytes: Uint8Array, channel: string, signingK
  * follow it. The publisher holds no trust root: see parseCurrentRelease for what is checked.
  */
 export async function readCurrentRelease(store: ArtifactStore, channel: string, signingKey: KeyObject): Promise<Release | undefined> {
-  const bytes = await store.readDocument(pointerPath(channel));
+  const document = { kind: 'release', channel } as const;
+  const bytes = await store.readDocument(document);
   if (bytes === undefined) return undefined;
-  return parseCurrentRelease(bytes, channel, signingKey, `the current release of channel ${channel} (${store.documentLocation(pointerPath(channel))})`);
+  return parseCurrentRelease(bytes, channel, signingKey, `the current release of channel ${channel} (${store.documentLocation(document)})`);
 }

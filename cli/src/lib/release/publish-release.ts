@@ -15,7 +15,7 @@ import { basesFor, openReleasedImages } from './release-bases.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { signRelease } from './sign-release.js';
 import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
-import { checkChannelName, pointerPath } from '../../../../shared/store-layout.js';
+import { checkChannelName } from '../../../../shared/store-layout.js';
 
 export interface PublishReleaseOptions {
   /** The image to release, or one image per platform: a multi-platform release (docs/release-format.md). */
@@ -225,7 +225,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   for (const image of images) described.push(await describeImage(image, progress, multiPlatform ? `${formatPlatform(configPlatform(image.config))} ` : ''));
   const index = multiPlatform ? releaseIndex(described) : undefined;
   const identity = index?.descriptor.digest ?? described[0].manifest.digest;
-  const location = store.documentLocation(pointerPath(channel));
+  const location = store.documentLocation({ kind: 'release', channel });
   if (current && version === current.version) {
     const currentIdentity = current.index?.digest ?? current.manifest.digest;
     if (currentIdentity === identity) {
@@ -257,7 +257,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const trustRoot = options.root && (await publishRoot(store, options.root));
   await writeChannelHistory(store, withRelease(history, historyEntryOf(release)));
   const releaseBytes = signRelease(release, options.signingKey);
-  await store.writeDocument(pointerPath(channel), releaseBytes);
+  await store.writeDocument({ kind: 'release', channel }, releaseBytes);
   const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
   return {
     channel,

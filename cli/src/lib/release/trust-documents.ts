@@ -2,7 +2,6 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { keyIdOf, signEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
-import { pointerPath, rootPath, timestampPath } from '../../../../shared/store-layout.js';
 import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
 import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
@@ -24,16 +23,16 @@ export interface PublishedRoot {
  */
 export async function publishRoot(store: ArtifactStore, rootBytes: Uint8Array): Promise<PublishedRoot> {
   const { root } = loadTrustRoot(rootBytes);
-  const name = rootPath(root.version);
-  const location = store.documentLocation(name);
-  const existing = await store.readDocument(name);
+  const document = { kind: 'root', version: root.version } as const;
+  const location = store.documentLocation(document);
+  const existing = await store.readDocument(document);
   if (existing) {
     if (existing.equals(rootBytes)) return { version: root.version, location, unchanged: true };
     throw new PrtiqlError('E_VERSION_EXISTS', `${location} already holds another trust root version ${root.version}; published roots are never replaced`);
   }
-  const previous = root.version > 1 ? await store.readDocument(rootPath(root.version - 1)) : undefined;
+  const previous = root.version > 1 ? await store.readDocument({ kind: 'root', version: root.version - 1 }) : undefined;
   if (previous) verifyRootSuccessor(loadTrustRoot(previous), rootBytes);
-  await store.writeDocument(name, rootBytes);
+  await store.writeDocument(document, rootBytes);
   return { version: root.version, location, unchanged: false };
 }
 
@@ -59,9 +58,9 @@ export async function writeTimestamp(
   expires: Date,
 ): Promise<WrittenTimestamp> {
   const timestamp = timestampFor(channel, releaseBytes, created, expires);
-  const name = timestampPath(channel);
-  await store.writeDocument(name, signTimestamp(timestamp, key));
-  return { timestamp, location: store.documentLocation(name) };
+  const document = { kind: 'timestamp', channel } as const;
+  await store.writeDocument(document, signTimestamp(timestamp, key));
+  return { timestamp, location: store.documentLocation(document) };
 }
 
 /**
@@ -70,9 +69,10 @@ export async function writeTimestamp(
  * business, since the timestamp key holds no release key.
  */
 export async function refreshTimestamp(store: ArtifactStore, channel: string, key: KeyObject, created: Date, expires: Date): Promise<WrittenTimestamp & { version: number }> {
-  const releaseBytes = await store.readDocument(pointerPath(channel));
-  if (!releaseBytes) throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${store.documentLocation(pointerPath(channel))}`);
-  const release = parseCurrentRelease(releaseBytes, channel, undefined, `the current release of channel ${channel} (${store.documentLocation(pointerPath(channel))})`);
+  const document = { kind: 'release', channel } as const;
+  const releaseBytes = await store.readDocument(document);
+  if (!releaseBytes) throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${store.documentLocation(document)}`);
+  const release = parseCurrentRelease(releaseBytes, channel, undefined, `the current release of channel ${channel} (${store.documentLocation(document)})`);
   return { ...(await writeTimestamp(store, channel, releaseBytes, key, created, expires)), version: release.version };
 }
 

@@ -1,0 +1,24 @@
+import { StoreBasisReader } from '../../applier/update/delta/delta-basis.js';
+import { openLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
+import type { Store } from '../../applier/device-store/device-store.js';
+import type { Digest } from '../../shared/digest.js';
+
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * A committed layer's tar as the device rebuilds it from the layer's files and its `.meta`
+ * when the layer is a delta's basis (applier/update/delta/delta-basis.ts): the same code, not a copy.
+ */
+export async function storedLayerTar(store: Store, diffID: Digest): Promise<Buffer> {
+  const opened = await openLayerMetaFile(store.layerMetaPath(diffID));
+  const { size } = opened.meta;
+  await opened.close();
+  const reader = await StoreBasisReader.open(store, { target: { diffID, size }, bases: [{ kind: 'tar', layer: diffID, size }] });
+  try {
+    const parts: Uint8Array[] = [];
+    for (let position = 0; position < size; position += READ_BYTES) parts.push(await reader.read(0, position, Math.min(READ_BYTES, size - position)));
+    return Buffer.concat(parts);
+  } finally {
+    await reader.close();
+  }
+}
