@@ -15,12 +15,7 @@ import type { Store } from '../device-store/device-store.js';
  */
 export async function* deltaLayerTar(source: Source, store: Store, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
   const what = `delta ${delta.blob.digest} for layer ${delta.target}`;
-  yield* decodeDelta(downloadVerified(source, delta.blob, what), (header) => {
-    if (header.target.diffID !== delta.target) {
-      throw new PrtiqlError('E_DELTA_MALFORMED', `${what} rebuilds ${header.target.diffID} instead`);
-    }
-    return StoreBasisReader.open(store, header);
-  });
+  yield* decodeDelta(downloadVerified(source, delta.blob, what), (header) => StoreBasisReader.open(store, header), delta);
 }
 
 /** Streams the layer's compressed blob; no byte reaches the decompressor before its chunk is verified. */

@@ -4,7 +4,7 @@ import { ByteSource } from './byte-source.js';
 import { applyDeflateMember, MemberDeflaters, refuseMembersBefore } from './deflate-member.js';
 import { MAX_OCTAL_SIZE, octalSize, withTarSize } from '../tar/header-size.js';
 import { TAR_BLOCK_SIZE } from '../tar/split.js';
-import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, TAR_HEADER_VERSION, deltaMalformed, type BasisRange, type Channel, type DeltaHeader } from './format.js';
+import { CHANNEL, DECODE_PIECE_BYTES, DEFLATE_MEMBERS_VERSION, OPCODE, TAR_HEADER_VERSION, deltaMalformed, type BasisRange, type Channel, type DeltaHeader, type DeltaIdentity } from './format.js';
 import { parseHeader } from './header.js';
 import { inflateDelta } from './inflate.js';
 import { OpRules } from './op-rules.js';
@@ -31,12 +31,13 @@ export type OpenBasis = (header: DeltaHeader) => Promise<BasisReader>;
 
 /**
  * Reads only the header of a delta: enough to check that every basis layer is present before
- * streaming the rest. Stops pulling from `source` as soon as the header is read.
+ * streaming the rest. Stops pulling from `source` as soon as the header is read. `identity`:
+ * what the release's delta record says of the delta (required from version 3, see parseHeader).
  */
-export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promise<DeltaHeader> {
+export async function readDeltaHeader(source: AsyncIterable<Uint8Array>, identity?: DeltaIdentity): Promise<DeltaHeader> {
   const { version, body } = await inflateDelta(source);
   try {
-    return refuseMembersBefore(version, await parseHeader(new ByteSource(body)));
+    return refuseMembersBefore(version, await parseHeader(new ByteSource(body), version, identity));
   } finally {
     await body.return(undefined);
   }
@@ -45,17 +46,18 @@ export async function readDeltaHeader(source: AsyncIterable<Uint8Array>): Promis
 /**
  * Rebuilds the target tar from a delta blob, yielding it in pieces of at most
  * DECODE_PIECE_BYTES. `openBasis` sees the header before any output and may refuse it by
- * throwing. Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
+ * throwing. `identity`: what the release's delta record says of the delta (required from
+ * version 3, checked against the header before). Memory stays bounded whatever the sizes in the delta: one decompressed chunk,
  * one block (version 2, at most MAX_BLOCK_BYTES), one output piece, one window chunk and one
  * basis read are in flight at a time. Anything wrong with the delta
  * bytes raises PrtiqlError E_DELTA_MALFORMED; the caller checks the output's sha256 against
  * `header.target.diffID`, which the decoder does not do.
  */
-export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis): AsyncGenerator<Buffer> {
+export async function* decodeDelta(source: AsyncIterable<Uint8Array>, openBasis: OpenBasis, identity?: DeltaIdentity): AsyncGenerator<Buffer> {
   const { version, body } = await inflateDelta(source);
   try {
     const stream = new ByteSource(body);
-    const header = refuseMembersBefore(version, await parseHeader(stream));
+    const header = refuseMembersBefore(version, await parseHeader(stream, version, identity));
     const reader = await openBasis(header);
     try {
       const input = version === 1 ? new SingleStreamSource(stream) : new BlockSource(stream, version);

@@ -17,6 +17,8 @@ export const DELTA_READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 export const DEFLATE_MEMBERS_VERSION = 2;
 /** The first version with tar header operations (opcode 0x06) and literal lengths in their own channel. */
 export const TAR_HEADER_VERSION = 3;
+/** The first version whose header leaves out the target diffID and the layer digests: the release's delta record holds them. */
+export const RECORD_IDENTITY_VERSION = 3;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
 export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05, tarHeader: 0x06 } as const;
@@ -119,6 +121,15 @@ export interface InflatedBasis {
 
 export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
+
+/**
+ * What a release's (signed) delta record says of a delta: the diffID of the layer it rebuilds
+ * and the layers it reads, in the order of its layer table.
+ */
+export interface DeltaIdentity {
+  target: Digest;
+  basisLayers: readonly Digest[];
+}
 
 export interface DeltaHeader {
   /** diffID and size of the tar the delta rebuilds. */

@@ -1,15 +1,18 @@
 import { isDigest, type Digest } from '../digest.js';
 import type { ByteSource } from './byte-source.js';
+import { PrtiqlError } from '../errors.js';
 import {
   BASIS_KIND_CODE,
   MAX_BASES,
   MAX_HEADER_BYTES,
   MAX_LAYERS,
   MAX_PATH_BYTES,
+  RECORD_IDENTITY_VERSION,
   deltaMalformed,
   type BasisEntry,
   type BasisKind,
   type DeltaHeader,
+  type DeltaIdentity,
 } from './format.js';
 import { checkInflatedBasis, readInflatedBasis } from './deflate-member.js';
 import { encodeVarint } from './varint.js';
@@ -54,8 +57,8 @@ export function checkHeader(header: DeltaHeader, fail: (message: string) => neve
   if (layers > MAX_LAYERS) fail(`${layers} basis layers exceed the ${MAX_LAYERS} limit`);
 }
 
-/** The header's bytes as they open the decompressed op stream (docs/delta-format.md, "Header"). */
-export function encodeHeader(header: DeltaHeader): Buffer {
+/** The header's bytes as they open the decompressed op stream of a delta of `version` (docs/delta-format.md, "Header"). */
+export function encodeHeader(header: DeltaHeader, version: number): Buffer {
   const layers = basisLayers(header);
   const layerIndex = new Map(layers.map((layer, index) => [layer, index]));
   const parts: Buffer[] = [];
@@ -66,9 +69,10 @@ export function encodeHeader(header: DeltaHeader): Buffer {
   };
   const digest = (value: Digest) => parts.push(Buffer.from(value.slice('sha256:'.length), 'hex'));
 
-  digest(header.target.diffID);
+  const identityInHeader = version < RECORD_IDENTITY_VERSION;
+  if (identityInHeader) digest(header.target.diffID);
   numbers(header.target.size, layers.length);
-  layers.forEach(digest);
+  if (identityInHeader) layers.forEach(digest);
   numbers(header.bases.length);
   for (const basis of header.bases) {
     parts.push(Buffer.of(BASIS_KIND_CODE[basis.kind]));
@@ -98,19 +102,35 @@ async function readCount(input: ByteSource, limit: number, what: string): Promis
   return count;
 }
 
-/** Reads the header from the start of the decompressed op stream; malformed input raises E_DELTA_MALFORMED. */
-export async function parseHeader(input: ByteSource): Promise<DeltaHeader> {
+/**
+ * Reads the header of a delta of `version` from the start of the decompressed op stream;
+ * malformed input raises E_DELTA_MALFORMED. From version 3 the header names neither the target
+ * nor the layers: `identity` (the release's delta record) does, and it is required. Before
+ * version 3 the header names them, and they must agree with `identity` when it is given.
+ */
+export async function parseHeader(input: ByteSource, version: number, identity?: DeltaIdentity): Promise<DeltaHeader> {
   const withinHeaderLimit = () => {
     if (input.consumed > MAX_HEADER_BYTES) deltaMalformed(`the header is longer than ${MAX_HEADER_BYTES} bytes`);
   };
-  const diffID = await readDigest(input);
+  const identityInHeader = version < RECORD_IDENTITY_VERSION;
+  if (!identityInHeader && identity === undefined) {
+    throw new PrtiqlError('E_INTERNAL', `a version-${version} delta is decoded with the target and basis layers of its release's delta record`);
+  }
+  const diffID = identityInHeader ? await readDigest(input) : identity!.target;
   const size = await input.varint();
   const layerCount = await readCount(input, MAX_LAYERS, 'layers');
+  if (!identityInHeader && layerCount !== identity!.basisLayers.length) {
+    deltaMalformed(`the delta reads ${layerCount} layers, its record lists ${identity!.basisLayers.length}`);
+  }
   const layers: Digest[] = [];
   for (let i = 0; i < layerCount; i++) {
-    const layer = await readDigest(input);
+    const layer = identityInHeader ? await readDigest(input) : identity!.basisLayers[i]!;
     if (layers.includes(layer)) deltaMalformed(`layer ${layer} is listed twice`);
     layers.push(layer);
+  }
+  if (identityInHeader && identity) {
+    if (diffID !== identity.target) deltaMalformed(`the delta rebuilds ${diffID}, its record says ${identity.target}`);
+    if (layers.join() !== identity.basisLayers.join()) deltaMalformed(`the delta reads layers ${layers.join(', ')}, its record lists ${identity.basisLayers.join(', ')}`);
   }
   const basisCount = await readCount(input, MAX_BASES, 'bases');
   const bases: BasisEntry[] = [];

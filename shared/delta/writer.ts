@@ -205,7 +205,7 @@ async function* compress(body: AsyncGenerator<Buffer>, sizeHint: number): AsyncG
 /** The decompressed op stream: header, operations, end. Ops are checked by the decoder's own rules. */
 async function* serialize(header: DeltaHeader, ops: Iterable<DeltaOp> | AsyncIterable<DeltaOp>, out: OpSink, version: number): AsyncGenerator<Buffer> {
   const rules = new OpRules(header, invalid);
-  yield encodeHeader(header);
+  yield encodeHeader(header, version);
   for await (const op of ops) {
     writeOp(out, rules, header, op, version, version >= DEFLATE_MEMBERS_VERSION);
     yield* out.take();

@@ -1,7 +1,8 @@
 import fc, { type GeneratorValue } from 'fast-check';
 import { deflateRaw } from '../../shared/deflate/deflater.js';
 import type { BasisReader, OpenBasis } from '../../shared/delta/decoder.js';
-import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, channelSections, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
+import { CHANNEL, CHANNEL_NAMES, DELTA_FORMAT_VERSION, channelSections, type BasisEntry, type BasisRange, type DeltaHeader, type DeltaIdentity, type DeltaOp, type PatchTriple } from '../../shared/delta/format.js';
+import { basisLayers } from '../../shared/delta/header.js';
 import { ReferencePredictor, type ReferencePrediction, type ShiftBreakpoint } from '../../shared/delta/reference-prediction.js';
 import { encodeVarint } from '../../shared/delta/varint.js';
 import { sha256Digest } from '../../shared/digest.js';
@@ -77,6 +78,11 @@ export function fileBases(contents: readonly Uint8Array[]): BasisEntry[] {
 
 export function headerFor(target: Uint8Array, bases: BasisEntry[]): DeltaHeader {
   return { target: { diffID: sha256Digest(target), size: target.length }, bases };
+}
+
+/** What a release's delta record would say of a delta with `header`: from version 3 the decoder needs it. */
+export function identityOf(header: DeltaHeader): DeltaIdentity {
+  return { target: header.target.diffID, basisLayers: basisLayers(header) };
 }
 
 /** What the operations mean, written as plainly as possible: the model the decoder is checked against. */

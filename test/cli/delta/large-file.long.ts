@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import t from 'tap';
 import { createDeltaPlanner, type DeltaLayer } from '../../../cli/src/lib/delta/planner.js';
 import { decodeDelta, type BasisReader } from '../../../shared/delta/decoder.js';
+import type { DeltaIdentity } from '../../../shared/delta/format.js';
 import type { Digest } from '../../../shared/digest.js';
 import { deterministicTar } from '../../../shared/tar/deterministic-writer.js';
 
@@ -91,9 +92,11 @@ t.test('a 600 MiB file with moved regions and scattered edits round-trips within
   // 1 GiB leaves less than old + new for matching: the file is matched in windows
   const planner = await createDeltaPlanner([base], { workDir: dir, maxMemory: 1024 ** 3 });
   const deltaPath = join(dir, 'delta');
+  let identity: DeltaIdentity;
   try {
     const result = await planner.plan(target, deltaPath);
     t.equal(result.stats.files.patched, 1, 'the image is patched');
+    identity = { target: result.target.diffID, basisLayers: result.basisLayers };
   } finally {
     await planner.close();
   }
@@ -111,7 +114,7 @@ t.test('a 600 MiB file with moved regions and scattered edits round-trips within
         return bytes;
       },
     };
-    for await (const piece of decodeDelta(createReadStream(deltaPath), async () => reader)) {
+    for await (const piece of decodeDelta(createReadStream(deltaPath), async () => reader, identity)) {
       output.update(piece);
       outputBytes += piece.length;
     }

@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { CHOICE_MAX_BYTES, matchingBudget, matchShape, MIN_MAX_MEMORY, PART_BYTES } from '../../../cli/src/lib/delta/match-memory.js';
 import { createDeltaPlanner, type DeltaLayer, type DeltaPlanResult } from '../../../cli/src/lib/delta/planner.js';
 import { decodeDelta, type BasisReader } from '../../../shared/delta/decoder.js';
+import type { DeltaIdentity } from '../../../shared/delta/format.js';
 import { inflateMember } from '../../../shared/delta/inflated-basis.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { splitTar } from '../../../shared/tar/split.js';
@@ -43,6 +44,9 @@ interface ReadRange {
 }
 
 /** Decodes a delta with the base layers' tars as its 'tar' and 'inflated' bases, recording every read. */
+/** The target and basis layers the planner gave with each delta, as its release record carries them. */
+const identities = new WeakMap<Buffer, DeltaIdentity>();
+
 async function decodeAgainst(delta: Buffer, baseTars: Buffer[], reads: ReadRange[] = []): Promise<Buffer> {
   const byDiffID = new Map(baseTars.map((tar) => [sha256Digest(tar), tar]));
   return collect(
@@ -61,7 +65,7 @@ async function decodeAgainst(delta: Buffer, baseTars: Buffer[], reads: ReadRange
         },
       };
       return reader;
-    }),
+    }, identities.get(delta)),
   );
 }
 
@@ -83,7 +87,9 @@ async function planOne(t: Test, base: Buffer[], target: Buffer, maxMemory?: numb
   const planner = await createDeltaPlanner(base.map(layerOf), { workDir: dir, maxMemory });
   try {
     const result = await planner.plan(layerOf(target), join(dir, 'delta'));
-    return { delta: await readFile(join(dir, 'delta')), result };
+    const delta = await readFile(join(dir, 'delta'));
+    identities.set(delta, { target: result.target.diffID, basisLayers: result.basisLayers });
+    return { delta, result };
   } finally {
     await planner.close();
   }

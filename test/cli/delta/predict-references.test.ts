@@ -10,7 +10,7 @@ import { decodeDelta } from '../../../shared/delta/decoder.js';
 import type { PatchOp, XPatchOp } from '../../../shared/delta/format.js';
 import type { Architecture } from '../../../shared/delta/reference-prediction.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { collect, fileBases, headerFor, memoryBases, pieces } from '../../helpers/delta.js';
+import { collect, fileBases, headerFor, identityOf, memoryBases, pieces } from '../../helpers/delta.js';
 import { AARCH64, drawProgram, grow, link, randomSource, X86_64 } from '../../helpers/machine-code.js';
 
 const run = promisify(execFile);
@@ -23,8 +23,9 @@ function matchedPatch(old: Buffer, next: Buffer): PatchOp {
 
 /** The delta blob of one op, and what it decodes to against `old`. */
 async function roundTrip(op: PatchOp | XPatchOp, old: Buffer, next: Buffer): Promise<{ size: number; decoded: Buffer }> {
-  const blob = await collect(encodeDelta(headerFor(next, fileBases([old])), [op]));
-  return { size: blob.length, decoded: await collect(decodeDelta(pieces(blob, 4096), memoryBases([old]))) };
+  const header = headerFor(next, fileBases([old]));
+  const blob = await collect(encodeDelta(header, [op]));
+  return { size: blob.length, decoded: await collect(decodeDelta(pieces(blob, 4096), memoryBases([old]), identityOf(header))) };
 }
 
 /** Checks that the XPATCH rebuilds `next` exactly and returns both blob sizes. */

@@ -7,7 +7,7 @@ import { DEFLATE_MEMBERS_VERSION, DELTA_MAGIC, OPCODE, type BasisEntry, type Del
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
-import { applyInMemory, block, body, collect, headerFor, memoryBases, pieces, type Sections } from '../../helpers/delta.js';
+import { applyInMemory, block, body, collect, headerFor, identityOf, memoryBases, pieces, type Sections } from '../../helpers/delta.js';
 
 const LAYER = sha256Digest('base layer');
 const GZIP = { flavour: 'gzip', level: 9, memLevel: 8 } as const;
@@ -56,8 +56,8 @@ t.test('a gzip -9n member is rebuilt from its old version inflated, byte for byt
   const header = headerFor(NEW_FILE, [inflatedBasis(OLD_FILE, OLD)]);
   const ops = memberOps(NEW_FILE, NEW, NEW_INNER);
   const blob = await collect(encodeDelta(header, ops));
-  t.same(await readDeltaHeader(pieces(blob, 7)), header, 'the inflated basis survives the header round trip');
-  t.ok((await collect(decodeDelta(pieces(blob, 5), memoryBases([OLD])))).equals(NEW_FILE), 'decoded bytes are the gzip file');
+  t.same(await readDeltaHeader(pieces(blob, 7), identityOf(header)), header, 'the inflated basis survives the header round trip');
+  t.ok((await collect(decodeDelta(pieces(blob, 5), memoryBases([OLD]), identityOf(header)))).equals(NEW_FILE), 'decoded bytes are the gzip file');
   t.ok(applyInMemory([OLD], ops).equals(NEW_FILE), 'and the reference interpreter agrees');
   t.ok(blob.length < NEW_FILE.length / 10, `delta ${blob.length} bytes, gzip file ${NEW_FILE.length}`);
 });
@@ -74,8 +74,9 @@ t.test('nested operations may patch an inflated basis and mix with ordinary ones
     ...memberOps(file, edited, [{ type: 'patch', window: [{ basis: 0, offset: 0, length: OLD.length }], start: 0, triples: [{ diff, extra: Buffer.alloc(0), seek: 0 }] }]),
     { type: 'literal', bytes: Buffer.from('after') },
   ];
-  const blob = await collect(encodeDelta(headerFor(target, [inflatedBasis(OLD_FILE, OLD)]), ops));
-  t.ok((await collect(decodeDelta(pieces(blob, 11), memoryBases([OLD])))).equals(target));
+  const header = headerFor(target, [inflatedBasis(OLD_FILE, OLD)]);
+  const blob = await collect(encodeDelta(header, ops));
+  t.ok((await collect(decodeDelta(pieces(blob, 11), memoryBases([OLD]), identityOf(header)))).equals(target));
 });
 
 t.test('members in a row are each rebuilt exactly by one deflater, reset between them', async (t) => {
@@ -88,8 +89,9 @@ t.test('members in a row are each rebuilt exactly by one deflater, reset between
     ...memberOps(NEW_FILE, NEW, NEW_INNER),
   ];
   const target = Buffer.concat([NEW_FILE, short, NEW_FILE]);
-  const blob = await collect(encodeDelta(headerFor(target, [inflatedBasis(OLD_FILE, OLD)]), ops));
-  t.ok((await collect(decodeDelta(pieces(blob, 13), memoryBases([OLD])))).equals(target), 'three members decode exactly');
+  const header = headerFor(target, [inflatedBasis(OLD_FILE, OLD)]);
+  const blob = await collect(encodeDelta(header, ops));
+  t.ok((await collect(decodeDelta(pieces(blob, 13), memoryBases([OLD]), identityOf(header)))).equals(target), 'three members decode exactly');
 
   const deflaters = new MemberDeflaters();
   const gzip9 = deflaters.for({ flavour: 'gzip', level: 9, memLevel: 8 });
@@ -101,8 +103,9 @@ t.test('a member that deflates to more or fewer bytes than declared is malformed
   for (const delta of [-1, 1]) {
     const compressedSize = parts(NEW_FILE).raw.length + delta;
     const target = Buffer.alloc(NEW_FILE.length + delta);
-    const blob = await collect(encodeDelta(headerFor(target, [inflatedBasis(OLD_FILE, OLD)]), memberOps(NEW_FILE, NEW, NEW_INNER, compressedSize)));
-    await t.rejects(collect(decodeDelta(pieces(blob, 64), memoryBases([OLD]))), { code: 'E_DELTA_MALFORMED', message: /deflates to/ }, `declared ${delta > 0 ? 'longer' : 'shorter'}`);
+    const header = headerFor(target, [inflatedBasis(OLD_FILE, OLD)]);
+    const blob = await collect(encodeDelta(header, memberOps(NEW_FILE, NEW, NEW_INNER, compressedSize)));
+    await t.rejects(collect(decodeDelta(pieces(blob, 64), memoryBases([OLD]), identityOf(header))), { code: 'E_DELTA_MALFORMED', message: /deflates to/ }, `declared ${delta > 0 ? 'longer' : 'shorter'}`);
   }
 });
 
@@ -118,12 +121,12 @@ t.test('the writer refuses members it could not encode', async (t) => {
 
 /** A hand-made version-2 delta of one block. */
 function blobOf(header: DeltaHeader, sections: Sections = {}): Buffer {
-  return Buffer.concat([DELTA_MAGIC, Buffer.of(DEFLATE_MEMBERS_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header), block(sections)]))]);
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(DEFLATE_MEMBERS_VERSION), brotliCompressSync(Buffer.concat([encodeHeader(header, DEFLATE_MEMBERS_VERSION), block(sections)]))]);
 }
 
 /** A hand-made version-1 delta: every field in one stream. */
 function version1(header: DeltaHeader, ...fields: (number | Buffer)[]): Buffer {
-  return Buffer.concat([DELTA_MAGIC, Buffer.of(1), brotliCompressSync(Buffer.concat([encodeHeader(header), body(...fields)]))]);
+  return Buffer.concat([DELTA_MAGIC, Buffer.of(1), brotliCompressSync(Buffer.concat([encodeHeader(header, 1), body(...fields)]))]);
 }
 
 async function rejectsMalformed(t: Test, blob: Buffer, message: RegExp, headerOnly = false): Promise<void> {

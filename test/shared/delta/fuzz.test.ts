@@ -2,18 +2,19 @@ import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import t from 'tap';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
-import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, DELTA_READABLE_VERSIONS } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, DELTA_READABLE_VERSIONS, type DeltaIdentity } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
+import { sha256Digest } from '../../../shared/digest.js';
 import { isPrtiqlError } from '../../../shared/errors.js';
-import { bytesOf, collect, drawDeltaCase, fuzzRuns, int, memoryBases, pieces } from '../../helpers/delta.js';
+import { bytesOf, collect, drawDeltaCase, fuzzRuns, identityOf, int, memoryBases, pieces } from '../../helpers/delta.js';
 
 const versions = fc.constantFrom(...DELTA_READABLE_VERSIONS);
 const prefix = (version: number) => Buffer.concat([DELTA_MAGIC, Buffer.of(version)]);
 
 /** Decoding either succeeds or raises E_DELTA_MALFORMED; any other throw fails the property. */
-async function decodesOrRejectsTyped(bytes: Uint8Array, bases: Uint8Array[], chunkSize: number): Promise<void> {
+async function decodesOrRejectsTyped(bytes: Uint8Array, bases: Uint8Array[], chunkSize: number, identity: DeltaIdentity): Promise<void> {
   try {
-    await collect(decodeDelta(pieces(bytes, chunkSize), memoryBases(bases)));
+    await collect(decodeDelta(pieces(bytes, chunkSize), memoryBases(bases), identity));
   } catch (error) {
     if (!isPrtiqlError(error, 'E_DELTA_MALFORMED')) throw error;
   }
@@ -60,7 +61,7 @@ t.test('random bytes, with or without a valid prefix and brotli envelope, only r
     return Buffer.concat([prefix(version), brotliCompressSync(bytes)]);
   });
   await fc.assert(
-    fc.asyncProperty(input, chunkSizes, (bytes, chunkSize) => decodesOrRejectsTyped(bytes, [], chunkSize)),
+    fc.asyncProperty(input, chunkSizes, (bytes, chunkSize) => decodesOrRejectsTyped(bytes, [], chunkSize, { target: sha256Digest('any'), basisLayers: [] })),
     { numRuns: fuzzRuns(1000) },
   );
 });
@@ -70,7 +71,7 @@ t.test('mutated valid deltas only raise the typed error', async () => {
     fc.asyncProperty(fc.gen(), chunkSizes, versions, async (g, chunkSize, version) => {
       const { bases, header, ops } = drawDeltaCase(g, version);
       const blob = await collect(encodeDelta(header, ops, { version }));
-      await decodesOrRejectsTyped(mutate(blob, g), bases, chunkSize);
+      await decodesOrRejectsTyped(mutate(blob, g), bases, chunkSize, identityOf(header));
     }),
     { numRuns: fuzzRuns(200) },
   );
@@ -83,7 +84,7 @@ t.test('valid deltas with a mutated op stream (recompressed) only raise the type
       const blob = await collect(encodeDelta(header, ops, { version }));
       const opStream = brotliDecompressSync(blob.subarray(DELTA_PREFIX_LENGTH));
       const mutated = Buffer.concat([prefix(version), brotliCompressSync(mutate(opStream, g))]);
-      await decodesOrRejectsTyped(mutated, bases, chunkSize);
+      await decodesOrRejectsTyped(mutated, bases, chunkSize, identityOf(header));
     }),
     { numRuns: fuzzRuns(200) },
   );

@@ -1,7 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader, type DeltaIdentity } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { zigzag } from '../../../shared/delta/varint.js';
 import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
@@ -9,7 +9,7 @@ import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
 import { MAX_OCTAL_SIZE } from '../../../shared/tar/header-size.js';
-import { block, body, collect, fileBases, headerFor, memoryBases, pieces, tarHeaderBlock, type Sections } from '../../helpers/delta.js';
+import { block, body, collect, fileBases, headerFor, identityOf, memoryBases, pieces, tarHeaderBlock, type Sections } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
@@ -22,17 +22,17 @@ function blob(opStream: Buffer, prefix = PREFIX): Buffer {
 }
 
 function withHeader(header: DeltaHeader, ...ops: (number | Buffer)[]): Buffer {
-  return blob(Buffer.concat([encodeHeader(header), body(...ops)]));
+  return blob(Buffer.concat([encodeHeader(header, 1), body(...ops)]));
 }
 
 const op = (code: number) => Buffer.of(code);
 
 function version2(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
-  return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));
+  return blob(Buffer.concat([encodeHeader(header, 2), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(2)]));
 }
 
 function version3(header: DeltaHeader, ...blocks: Buffer[]): Buffer {
-  return blob(Buffer.concat([encodeHeader(header), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(3)]));
+  return blob(Buffer.concat([encodeHeader(header, 3), ...blocks]), Buffer.concat([DELTA_MAGIC, Buffer.of(3)]));
 }
 
 async function rejectsMalformed(t: Test, bytes: Buffer, pattern: RegExp, header = false): Promise<void> {
@@ -188,7 +188,7 @@ t.test('version 2: a corrupted or truncated delta from the writer is refused', a
   await t.rejects(decode(recompressed(opStream.subarray(0, opStream.length - 1))), { ...malformed, message: /truncated/ });
   // the first block's control section declared one byte longer than it is
   const corrupted = Buffer.from(opStream);
-  corrupted[encodeHeader(header).length]! += 1;
+  corrupted[encodeHeader(header, 2).length]! += 1;
   await t.rejects(decode(recompressed(corrupted)), malformed);
 });
 
@@ -226,14 +226,17 @@ t.test('version 3: literal lengths in their own channel, tar header operations',
   const { literal, tarHeader, end } = OPCODE;
   const v3Block = (sections: Sections) => block(sections, undefined, 3);
   const literalBlob = version3(HEADER, v3Block({ control: [op(literal), op(end)], literalLengths: [8], literals: [TARGET] }));
-  t.equal((await collect(decodeDelta(pieces(literalBlob, 2), memoryBases([BASIS])))).toString(), 'target!!', 'a literal length is read from its own section');
-  await rejectsMalformed(t, version3(HEADER, v3Block({ control: [op(literal), op(end)], lengths: [8], literals: [TARGET] })), /block 1 has no literalLengths bytes left but 10 other bytes unread/);
+  t.equal((await collect(decodeDelta(pieces(literalBlob, 2), memoryBases([BASIS]), identityOf(HEADER)))).toString(), 'target!!', 'a literal length is read from its own section');
+  await t.rejects(collect(decodeDelta(pieces(version3(HEADER, v3Block({ control: [op(literal), op(end)], lengths: [8], literals: [TARGET] })), 3), memoryBases([BASIS]), identityOf(HEADER))), {
+    code: 'E_DELTA_MALFORMED',
+    message: /block 1 has no literalLengths bytes left but 10 other bytes unread/,
+  });
 
   const oldHeader = tarHeaderBlock('app/server.js', 1000);
   const newHeader = tarHeaderBlock('app/server.js', 0o7654321);
   const tarBasis = Buffer.concat([Buffer.alloc(512, 1), oldHeader]);
   const header = headerFor(newHeader, fileBases([tarBasis]));
-  const decodeTar = (bytes: Buffer) => collect(decodeDelta(pieces(bytes, 3), memoryBases([tarBasis])));
+  const decodeTar = (bytes: Buffer) => collect(decodeDelta(pieces(bytes, 3), memoryBases([tarBasis]), identityOf(header)));
   const change = zigzag(0o7654321 - 1000);
   const good = version3(header, v3Block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(512)], lengths: [change] }));
   t.ok((await decodeTar(good)).equals(newHeader), 'the old header block with the new size and checksum');
@@ -253,13 +256,28 @@ t.test('errors of the source and of the basis opener pass through unchanged', as
     yield bytes.subarray(0, 12);
     throw failing;
   }
-  await t.rejects(collect(decodeDelta(brokenSource(), memoryBases([BASIS]))), failing);
+  await t.rejects(collect(decodeDelta(brokenSource(), memoryBases([BASIS]), identityOf(HEADER))), failing);
   const refusal = new PrtiqlError('E_NOT_FOUND', 'basis layer missing');
-  await t.rejects(collect(decodeDelta(pieces(bytes, 5), async () => { throw refusal; })), refusal);
+  await t.rejects(collect(decodeDelta(pieces(bytes, 5), async () => { throw refusal; }, identityOf(HEADER))), refusal);
 });
 
 t.test('a basis that returns fewer bytes than asked is a size mismatch', async (t) => {
   const bytes = await collect(encodeDelta(HEADER, [{ type: 'copy', basis: 0, offset: 0, length: 8 }]));
   const short = async () => ({ read: async () => BASIS.subarray(0, 3) });
-  await t.rejects(collect(decodeDelta(pieces(bytes, 5), short)), { code: 'E_SIZE_MISMATCH' });
+  await t.rejects(collect(decodeDelta(pieces(bytes, 5), short, identityOf(HEADER))), { code: 'E_SIZE_MISMATCH' });
+});
+
+t.test("from version 3 the target and the layers come from the release's delta record", async (t) => {
+  const v3 = await collect(encodeDelta(HEADER, [{ type: 'literal', bytes: TARGET }]));
+  const v2 = await collect(encodeDelta(HEADER, [{ type: 'literal', bytes: TARGET }], { version: 2 }));
+  const decode = (bytes: Buffer, identity?: DeltaIdentity) => collect(decodeDelta(pieces(bytes, 4), memoryBases([BASIS]), identity));
+  t.ok((await decode(v3, identityOf(HEADER))).equals(TARGET));
+  t.equal(encodeHeader(HEADER, 2).length - encodeHeader(HEADER, 3).length, 64, 'version 3 leaves out two digests');
+  await t.rejects(decode(v3), { code: 'E_INTERNAL', message: /decoded with the target and basis layers of its release's delta record/ });
+  const otherLayer = { target: HEADER.target.diffID, basisLayers: [...identityOf(HEADER).basisLayers, sha256Digest('another layer')] };
+  await t.rejects(decode(v3, otherLayer), { code: 'E_DELTA_MALFORMED', message: /the delta reads 1 layers, its record lists 2/ });
+  t.ok((await decode(v2)).equals(TARGET), 'version 2 names them itself');
+  t.ok((await decode(v2, identityOf(HEADER))).equals(TARGET), 'and may be checked against the record');
+  await t.rejects(decode(v2, { ...identityOf(HEADER), target: sha256Digest('other') }), { code: 'E_DELTA_MALFORMED', message: /the delta rebuilds sha256:[0-9a-f]{64}, its record says/ });
+  await t.rejects(decode(v2, { ...identityOf(HEADER), basisLayers: [sha256Digest('another layer')] }), { code: 'E_DELTA_MALFORMED', message: /the delta reads layers .*, its record lists/ });
 });

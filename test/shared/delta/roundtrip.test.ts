@@ -4,7 +4,7 @@ import t from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
 import { DECODE_PIECE_BYTES, DELTA_MAGIC, DELTA_READABLE_VERSIONS, MAX_BLOCK_BYTES, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { collect, drawDeltaCase, fileBases, fuzzRuns, headerFor, memoryBases, pieces, type ReadLog } from '../../helpers/delta.js';
+import { collect, drawDeltaCase, fileBases, fuzzRuns, headerFor, identityOf, memoryBases, pieces, type ReadLog } from '../../helpers/delta.js';
 
 t.test('encode then decode is byte-exact for random bases and operations, in every format version', async () => {
   await fc.assert(
@@ -12,9 +12,9 @@ t.test('encode then decode is byte-exact for random bases and operations, in eve
       const { bases, header, ops, target } = drawDeltaCase(g, version);
       const blob = await collect(encodeDelta(header, ops, { version }));
       if (blob[DELTA_MAGIC.length] !== version) throw new Error(`asked for version ${version}, got ${blob[DELTA_MAGIC.length]}`);
-      const decoded = await collect(decodeDelta(pieces(blob, chunkSize), memoryBases(bases)));
+      const decoded = await collect(decodeDelta(pieces(blob, chunkSize), memoryBases(bases), identityOf(header)));
       if (!decoded.equals(target)) throw new Error(`decoded ${decoded.length} bytes differ from the ${target.length}-byte target`);
-      const parsed = await readDeltaHeader(pieces(blob, chunkSize));
+      const parsed = await readDeltaHeader(pieces(blob, chunkSize), identityOf(header));
       if (JSON.stringify(parsed) !== JSON.stringify(header)) throw new Error('header did not round-trip');
     }),
     { numRuns: fuzzRuns(200) },
@@ -24,7 +24,7 @@ t.test('encode then decode is byte-exact for random bases and operations, in eve
 t.test('an empty target needs no operations', async (t) => {
   const header = headerFor(Buffer.alloc(0), []);
   const blob = await collect(encodeDelta(header, []));
-  t.equal((await collect(decodeDelta(pieces(blob, 1), memoryBases([])))).length, 0);
+  t.equal((await collect(decodeDelta(pieces(blob, 1), memoryBases([]), identityOf(header)))).length, 0);
 });
 
 t.test('large operations are streamed in bounded pieces and bounded basis reads', async (t) => {
@@ -43,7 +43,7 @@ t.test('large operations are streamed in bounded pieces and bounded basis reads'
   const log: ReadLog = { largestRead: 0, reads: 0 };
   let largestPiece = 0;
   const parts: Buffer[] = [];
-  for await (const piece of decodeDelta(pieces(blob, 100_000), memoryBases([basis], log))) {
+  for await (const piece of decodeDelta(pieces(blob, 100_000), memoryBases([basis], log), identityOf(header))) {
     largestPiece = Math.max(largestPiece, piece.length);
     parts.push(piece);
   }
@@ -62,10 +62,11 @@ t.test('a patch of many short diff runs and small operations reaches the consume
   const smallCopies = Array.from({ length: 500 }, (_, i): DeltaOp => ({ type: 'copy', basis: 0, offset: i * 7, length: 5 }));
   const ops: DeltaOp[] = [{ type: 'patch', window: [{ basis: 0, offset: 0, length: size }], start: 0, triples: [{ diff, extra: Buffer.from('end'), seek: 0 }] }, ...smallCopies];
   const expected = Buffer.concat([patched, Buffer.from('end'), ...smallCopies.map((op) => basis.subarray((op as { offset: number }).offset, (op as { offset: number }).offset + 5))]);
-  const blob = await collect(encodeDelta(headerFor(expected, fileBases([basis])), ops));
+  const header = headerFor(expected, fileBases([basis]));
+  const blob = await collect(encodeDelta(header, ops));
   const log: ReadLog = { largestRead: 0, reads: 0 };
   const parts: Buffer[] = [];
-  for await (const piece of decodeDelta(pieces(blob, 4096), memoryBases([basis], log))) parts.push(piece);
+  for await (const piece of decodeDelta(pieces(blob, 4096), memoryBases([basis], log), identityOf(header))) parts.push(piece);
   t.ok(Buffer.concat(parts).equals(expected), 'output is exact');
   const wholePieces = Math.ceil(expected.length / DECODE_PIECE_BYTES);
   t.equal(parts.length, wholePieces, `${Math.ceil(size / 13)} runs and 500 copies come as ${wholePieces} pieces, not one each`);
@@ -79,7 +80,7 @@ t.test('a patch window spanning several bases maps positions back to each basis'
   const ops: DeltaOp[] = [{ type: 'patch', window: [{ basis: 0, offset: 5, length: 5 }, { basis: 1, offset: 0, length: 4 }], start: 3, triples: [{ diff: Buffer.alloc(6), extra: Buffer.alloc(0), seek: 0 }] }];
   const header = headerFor(Buffer.from('89abcd'), fileBases([a, b]));
   const blob = await collect(encodeDelta(header, ops));
-  t.equal((await collect(decodeDelta(pieces(blob, 7), memoryBases([a, b])))).toString(), '89abcd');
+  t.equal((await collect(decodeDelta(pieces(blob, 7), memoryBases([a, b]), identityOf(header)))).toString(), '89abcd');
 });
 
 t.test('the consumer may stop early; the basis reader is closed', async (t) => {
@@ -88,7 +89,7 @@ t.test('the consumer may stop early; the basis reader is closed', async (t) => {
   const blob = await collect(encodeDelta(header, [{ type: 'copy', basis: 0, offset: 0, length: basis.length }]));
   let closed = false;
   const open = memoryBases([basis]);
-  for await (const piece of decodeDelta(pieces(blob, 1000), async (h) => ({ ...(await open(h)), close: async () => void (closed = true) }))) {
+  for await (const piece of decodeDelta(pieces(blob, 1000), async (h) => ({ ...(await open(h)), close: async () => void (closed = true) }), identityOf(header))) {
     t.equal(piece.length, DECODE_PIECE_BYTES);
     break;
   }
