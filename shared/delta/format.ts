@@ -22,7 +22,8 @@ export const RECORD_IDENTITY_VERSION = 3;
 export const DELTA_PREFIX_LENGTH = DELTA_MAGIC.length + 1;
 
 export const OPCODE = { end: 0x00, literal: 0x01, copy: 0x02, patch: 0x03, xpatch: 0x04, deflate: 0x05, tarHeader: 0x06 } as const;
-export const BASIS_KIND_CODE = { file: 0x01, skeleton: 0x02, tar: 0x03, inflated: 0x04 } as const;
+/** Codes 0x01 and 0x02 are not kinds: early drafts specified file and skeleton bases that no writer ever produced. */
+export const BASIS_KIND_CODE = { tar: 0x03, inflated: 0x04 } as const;
 
 /**
  * Version 2 sends each field of an operation in one of these channels: a block holds one
@@ -51,11 +52,8 @@ export const WRITTEN_BLOCK_BYTES = 256 * 1024;
 export const MAX_VARINT_VALUE = Number.MAX_SAFE_INTEGER;
 /** 8 LEB128 bytes hold 56 bits, enough for MAX_VARINT_VALUE; longer encodings are malformed. */
 export const MAX_VARINT_BYTES = 8;
-/** The decompressed header (target, layer table, basis table) must end within this many bytes. */
-export const MAX_HEADER_BYTES = 4 * 1024 * 1024;
 export const MAX_LAYERS = 1024;
 export const MAX_BASES = 65_536;
-export const MAX_PATH_BYTES = 4096;
 export const MAX_WINDOW_REGIONS = 4096;
 /** The decoder yields output in pieces of at most this many bytes and asks basis readers for no more at a time. */
 export const DECODE_PIECE_BYTES = 256 * 1024;
@@ -84,22 +82,6 @@ export const BROTLI_DISTANCE_PARAMS: readonly (readonly [number, number])[] = [
   [2, 8],
 ];
 
-/** A file of a base layer, addressed by its normalized path inside the layer. */
-export interface FileBasis {
-  kind: 'file';
-  layer: Digest;
-  path: string;
-  size: number;
-  sha256: Digest;
-}
-
-/** Every byte of a base layer's tar that is not regular-file content, in tar order. */
-export interface SkeletonBasis {
-  kind: 'skeleton';
-  layer: Digest;
-  size: number;
-}
-
 /** A base layer's whole uncompressed tar: its sha256 is the layer's diffID. */
 export interface TarBasis {
   kind: 'tar';
@@ -119,7 +101,7 @@ export interface InflatedBasis {
   size: number;
 }
 
-export type BasisEntry = FileBasis | SkeletonBasis | TarBasis | InflatedBasis;
+export type BasisEntry = TarBasis | InflatedBasis;
 export type BasisKind = BasisEntry['kind'];
 
 /**

@@ -4,9 +4,7 @@ import { PrtiqlError } from '../errors.js';
 import {
   BASIS_KIND_CODE,
   MAX_BASES,
-  MAX_HEADER_BYTES,
   MAX_LAYERS,
-  MAX_PATH_BYTES,
   RECORD_IDENTITY_VERSION,
   deltaMalformed,
   type BasisEntry,
@@ -19,18 +17,6 @@ import { encodeVarint } from './varint.js';
 
 const DIGEST_BYTES = 32;
 const KIND_OF_CODE = new Map<number, BasisKind>(Object.entries(BASIS_KIND_CODE).map(([kind, code]) => [code, kind as BasisKind]));
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** A path as layers record it: relative, '/'-separated, no empty, '.' or '..' component, no NUL. */
-export function isNormalizedPath(path: string): boolean {
-  return (
-    path.length > 0 &&
-    !path.includes('\0') &&
-    Buffer.byteLength(path) <= MAX_PATH_BYTES &&
-    Buffer.from(path, 'utf8').toString('utf8') === path &&
-    path.split('/').every((part) => part !== '' && part !== '.' && part !== '..')
-  );
-}
 
 /** The layer table: distinct layers in order of first use by the basis table. */
 export function basisLayers(header: DeltaHeader): Digest[] {
@@ -47,10 +33,6 @@ export function checkHeader(header: DeltaHeader, fail: (message: string) => neve
     if (!(basis.kind in BASIS_KIND_CODE)) fail(`basis ${index} has unknown kind ${JSON.stringify(basis.kind)}`);
     if (!isDigest(basis.layer)) fail(`basis ${index} layer is not a sha256 digest`);
     if (!isSize(basis.size)) fail(`basis ${index} size ${basis.size} is not a size`);
-    if (basis.kind === 'file') {
-      if (!isNormalizedPath(basis.path)) fail(`basis ${index} path ${JSON.stringify(basis.path)} is not a normalized layer path`);
-      if (!isDigest(basis.sha256)) fail(`basis ${index} sha256 is not a sha256 digest`);
-    }
     if (basis.kind === 'inflated') checkInflatedBasis(basis, index, fail);
   });
   const layers = basisLayers(header).length;
@@ -77,17 +59,8 @@ export function encodeHeader(header: DeltaHeader, version: number): Buffer {
   for (const basis of header.bases) {
     parts.push(Buffer.of(BASIS_KIND_CODE[basis.kind]));
     numbers(layerIndex.get(basis.layer)!);
-    if (basis.kind === 'file') {
-      const path = Buffer.from(basis.path, 'utf8');
-      numbers(path.length);
-      parts.push(path);
-      numbers(basis.size);
-      digest(basis.sha256);
-    } else if (basis.kind === 'inflated') {
-      numbers(basis.offset, basis.compressedSize, basis.size);
-    } else {
-      numbers(basis.size);
-    }
+    if (basis.kind === 'inflated') numbers(basis.offset, basis.compressedSize, basis.size);
+    else numbers(basis.size);
   }
   return Buffer.concat(parts);
 }
@@ -109,9 +82,6 @@ async function readCount(input: ByteSource, limit: number, what: string): Promis
  * version 3 the header names them, and they must agree with `identity` when it is given.
  */
 export async function parseHeader(input: ByteSource, version: number, identity?: DeltaIdentity): Promise<DeltaHeader> {
-  const withinHeaderLimit = () => {
-    if (input.consumed > MAX_HEADER_BYTES) deltaMalformed(`the header is longer than ${MAX_HEADER_BYTES} bytes`);
-  };
   const identityInHeader = version < RECORD_IDENTITY_VERSION;
   if (!identityInHeader && identity === undefined) {
     throw new PrtiqlError('E_INTERNAL', `a version-${version} delta is decoded with the target and basis layers of its release's delta record`);
@@ -136,9 +106,7 @@ export async function parseHeader(input: ByteSource, version: number, identity?:
   const bases: BasisEntry[] = [];
   for (let index = 0; index < basisCount; index++) {
     bases.push(await readBasis(input, layers, index));
-    withinHeaderLimit();
   }
-  withinHeaderLimit();
   const header: DeltaHeader = { target: { diffID, size }, bases };
   checkHeader(header, deltaMalformed);
   return header;
@@ -150,17 +118,5 @@ async function readBasis(input: ByteSource, layers: Digest[], index: number): Pr
   const layerIndex = await input.varint();
   const layer = layers[layerIndex] ?? deltaMalformed(`basis ${index} names layer ${layerIndex} of ${layers.length}`);
   if (kind === 'inflated') return readInflatedBasis(input, layer);
-  if (kind !== 'file') return { kind, layer, size: await input.varint() };
-
-  const pathLength = await input.varint();
-  if (pathLength < 1 || pathLength > MAX_PATH_BYTES) deltaMalformed(`basis ${index} path length ${pathLength} is not 1 to ${MAX_PATH_BYTES}`);
-  const pathBytes = await input.bytes(pathLength);
-  let path: string;
-  try {
-    path = strictUtf8.decode(pathBytes);
-  } catch {
-    return deltaMalformed(`basis ${index} path is not UTF-8`);
-  }
-  const size = await input.varint();
-  return { kind, layer, path, size, sha256: await readDigest(input) };
+  return { kind, layer, size: await input.varint() };
 }

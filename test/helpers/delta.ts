@@ -69,11 +69,9 @@ export function memoryBases(contents: readonly Uint8Array[], log: ReadLog = { la
   return async () => reader;
 }
 
-const LAYER = sha256Digest('test base layer');
-
-/** One file basis per buffer, all in one layer. */
-export function fileBases(contents: readonly Uint8Array[]): BasisEntry[] {
-  return contents.map((content, i) => ({ kind: 'file', layer: LAYER, path: `files/${i}`, size: content.length, sha256: sha256Digest(content) }));
+/** One tar basis per buffer: each buffer stands for a base layer's tar, its sha256 the layer's diffID. */
+export function tarBases(contents: readonly Uint8Array[]): BasisEntry[] {
+  return contents.map((content) => ({ kind: 'tar', layer: sha256Digest(content), size: content.length }));
 }
 
 export function headerFor(target: Uint8Array, bases: BasisEntry[]): DeltaHeader {
@@ -215,15 +213,10 @@ function tarHeaderOffsets(bytes: Uint8Array): number[] {
   return offsets;
 }
 
-/** A valid delta drawn at random: bases of every kind, then literal, copy, patch, (from version 2) xpatch and (from version 3) tar header ops over them. */
+/** A valid delta drawn at random: tar bases, then literal, copy, patch, (from version 2) xpatch and (from version 3) tar header ops over them. */
 export function drawDeltaCase(g: GeneratorValue, version = DELTA_FORMAT_VERSION): DeltaCase {
   const bases = Array.from({ length: int(g, 0, 4) }, () => withTarHeader(g, withReferences(g, bytesOf(g, int(g, 0, 1000)))));
-  const layers = [sha256Digest('layer a'), sha256Digest('layer b')];
-  const entries: BasisEntry[] = bases.map((content, i) => {
-    const layer = layers[i % 2]!;
-    const kind = (['file', 'skeleton', 'tar'] as const)[int(g, 0, 2)]!;
-    return kind === 'file' ? { kind, layer, path: `dir/file-${i}`, size: content.length, sha256: sha256Digest(content) } : { kind, layer, size: content.length };
-  });
+  const entries = tarBases(bases);
   const ops: DeltaOp[] = [];
   for (let i = int(g, 0, 12); i > 0; i--) {
     const type = (['literal', 'copy', 'patch', 'xpatch', 'tarHeader'] as const)[int(g, 0, version >= 3 ? 4 : version >= 2 ? 3 : 2)]!;

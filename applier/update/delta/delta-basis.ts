@@ -29,9 +29,8 @@ function unusable(message: string): never {
 
 /**
  * Random access to the bases a delta names, read from the committed layers on this device:
- * a file's bytes from layers/<hex>/<path> (never through a symlink, never outside the layer),
- * a skeleton from layers/<hex>.meta, a whole tar from both, an inflated member by inflating
- * a range of that tar (held while in use, see InflatedMembers). Anything missing or not matching
+ * a whole tar from the files under layers/<hex>/ (never through a symlink, never outside the
+ * layer) and the skeleton in layers/<hex>.meta, an inflated member by inflating a range of that tar (held while in use, see InflatedMembers). Anything missing or not matching
  * the declared sizes makes the delta unusable (the caller falls back to the full layer).
  * One read at a time, as the decoder asks: blocks are reused in place.
  */
@@ -66,10 +65,9 @@ export class StoreBasisReader implements BasisReader {
         if (basis.kind === 'inflated') {
           const { meta } = await reader.meta(basis.layer);
           if (basis.offset + basis.compressedSize > meta.size) unusable(`layer ${basis.layer} ends before the deflate stream at ${basis.offset}`);
-        } else if (basis.kind !== 'file') {
+        } else {
           const { meta } = await reader.meta(basis.layer);
-          const size = basis.kind === 'skeleton' ? meta.skeletonSize : meta.size;
-          if (size !== basis.size) unusable(`layer ${basis.layer} ${basis.kind} has ${size} bytes, the delta expects ${basis.size}`);
+          if (meta.size !== basis.size) unusable(`layer ${basis.layer} tar has ${meta.size} bytes, the delta expects ${basis.size}`);
         }
       }
       return reader;
@@ -120,10 +118,6 @@ export class StoreBasisReader implements BasisReader {
   private async readInto(index: number, position: number, target: Buffer): Promise<void> {
     const basis = this.bases[index];
     switch (basis.kind) {
-      case 'file':
-        return this.readFileInto(basis.layer, basis.path, basis.size, position, target);
-      case 'skeleton':
-        return (await this.meta(basis.layer)).readSkeletonInto(target, position);
       case 'tar':
         return this.readTarInto(basis.layer, position, target);
       case 'inflated':

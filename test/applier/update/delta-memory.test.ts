@@ -64,14 +64,16 @@ t.test(`a delta of ${COPIES} scattered copies from a ${BASIS_BYTES >> 20} MiB ba
   const v2 = await publishTestRelease({ storeDir: artifacts, channel: 'stable', version: 2, layers: [layer('data/assembled.bin', assembled)], signers: [signer] });
   const target = v2.layerTars[0];
   const contentStart = target.indexOf(assembled.subarray(0, 4096));
+  const oldTar = v1.layerTars[0];
+  const basisStart = oldTar.indexOf(basis.subarray(0, 4096));
   const ops: DeltaOp[] = [
     { type: 'literal', bytes: target.subarray(0, contentStart) },
-    ...offsets.map((offset): DeltaOp => ({ type: 'copy', basis: 0, offset, length: COPY_BYTES })),
+    ...offsets.map((offset): DeltaOp => ({ type: 'copy', basis: 0, offset: basisStart + offset, length: COPY_BYTES })),
     { type: 'literal', bytes: target.subarray(contentStart + assembled.length) },
   ];
   const header = {
     target: { diffID: sha256Digest(target), size: target.length },
-    bases: [{ kind: 'file' as const, layer: v1.release.layers[0].diffID, path: 'data/basis.bin', size: BASIS_BYTES, sha256: sha256Digest(basis) }],
+    bases: [{ kind: 'tar' as const, layer: v1.release.layers[0].diffID, size: oldTar.length }],
   };
   const blob = await readCapped(encodeDelta(header, ops), 1 << 26, 'delta');
   await publishDelta(artifacts, v2, { base: v1.manifestDigest, layer: 0, basisLayers: [v1.release.layers[0].diffID], blob }, [signer]);

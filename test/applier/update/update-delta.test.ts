@@ -60,16 +60,17 @@ async function device(t: Test): Promise<Device> {
  */
 async function appDelta(v1: PublishedRelease, v2: PublishedRelease): Promise<Buffer> {
   const oldLayer = v1.release.layers[1];
+  const oldTar = v1.layerTars[1];
+  const oldDataStart = oldTar.indexOf(Buffer.alloc(1024, 1));
   const target = v2.layerTars[1];
-  const oldData = Buffer.alloc(DATA_SIZE, 1);
   const dataStart = target.indexOf(Buffer.alloc(1024, 2));
   const header = {
     target: { diffID: sha256Digest(target), size: target.length },
-    bases: [{ kind: 'file' as const, layer: oldLayer.diffID, path: 'app/data.bin', size: DATA_SIZE, sha256: sha256Digest(oldData) }],
+    bases: [{ kind: 'tar' as const, layer: oldLayer.diffID, size: oldTar.length }],
   };
   const ops: DeltaOp[] = [
     { type: 'literal', bytes: target.subarray(0, dataStart) },
-    { type: 'patch', window: [{ basis: 0, offset: 0, length: DATA_SIZE }], start: 0, triples: [{ diff: Buffer.alloc(DATA_SIZE, 1), extra: Buffer.alloc(0), seek: 0 }] },
+    { type: 'patch', window: [{ basis: 0, offset: oldDataStart, length: DATA_SIZE }], start: 0, triples: [{ diff: Buffer.alloc(DATA_SIZE, 1), extra: Buffer.alloc(0), seek: 0 }] },
     { type: 'literal', bytes: target.subarray(dataStart + DATA_SIZE) },
   ];
   return readCapped(encodeDelta(header, ops), 1 << 26, 'delta');

@@ -4,7 +4,7 @@ import { approximateMatch } from '../../../cli/src/lib/delta/approximate-match.j
 import type { PatchSteps } from '../../../cli/src/lib/delta/patch-builder.js';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { applyInMemory, bytesOf, collect, fileBases, fuzzRuns, headerFor, identityOf, int, memoryBases, pieces } from '../../helpers/delta.js';
+import { applyInMemory, bytesOf, collect, tarBases, fuzzRuns, headerFor, identityOf, int, memoryBases, pieces } from '../../helpers/delta.js';
 
 /** A new file made from an old one the way releases change files: edits, insertions, deletions, moves. */
 function edited(g: fc.GeneratorValue, old: Buffer): Buffer {
@@ -51,7 +51,7 @@ t.test('the patch parts rebuild the new input exactly, whatever the inputs, stri
       const ops = patchOps(parts, old.length);
       if (!applyInMemory([old], ops).equals(next)) throw new Error('the parts do not rebuild the new input');
       // and the writer and decoder accept every part
-      const header = headerFor(next, fileBases([old]));
+      const header = headerFor(next, tarBases([old]));
       const blob = await collect(encodeDelta(header, ops));
       if (!(await collect(decodeDelta(pieces(blob, 4096), memoryBases([old]), identityOf(header)))).equals(next)) throw new Error('decoded bytes differ');
     }),

@@ -10,7 +10,7 @@ import { decodeDelta } from '../../../shared/delta/decoder.js';
 import type { PatchOp, XPatchOp } from '../../../shared/delta/format.js';
 import type { Architecture } from '../../../shared/delta/reference-prediction.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { collect, fileBases, headerFor, identityOf, memoryBases, pieces } from '../../helpers/delta.js';
+import { collect, tarBases, headerFor, identityOf, memoryBases, pieces } from '../../helpers/delta.js';
 import { AARCH64, drawProgram, grow, link, randomSource, X86_64 } from '../../helpers/machine-code.js';
 
 const run = promisify(execFile);
@@ -23,7 +23,7 @@ function matchedPatch(old: Buffer, next: Buffer): PatchOp {
 
 /** The delta blob of one op, and what it decodes to against `old`. */
 async function roundTrip(op: PatchOp | XPatchOp, old: Buffer, next: Buffer): Promise<{ size: number; decoded: Buffer }> {
-  const header = headerFor(next, fileBases([old]));
+  const header = headerFor(next, tarBases([old]));
   const blob = await collect(encodeDelta(header, [op]));
   return { size: blob.length, decoded: await collect(decodeDelta(pieces(blob, 4096), memoryBases([old]), identityOf(header))) };
 }

@@ -4,7 +4,7 @@ import t from 'tap';
 import { decodeDelta } from '../../../shared/delta/decoder.js';
 import { BROTLI_DISTANCE_PARAMS, BROTLI_QUALITY, BROTLI_WINDOW_BITS, DELTA_PREFIX_LENGTH, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { applyInMemory, collect, fileBases, headerFor, identityOf, memoryBases, pieces } from '../../helpers/delta.js';
+import { applyInMemory, collect, tarBases, headerFor, identityOf, memoryBases, pieces } from '../../helpers/delta.js';
 
 function compressedWith(raw: Buffer, [postfix, direct]: readonly number[]): number {
   const params = {
@@ -39,7 +39,7 @@ t.test("a short op stream is compressed with whichever of brotli's distance para
   for (let seed = 1; seed <= 8; seed++) {
     const ops = editedText(basis, seed);
     const target = applyInMemory([basis], ops);
-    const header = headerFor(target, fileBases([basis]));
+    const header = headerFor(target, tarBases([basis]));
     const blob = await collect(encodeDelta(header, ops));
     t.ok((await collect(decodeDelta(pieces(blob, 1000), memoryBases([basis]), identityOf(header)))).equals(target), `seed ${seed} decodes`);
     const raw = brotliDecompressSync(blob.subarray(DELTA_PREFIX_LENGTH));

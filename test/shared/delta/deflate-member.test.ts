@@ -158,8 +158,8 @@ t.test('malformed deflate members and inflated bases are refused', async (t) => 
 });
 
 t.test('version 1 has neither deflate members nor inflated bases', async (t) => {
-  const fileBasis: BasisEntry = { kind: 'file', layer: LAYER, path: 'old', size: OLD.length, sha256: sha256Digest(OLD) };
-  const header = headerFor(Buffer.alloc(100), [fileBasis]);
+  const tarBasis: BasisEntry = { kind: 'tar', layer: LAYER, size: OLD.length };
+  const header = headerFor(Buffer.alloc(100), [tarBasis]);
   await rejectsMalformed(t, version1(header, Buffer.of(OPCODE.deflate, 1, 9, 8), 10, 100), /deflate member .* version-1 delta/);
   await rejectsMalformed(t, version1(headerFor(Buffer.alloc(1), [inflatedBasis(OLD_FILE, OLD)])), /version-1 delta names an inflated basis/, true);
   await t.rejects(collect(encodeDelta(header, memberOps(NEW_FILE, NEW, NEW_INNER), { version: 1 })), { code: 'E_INTERNAL' }, 'the writer refuses too');

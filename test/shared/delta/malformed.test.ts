@@ -1,7 +1,7 @@
 import { brotliCompressSync, brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
-import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, MAX_HEADER_BYTES, OPCODE, type BasisEntry, type DeltaHeader, type DeltaIdentity } from '../../../shared/delta/format.js';
+import { DELTA_MAGIC, DELTA_PREFIX_LENGTH, MAX_BASES, MAX_BLOCK_BYTES, OPCODE, type DeltaHeader, type DeltaIdentity } from '../../../shared/delta/format.js';
 import { encodeHeader } from '../../../shared/delta/header.js';
 import { zigzag } from '../../../shared/delta/varint.js';
 import { MAX_SHIFT_BREAKPOINTS, MAX_SHIFT_MAGNITUDE } from '../../../shared/delta/xpatch.js';
@@ -9,11 +9,11 @@ import { encodeDelta } from '../../../shared/delta/writer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { PrtiqlError } from '../../../shared/errors.js';
 import { MAX_OCTAL_SIZE } from '../../../shared/tar/header-size.js';
-import { block, body, collect, fileBases, headerFor, identityOf, memoryBases, pieces, tarHeaderBlock, type Sections } from '../../helpers/delta.js';
+import { block, body, collect, tarBases, headerFor, identityOf, memoryBases, pieces, tarHeaderBlock, type Sections } from '../../helpers/delta.js';
 
 const BASIS = Buffer.from('0123456789abcdef');
 const TARGET = Buffer.from('target!!');
-const HEADER = headerFor(TARGET, fileBases([BASIS]));
+const HEADER = headerFor(TARGET, tarBases([BASIS]));
 /** The hand-made op streams below are version 1: every field in one stream, in order. */
 const PREFIX = Buffer.concat([DELTA_MAGIC, Buffer.of(1)]);
 
@@ -67,22 +67,9 @@ t.test('header', async (t) => {
   await rejectsMalformed(t, blob(digest.subarray(0, 20)), /truncated/, true);
   await rejectsMalformed(t, blob(body(digest, 8, 2, digest, digest)), /listed twice/, true);
   await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(9), 0, 4)), /unknown kind 0x9/, true);
-  await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(2), 1, 4)), /names layer 1 of 1/, true);
+  await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(3), 1, 4)), /names layer 1 of 1/, true);
+  for (const retired of [1, 2]) await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(retired), 0, 4)), new RegExp(`unknown kind 0x${retired}`), true);
   await rejectsMalformed(t, blob(body(digest, 8, 1, digest, MAX_BASES + 1)), /bases exceed/, true);
-  await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(1), 0, 2, Buffer.of(0xff, 0xfe), 4, digest)), /not UTF-8/, true);
-  for (const path of ['/abs', 'a/../b', 'a//b', './a', 'a/', 'nul\0']) {
-    const bytes = Buffer.from(path);
-    await rejectsMalformed(t, blob(body(digest, 8, 1, digest, 1, Buffer.of(1), 0, bytes.length, bytes, 4, digest)), /not a normalized layer path/, true);
-  }
-  const longPath = 'p/'.repeat(2000) + 'x';
-  const bases: BasisEntry[] = Array.from({ length: Math.ceil(MAX_HEADER_BYTES / 4000) + 2 }, (_, i) => ({
-    kind: 'file',
-    layer: sha256Digest('l'),
-    path: `${longPath}${i}`,
-    size: 1,
-    sha256: sha256Digest('c'),
-  }));
-  await rejectsMalformed(t, withHeader(headerFor(TARGET, bases)), /header is longer than/, true);
 });
 
 t.test('numbers', async (t) => {
@@ -170,7 +157,7 @@ t.test('version 2: blocks', async (t) => {
 t.test('version 2: a corrupted or truncated delta from the writer is refused', async (t) => {
   const basis = Buffer.from('the quick brown fox jumps over the lazy dog '.repeat(50));
   const target = Buffer.concat([basis.subarray(0, 700), Buffer.from('a new line of text\n'), basis.subarray(650)]);
-  const header = headerFor(target, fileBases([basis]));
+  const header = headerFor(target, tarBases([basis]));
   const bytes = await collect(
     encodeDelta(header, [
       { type: 'copy', basis: 0, offset: 0, length: 700 },
@@ -235,7 +222,7 @@ t.test('version 3: literal lengths in their own channel, tar header operations',
   const oldHeader = tarHeaderBlock('app/server.js', 1000);
   const newHeader = tarHeaderBlock('app/server.js', 0o7654321);
   const tarBasis = Buffer.concat([Buffer.alloc(512, 1), oldHeader]);
-  const header = headerFor(newHeader, fileBases([tarBasis]));
+  const header = headerFor(newHeader, tarBases([tarBasis]));
   const decodeTar = (bytes: Buffer) => collect(decodeDelta(pieces(bytes, 3), memoryBases([tarBasis]), identityOf(header)));
   const change = zigzag(0o7654321 - 1000);
   const good = version3(header, v3Block({ control: [op(tarHeader), 0, op(end)], offsets: [zigzag(512)], lengths: [change] }));

@@ -4,7 +4,7 @@ import t from 'tap';
 import { decodeDelta, readDeltaHeader } from '../../../shared/delta/decoder.js';
 import { DECODE_PIECE_BYTES, DELTA_MAGIC, DELTA_READABLE_VERSIONS, MAX_BLOCK_BYTES, type DeltaOp } from '../../../shared/delta/format.js';
 import { encodeDelta } from '../../../shared/delta/writer.js';
-import { collect, drawDeltaCase, fileBases, fuzzRuns, headerFor, identityOf, memoryBases, pieces, type ReadLog } from '../../helpers/delta.js';
+import { collect, drawDeltaCase, tarBases, fuzzRuns, headerFor, identityOf, memoryBases, pieces, type ReadLog } from '../../helpers/delta.js';
 
 t.test('encode then decode is byte-exact for random bases and operations, in every format version', async () => {
   await fc.assert(
@@ -38,7 +38,7 @@ t.test('large operations are streamed in bounded pieces and bounded basis reads'
     { type: 'patch', window: [{ basis: 0, offset: 0, length: size }], start: 0, triples: [{ diff, extra: literal, seek: -size }] },
   ];
   const expected = Buffer.concat([literal, basis, Buffer.from(basis.map((b) => (b + 1) & 0xff)), literal]);
-  const header = headerFor(expected, fileBases([basis]));
+  const header = headerFor(expected, tarBases([basis]));
   const blob = await collect(encodeDelta(header, ops));
   const log: ReadLog = { largestRead: 0, reads: 0 };
   let largestPiece = 0;
@@ -62,7 +62,7 @@ t.test('a patch of many short diff runs and small operations reaches the consume
   const smallCopies = Array.from({ length: 500 }, (_, i): DeltaOp => ({ type: 'copy', basis: 0, offset: i * 7, length: 5 }));
   const ops: DeltaOp[] = [{ type: 'patch', window: [{ basis: 0, offset: 0, length: size }], start: 0, triples: [{ diff, extra: Buffer.from('end'), seek: 0 }] }, ...smallCopies];
   const expected = Buffer.concat([patched, Buffer.from('end'), ...smallCopies.map((op) => basis.subarray((op as { offset: number }).offset, (op as { offset: number }).offset + 5))]);
-  const header = headerFor(expected, fileBases([basis]));
+  const header = headerFor(expected, tarBases([basis]));
   const blob = await collect(encodeDelta(header, ops));
   const log: ReadLog = { largestRead: 0, reads: 0 };
   const parts: Buffer[] = [];
@@ -78,14 +78,14 @@ t.test('a patch window spanning several bases maps positions back to each basis'
   const b = Buffer.from('abcdefghij');
   // window = a[5..10) + b[0..4) = "56789abcd"; read 6 bytes from position 3 across the seam
   const ops: DeltaOp[] = [{ type: 'patch', window: [{ basis: 0, offset: 5, length: 5 }, { basis: 1, offset: 0, length: 4 }], start: 3, triples: [{ diff: Buffer.alloc(6), extra: Buffer.alloc(0), seek: 0 }] }];
-  const header = headerFor(Buffer.from('89abcd'), fileBases([a, b]));
+  const header = headerFor(Buffer.from('89abcd'), tarBases([a, b]));
   const blob = await collect(encodeDelta(header, ops));
   t.equal((await collect(decodeDelta(pieces(blob, 7), memoryBases([a, b]), identityOf(header)))).toString(), '89abcd');
 });
 
 t.test('the consumer may stop early; the basis reader is closed', async (t) => {
   const basis = randomBytes(3 * DECODE_PIECE_BYTES);
-  const header = headerFor(basis, fileBases([basis]));
+  const header = headerFor(basis, tarBases([basis]));
   const blob = await collect(encodeDelta(header, [{ type: 'copy', basis: 0, offset: 0, length: basis.length }]));
   let closed = false;
   const open = memoryBases([basis]);
