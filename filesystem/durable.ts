@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -21,11 +22,10 @@ export async function syncHandle(handle: FileHandle): Promise<void> {
   if (syncEnabled) await handle.sync();
 }
 
-/** Flushes a file's data, or a directory's entries, to the device. */
-export async function fsyncPath(path: string): Promise<void> {
+async function fsyncOpened(path: string, flags: number): Promise<void> {
   commitStep('fsync', path);
   if (!syncEnabled) return;
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await open(path, flags);
   try {
     await handle.sync();
   } finally {
@@ -33,13 +33,30 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-function temporarySibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+/** Flushes a file's data, or a directory's entries, to the device; `path` itself is never followed if it is a symlink. */
+export function fsyncPath(path: string): Promise<void> {
+  return fsyncOpened(path, constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
-/** Whether a directory entry is a temporary an interrupted durable replacement left behind. */
+/** Flushes a directory's entries (a create, rename or link in it) to the device, through a symlink if `path` is one. */
+export function fsyncDirectory(path: string): Promise<void> {
+  return fsyncOpened(path, constants.O_RDONLY | constants.O_DIRECTORY);
+}
+
+/**
+ * A hidden name beside `path` for write-then-rename that no other writer picks: the pid
+ * tells processes apart, the random part writers in one process (and hosts sharing a store).
+ */
+export function temporarySibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Whether a directory entry is a temporary an interrupted durable replacement left behind;
+ * appliers before the random part named them `.<name>.tmp-<pid>`, which still counts.
+ */
 export function isTemporarySibling(name: string): boolean {
-  return /^\..+\.tmp-[0-9]+$/.test(name);
+  return /^\..+\.tmp-[0-9]+(-[0-9a-f]{8})?$/.test(name);
 }
 
 /** Writes all of `bytes`: at `position` when given, else at the file's current offset. */
@@ -56,7 +73,6 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array, position?:
  */
 export async function replaceFileDurably(path: string, bytes: Uint8Array, mode = 0o600): Promise<void> {
   const temp = temporarySibling(path);
-  await rm(temp, { force: true });
   await removingOnFailure(temp, async () => {
     const handle = await open(temp, 'wx', mode);
     try {
@@ -72,7 +88,6 @@ export async function replaceFileDurably(path: string, bytes: Uint8Array, mode =
 /** Points the symlink `path` at `target` atomically: new link beside it, rename, fsync dir. */
 export async function replaceSymlinkDurably(path: string, target: string): Promise<void> {
   const temp = temporarySibling(path);
-  await rm(temp, { force: true });
   commitStep('symlink', temp);
   await symlink(target, temp);
   await renameDurably(temp, path);
@@ -94,7 +109,7 @@ async function renameDurably(temp: string, path: string): Promise<void> {
     commitStep('rename', path);
     await rename(temp, path);
   });
-  await fsyncPath(dirname(path));
+  await fsyncDirectory(dirname(path));
 }
 
 /** fsyncs every file and directory below `root` (symlinks live in their directory). */

@@ -38,7 +38,7 @@ function stepLines(stderr: string): StepLine[] {
 /** What a step acts on, relative to the store, without the names that differ between runs. */
 export function stepKind(operation: string, path: string, storeRoot: string): string {
   let relative = path === storeRoot ? '.' : path.startsWith(`${storeRoot}/`) ? path.slice(storeRoot.length + 1) : path;
-  relative = relative.replace(/[0-9a-f]{64}/g, '<hex>').replace(/\.tmp-[0-9]+$/, '.tmp-<pid>');
+  relative = relative.replace(/[0-9a-f]{64}/g, '<hex>').replace(/\.tmp-[0-9]+-[0-9a-f]{8}$/, '.tmp-<pid>');
   relative = relative.replace(/^staging\/<hex>\/.+$/, (whole) => (whole.endsWith('/') ? 'staging/<hex>/<dir>/' : 'staging/<hex>/<file>'));
   return `${operation} ${relative}`;
 }

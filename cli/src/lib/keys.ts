@@ -9,7 +9,7 @@ import { MediaType } from '../../../shared/oci.js';
 import { loadTrustRoot, trustRootPayload, verifyRootSuccessor, type TrustRoot } from '../../../shared/trust-root.js';
 import { publishRoot } from './release/trust-documents.js';
 import type { ArtifactStore } from './artifact-store/artifact-store.js';
-import { replaceFileDurably } from './artifact-store/durable-write.js';
+import { replaceFileDurably } from '../../../filesystem/durable.js';
 import { MAX_ROOT_BYTES } from '../../../shared/limits.js';
 
 export const PRIVATE_KEY_FILE = 'release-key.pem';
@@ -53,7 +53,7 @@ async function checkKeyDirectory(directory: string): Promise<void> {
 /** Writes a private key (PKCS#8 PEM, mode 0600) and its public key (SPKI PEM). */
 async function writeKeyPair(paths: { privateKey: string; publicKey: string }, privateKey: KeyObject): Promise<void> {
   await replaceFileDurably(paths.privateKey, Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' })), 0o600);
-  await replaceFileDurably(paths.publicKey, Buffer.from(createPublicKey(privateKey).export({ type: 'spki', format: 'pem' })));
+  await replaceFileDurably(paths.publicKey, Buffer.from(createPublicKey(privateKey).export({ type: 'spki', format: 'pem' })), 0o644);
 }
 
 /**
@@ -68,7 +68,7 @@ export async function generateReleaseKey(directory: string, options: { force?: b
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   await mkdir(directory, { recursive: true });
   await writeKeyPair(paths, privateKey);
-  await replaceFileDurably(paths.trustRoot, signTrustRoot(trustRootPayload([publicKey], 1, 1), [privateKey]));
+  await replaceFileDurably(paths.trustRoot, signTrustRoot(trustRootPayload([publicKey], 1, 1), [privateKey]), 0o644);
   return { keyId: keyIdOf(publicKey), ...paths };
 }
 
@@ -258,7 +258,7 @@ export async function rotateKeys(options: RotateKeysOptions): Promise<RotatedKey
   await refuseExisting(generated ? [trustRoot, ...Object.values(keyPaths)] : [trustRoot], options.force);
   await mkdir(options.out, { recursive: true });
   if (generated) await writeKeyPair(keyPaths, generated);
-  await replaceFileDurably(trustRoot, bytes);
+  await replaceFileDurably(trustRoot, bytes, 0o644);
   const published = options.store && (await publishRoot(options.store, bytes));
   return {
     version: root.version,

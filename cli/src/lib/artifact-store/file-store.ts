@@ -10,7 +10,7 @@ import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
 import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { ArtifactStore } from './artifact-store.js';
-import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from './durable-write.js';
+import { fsyncDirectory, replaceFileDurably, temporarySibling } from '../../../../filesystem/durable.js';
 
 function errnoCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -60,7 +60,7 @@ export class FileStore implements ArtifactStore {
     const directory = join(this.root, BLOB_DIRECTORY);
     await this.checkRoot();
     await mkdir(directory, { recursive: true });
-    const temp = temporaryPathFor(target);
+    const temp = temporarySibling(target);
     try {
       const handle = await open(temp, 'wx', 0o644);
       try {
@@ -119,6 +119,6 @@ export class FileStore implements ArtifactStore {
     const path = this.documentLocation(document);
     await this.checkRoot();
     await mkdir(dirname(path), { recursive: true });
-    await replaceFileDurably(path, bytes);
+    await replaceFileDurably(path, bytes, 0o644);
   }
 }

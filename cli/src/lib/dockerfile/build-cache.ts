@@ -8,7 +8,7 @@ import { MediaType } from '../../../../shared/oci.js';
 import { comparePaths, type TarEntrySource } from '../../../../shared/tar/deterministic-writer.js';
 import type { WrittenLayer } from '../build/write-layer-blob.js';
 import { OciLayout } from '../image/oci-layout.js';
-import { replaceFileDurably } from '../artifact-store/durable-write.js';
+import { replaceFileDurably } from '../../../../filesystem/durable.js';
 
 /** `$PRTIQL_CACHE_DIR`, else `$XDG_CACHE_HOME/prtiql/build`, else `~/.cache/prtiql/build`. */
 export function defaultCacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
@@ -88,6 +88,6 @@ export class BuildCache {
   }
 
   async put(key: Digest, step: CachedStep): Promise<void> {
-    await replaceFileDurably(this.recordPath(key), Buffer.from(JSON.stringify(step)));
+    await replaceFileDurably(this.recordPath(key), Buffer.from(JSON.stringify(step)), 0o644);
   }
 }

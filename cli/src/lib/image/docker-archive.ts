@@ -13,7 +13,7 @@ import { MediaType, type Descriptor, type ImageManifest } from '../../../../shar
 import { splitTar } from '../../../../shared/tar/split.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
-import { fsyncDirectory, temporaryPathFor } from '../artifact-store/durable-write.js';
+import { fsyncDirectory, temporarySibling } from '../../../../filesystem/durable.js';
 import type { Image, Layer, WrittenImage } from './image.js';
 import { TAR_LAYER_TYPES, uncompressedLayerStream } from './layer-stream.js';
 import { formatImageReference, type DockerArchiveReference } from './reference.js';
@@ -246,7 +246,7 @@ async function addFile(pack: tar.Pack, name: string, size: number, content: Read
  * The digest returned is that of the manifest openDockerArchiveImage makes for the archive.
  */
 export async function writeDockerArchive(image: Image, reference: DockerArchiveReference, progress: ProgressFactory = silentProgress): Promise<WrittenImage> {
-  const temp = temporaryPathFor(reference.path);
+  const temp = temporarySibling(reference.path);
   const pack = tar.pack();
   let readBack: ImageManifest;
   const written = pipeline(pack, createWriteStream(temp, { flags: 'wx', mode: 0o644, flush: true }));

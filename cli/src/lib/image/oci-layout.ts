@@ -8,7 +8,7 @@ import { digestHex, type Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { ANNOTATION_REF_NAME, MediaType, type Descriptor, type ImageIndex } from '../../../../shared/oci.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
-import { fsyncDirectory, replaceFileDurably, temporaryPathFor } from '../artifact-store/durable-write.js';
+import { fsyncDirectory, replaceFileDurably, temporarySibling } from '../../../../filesystem/durable.js';
 import { CountingStream } from './counting-stream.js';
 import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
@@ -67,8 +67,8 @@ export class OciLayout {
     if (entries.length > 0) return OciLayout.open(root);
     await mkdir(join(root, 'blobs', 'sha256'), { recursive: true });
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.imageIndex, manifests: [] };
-    await replaceFileDurably(join(root, INDEX_FILE), Buffer.from(`${JSON.stringify(index)}\n`));
-    await replaceFileDurably(join(root, OCI_LAYOUT_FILE), Buffer.from(`${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`));
+    await replaceFileDurably(join(root, INDEX_FILE), Buffer.from(`${JSON.stringify(index)}\n`), 0o644);
+    await replaceFileDurably(join(root, OCI_LAYOUT_FILE), Buffer.from(`${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`), 0o644);
     return new OciLayout(root);
   }
 
@@ -101,7 +101,7 @@ export class OciLayout {
   async writeBlob(source: Uint8Array | AsyncIterable<Uint8Array>, mediaType: string): Promise<Descriptor> {
     const blobs = join(this.root, 'blobs', 'sha256');
     await mkdir(blobs, { recursive: true });
-    const temp = temporaryPathFor(join(this.root, 'blobs', 'upload'));
+    const temp = temporarySibling(join(this.root, 'blobs', 'upload'));
     const counting = new CountingStream();
     try {
       const input = source instanceof Uint8Array ? Readable.from([source]) : Readable.from(source);
@@ -176,6 +176,6 @@ export class OciLayout {
     const index = await this.readIndex();
     const manifests = index.manifests.filter((entry) => entry.annotations?.[ANNOTATION_REF_NAME] !== tag);
     manifests.push({ ...descriptor, annotations: { ...descriptor.annotations, [ANNOTATION_REF_NAME]: tag } });
-    await replaceFileDurably(join(this.root, INDEX_FILE), Buffer.from(`${JSON.stringify({ ...index, manifests })}\n`));
+    await replaceFileDurably(join(this.root, INDEX_FILE), Buffer.from(`${JSON.stringify({ ...index, manifests })}\n`), 0o644);
   }
 }
