@@ -140,7 +140,7 @@ function isStoreEntry(name: string): boolean {
  * reachable (a layer, an image, a pointer, the state) is made durable first and then
  * appears through one rename, so a power loss leaves either the old or the new state.
  */
-export class Store {
+export class DeviceStore {
   private constructor(readonly root: string) {}
 
   /**
@@ -148,12 +148,12 @@ export class Store {
    * store's own directories (layers/, images/, trust/) or holds anything a store does not
    * is not one.
    */
-  static async open(root: string): Promise<Store> {
+  static async open(root: string): Promise<DeviceStore> {
     const entries = await ownDirectoryEntries(root, isStoreEntry, 'an applier store').catch((error: unknown) => {
       if (isPrtiqlError(error, 'E_USAGE')) return null;
       throw error;
     });
-    if (entries && REQUIRED_DIRECTORIES.every((name) => entries.includes(name))) return new Store(root);
+    if (entries && REQUIRED_DIRECTORIES.every((name) => entries.includes(name))) return new DeviceStore(root);
     throw new PrtiqlError('E_NO_STORE', `no applier store at ${root}`);
   }
 
@@ -162,12 +162,12 @@ export class Store {
    * be missing, an empty directory or a directory holding only store entries: anything else
    * is refused before it is changed in any way (no chmod, no file created).
    */
-  static async create(root: string): Promise<Store> {
+  static async create(root: string): Promise<DeviceStore> {
     const entries = await ownDirectoryEntries(root, isStoreEntry, 'an applier store');
     if (entries === null) await mkdir(root, { recursive: true, mode: 0o700 });
     else if (((await stat(root)).mode & 0o077) !== 0) await chmod(root, 0o700);
     for (const dir of REQUIRED_DIRECTORIES) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
-    return new Store(root);
+    return new DeviceStore(root);
   }
 
   path(relative: string): string {

@@ -1,13 +1,13 @@
 import { acquireStoreLock } from './lock.js';
-import { STORE_LAYOUT, Store } from './device-store.js';
+import { STORE_LAYOUT, DeviceStore } from './device-store.js';
 
 /**
  * Deletes what an update would collect (images neither `current`, `previous` nor a container
  * names, layers no kept image uses) and the leftovers of interrupted runs. Crash-safe: each
- * victim leaves the store in one durable rename before it is deleted (Store.collectGarbage).
+ * victim leaves the store in one durable rename before it is deleted (DeviceStore.collectGarbage).
  */
 export async function collectStoreGarbage(root: string): Promise<{ images: string[]; layers: string[] }> {
-  const store = await Store.open(root);
+  const store = await DeviceStore.open(root);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
   try {
     await store.clearStaging();

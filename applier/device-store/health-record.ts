@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isDigest, type Digest } from '../../shared/digest.js';
 import { PrtiqlError } from '../../shared/errors.js';
 import { replaceFileDurably } from '../../filesystem/durable.js';
-import { STORE_LAYOUT, type Store, type StoreState } from './device-store.js';
+import { STORE_LAYOUT, type DeviceStore, type StoreState } from './device-store.js';
 
 /**
  * `health.json` in the store: the verdict of each image's first start (docs/running.md).
@@ -31,7 +31,7 @@ export type Verdict = 'healthy' | 'failed';
 /** Newest records kept per list; an image is in at most one list (its latest verdict). */
 const MAX_RECORDS = 16;
 
-export async function readHealthRecords(store: Store): Promise<HealthRecords> {
+export async function readHealthRecords(store: DeviceStore): Promise<HealthRecords> {
   const path = store.path(STORE_LAYOUT.health);
   let text: string;
   try {
@@ -66,7 +66,7 @@ export function versionOf(state: StoreState | null, manifest: Digest): number | 
 }
 
 /** Records that the image passed its health check. The caller holds the store lock. */
-export async function recordHealthy(store: Store, record: HealthRecord): Promise<void> {
+export async function recordHealthy(store: DeviceStore, record: HealthRecord): Promise<void> {
   const records = await readHealthRecords(store);
   await writeHealthRecords(store, {
     healthy: [...without(records.healthy, record.manifest), record],
@@ -75,7 +75,7 @@ export async function recordHealthy(store: Store, record: HealthRecord): Promise
 }
 
 /** Records that the image failed its health check. The caller holds the store lock. */
-export async function recordFailed(store: Store, record: FailureRecord): Promise<void> {
+export async function recordFailed(store: DeviceStore, record: FailureRecord): Promise<void> {
   const records = await readHealthRecords(store);
   await writeHealthRecords(store, {
     healthy: without(records.healthy, record.manifest),
@@ -88,7 +88,7 @@ export async function recordFailed(store: Store, record: FailureRecord): Promise
  * (E_RELEASE_FAILED, exit 12), so a device does not loop between installing it and rolling
  * back. A fixed release has another image, hence another manifest digest.
  */
-export async function refuseFailedRelease(store: Store, manifest: Digest): Promise<void> {
+export async function refuseFailedRelease(store: DeviceStore, manifest: Digest): Promise<void> {
   const failure = (await readHealthRecords(store)).failed.find((record) => record.manifest === manifest);
   if (!failure) return;
   const version = failure.version === null ? '' : ` version ${failure.version}`;
@@ -102,7 +102,7 @@ function without<T extends HealthRecord>(list: T[], manifest: Digest): T[] {
   return list.filter((record) => record.manifest !== manifest);
 }
 
-async function writeHealthRecords(store: Store, records: HealthRecords): Promise<void> {
+async function writeHealthRecords(store: DeviceStore, records: HealthRecords): Promise<void> {
   const bounded = { healthy: records.healthy.slice(-MAX_RECORDS), failed: records.failed.slice(-MAX_RECORDS) };
   await replaceFileDurably(store.path(STORE_LAYOUT.health), Buffer.from(`${JSON.stringify(bounded, null, 2)}\n`));
 }

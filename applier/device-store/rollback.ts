@@ -1,6 +1,6 @@
 import { PrtiqlError } from '../../shared/errors.js';
 import { createLogger } from '../log.js';
-import { Store, type InstalledRelease } from './device-store.js';
+import { DeviceStore, type InstalledRelease } from './device-store.js';
 import { markFailedAndRollBack, rollbackTarget } from './verdict.js';
 
 export const MANUAL_ROLLBACK_REASON = 'rolled back by hand (applier rollback)';
@@ -11,7 +11,7 @@ export const MANUAL_ROLLBACK_REASON = 'rolled back by hand (applier rollback)';
  * and the pointers swap. E_NOT_FOUND when there is nothing to go back to.
  */
 export async function rollBackByHand(root: string): Promise<{ from: InstalledRelease; to: InstalledRelease }> {
-  const store = await Store.open(root);
+  const store = await DeviceStore.open(root);
   const [current, state] = await Promise.all([store.pointer('current'), store.readState()]);
   const target = current && (await rollbackTarget(store, current));
   if (!current || !target || state?.installed?.manifest !== current) {

@@ -1,5 +1,5 @@
 import type { Digest } from '../../shared/digest.js';
-import type { InstalledRelease, Store, StoreState } from './device-store.js';
+import type { InstalledRelease, DeviceStore, StoreState } from './device-store.js';
 
 /**
  * Every change of the device's state: state.json and the `current` and `previous` pointers.
@@ -14,7 +14,7 @@ export type VerifiedFloors = Pick<StoreState, 'timeFloor' | 'timestampFloor'>;
  * A release of `version` was verified: records the highest version seen and the newest signed
  * times, when any moved. The pointers do not change.
  */
-export async function recordVerified(store: Store, state: StoreState | null, channel: string, version: number, floors: VerifiedFloors): Promise<void> {
+export async function recordVerified(store: DeviceStore, state: StoreState | null, channel: string, version: number, floors: VerifiedFloors): Promise<void> {
   const highestSeen = Math.max(state?.highestSeen ?? 0, version);
   const unchanged =
     state?.highestSeen === highestSeen && state.timeFloor === floors.timeFloor && JSON.stringify(state.timestampFloor) === JSON.stringify(floors.timestampFloor);
@@ -28,7 +28,7 @@ export async function recordVerified(store: Store, state: StoreState | null, cha
  * state.json still names the old one installed: the next update finds the release newer than
  * the installed one, has its layers and image already, and records it.
  */
-export async function commitInstall(store: Store, state: StoreState | null, channel: string, installed: InstalledRelease, floors: VerifiedFloors): Promise<void> {
+export async function commitInstall(store: DeviceStore, state: StoreState | null, channel: string, installed: InstalledRelease, floors: VerifiedFloors): Promise<void> {
   await store.swapCurrent(installed.manifest);
   const replaced = state?.installed && state.installed.manifest !== installed.manifest ? state.installed : (state?.previous ?? null);
   await store.writeState({ channel, installed, previous: replaced, highestSeen: installed.version, ...floors });
@@ -40,7 +40,7 @@ export async function commitInstall(store: Store, state: StoreState | null, chan
  * between leaves the failed image current and recorded as failed, and the next `run` finishes
  * the rollback; `update` meanwhile refuses the failed release.
  */
-export async function commitRollback(store: Store, state: StoreState, target: InstalledRelease, failed: Digest, failedVersion: number | null): Promise<void> {
+export async function commitRollback(store: DeviceStore, state: StoreState, target: InstalledRelease, failed: Digest, failedVersion: number | null): Promise<void> {
   await store.writeState({
     ...state,
     installed: target,

@@ -1,6 +1,6 @@
 import type { Digest } from '../../shared/digest.js';
 import { readHealthRecords, verdictOf, type FailureRecord, type HealthRecord } from './health-record.js';
-import { Store, type InstalledRelease } from './device-store.js';
+import { DeviceStore, type InstalledRelease } from './device-store.js';
 
 export interface StoreStatus {
   store: string;
@@ -16,7 +16,7 @@ export interface StoreStatus {
 
 /** Reads the store without locking it: every file it reads is replaced atomically. */
 export async function storeStatus(root: string): Promise<StoreStatus> {
-  const store = await Store.open(root);
+  const store = await DeviceStore.open(root);
   const state = await store.readState();
   const current = await store.pointedImage('current');
   const records = await readHealthRecords(store);

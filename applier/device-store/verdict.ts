@@ -4,17 +4,17 @@ import { readHealthRecords, recordFailed, recordHealthy, verdictOf, versionOf } 
 import { withStoreLock } from './lock.js';
 import type { Logger } from '../log.js';
 import { commitRollback } from './state-transitions.js';
-import { STORE_LAYOUT, type InstalledRelease, type Store } from './device-store.js';
+import { STORE_LAYOUT, type InstalledRelease, type DeviceStore } from './device-store.js';
 
 /** How long `run` waits for an update to release the store lock before giving up (E_BUSY). */
 const LOCK_WAIT_MS = 60_000;
 
-function locked<T>(store: Store, task: () => Promise<T>): Promise<T> {
+function locked<T>(store: DeviceStore, task: () => Promise<T>): Promise<T> {
   return withStoreLock(store.path(STORE_LAYOUT.lock), LOCK_WAIT_MS, task);
 }
 
 /** Records that the image passed the health check of its first start. */
-export function markHealthy(store: Store, manifest: Digest): Promise<void> {
+export function markHealthy(store: DeviceStore, manifest: Digest): Promise<void> {
   return locked(store, async () =>
     recordHealthy(store, { version: versionOf(await store.readState(), manifest), manifest, at: new Date().toISOString() }),
   );
@@ -25,7 +25,7 @@ export function markHealthy(store: Store, manifest: Digest): Promise<void> {
  * there is one to go back to. Returns the release that is current now, or undefined when
  * the failed image stays current.
  */
-export function markFailedAndRollBack(store: Store, manifest: Digest, reason: string, log: Logger): Promise<InstalledRelease | undefined> {
+export function markFailedAndRollBack(store: DeviceStore, manifest: Digest, reason: string, log: Logger): Promise<InstalledRelease | undefined> {
   return locked(store, async () => {
     const version = versionOf(await store.readState(), manifest);
     await recordFailed(store, { version, manifest, at: new Date().toISOString(), reason });
@@ -35,7 +35,7 @@ export function markFailedAndRollBack(store: Store, manifest: Digest, reason: st
 }
 
 /** Finishes a rollback a crash interrupted: the current image is already recorded as failed. */
-export function rollBack(store: Store, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
+export function rollBack(store: DeviceStore, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
   return locked(store, () => rollBackLocked(store, failed, log));
 }
 
@@ -43,7 +43,7 @@ export function rollBack(store: Store, failed: Digest, log: Logger): Promise<Ins
  * `previous` can replace a failed `current` if state.json knows its release, it has not
  * failed here itself (no ping-pong between two bad versions), and it is complete.
  */
-export async function rollbackTarget(store: Store, failed: Digest): Promise<InstalledRelease | undefined> {
+export async function rollbackTarget(store: DeviceStore, failed: Digest): Promise<InstalledRelease | undefined> {
   const [current, previous, state, records] = await Promise.all([
     store.pointer('current'),
     store.pointer('previous'),
@@ -57,7 +57,7 @@ export async function rollbackTarget(store: Store, failed: Digest): Promise<Inst
 }
 
 /** Rolls back to the target rollbackTarget names, in the order commitRollback gives. */
-async function rollBackLocked(store: Store, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
+async function rollBackLocked(store: DeviceStore, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
   const target = await rollbackTarget(store, failed);
   const state = await store.readState();
   if (!target || !state) return undefined;
@@ -67,7 +67,7 @@ async function rollBackLocked(store: Store, failed: Digest, log: Logger): Promis
   return target;
 }
 
-async function isRunnable(store: Store, manifest: Digest): Promise<boolean> {
+async function isRunnable(store: DeviceStore, manifest: Digest): Promise<boolean> {
   if (!(await store.hasImage(manifest))) return false;
   for (const layer of (await store.readImage(manifest)).layers) {
     if (!(await stat(layer.path).then((info) => info.isDirectory(), () => false))) return false;

@@ -4,7 +4,7 @@ import { PrtiqlError } from '../../shared/errors.js';
 import { assembleRootfs, releaseRootfs, type RootfsMode } from '../../filesystem/rootfs.js';
 import type { RuntimeSpec } from '../../filesystem/runtime-spec.js';
 import { isLive, runcStatus } from './runc.js';
-import { STORE_LAYOUT, type Store, type StoredImage } from '../device-store/device-store.js';
+import { STORE_LAYOUT, type DeviceStore, type StoredImage } from '../device-store/device-store.js';
 import { runTool } from '../../filesystem/tool.js';
 
 /**
@@ -51,7 +51,7 @@ export async function removeContainer(runc: string, name: string, bundle: string
  * Returns how the rootfs was made.
  */
 export async function createBundle(
-  store: Store,
+  store: DeviceStore,
   name: string,
   image: StoredImage,
   spec: RuntimeSpec,

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { PrtiqlError } from '../../shared/errors.js';
 import { containerLogPaths } from './container-log.js';
 import { isLive, runcStatus } from './runc.js';
-import { Store } from '../device-store/device-store.js';
+import { DeviceStore } from '../device-store/device-store.js';
 import { requireExecutable } from '../../filesystem/tool.js';
 
 export interface LogsOptions {
@@ -20,7 +20,7 @@ const PIECE_BYTES = 64 * 1024;
 
 /** Prints the rotated part, then the current log; with `follow`, new output until the container has stopped. */
 export async function printContainerLog(options: LogsOptions, out: Writable): Promise<number> {
-  const store = await Store.open(options.store);
+  const store = await DeviceStore.open(options.store);
   const paths = containerLogPaths(store.root, options.name);
   const runc = options.follow ? await requireExecutable('runc') : undefined;
   const rotated = await openIfExists(paths.rotated);

@@ -14,7 +14,7 @@ import type { RootfsMode } from '../../filesystem/rootfs.js';
 import { execInContainer, stopContainerProcess, waitUntilStopped } from './runc.js';
 import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from '../../filesystem/runtime-spec.js';
 import { SignalRelay } from './signal-relay.js';
-import { Store, type StoredImage } from '../device-store/device-store.js';
+import { DeviceStore, type StoredImage } from '../device-store/device-store.js';
 import { requireExecutable, runTool } from '../../filesystem/tool.js';
 import { markFailedAndRollBack, markHealthy, rollBack, rollbackTarget } from '../device-store/verdict.js';
 
@@ -37,7 +37,7 @@ export interface RunOptions {
 
 interface Session {
   options: RunOptions;
-  store: Store;
+  store: DeviceStore;
   runc: string;
   device: DeviceConfig;
   network: NetworkMode;
@@ -61,7 +61,7 @@ interface PreparedImage {
  * if it fails, `previous` becomes current again and runs instead (docs/running.md).
  */
 export async function runContainer(options: RunOptions, log: Logger = createLogger()): Promise<number> {
-  const store = await Store.open(options.store);
+  const store = await DeviceStore.open(options.store);
   const device = await loadDeviceConfig(options.config);
   const runc = await requireExecutable('runc');
   const session: Session = { options, store, runc, device, network: options.network ?? device.network ?? 'none', log };

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 import { lstatIfExists } from '../../filesystem/layer-view.js';
 import { isLive, runcStatus, stopContainerProcess } from './runc.js';
 import { stopSignal } from '../../filesystem/runtime-spec.js';
-import { Store } from '../device-store/device-store.js';
+import { DeviceStore } from '../device-store/device-store.js';
 import { requireExecutable } from '../../filesystem/tool.js';
 
 export interface StopOptions {
@@ -26,7 +26,7 @@ const OWNER_CLEANUP_WAIT_MS = 10_000;
  * it, which `stop` waits for. Nothing to stop is not an error.
  */
 export async function stopContainer(options: StopOptions, log: Logger = createLogger()): Promise<number> {
-  const store = await Store.open(options.store);
+  const store = await DeviceStore.open(options.store);
   const runc = await requireExecutable('runc');
   const bundle = containerBundle(store.root, options.name);
   const status = await runcStatus(runc, options.name);
@@ -53,7 +53,7 @@ export async function stopContainer(options: StopOptions, log: Logger = createLo
 }
 
 /** The StopSignal of the image the container was started from (kept by garbage collection). */
-async function containerStopSignal(store: Store, name: string): Promise<NodeJS.Signals> {
+async function containerStopSignal(store: DeviceStore, name: string): Promise<NodeJS.Signals> {
   const digest = (await readFile(store.containerImagePath(name), 'utf8').catch(() => '')).trim();
   if (!isDigest(digest) || !(await store.hasImage(digest))) return 'SIGTERM';
   return stopSignal((await store.readImage(digest)).config.config ?? {});

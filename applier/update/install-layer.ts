@@ -5,7 +5,7 @@ import type { ReleaseDelta, ReleaseImage, ReleaseLayer } from '../../shared/rele
 import { splitTar } from '../../shared/tar/split.js';
 import { syncFileSystem } from '../../filesystem/durable.js';
 import { extractLayer, extractLimits } from '../../filesystem/extract.js';
-import type { Store } from '../device-store/device-store.js';
+import type { DeviceStore } from '../device-store/device-store.js';
 import { writeLayerMetaFile } from '../device-store/layer-meta-file.js';
 import type { Logger } from '../log.js';
 import type { Source } from './fetch/source.js';
@@ -16,7 +16,7 @@ import { deltaLayerTar, fullLayerTar } from './layer-tar.js';
  * The smallest delta that rebuilds `layer` from the image this device runs, if every layer it
  * reads is here. A delta from any other base is never used.
  */
-export async function usableDelta(store: Store, release: ReleaseImage, installed: Digest | undefined, layer: ReleaseLayer): Promise<ReleaseDelta | undefined> {
+export async function usableDelta(store: DeviceStore, release: ReleaseImage, installed: Digest | undefined, layer: ReleaseLayer): Promise<ReleaseDelta | undefined> {
   if (!installed) return undefined;
   const candidates = release.deltas.filter((delta) => delta.base === installed && delta.target === layer.diffID).sort((a, b) => a.blob.size - b.blob.size);
   for (const delta of candidates) {
@@ -27,7 +27,7 @@ export async function usableDelta(store: Store, release: ReleaseImage, installed
 }
 
 /** Installs a layer from its delta; on any failure discards that attempt and installs the full layer. */
-export async function installLayerWithFallback(store: Store, source: Source, layer: ReleaseLayer, delta: ReleaseDelta | undefined, log: Logger): Promise<void> {
+export async function installLayerWithFallback(store: DeviceStore, source: Source, layer: ReleaseLayer, delta: ReleaseDelta | undefined, log: Logger): Promise<void> {
   if (delta) {
     log.info('layer.fetch', { diffID: layer.diffID, blob: delta.blob.digest, bytes: delta.blob.size, via: 'delta' });
     try {
@@ -61,7 +61,7 @@ async function* measured(tar: AsyncIterable<Uint8Array>, layer: ReleaseLayer, co
  * Extracts one layer into staging/<hex>/ while hashing its tar, checks the diffID, writes
  * the metadata, makes it all durable, then moves it into layers/.
  */
-export async function installLayer(store: Store, layer: ReleaseLayer, tar: AsyncIterable<Uint8Array>): Promise<void> {
+export async function installLayer(store: DeviceStore, layer: ReleaseLayer, tar: AsyncIterable<Uint8Array>): Promise<void> {
   const hex = digestHex(layer.diffID);
   const root = await store.stagingPath(hex);
   const skeletonPath = await store.stagingPath(`${hex}.skeleton`);

@@ -7,13 +7,13 @@ import { decodeDelta } from '../../shared/delta/decoder.js';
 import { downloadVerified } from './fetch/blob-download.js';
 import { StoreBasisReader } from './delta/delta-basis.js';
 import type { Source } from './fetch/source.js';
-import type { Store } from '../device-store/device-store.js';
+import type { DeviceStore } from '../device-store/device-store.js';
 
 /**
  * Rebuilds a layer's tar from a delta against layers already on the device. Delta bytes
  * reach the decoder only chunk-verified; the caller checks the output against the diffID.
  */
-export async function* deltaLayerTar(source: Source, store: Store, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
+export async function* deltaLayerTar(source: Source, store: DeviceStore, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
   const what = `delta ${delta.blob.digest} for layer ${delta.target}`;
   yield* decodeDelta(downloadVerified(source, delta.blob, what), (header) => StoreBasisReader.open(store, header), delta);
 }

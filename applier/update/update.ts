@@ -5,7 +5,7 @@ import type { Platform } from '../../shared/oci.js';
 import { formatPlatform, hostPlatform } from '../../shared/platform.js';
 import { selectReleaseImage, type ReleaseLayer } from '../../shared/release.js';
 import { checkChannelName } from '../../shared/store-layout.js';
-import { STORE_LAYOUT, Store } from '../device-store/device-store.js';
+import { STORE_LAYOUT, DeviceStore } from '../device-store/device-store.js';
 import { refuseFailedRelease } from '../device-store/health-record.js';
 import { acquireStoreLock } from '../device-store/lock.js';
 import { commitInstall, recordVerified } from '../device-store/state-transitions.js';
@@ -49,7 +49,7 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const log = request.log ?? createLogger();
   checkChannelName(request.channel);
   const givenTrust = request.trustPath === undefined ? undefined : await readGivenTrustRoot(request.trustPath);
-  const store = await Store.create(request.storeRoot);
+  const store = await DeviceStore.create(request.storeRoot);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
   try {
     await store.clearStaging();
@@ -64,7 +64,7 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   }
 }
 
-async function updateLocked(store: Store, request: UpdateRequest, givenTrust: GivenTrustRoot | undefined, log: Logger): Promise<UpdateOutcome> {
+async function updateLocked(store: DeviceStore, request: UpdateRequest, givenTrust: GivenTrustRoot | undefined, log: Logger): Promise<UpdateOutcome> {
   const { source, channel } = request;
   const state = await store.readState();
   if (state && state.channel !== channel) {
@@ -106,7 +106,7 @@ async function updateLocked(store: Store, request: UpdateRequest, givenTrust: Gi
   return { changed: true, channel, version: release.version, manifest, layersInstalled };
 }
 
-async function collectGarbageLogged(store: Store, log: Logger): Promise<void> {
+async function collectGarbageLogged(store: DeviceStore, log: Logger): Promise<void> {
   const removed = await store.collectGarbage();
   if (removed.images.length + removed.layers.length > 0) {
     log.info('store.garbage-collected', { images: removed.images.length, layers: removed.layers.length });

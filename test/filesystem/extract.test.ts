@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { extractLayer, extractLimits, type ExtractLimits } from '../../filesystem/extract.js';
 import { writeLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
-import { Store } from '../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { splitTar } from '../../shared/tar/split.js';
 import { paxEntry, rawEntry, rawTar } from '../helpers/raw-tar.js';
@@ -21,7 +21,7 @@ async function* pieces(bytes: Buffer, size = 16 * 1024): AsyncGenerator<Buffer> 
 async function extract(t: Test, tar: Buffer, limits: Partial<ExtractLimits> = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'prtiql-extract-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const store = await Store.create(join(dir, 'store'));
+  const store = await DeviceStore.create(join(dir, 'store'));
   const diffID = sha256Digest(tar);
   const root = store.layerDir(diffID);
   await mkdir(root);

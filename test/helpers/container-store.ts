@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import type { Digest } from '../../shared/digest.js';
 import type { ContainerConfig } from '../../shared/oci.js';
 import { releaseRootfs } from '../../filesystem/rootfs.js';
-import { Store } from '../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { createBusyboxRootfs } from '../../fixtures/busybox-rootfs.js';
 import { ensureApplierBundle } from './applier-bundle.js';
 import { installImage, type LayerContent } from './device-store.js';
@@ -45,10 +45,10 @@ export async function containerStore(t: Test, configs: ContainerConfig[], extra:
   let layerDirs: string[] = [];
   for (const config of configs) {
     ({ layerDirs } = await installImage(root, [createBusyboxRootfs, APP_LAYER, ...extra], config));
-    manifests.push((await (await Store.open(root)).pointer('current'))!);
+    manifests.push((await (await DeviceStore.open(root)).pointer('current'))!);
   }
   const release = (index: number) => (index >= 0 ? { version: index + 1, manifest: manifests[index] } : null);
-  await (await Store.open(root)).writeState({
+  await (await DeviceStore.open(root)).writeState({
     channel: 'stable',
     installed: release(manifests.length - 1),
     previous: release(manifests.length - 2),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DigestCounter, sha256Digest, type Digest } from '../../shared/digest.js';
 import { MediaType, type ContainerConfig, type ImageConfig, type ImageManifest } from '../../shared/oci.js';
 import { deterministicTar, type TarEntrySource } from '../../shared/tar/deterministic-writer.js';
-import { Store } from '../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../applier/device-store/device-store.js';
 
 /** Fills an empty directory with one layer's files (whiteouts as literal `.wh.` files). */
 export type LayerContent = (dir: string) => Promise<void>;
@@ -23,7 +23,7 @@ export interface InstalledTestImage {
  * pointing at it. Layer names are honest: each diffID is the digest of the tree's tar.
  */
 export async function installImage(root: string, layers: LayerContent[], config: ContainerConfig): Promise<InstalledTestImage> {
-  const store = await Store.create(root);
+  const store = await DeviceStore.create(root);
   const layerDirs: string[] = [];
   const diffIds: Digest[] = [];
   const sizes: number[] = [];

@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isTemporarySibling } from '../../filesystem/durable.js';
-import { Store } from '../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { digestHex, sha256Digest, sha256Hex, type Digest } from '../../shared/digest.js';
 import { readTarEntries } from './tar-entries.js';
 import type { PublishedRelease } from './signed-artifact-store.js';
@@ -347,7 +347,7 @@ async function checkLayer(root: string, hex: string, expected: Map<string, Expec
 /** The `.meta` beside a present layer directory rebuilds the layer's tar from its files, as the device reads it for a delta. */
 async function checkMeta(root: string, hex: string, report: (message: string) => void): Promise<void> {
   try {
-    const tar = await storedLayerTar(await Store.open(root), `sha256:${hex}`);
+    const tar = await storedLayerTar(await DeviceStore.open(root), `sha256:${hex}`);
     if (sha256Hex(tar) !== hex) report('its metadata and files rebuild another tar');
   } catch (error) {
     report(`its metadata and files do not rebuild the tar: ${(error as Error).message}`);

@@ -1,6 +1,6 @@
 import { StoreBasisReader } from '../../applier/update/delta/delta-basis.js';
 import { openLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
-import type { Store } from '../../applier/device-store/device-store.js';
+import type { DeviceStore } from '../../applier/device-store/device-store.js';
 import type { Digest } from '../../shared/digest.js';
 
 const READ_BYTES = 1024 * 1024;
@@ -9,7 +9,7 @@ const READ_BYTES = 1024 * 1024;
  * A committed layer's tar as the device rebuilds it from the layer's files and its `.meta`
  * when the layer is a delta's basis (applier/update/delta/delta-basis.ts): the same code, not a copy.
  */
-export async function storedLayerTar(store: Store, diffID: Digest): Promise<Buffer> {
+export async function storedLayerTar(store: DeviceStore, diffID: Digest): Promise<Buffer> {
   const opened = await openLayerMetaFile(store.layerMetaPath(diffID));
   const { size } = opened.meta;
   await opened.close();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { openLayerMetaFile } from '../../applier/device-store/layer-meta-file.js';
-import { Store } from '../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { installLayer } from '../../applier/update/install-layer.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { LAYER_META_PREFIX_BYTES, layerMetaIndexLength, layerMetaIndexText, layerMetaPrefix, parseLayerMetaIndex, type LayerMeta } from '../../shared/layer-meta.js';
@@ -24,7 +24,7 @@ const sampleTar = () =>
 /** The sample layer installed into a new device store as an update installs it. */
 async function installed(t: Test) {
   const tar = await sampleTar();
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   const diffID = sha256Digest(tar);
   await installLayer(store, { diffID, size: tar.length } as ReleaseLayer, Readable.from([tar]));
   return { tar, store, diffID, metaPath: store.layerMetaPath(diffID) };

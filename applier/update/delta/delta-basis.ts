@@ -9,7 +9,7 @@ import { safeEntryPath } from '../../../shared/tar/entry-path.js';
 import { GarbagePacer } from '../garbage-pacer.js';
 import { openLayerMetaFile, type OpenLayerMeta } from '../../device-store/layer-meta-file.js';
 import { TarLayout } from './tar-layout.js';
-import type { Store } from '../../device-store/device-store.js';
+import type { DeviceStore } from '../../device-store/device-store.js';
 
 /** Open basis files kept at once; more are closed least recently used first. */
 const MAX_OPEN_FILES = 64;
@@ -53,11 +53,11 @@ export class StoreBasisReader implements BasisReader {
   private readonly pacer = new GarbagePacer();
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: DeviceStore,
     private readonly bases: BasisEntry[],
   ) {}
 
-  static async open(store: Store, header: DeltaHeader): Promise<StoreBasisReader> {
+  static async open(store: DeviceStore, header: DeltaHeader): Promise<StoreBasisReader> {
     const reader = new StoreBasisReader(store, header.bases);
     try {
       for (const basis of header.bases) {

@@ -8,7 +8,7 @@ import { replaceFileDurably } from '../../../filesystem/durable.js';
 import type { Logger } from '../../log.js';
 import { fetchSignedDocument } from '../fetch/signed-metadata.js';
 import type { Source } from '../fetch/source.js';
-import { STORE_LAYOUT, type Store } from '../../device-store/device-store.js';
+import { STORE_LAYOUT, type DeviceStore } from '../../device-store/device-store.js';
 
 /** Most root rotations one update follows; the rest wait for the next update. */
 export const MAX_ROOT_CHAIN_STEPS = 32;
@@ -42,7 +42,7 @@ export async function readGivenTrustRoot(path: string): Promise<GivenTrustRoot> 
 }
 
 /** Pins `bytes` as the store's trust root: temporary file, fsync, rename, fsync of trust/. */
-async function pin(store: Store, bytes: Uint8Array): Promise<void> {
+async function pin(store: DeviceStore, bytes: Uint8Array): Promise<void> {
   await replaceFileDurably(store.path(STORE_LAYOUT.trustRoot), bytes);
 }
 
@@ -57,7 +57,7 @@ interface PinnedRoot {
  * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain,
  * and so does one the store refuses to show (401/403).
  */
-async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
+async function followPublishedRoots(store: DeviceStore, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
   let current = pinned;
   for (let step = 0; step < MAX_ROOT_CHAIN_STEPS; step++) {
     const path = rootPath(current.trust.root.version + 1);
@@ -90,7 +90,7 @@ async function followPublishedRoots(store: Store, pinned: PinnedRoot, source: So
  * accepted only as its signed successor (and pinned); one older than it is a provisioning
  * file the published rotations have overtaken, and is ignored.
  */
-export async function pinnedTrustRoot(store: Store, given: GivenTrustRoot | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
+export async function pinnedTrustRoot(store: DeviceStore, given: GivenTrustRoot | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
   const pinnedBytes = await readOptional(store.path(STORE_LAYOUT.trustRoot));
   let pinned: PinnedRoot;
   if (pinnedBytes) {

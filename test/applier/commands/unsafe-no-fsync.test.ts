@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import t from 'tap';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../../applier/commands/unsafe-no-fsync.js';
 import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { runProcess } from '../../helpers/run.js';
@@ -8,7 +8,7 @@ import { runProcess } from '../../helpers/run.js';
 t.test('the test-only switch that disables fsync cannot be turned on by half', async (t) => {
   await ensureApplierBundle();
   const store = join(t.testdir(), 'store');
-  await Store.create(store);
+  await DeviceStore.create(store);
   const status = (env: NodeJS.ProcessEnv) => runProcess(...bareApplierCommand(['status', '--store', store]), { env: { ...process.env, ...env } });
 
   for (const env of [

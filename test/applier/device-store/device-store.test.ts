@@ -1,12 +1,12 @@
 import { lstat, mkdir, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { digestHex, sha256Digest, type Digest } from '../../../shared/digest.js';
 import { MediaType, type ImageConfig, type ImageManifest } from '../../../shared/oci.js';
 
 /** Records an image whose config names `diffIDs`, with an (empty) directory per layer. */
-async function addImage(store: Store, diffIDs: Digest[]): Promise<Digest> {
+async function addImage(store: DeviceStore, diffIDs: Digest[]): Promise<Digest> {
   for (const diffID of diffIDs) {
     await mkdir(store.layerDir(diffID), { recursive: true });
     await writeFile(store.layerMetaPath(diffID), 'meta');
@@ -29,16 +29,16 @@ const layer = (name: string) => sha256Digest(name);
 
 t.test('a missing store is E_NO_STORE; creating one makes it private', async (t) => {
   const dir = t.testdir({ loose: {} });
-  await t.rejects(Store.open(join(dir, 'none')), { code: 'E_NO_STORE' });
-  const created = await Store.create(join(dir, 'new', 'store'));
+  await t.rejects(DeviceStore.open(join(dir, 'none')), { code: 'E_NO_STORE' });
+  const created = await DeviceStore.create(join(dir, 'new', 'store'));
   t.equal((await stat(created.root)).mode & 0o777, 0o700);
   t.same((await readdir(created.root)).sort(), ['images', 'layers', 'trust']);
-  await Store.create(join(dir, 'loose'));
+  await DeviceStore.create(join(dir, 'loose'));
   t.equal((await stat(join(dir, 'loose'))).mode & 0o777, 0o700, 'a world-readable store is tightened');
 });
 
 t.test('images, pointers and garbage collection', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   t.equal(await store.pointer('current'), null);
   const one = await addImage(store, [layer('base'), layer('app1')]);
   const two = await addImage(store, [layer('base'), layer('app2')]);
@@ -60,7 +60,7 @@ t.test('images, pointers and garbage collection', async (t) => {
 });
 
 t.test('leftovers of an interrupted run are cleared; nothing else is', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   await mkdir(store.path('staging/abc'), { recursive: true });
   await writeFile(store.path('.state.json.tmp-4242'), 'half');
   await writeFile(store.path('trust/.root.json.tmp-4242'), 'half');
@@ -71,7 +71,7 @@ t.test('leftovers of an interrupted run are cleared; nothing else is', async (t)
 });
 
 t.test('a malformed state.json is reported, not guessed at', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   t.equal(await store.readState(), null);
   await writeFile(store.path('state.json'), '{"channel":"stable","installed":{"version":0}}');
   await t.rejects(store.readState(), { code: 'E_BAD_INPUT' });

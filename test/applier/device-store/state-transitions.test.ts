@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
-import { Store, type StoreState } from '../../../applier/device-store/device-store.js';
+import { DeviceStore, type StoreState } from '../../../applier/device-store/device-store.js';
 import { commitInstall, commitRollback, recordVerified } from '../../../applier/device-store/state-transitions.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import { MediaType } from '../../../shared/oci.js';
@@ -13,7 +13,7 @@ const OWNER = 'device-store/state-transitions.ts';
 /** The store's own primitives, which state-transitions.ts calls. */
 const PRIMITIVES = 'device-store/device-store.ts';
 
-async function imageIn(store: Store, name: string) {
+async function imageIn(store: DeviceStore, name: string) {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
   const manifest = Buffer.from(
     JSON.stringify({ schemaVersion: 2, mediaType: MediaType.imageManifest, config: { mediaType: MediaType.imageConfig, digest: sha256Digest(config), size: config.length }, layers: [], annotations: { name } }),
@@ -23,7 +23,7 @@ async function imageIn(store: Store, name: string) {
   return digest;
 }
 
-const inode = async (store: Store) => (await stat(store.path('state.json'))).ino;
+const inode = async (store: DeviceStore) => (await stat(store.path('state.json'))).ino;
 
 t.test('only state-transitions.ts changes state.json and the pointers', async (t) => {
   const writers = sourceFiles(applierRoot)
@@ -35,7 +35,7 @@ t.test('only state-transitions.ts changes state.json and the pointers', async (t
 });
 
 t.test('recordVerified writes only when the highest version or a floor moved', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   await recordVerified(store, null, 'stable', 3, { timeFloor: '2026-01-01T00:00:00.000Z' });
   const first = await store.readState();
   t.same(first, { timeFloor: '2026-01-01T00:00:00.000Z', channel: 'stable', installed: null, previous: null, highestSeen: 3 });
@@ -50,7 +50,7 @@ t.test('recordVerified writes only when the highest version or a floor moved', a
 });
 
 t.test('an install moves the pointers and records the replaced release as previous; a rollback swaps them back', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   const one = await imageIn(store, 'one');
   const two = await imageIn(store, 'two');
   const floors = { timeFloor: '2026-01-01T00:00:00.000Z' };

@@ -4,7 +4,7 @@ import t from 'tap';
 import { silentLogger } from '../../../applier/log.js';
 import { openSource } from '../../../applier/update/fetch/source.js';
 import { storeStatus } from '../../../applier/device-store/status.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { update } from '../../../applier/update/update.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
@@ -53,12 +53,12 @@ t.test('update refuses, untouched, a --store that is neither a store nor an empt
 
 t.test('commands on an existing store refuse a directory that is not one', async (t) => {
   const dir = t.testdir({ etc: { passwd: 'root:x:0:0::/root:/bin/sh\n', 'hosts': '127.0.0.1 localhost\n' }, empty: {} });
-  await t.rejects(Store.open(join(dir, 'etc')), { code: 'E_NO_STORE' });
-  await t.rejects(Store.open(join(dir, 'empty')), { code: 'E_NO_STORE' });
-  await t.rejects(Store.open(join(dir, 'etc', 'passwd')), { code: 'E_NO_STORE' });
+  await t.rejects(DeviceStore.open(join(dir, 'etc')), { code: 'E_NO_STORE' });
+  await t.rejects(DeviceStore.open(join(dir, 'empty')), { code: 'E_NO_STORE' });
+  await t.rejects(DeviceStore.open(join(dir, 'etc', 'passwd')), { code: 'E_NO_STORE' });
   await t.rejects(storeStatus(join(dir, 'etc')), { code: 'E_NO_STORE' });
-  const created = await Store.create(join(dir, 'store'));
-  t.equal((await Store.open(created.root)).root, created.root);
+  const created = await DeviceStore.create(join(dir, 'store'));
+  t.equal((await DeviceStore.open(created.root)).root, created.root);
 
   const status = await runApplier(['status', '--store', join(dir, 'etc')]);
   t.equal(status.code, 4, 'status --store <not a store> exits 4');

@@ -6,7 +6,7 @@ import { digestHex } from '../../../shared/digest.js';
 import { containerLogPaths, writeRotatingLog } from '../../../applier/runtime/container-log.js';
 import { readHealthRecords } from '../../../applier/device-store/health-record.js';
 import { printContainerLog } from '../../../applier/runtime/logs.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { containerStore, leftovers } from '../../helpers/container-store.js';
 import { installImage } from '../../helpers/device-store.js';
@@ -86,7 +86,7 @@ t.test('stop during the health check of a foreground container: its applier clea
   const result = await owner.done;
   t.equal(result.code, 0, result.stderr);
   t.notMatch(result.stderr, /"event":"health\./, 'a stop is not a failed start');
-  t.same(await readHealthRecords(await Store.open(store.root)), { healthy: [], failed: [] });
+  t.same(await readHealthRecords(await DeviceStore.open(store.root)), { healthy: [], failed: [] });
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 }, 'the owner removed the container before stop returned');
 });
 
@@ -119,7 +119,7 @@ t.test('garbage collection keeps the image a container was started from', async 
   const root = t.testdir();
   const layer = (text: string) => async (dir: string) => writeFile(join(dir, 'version'), text);
   await installImage(root, [layer('one')], { Cmd: ['true'] });
-  const store = await Store.open(root);
+  const store = await DeviceStore.open(root);
   const one = (await store.pointer('current'))!;
   await mkdir(join(root, 'containers', 'app'), { recursive: true });
   await writeFile(store.containerImagePath('app'), `${one}\n`);

@@ -6,7 +6,7 @@ import type { ContainerConfig } from '../../../shared/oci.js';
 import { healthPlan } from '../../../applier/runtime/health-check.js';
 import { readHealthRecords, recordFailed, recordHealthy, refuseFailedRelease, verdictOf } from '../../../applier/device-store/health-record.js';
 import { silentLogger } from '../../../applier/log.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { markFailedAndRollBack, rollBack, rollbackTarget } from '../../../applier/device-store/verdict.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { containerStore, leftovers } from '../../helpers/container-store.js';
@@ -24,7 +24,7 @@ const digest = (n: number) => sha256Digest(Buffer.from(`image ${n}`));
 const service = (name: string): ContainerConfig => ({ Cmd: ['sh', '-c', `trap "exit 0" TERM; echo ${name} up; while true; do sleep 0.1; done`] });
 
 t.test('health records: one verdict per image, the newest kept, a failed release refused', async (t) => {
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   t.same(await readHealthRecords(store), { healthy: [], failed: [] });
   await recordHealthy(store, { version: 1, manifest: digest(1), at: 't1' });
   await recordFailed(store, { version: 2, manifest: digest(2), at: 't2', reason: 'the container stopped (exit status 1)' });
@@ -78,7 +78,7 @@ t.test('rollback goes to previous only when state.json knows it, it is complete 
   const layer = (text: string) => async (dir: string) => writeFile(join(dir, 'version'), text);
   await installImage(root, [layer('one')], { Cmd: ['true'] });
   await installImage(root, [layer('two')], { Cmd: ['true'] });
-  const store = await Store.open(root);
+  const store = await DeviceStore.open(root);
   const [one, two] = [(await store.pointer('previous'))!, (await store.pointer('current'))!];
   t.equal(await rollbackTarget(store, two), undefined, 'no state.json: the previous release is unknown');
   const state = { channel: 'stable', installed: { version: 2, manifest: two }, previous: { version: 1, manifest: one }, highestSeen: 2 };
@@ -157,7 +157,7 @@ t.test('an image that cannot even be started is rolled back from before anything
   const result = await applier.done;
   t.equal(result.code, 0, result.stderr);
   t.match(result.stderr, /"event":"health.failed".*ghost.*not in the image/);
-  t.equal(await (await Store.open(store.root)).pointer('current'), store.manifests[0]);
+  t.equal(await (await DeviceStore.open(store.root)).pointer('current'), store.manifests[0]);
 });
 
 t.test("the image's Healthcheck runs in the container; a failing one is stopped with its StopSignal", { skip }, async (t) => {
@@ -169,7 +169,7 @@ t.test("the image's Healthcheck runs in the container; a failing one is stopped 
   const started = await runApplier(['run', '--detach', '--store', store.root, '--name', store.name]);
   t.equal(started.code, 0, started.stderr);
   t.match(started.stderr, /"reason":"the image's health check failed 2 times \(last exit status 1\)"/);
-  const records = await readHealthRecords(await Store.open(store.root));
+  const records = await readHealthRecords(await DeviceStore.open(store.root));
   t.same([verdictOf(records, store.manifests[0]), verdictOf(records, store.manifests[1])], ['healthy', 'failed']);
   t.equal(JSON.parse((await runProcess('runc', ['state', store.name])).stdout).status, 'running', 'v1 runs detached');
   t.equal(await logsOnceComplete(store, (text) => text.includes('v1 up\n')), 'v2 up\nv2 stopping\nv1 up\n');
@@ -194,6 +194,6 @@ t.test('--health-seconds 0: no check, no verdict', { skip }, async (t) => {
   const store = await containerStore(t, [service('v1'), { Cmd: ['false'] }]);
   const result = await runApplier(['run', '--store', store.root, '--name', store.name, '--health-seconds', '0']);
   t.equal(result.code, 1);
-  t.same(await readHealthRecords(await Store.open(store.root)), { healthy: [], failed: [] });
-  t.equal(await (await Store.open(store.root)).pointer('current'), store.manifests[1], 'no rollback');
+  t.same(await readHealthRecords(await DeviceStore.open(store.root)), { healthy: [], failed: [] });
+  t.equal(await (await DeviceStore.open(store.root)).pointer('current'), store.manifests[1], 'no rollback');
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { ContainerConfig } from '../../../shared/oci.js';
 import type { RootfsMode } from '../../../filesystem/rootfs.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { createBusyboxRootfs } from '../../../fixtures/busybox-rootfs.js';
 import { APP_LAYER, containerStore } from '../../helpers/container-store.js';
 import { installImage, snapshotTree, type LayerContent } from '../../helpers/device-store.js';
@@ -42,7 +42,7 @@ t.test('update refuses a signed layer with an entry below a whiteout-named direc
   const refused = await update();
   t.equal(refused.code, 3, refused.stderr);
   t.match(refused.stderr, /E_UNSAFE_ENTRY: .*etc\/\.wh\.hosts\/inside.*only the last name of a path may be a whiteout/);
-  t.equal(await (await Store.open(device)).pointer('current'), v1.manifestDigest, 'version 1 stays installed');
+  t.equal(await (await DeviceStore.open(device)).pointer('current'), v1.manifestDigest, 'version 1 stays installed');
 
   const result = await runUntilUp(device, name, 'auto');
   t.equal(result.code, 0, result.stderr);
@@ -77,7 +77,7 @@ for (const { what, mode, layer: unsafeLayer } of UNSAFE_LAYERS) {
   t.test(`${mode} root filesystem: a new release with ${what} fails its first start and rolls back, once`, { skip }, async (t) => {
     const store = await containerStore(t, [service('v1')]);
     await installImage(store.root, [createBusyboxRootfs, APP_LAYER, unsafeLayer], service('v2'));
-    const opened = await Store.open(store.root);
+    const opened = await DeviceStore.open(store.root);
     const v2 = (await opened.pointer('current'))!;
     await opened.writeState({ channel: 'stable', installed: { version: 2, manifest: v2 }, previous: { version: 1, manifest: store.manifests[0] }, highestSeen: 2 });
     const layers = await snapshotTree(join(store.root, 'layers'));
@@ -86,7 +86,7 @@ for (const { what, mode, layer: unsafeLayer } of UNSAFE_LAYERS) {
     t.equal(first.code, 0, first.stderr);
     t.equal(first.stdout, 'v1 up\n', 'version 2 never ran; version 1 did');
     t.match(first.stderr, /"event":"health.failed".*"version":2,"reason":"layer entry .*: (not a valid whiteout name|a whiteout must be an empty regular file); no root filesystem is assembled from it"/);
-    t.equal(await (await Store.open(store.root)).pointer('current'), store.manifests[0], 'the previous release is current again');
+    t.equal(await (await DeviceStore.open(store.root)).pointer('current'), store.manifests[0], 'the previous release is current again');
     t.same(await snapshotTree(join(store.root, 'layers')), layers, 'no layer was changed');
 
     const second = await runUntilUp(store.root, store.name, mode);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { ContainerConfig } from '../../../shared/oci.js';
 import { parseRunOptions } from '../../../applier/commands/run.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { containerStore, leftovers } from '../../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../../helpers/device-store.js';
 import { startApplier } from '../../helpers/running-applier.js';
@@ -177,7 +177,7 @@ t.test('missing runc, store or image are typed errors', { skip }, async (t) => {
 
   const empty = await mkdtemp(join(tmpdir(), 'prtiql-run-empty-'));
   t.teardown(() => rm(empty, { recursive: true, force: true }));
-  await Store.create(empty);
+  await DeviceStore.create(empty);
   const noImage = await runApplier(['--store', empty]);
   t.equal(noImage.code, 4);
   t.match(noImage.stderr, /no image is installed/);

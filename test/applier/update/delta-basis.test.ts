@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { StoreBasisReader } from '../../../applier/update/delta/delta-basis.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { installLayer } from '../../../applier/update/install-layer.js';
 import { sha256Digest } from '../../../shared/digest.js';
 import type { DeltaHeader } from '../../../shared/delta/format.js';
@@ -97,7 +97,7 @@ t.test('a tar basis reads back exactly at every piece and block boundary', async
   t.equal(layout.contents.length, 303, 'the oracle found every regular file');
   t.ok(tar.length > 8 * BLOCK, 'the tar is larger than the block cache');
 
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   const diffID = sha256Digest(tar);
   await installLayer(store, { diffID, size: tar.length } as ReleaseLayer, Readable.from([tar]));
   const header = { target: { diffID, size: tar.length }, bases: [{ kind: 'tar', layer: diffID, size: tar.length }] } satisfies DeltaHeader;
@@ -108,7 +108,7 @@ t.test('a tar basis reads back exactly at every piece and block boundary', async
 
 t.test('a basis whose declared size does not match the layer is refused when opened', async (t) => {
   const tar = await layerTar(ENTRIES.slice(0, 10));
-  const store = await Store.create(t.testdir());
+  const store = await DeviceStore.create(t.testdir());
   const diffID = sha256Digest(tar);
   await installLayer(store, { diffID, size: tar.length } as ReleaseLayer, Readable.from([tar]));
   const header = { target: { diffID, size: tar.length }, bases: [{ kind: 'tar', layer: diffID, size: tar.length + 1 }] } satisfies DeltaHeader;

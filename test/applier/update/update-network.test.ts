@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import t from 'tap';
 import { fullLayerTar } from '../../../applier/update/layer-tar.js';
 import { openSource } from '../../../applier/update/fetch/source.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { installLayer } from '../../../applier/update/install-layer.js';
 import { ChunkHasher } from '../../../shared/chunks.js';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
@@ -73,7 +73,7 @@ t.test('a flipped byte: the extractor gets every verified byte before its chunk 
   };
   const server = await startFaultServer(t, { [blobPath(layer.blob.digest)]: tar });
   server.switches.flipByteAt = 3 * chunkSize + 10;
-  const store = await Store.create(join(dir, 'store'));
+  const store = await DeviceStore.create(join(dir, 'store'));
   const source = openSource(server.url, { retry: { baseDelayMs: 1, maxDelayMs: 1 } });
 
   await t.rejects(installLayer(store, layer, fullLayerTar(source, layer)), { code: 'E_DIGEST_MISMATCH', message: /chunk 3 does not match/ });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { acquireStoreLock } from '../../../applier/device-store/lock.js';
-import { Store } from '../../../applier/device-store/device-store.js';
+import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { digestHex } from '../../../shared/digest.js';
 import { ERROR_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
 import { serveDirectory } from '../../../scripts/lib/static-server.js';
@@ -138,7 +138,7 @@ for (const transport of ['http', 'file'] as const) {
     const [baseDir, app1Dir] = status1.current?.layers.map((layer) => layer.path) ?? [];
     await expectLayer(t, baseDir, BASE_LAYER);
     await expectLayer(t, app1Dir, appLayer(1));
-    const device = await Store.open(s.store);
+    const device = await DeviceStore.open(s.store);
     t.ok((await storedLayerTar(device, v1.release.layers[0].diffID)).equals(v1.layerTars[0]), 'base layer metadata rebuilds its tar');
     t.ok((await storedLayerTar(device, v1.release.layers[1].diffID)).equals(v1.layerTars[1]), 'app layer metadata rebuilds its tar');
     t.equal((await lstat(s.store)).mode & 0o777, 0o700, 'store is private');
