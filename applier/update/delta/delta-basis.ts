@@ -12,7 +12,7 @@ import { TarLayout } from './tar-layout.js';
 import type { DeviceStore } from '../../device-store/device-store.js';
 
 /** Open basis files kept at once; more are closed least recently used first. */
-const MAX_OPEN_FILES = 64;
+export const MAX_OPEN_FILES = 64;
 /**
  * Basis bytes are read in aligned blocks and the most recent ones kept: decoding asks for
  * many small, mostly sequential ranges, and one read per range would leave the decoder
@@ -20,8 +20,8 @@ const MAX_OPEN_FILES = 64;
  * in place: a fresh buffer per block read would pile up tens of MiB of garbage between
  * collections when the decoder jumps between distant ranges.
  */
-const BLOCK_BYTES = 64 * 1024;
-const CACHED_BLOCKS = 8;
+export const BLOCK_BYTES = 64 * 1024;
+export const CACHED_BLOCKS = 8;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);

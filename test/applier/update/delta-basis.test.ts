@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import t, { type Test } from 'tap';
-import { StoreBasisReader } from '../../../applier/update/delta/delta-basis.js';
+import { BLOCK_BYTES as BLOCK, CACHED_BLOCKS, MAX_OPEN_FILES, StoreBasisReader } from '../../../applier/update/delta/delta-basis.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { installLayer } from '../../../applier/update/install-layer.js';
 import { sha256Digest } from '../../../shared/digest.js';
@@ -16,10 +16,8 @@ import { deterministicBytes } from '../../helpers/deterministic-bytes.js';
  * boundary must return exactly the bytes of the original tar.
  */
 
-/** The reader's block: every block boundary is probed. */
-const BLOCK = 64 * 1024;
 
-/** More files than the reader keeps open (64), a tar of more blocks than it caches (8), files of several blocks. */
+/** More files than the reader keeps open, a tar of more blocks than it caches, files of several blocks. */
 const ENTRIES: FixtureEntry[] = [
   { path: 'data', type: 'directory', mode: 0o755 },
   ...Array.from({ length: 300 }, (_, i): FixtureEntry => ({ path: `data/small-${i}`, type: 'file', mode: 0o644, content: deterministicBytes(`small-${i}`, (i * 37) % 1537) })),
@@ -95,7 +93,8 @@ t.test('a tar basis reads back exactly at every piece and block boundary', async
   const tar = await layerTar(ENTRIES);
   const layout = tarLayout(tar);
   t.equal(layout.contents.length, 303, 'the oracle found every regular file');
-  t.ok(tar.length > 8 * BLOCK, 'the tar is larger than the block cache');
+  t.ok(tar.length > CACHED_BLOCKS * BLOCK, 'the tar is larger than the block cache');
+  t.ok(layout.contents.length > MAX_OPEN_FILES, 'more files than the reader keeps open');
 
   const store = await DeviceStore.create(t.testdir());
   const diffID = sha256Digest(tar);
