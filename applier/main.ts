@@ -1,6 +1,7 @@
-import { asPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { APPLIER_EXIT_CODES, asPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import { containerLogCommand } from './commands/container-log.js';
 import { gcCommand } from './commands/gc.js';
+import { healthCommand } from './commands/health.js';
 import { logsCommand } from './commands/logs.js';
 import { rollbackCommand } from './commands/rollback.js';
 import { runCommand } from './commands/run.js';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Subcommand> = {
   'container-log': containerLogCommand,
   gc: gcCommand,
   rollback: rollbackCommand,
+  health: healthCommand,
 };
 
 
@@ -51,6 +53,6 @@ main(process.argv.slice(2)).then(
     const message = error.message.replace(/\s*\n\s*/g, ' ');
     createLogger().error('failed', { code: error.code, message });
     process.stderr.write(`applier: ${error.code}: ${message}\n`);
-    process.exit(error.exitCode);
+    process.exit(APPLIER_EXIT_CODES[error.code]);
   },
 );

@@ -63,6 +63,9 @@ interface PreparedImage {
 export async function runContainer(options: RunOptions, log: Logger = createLogger()): Promise<number> {
   const store = await DeviceStore.open(options.store);
   const device = await loadDeviceConfig(options.config);
+  if (options.detach && device.workload === 'job') {
+    throw new PrtiqlError('E_USAGE', 'run --detach: the device config\'s workload is "job", whose exit status is its verdict; run it in the foreground');
+  }
   const runc = await requireExecutable('runc');
   const session: Session = { options, store, runc, device, network: options.network ?? device.network ?? 'none', log };
   const foreground = options.detach ? undefined : new ForegroundSignals(session);
@@ -215,7 +218,7 @@ async function prepareImage(session: Session, manifest: Digest, check: boolean):
       group: (await readImageFile(layersTopDown, 'etc/group', MAX_ACCOUNTS_FILE_BYTES))?.toString(),
     },
   });
-  return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds) }) };
+  return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds, device.workload ?? 'service') }) };
 }
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
 import type { ContainerConfig } from '../../../shared/oci.js';
-import { healthPlan } from '../../../applier/runtime/health-check.js';
+import { checkHealth, healthPlan } from '../../../applier/runtime/health-check.js';
 import { readHealthRecords, recordFailed, recordHealthy, refuseFailedRelease, verdictOf } from '../../../applier/device-store/health-record.js';
 import { silentLogger } from '../../../applier/log.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
@@ -48,29 +48,36 @@ t.test('health records: one verdict per image, the newest kept, a failed release
   await t.rejects(readHealthRecords(store), { code: 'E_BAD_INPUT', message: /health.json is malformed/ });
 });
 
-t.test("health plans: the image's Healthcheck, else the alive check", async (t) => {
-  t.same(healthPlan({}, 10), { kind: 'alive', seconds: 10 });
-  t.same(healthPlan({ Healthcheck: { Test: ['NONE'] } }, 5), { kind: 'alive', seconds: 5 });
-  t.same(healthPlan({ Healthcheck: { Test: [] } }, 5), { kind: 'alive', seconds: 5 });
-  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5), {
-    kind: 'command',
-    args: ['curl', '-f', 'http://localhost/'],
-    intervalMs: 30_000,
-    timeoutMs: 30_000,
-    startPeriodMs: 0,
-    retries: 3,
-  });
-  t.same(healthPlan({ Healthcheck: { Test: ['CMD-SHELL', 'test -e /ready'], Interval: 1_500_000_000, Timeout: 2e9, StartPeriod: 5e9, Retries: 5 } }, 5), {
-    kind: 'command',
-    args: ['/bin/sh', '-c', 'test -e /ready'],
-    intervalMs: 1500,
-    timeoutMs: 2000,
-    startPeriodMs: 5000,
-    retries: 5,
+t.test("health plans: the image's Healthcheck, else for a service the alive check, for a job its exit", async (t) => {
+  t.same(healthPlan({}, 10, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 10 } });
+  t.same(healthPlan({ Healthcheck: { Test: ['NONE'] } }, 5, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 5 } });
+  t.same(healthPlan({ Healthcheck: { Test: [] } }, 5, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 5 } });
+  t.same(healthPlan({}, 10, 'job'), { workload: 'job' }, 'a job without a Healthcheck is judged by its exit status alone');
+  const curl = { kind: 'command', args: ['curl', '-f', 'http://localhost/'], intervalMs: 30_000, timeoutMs: 30_000, startPeriodMs: 0, retries: 3 };
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5, 'service'), { workload: 'service', probe: curl });
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5, 'job'), { workload: 'job', probe: curl });
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD-SHELL', 'test -e /ready'], Interval: 1_500_000_000, Timeout: 2e9, StartPeriod: 5e9, Retries: 5 } }, 5, 'service'), {
+    workload: 'service',
+    probe: { kind: 'command', args: ['/bin/sh', '-c', 'test -e /ready'], intervalMs: 1500, timeoutMs: 2000, startPeriodMs: 5000, retries: 5 },
   });
   for (const test of [['CMD'], ['CMD-SHELL', 'a', 'b'], ['CMD-SHELL'], ['SHELL', 'x']]) {
-    t.throws(() => healthPlan({ Healthcheck: { Test: test } }, 5), { code: 'E_BAD_INPUT', message: /Healthcheck.Test/ }, JSON.stringify(test));
+    t.throws(() => healthPlan({ Healthcheck: { Test: test } }, 5, 'service'), { code: 'E_BAD_INPUT', message: /Healthcheck.Test/ }, JSON.stringify(test));
   }
+});
+
+t.test('checkHealth: a stopped service fails; a stopped job passes with exit status 0 only', async (t) => {
+  const never = () => new Promise<number>(() => undefined);
+  const stoppedWith = (status: number) => ({ stopped: Promise.resolve(status), exec: never });
+  t.same(await checkHealth({ workload: 'service', probe: { kind: 'alive', seconds: 60 } }, stoppedWith(0)), {
+    healthy: false,
+    running: false,
+    reason: 'the container stopped before it was judged healthy (exit status 0)',
+  });
+  t.same(await checkHealth({ workload: 'job' }, stoppedWith(0)), { healthy: true });
+  t.same(await checkHealth({ workload: 'job', probe: { kind: 'alive', seconds: 60 } }, stoppedWith(0)), { healthy: true });
+  t.same(await checkHealth({ workload: 'job' }, stoppedWith(2)), { healthy: false, running: false, reason: 'the job failed (exit status 2)' });
+  const running = { stopped: new Promise<number>(() => undefined), exec: never };
+  t.same(await checkHealth({ workload: 'service', probe: { kind: 'alive', seconds: 0 } }, running), { healthy: true }, 'the alive window passed');
 });
 
 t.test('rollback goes to previous only when state.json knows it, it is complete and it has not failed', async (t) => {
