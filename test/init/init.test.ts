@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { ERROR_EXIT_CODES } from '../../shared/errors.js';
+import { APPLIER_EXIT_CODES } from '../../shared/errors.js';
 import { releaseRootfs } from '../../filesystem/rootfs.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
 import { REPO_ROOT, runProcess } from '../helpers/run.js';
@@ -37,7 +37,7 @@ t.test('the systemd unit passes systemd-analyze verify without a warning', { ski
 t.test('the unit stops restarting exactly on the documented permanent codes of run', async (t) => {
   const text = await readFile(UNIT, 'utf8');
   const setting = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(text)?.[1];
-  t.equal(setting('RestartPreventExitStatus'), `${ERROR_EXIT_CODES.E_USAGE} ${ERROR_EXIT_CODES.E_BAD_INPUT}`);
+  t.equal(setting('RestartPreventExitStatus'), `${APPLIER_EXIT_CODES.E_USAGE} ${APPLIER_EXIT_CODES.E_BAD_INPUT}`);
   t.equal(setting('Restart'), 'on-failure');
   t.equal(setting('KillMode'), 'mixed', 'only the applier gets SIGTERM; it relays it');
   t.ok(Number(setting('TimeoutStopSec')) > Number(/PRTIQL_STOP_TIMEOUT=(\d+)/.exec(text)?.[1]), 'systemd waits longer than the stop timeout');

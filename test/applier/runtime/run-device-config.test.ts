@@ -8,6 +8,7 @@ import { containerStore } from '../../helpers/container-store.js';
 import { runProcess } from '../../helpers/run.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const FILE = '/etc/prtiql/device.json';
@@ -167,6 +168,6 @@ t.test('a bad device config stops the run before anything is built', { skip }, a
   const config = join(t.testdir(), 'device.json');
   await writeFile(config, JSON.stringify({ memory: '64M' }));
   const result = await startApplier(['run', '--store', store.root, '--name', store.name, '--config', config]).done;
-  t.equal(result.code, 3);
+  t.equal(result.code, APPLIER_EXIT_CODES.E_BAD_INPUT);
   t.match(result.stderr, /E_BAD_INPUT: device config .*device.json: unknown key "memory"/);
 });
