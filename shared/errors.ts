@@ -38,6 +38,13 @@ export const ERROR_EXIT_CODES = {
 export type ErrorCode = keyof typeof ERROR_EXIT_CODES;
 
 /**
+ * `applier run`'s status when runc could not execute the container's command, as `docker run`
+ * reports it (runc itself exits 1, as a container may): 126 it cannot be executed, 127 it does
+ * not exist. Any other failure of runc is E_RUNTIME's 125.
+ */
+export const CONTAINER_COMMAND_EXIT_CODES = { notExecutable: 126, notFound: 127 } as const;
+
+/**
  * The applier's exit status for each code. `applier run` exits with the container's own
  * status, so the applier's failures keep out of what a container exits with by itself (0 to
  * 124, 126 and 127 from its shell, 129 to 159 when a signal killed it) and out of what systemd

@@ -9,7 +9,7 @@ import { containerStore, leftovers } from '../../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../../helpers/device-store.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
-import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
+import { APPLIER_EXIT_CODES, CONTAINER_COMMAND_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 
@@ -66,6 +66,22 @@ t.test('a user the image does not know stops the run before anything is built', 
   t.equal(result.code, APPLIER_EXIT_CODES.E_BAD_INPUT);
   t.match(result.stderr, /"ghost".*\/etc\/passwd/);
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
+});
+
+t.test("a command runc cannot execute is 126, one it cannot find 127, as docker's; a container's own 1 stays 1", { skip }, async (t) => {
+  for (const [Cmd, status] of [
+    [['/app/missing'], CONTAINER_COMMAND_EXIT_CODES.notFound],
+    [['no-such-command'], CONTAINER_COMMAND_EXIT_CODES.notFound],
+    [['/etc/passwd'], CONTAINER_COMMAND_EXIT_CODES.notExecutable],
+    [['sh', '-c', 'exit 1'], 1],
+  ] as const) {
+    const store = await deviceStore(t, { Cmd: [...Cmd] });
+    const result = await runApplier(['--store', store.root, '--name', store.name, '--health-seconds', '0']);
+    t.equal(result.code, status, `${Cmd.join(' ')}: ${result.stderr}`);
+    if (status === 1) t.notMatch(result.stderr, /container.runc-failed/);
+    else t.match(result.stderr, new RegExp(`"event":"container.runc-failed".*"status":${status},"message":"runc run failed: .*exec: `));
+    t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
+  }
 });
 
 const LOOP_UNTIL_SIGNALLED = 'echo ready; while true; do sleep 0.1; done';
