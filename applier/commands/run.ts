@@ -51,7 +51,7 @@ export const runCommand = defineCommand({
   name: 'run',
   summary: 'run the current image with runc, health-check its first start and roll back a failed one',
   description:
-    "In the foreground (the service an init system supervises) it exits with the container's exit status; the applier's own failures have codes of their own (docs/EXIT-CODES.md). SIGTERM and SIGINT are relayed as the image's StopSignal. Needs runc on PATH.",
+    "In the foreground (the service an init system supervises) it exits with the container's exit status; the applier's own failures have codes of their own (docs/EXIT-CODES.md). SIGTERM is relayed as the image's StopSignal, SIGINT as itself. Needs runc on PATH.",
   options: RUN_OPTIONS,
   environment: { PATH: 'where runc, mount, umount, mknod and setfattr are looked up' },
   examples: [
