@@ -1,10 +1,9 @@
-import { access, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Platform } from '../../shared/oci.js';
 import { PrtiqlError } from '../../shared/errors.js';
 import { hostPlatform, parsePlatform } from '../../shared/platform.js';
-import { STORE_LAYOUT } from '../device-store/device-store.js';
+import { DeviceStore } from '../device-store/device-store.js';
 import { createLogger } from '../log.js';
 import { DEFAULT_DEVICE_CONFIG_PATH, readDeviceConfig } from '../runtime/device-config.js';
 import { DEFAULT_DEADLINE_SECONDS } from '../update/fetch/retry.js';
@@ -36,8 +35,7 @@ async function checkFileSource(url: string): Promise<void> {
 /** The first update of a store pins --trust; without it there is nothing to verify against, and nothing to create the store for. */
 async function checkTrustAvailable(store: string, trust: string | undefined): Promise<void> {
   if (trust !== undefined) return;
-  const pinned = await access(join(store, STORE_LAYOUT.trustRoot)).then(() => true, () => false);
-  if (!pinned) throw new PrtiqlError('E_USAGE', `update: ${store} has no pinned trust root yet: pass --trust <root.json>`);
+  if (!(await DeviceStore.hasPinnedTrustRoot(store))) throw new PrtiqlError('E_USAGE', `update: ${store} has no pinned trust root yet: pass --trust <root.json>`);
 }
 
 export const updateCommand = defineCommand({
