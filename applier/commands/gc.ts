@@ -1,6 +1,7 @@
 import { collectStoreGarbage } from '../device-store/gc.js';
 import { createLogger } from '../log.js';
-import { defineCommand, JSON_OPTION, STORE_OPTION } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 export const gcCommand = defineCommand({
   name: 'gc',

@@ -1,4 +1,5 @@
-import type { OptionDeclaration, Subcommand } from './subcommand.js';
+import { COMMON_OPTIONS } from './common-options.js';
+import type { OptionDeclaration, OptionTable, Subcommand } from './subcommand.js';
 
 const WIDTH = 100;
 
@@ -52,6 +53,10 @@ function optionText(option: OptionDeclaration): string {
   return notes.length === 0 ? option.description : `${option.description} (${notes.join('; ')})`;
 }
 
+function optionRows(options: OptionTable): Row[] {
+  return Object.entries(options).map(([flag, option]) => [flagName(flag, option), optionText(option)]);
+}
+
 /** `applier <name> <positionals> --required <value> [options]`. */
 export function usageLine(command: Subcommand): string {
   const { name, positionals = [], options } = command.declaration;
@@ -67,22 +72,20 @@ export function usageLine(command: Subcommand): string {
 /** `applier <name> --help`: usage, description, every option, environment, examples. */
 export function commandHelp(command: Subcommand): string {
   const { name, summary, description, positionals = [], options, environment = {}, examples } = command.declaration;
-  const optionRows = (own: boolean) =>
-    Object.entries(command.options)
-      .filter(([flag]) => Object.hasOwn(options, flag) === own)
-      .map(([flag, option]): Row => [flagName(flag, option), optionText(option)]);
+  const ownRows = optionRows(options);
+  const commonRows = optionRows(COMMON_OPTIONS);
   const argumentRows = positionals.map((positional): Row => [
     `<${positional.name}>`,
     positional.choices ? `${positional.description} (one of ${positional.choices.join(', ')})` : positional.description,
   ]);
-  const column = textColumn([...argumentRows, ...optionRows(true), ...optionRows(false)]);
+  const column = textColumn([...argumentRows, ...ownRows, ...commonRows]);
   const sections = [
     `applier ${name}: ${summary}`,
     `usage:\n  ${usageLine(command)}`,
     description && wrap(description, 0),
     argumentRows.length > 0 && `arguments:\n${table(argumentRows, column)}`,
-    optionRows(true).length > 0 && `options:\n${table(optionRows(true), column)}`,
-    `common options:\n${table(optionRows(false), column)}`,
+    ownRows.length > 0 && `options:\n${table(ownRows, column)}`,
+    `common options:\n${table(commonRows, column)}`,
     Object.keys(environment).length > 0 && `environment:\n${table(Object.entries(environment))}`,
     `examples:\n${examples.map((example) => `  ${example}`).join('\n')}`,
   ];
@@ -96,6 +99,7 @@ export function applierHelp(commands: readonly Subcommand[]): string {
     'usage: applier <command> [options]',
     'The device side of PRTIQL: installs signed releases into a device store and runs them with runc.',
     `commands:\n${listed.map((command) => `  ${usageLine(command)}\n      ${wrap(command.declaration.summary, 6)}`).join('\n')}`,
+    `common options of every command:\n${table(optionRows(COMMON_OPTIONS))}`,
     [
       'applier <command> --help, applier help <command>   a command\'s options, environment and examples',
       'applier --version                                  the applier\'s version',

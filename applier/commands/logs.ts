@@ -1,6 +1,7 @@
 import { printContainerLog } from '../runtime/logs.js';
 import { CONTAINER_NAME_OPTION, parseContainerName } from './container-options.js';
-import { defineCommand, STORE_OPTION } from './subcommand.js';
+import { STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 export const logsCommand = defineCommand({
   name: 'logs',

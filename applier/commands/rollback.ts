@@ -1,5 +1,6 @@
 import { rollBackByHand } from '../device-store/rollback.js';
-import { defineCommand, JSON_OPTION, STORE_OPTION } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 export const rollbackCommand = defineCommand({
   name: 'rollback',

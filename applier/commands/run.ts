@@ -1,7 +1,8 @@
 import { DEFAULT_DEVICE_CONFIG_PATH } from '../runtime/device-config.js';
 import { runContainer, type RunOptions } from '../runtime/run.js';
 import { CONTAINER_NAME_OPTION, DEFAULT_STOP_TIMEOUT_SECONDS, parseContainerName, parseSeconds } from './container-options.js';
-import { defineCommand, parseCommandLine, STORE_OPTION, type OptionTable, type OptionValues } from './subcommand.js';
+import { STORE_OPTION } from './common-options.js';
+import { defineCommand, parseCommandLine, type OptionTable, type OptionValues } from './subcommand.js';
 
 export const DEFAULT_HEALTH_SECONDS = 10;
 

@@ -1,6 +1,7 @@
 import type { InstalledRelease } from '../device-store/device-store.js';
 import { storeStatus, type StoreStatus } from '../device-store/status.js';
-import { defineCommand, JSON_OPTION, STORE_OPTION } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 function describe(status: StoreStatus): string {
   const release = (r: InstalledRelease | null) => (r ? `version ${r.version} (${r.manifest})` : 'none');

@@ -1,6 +1,7 @@
 import { stopContainer } from '../runtime/stop.js';
 import { CONTAINER_NAME_OPTION, DEFAULT_STOP_TIMEOUT_SECONDS, parseContainerName, parseSeconds } from './container-options.js';
-import { defineCommand, STORE_OPTION } from './subcommand.js';
+import { STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 export const stopCommand = defineCommand({
   name: 'stop',

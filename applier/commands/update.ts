@@ -11,7 +11,8 @@ import { openSource, readAuthorizationFile } from '../update/fetch/source.js';
 import { useLeanRuntime } from '../update/lean-runtime.js';
 import { update } from '../update/update.js';
 import { sourceUrl } from './source-url.js';
-import { defineCommand, JSON_OPTION, STORE_OPTION } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 /** --platform, else the device config's `platform`, else the platform Node reports; a given --config is read either way. */
 async function devicePlatform(option: string | undefined, configPath: string | undefined): Promise<Platform> {

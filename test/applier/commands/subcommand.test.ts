@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import t from 'tap';
 import { COMMANDS } from '../../../applier/commands/commands.js';
+import { COMMON_OPTIONS } from '../../../applier/commands/common-options.js';
 import { parseContainerName, parseSeconds } from '../../../applier/commands/container-options.js';
 import { applierHelp, commandHelp } from '../../../applier/commands/help.js';
 import { parseCommandLine, type OptionTable } from '../../../applier/commands/subcommand.js';
@@ -102,4 +103,5 @@ t.test('every option of every command has a description and is in its help, with
     t.equal(overview.includes(`  applier ${name} `), !hidden, `${name} is ${hidden ? 'not ' : ''}listed`);
     if (!hidden) t.ok(overview.replace(/\s+/g, ' ').includes(summary), `${name}: its summary is listed`);
   }
+  for (const flag of Object.keys(COMMON_OPTIONS)) t.match(overview, new RegExp(`\\n  (-\\w, )?--${flag}\\b`), `the command list shows --${flag}`);
 });
