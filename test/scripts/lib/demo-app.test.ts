@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planDemoApp, writeDemoDependencies } from '../../../scripts/lib/demo-app.js';
@@ -10,7 +10,7 @@ async function writePackage(directory: string, manifest: Record<string, unknown>
 }
 
 /** An npm install tree: a@2 and b@1 in production, b depending on a@1 (nested), dev-only c@1. */
-async function installedRepository(t: Tap.Test): Promise<string> {
+async function installedRepository(t: Test): Promise<string> {
   const repository = t.testdir();
   await writePackage(repository, { name: 'app', version: '1.0.0', dependencies: { a: '^2.0.0', b: '^1.0.0' }, devDependencies: { c: '^1.0.0' } });
   await writePackage(join(repository, 'node_modules/a'), { name: 'a', version: '2.0.0' }, { 'index.js': 'a two' });
