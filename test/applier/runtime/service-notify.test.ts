@@ -1,4 +1,4 @@
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
@@ -21,7 +21,7 @@ t.test('run says READY=1 to systemd once the first start is healthy, from its ow
   // every check leaves a mark the test can see; it passes once the test creates `healthy`
   const store = await containerStore(t, [
     {
-      Cmd: ['sh', '-c', 'trap "exit 0" TERM; echo "NOTIFY_SOCKET=${NOTIFY_SOCKET-unset}"; while true; do sleep 0.1; done'],
+      Cmd: ['sh', '-c', 'trap "exit 0" TERM; echo "${NOTIFY_SOCKET-unset}" >/flags/notify-socket; echo up; while true; do sleep 0.1; done'],
       Healthcheck: { Test: ['CMD-SHELL', 'touch /flags/checked; test -e /flags/healthy'], Interval: SECOND / 5, Timeout: SECOND, StartPeriod: 600 * SECOND, Retries: 3 },
     },
   ]);
@@ -31,7 +31,8 @@ t.test('run says READY=1 to systemd once the first start is healthy, from its ow
   const run = () => startApplier(['run', '--store', store.root, '--name', store.name, '--config', config], { ...process.env, NOTIFY_SOCKET: socket.path });
 
   const first = run();
-  await first.printed('NOTIFY_SOCKET=unset\n');
+  await first.printed('up\n');
+  t.equal(await readFile(join(flags, 'notify-socket'), 'utf8'), 'unset\n', 'the container has no NOTIFY_SOCKET');
   while (!(await access(join(flags, 'checked')).then(() => true, () => false))) await sleep(50);
   t.same(socket.messages, [], 'not ready while the health check fails');
   await writeFile(join(flags, 'healthy'), '');
@@ -47,7 +48,7 @@ t.test('run says READY=1 to systemd once the first start is healthy, from its ow
   const again = run();
   const second = await socket.received('READY=1', 2);
   t.equal(second.pid, again.pid, 'an image judged before is ready as soon as it runs');
-  await again.printed('NOTIFY_SOCKET=unset\n');
+  await again.printed('up\n');
   process.kill(again.pid, 'SIGTERM');
   const stoppedAgain = await again.done;
   t.equal(stoppedAgain.code, 0, stoppedAgain.stderr);
