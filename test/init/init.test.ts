@@ -36,9 +36,12 @@ function settings(text: string, key: string): string[] {
 }
 const setting = (text: string, key: string) => settings(text, key).at(-1);
 
-/** Polls until `condition` holds; the test's timeout bounds the wait. */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await sleep(100);
+/** Polls until `condition` holds; after two minutes it fails, with `context()` for the diagnosis. */
+async function until(condition: () => Promise<boolean>, context: () => Promise<string>): Promise<void> {
+  for (let polls = 0; !(await condition()); polls++) {
+    if (polls === 1200) throw new Error(`gave up waiting: ${await context()}`);
+    await sleep(100);
+  }
 }
 
 t.test('every shipped unit passes systemd-analyze verify without a warning', { skip: analyzeSkip }, async (t) => {
@@ -209,6 +212,7 @@ t.test('the busybox init script starts at once, updates in a loop, switches to n
   const runcStatus = async () => (JSON.parse((await runProcess('runc', ['state', name])).stdout || '{}') as { status?: string }).status;
   const containerLog = () => readFile(join(store, 'containers', `${name}.log`), 'utf8').catch(() => '');
   const loopPid = async () => Number(await readFile(pidFile, 'utf8'));
+  const loopLog = () => readFile(updateLog, 'utf8').catch(() => 'no update log');
 
   // first boot: nothing installed yet; the update loop installs v1 and starts it
   await publish(1);
@@ -217,16 +221,16 @@ t.test('the busybox init script starts at once, updates in a loop, switches to n
   t.equal(firstBoot.code, 0, firstBoot.stderr);
   t.match(firstBoot.stderr, /prtiql: the installed version did not start \(exit status 4\)/);
   loops.push(await loopPid());
-  await until(async () => (await containerLog()).includes('v1 up\n'));
+  await until(async () => (await containerLog()).includes('v1 up\n'), loopLog);
   t.equal(await runcStatus(), 'running');
 
   // a new release: the loop installs it and restarts the container into it
   await publish(2);
-  await until(async () => (await containerLog()).includes('v2 up\n'));
+  await until(async () => (await containerLog()).includes('v2 up\n'), loopLog);
   t.match(await containerLog(), /v1 up\nstopping\n[^]*v2 up\n/);
   const status = await script('status');
   t.match(status.stdout, /installed: version 2 .*\n[^]*health: {4}healthy/);
-  t.match(await readFile(updateLog, 'utf8'), /"event":"update.committed"[^]*prtiql: switching container/);
+  t.match(await loopLog(), /"event":"update.committed"[^]*prtiql: switching container/);
 
   const stopped = await script('stop');
   t.equal(stopped.code, 0, stopped.stderr);
@@ -240,7 +244,7 @@ t.test('the busybox init script starts at once, updates in a loop, switches to n
   t.equal(offline.code, 0, offline.stderr);
   t.equal(await runcStatus(), 'running', 'the installed version started');
   loops.push(await loopPid());
-  await until(async () => (await processGroup(loops[1])).some((command) => command.includes(`${APPLIER_BUNDLE} update `)));
+  await until(async () => (await processGroup(loops[1])).some((command) => command.includes(`${APPLIER_BUNDLE} update `)), loopLog);
   t.equal((await script('stop')).code, 0);
   t.same(await processGroup(loops[1]), [], 'stop ends the loop and the update it was waiting on');
   t.equal(await runcStatus(), undefined);
