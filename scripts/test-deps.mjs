@@ -17,7 +17,8 @@ const PACKAGES = {
   'apache2-utils': 'htpasswd',
   openssl: 'openssl',
   time: '/usr/bin/time (peak RSS of the memory test)',
-  systemd: 'systemd-analyze (the unit file test)',
+  systemd: 'systemd-analyze, systemd-notify (the unit file and readiness tests)',
+  python3: 'python3 (a unix datagram socket standing in for systemd in the readiness test)',
   mount: 'losetup, mount (power-cut and disk-error tests)',
   e2fsprogs: 'mkfs.ext4, e2fsck (power-cut and disk-error tests)',
 };
