@@ -3,34 +3,46 @@ import { PrtiqlError } from '../../shared/errors.js';
 import { DeviceStore } from '../device-store/device-store.js';
 import { setVerdictByHand, type ReleaseName, type VerdictByHand } from '../device-store/verdict.js';
 import { createLogger } from '../log.js';
-import { parseOptions, requireOption, type Subcommand } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
-const ACTIONS: Record<string, { verdict: VerdictByHand; done: string }> = {
+const ACTIONS = {
   'mark-good': { verdict: 'good', done: 'marked good: run does not check it, update installs it' },
   'mark-bad': { verdict: 'bad', done: 'marked bad: update refuses it, run rolls back from it' },
   clear: { verdict: 'clear', done: 'verdict cleared: run checks its next start, update installs it' },
-};
+} as const satisfies Record<string, { verdict: VerdictByHand; done: string }>;
 
-const USAGE = 'health mark-good|mark-bad|clear <version|manifest digest> --store <dir>';
-
-export const healthCommand: Subcommand = {
-  summary: `${USAGE}: record a release as healthy or failed by hand, or forget its verdict`,
-  async run(args) {
-    const [actionName, releaseName, ...rest] = args;
-    const action = actionName !== undefined && Object.hasOwn(ACTIONS, actionName) ? ACTIONS[actionName] : undefined;
-    if (!action) throw new PrtiqlError('E_USAGE', `health: the first argument is mark-good, mark-bad or clear; usage: applier ${USAGE}`);
-    const name = parseReleaseName(releaseName);
-    const values = parseOptions('health', rest, { store: { type: 'string' } });
-    const store = await DeviceStore.open(requireOption('health', values.store, 'store'));
-    const release = await setVerdictByHand(store, name, action.verdict);
-    createLogger().info('health.set-by-hand', { verdict: action.verdict, version: release.version, manifest: release.manifest });
-    process.stdout.write(`release ${release.version === null ? '' : `version ${release.version} `}(${release.manifest}) ${action.done}\n`);
+export const healthCommand = defineCommand({
+  name: 'health',
+  summary: 'record a release as healthy or failed by hand, or forget its verdict',
+  description:
+    'mark-good: run does not health-check the release, update installs it. mark-bad: update refuses it (E_RELEASE_FAILED) and, if it is current, the next run rolls back from it. clear: its verdict is forgotten, update installs it again and run checks its next first start. Changes health.json under the store lock; a running container is not touched.',
+  positionals: [
+    { name: 'action', description: 'what to record', required: true, choices: Object.keys(ACTIONS) },
+    {
+      name: 'release',
+      description: 'its version (installed, previous, or in health.json), or its image\'s manifest digest sha256:<64 hex>, which also names a release not installed yet',
+      required: true,
+    },
+  ],
+  options: { store: STORE_OPTION, json: JSON_OPTION },
+  examples: ['applier health clear 2 --store /var/lib/prtiql', 'applier health mark-good 3 --store /var/lib/prtiql', 'applier health mark-bad sha256:<digest> --store /var/lib/prtiql'],
+  async run(values, [action, releaseName]) {
+    const { verdict, done } = ACTIONS[action as keyof typeof ACTIONS];
+    const name = parseReleaseName(releaseName!);
+    const release = await setVerdictByHand(await DeviceStore.open(values.store), name, verdict);
+    createLogger().info('health.set-by-hand', { verdict, version: release.version, manifest: release.manifest });
+    process.stdout.write(
+      values.json
+        ? `${JSON.stringify({ ...release, verdict }, null, 2)}\n`
+        : `release ${release.version === null ? '' : `version ${release.version} `}(${release.manifest}) ${done}\n`,
+    );
     return 0;
   },
-};
+});
 
-function parseReleaseName(text: string | undefined): ReleaseName {
-  if (text !== undefined && /^[1-9][0-9]{0,15}$/.test(text) && Number.isSafeInteger(Number(text))) return { version: Number(text) };
+function parseReleaseName(text: string): ReleaseName {
+  if (/^[1-9][0-9]{0,15}$/.test(text) && Number.isSafeInteger(Number(text))) return { version: Number(text) };
   if (isDigest(text)) return { manifest: text };
-  throw new PrtiqlError('E_USAGE', `health: name the release by its version (a positive integer) or its manifest digest (sha256:<64 hex>), not ${JSON.stringify(text ?? '')}`);
+  throw new PrtiqlError('E_USAGE', `health: <release> is a version (a positive integer) or a manifest digest (sha256:<64 hex>), not ${JSON.stringify(text)} (see applier health --help)`);
 }
