@@ -38,6 +38,8 @@ t.test('a device config: mounts, env, network, limits', async (t) => {
     },
   );
   t.same(parse({}), { mounts: [], env: {} }, 'every key is optional');
+  t.equal(parse({ workload: 'job' }).workload, 'job');
+  t.equal(parse({ workload: 'service' }).workload, 'service');
   for (const [text, bytes] of [[8388608, 8388608], ['8388608', 8388608], ['64m', 64 << 20], ['1G', 1 << 30], ['65536KiB', 64 << 20], ['1gb', 1 << 30]] as const) {
     t.equal(parse({ memoryLimit: text }).memoryLimit, bytes, `memoryLimit ${text}`);
   }
@@ -67,6 +69,8 @@ t.test('anything unknown or unsafe in the device config is refused, naming the f
   refused({ memoryLimit: '1T' }, /"memoryLimit" must be bytes/);
   refused({ memoryLimit: -1 }, /at least/);
   refused({ pidsLimit: 0 }, /"pidsLimit" must be a positive integer/);
+  refused({ workload: 'daemon' }, /"workload" is "service" \(runs until stopped\) or "job" \(does its work and exits\)/);
+  refused({ workload: true }, /"workload" is "service"/);
   refused({ pidsLimit: 1.5 }, /positive integer/);
   refused([], /the file must be a JSON object/);
   t.throws(() => parseDeviceConfig('{"env":', FILE), { code: 'E_BAD_INPUT', message: /not valid JSON/ });
