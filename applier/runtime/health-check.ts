@@ -74,7 +74,9 @@ export async function checkHealth(plan: HealthPlan, container: CheckedContainer)
   const stopped = container.stopped.then((status): HealthOutcome => {
     if (plan.workload === 'job' && status === 0) return { healthy: true };
     const exit = status === undefined ? '' : ` (exit status ${status})`;
-    const reason = plan.workload === 'job' ? `the job failed${exit}` : `the container stopped before it was judged healthy${exit}`;
+    if (plan.workload === 'job') return { healthy: false, running: false, reason: `the job failed${exit}` };
+    const hint = status === 0 ? '; an image that does its work and exits is a job: "workload": "job" in the device config' : '';
+    const reason = `the container stopped before it was judged healthy${exit}${hint}`;
     return { healthy: false, running: false, reason };
   });
   const { probe } = plan;

@@ -79,7 +79,7 @@ t.test('checkHealth: a stopped service fails; a stopped job passes with exit sta
   t.same(await checkHealth({ workload: 'service', probe: { kind: 'alive', seconds: 60 } }, stoppedWith(0)), {
     healthy: false,
     running: false,
-    reason: 'the container stopped before it was judged healthy (exit status 0)',
+    reason: 'the container stopped before it was judged healthy (exit status 0); an image that does its work and exits is a job: "workload": "job" in the device config',
   });
   t.same(await checkHealth({ workload: 'job' }, stoppedWith(0)), { healthy: true });
   t.same(await checkHealth({ workload: 'job' }, stoppedWith(2)), { healthy: false, running: false, reason: 'the job failed (exit status 2)' });
@@ -246,6 +246,17 @@ t.test('a job passes its first start by exiting 0 and stays installed; a job tha
   const detached = await runApplier(['run', '--detach', '--store', device, '--name', name, '--config', config]);
   t.equal(detached.code, APPLIER_EXIT_CODES.E_USAGE, 'a job runs in the foreground: its exit status is its verdict');
   t.match(detached.stderr, /workload is "job"/);
+});
+
+t.test('as a service (the default), an image that exits 0 at once fails its first start, and the reason names the job workload', { skip }, async (t) => {
+  const store = await containerStore(t, [service('v1'), { Cmd: ['sh', '-c', 'echo v2 did its work'] }]);
+  const applier = startApplier(['run', '--store', store.root, '--name', store.name, '--health-seconds', '1']);
+  await applier.logged('"event":"health.passed"');
+  process.kill(applier.pid, 'SIGTERM');
+  const result = await applier.done;
+  t.equal(result.stdout, 'v2 did its work\nv1 up\n', result.stderr);
+  t.match(result.stderr, /"event":"health.failed".*"reason":"the container stopped before it was judged healthy \(exit status 0\); an image that does its work and exits is a job: \\"workload\\": \\"job\\" in the device config"/);
+  t.match(result.stderr, /"event":"release.rolled-back".*"fromVersion":2.*"toVersion":1/);
 });
 
 t.test('mark-good spares a release the check; mark-bad makes run roll back from it before it starts', { skip }, async (t) => {
