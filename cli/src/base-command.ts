@@ -1,17 +1,37 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { asPrtiqlError, ERROR_EXIT_CODES, PrtiqlError } from '../../shared/errors.js';
+import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from './metadata-file.js';
 import { Progress } from './progress.js';
 
 /**
- * Every prtiql command: `--json` prints the result object on stdout, human text and
- * progress go to stderr, and a PrtiqlError keeps its documented exit code in both modes.
+ * Every prtiql command. Its result (schemas/<command>.schema.json) is printed as JSON on
+ * stdout under --json and written to --metadata-file; in human mode stdout gets the one line a
+ * script captures (`D=$(prtiql build ...)`), and messages and progress go to stderr. A
+ * PrtiqlError keeps its documented exit code in both modes.
  */
-export abstract class BaseCommand extends Command {
+export abstract class BaseCommand<Result extends object> extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
     quiet: Flags.boolean({ char: 'q', description: 'Print no progress or messages on stderr.', helpGroup: 'GLOBAL' }),
+    'metadata-file': metadataFileFlag,
   };
+
+  /** Does the command's work and returns its result. */
+  protected abstract execute(): Promise<Result>;
+
+  /** The line human mode prints on stdout: what a script captures (a reference, a location). */
+  protected abstract resultLine(result: Result): string;
+
+  async run(): Promise<Result> {
+    const { flags } = await this.parse(this.ctor as typeof BaseCommand);
+    const metadataFile = flags['metadata-file'] as string | undefined;
+    await checkMetadataFile(metadataFile);
+    const result = await this.execute();
+    await writeMetadataFile(metadataFile, result);
+    if (!this.jsonEnabled()) process.stdout.write(`${this.resultLine(result)}\n`);
+    return result;
+  }
 
   protected get quiet(): boolean {
     return this.jsonEnabled() || this.argv.includes('--quiet') || this.argv.includes('-q');
@@ -37,7 +57,6 @@ export abstract class BaseCommand extends Command {
     process.stderr.write(`Error: ${message}\n`);
     this.exit(exit);
   }
-
 }
 
 export type FlagsOf<T extends typeof Command> = Interfaces.InferredFlags<T['flags'] & (typeof BaseCommand)['baseFlags']>;
