@@ -42,6 +42,12 @@ export abstract class BaseCommand<Result extends object> extends Command {
     if (!this.quiet) process.stderr.write(`${message}\n`);
   }
 
+  /** One unwrapped line on stderr, even under --quiet (never under --json): also oclif's deprecation warnings. */
+  override warn(input: string | Error): string | Error {
+    if (!this.jsonEnabled()) process.stderr.write(`Warning: ${input instanceof Error ? input.message : input}\n`);
+    return input;
+  }
+
   protected progress(label: string, total?: number): Progress {
     return new Progress(label, total, this.quiet ? undefined : process.stderr);
   }

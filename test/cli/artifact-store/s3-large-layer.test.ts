@@ -31,7 +31,7 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
 async function releaseMeasured(reference: string, keyPath: string, to: string, endpoint: string): Promise<{ report: unknown; peakRss: number }> {
   const result = await runProcess(
     '/usr/bin/time',
-    ['-v', process.execPath, join(REPO_ROOT, 'cli', 'bin', 'run.js'), 'release', '--image', reference, '--channel', 'stable', '--version', '1', '--key', keyPath, '--to', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json'],
+    ['-v', process.execPath, join(REPO_ROOT, 'cli', 'bin', 'run.js'), 'release', '--image', reference, '--channel', 'stable', '--release-version', '1', '--key', keyPath, '--store', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json'],
     { env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey } },
   );
   if (result.code !== 0) throw new Error(`prtiql release exited ${result.code}: ${result.stderr}`);

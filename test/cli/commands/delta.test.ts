@@ -26,7 +26,7 @@ async function versions(t: Test): Promise<{ v1: ReleaseFixture; v2: ReleaseFixtu
 t.test('prtiql delta writes a delta for each layer the base lacks and records the pair', async (t) => {
   const { v1, v2 } = await versions(t);
   const out = join(t.testdir(), 'store');
-  const first = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--out', out, '--json']);
+  const first = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--store', out, '--json']);
   t.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout);
   t.equal(report.reused, false);
@@ -44,7 +44,7 @@ t.test('prtiql delta writes a delta for each layer the base lacks and records th
   const record = JSON.parse(await readFile(join(out, 'deltas', digestHex(v1.manifestDigest), `${digestHex(v2.manifestDigest)}.json`), 'utf8'));
   t.same(record.deltas, report.deltas);
 
-  const again = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--out', out, '--json']);
+  const again = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--store', out, '--json']);
   t.equal(JSON.parse(again.stdout).reused, true, 'a second job reuses the record');
 });
 
@@ -55,7 +55,7 @@ t.test('release --base carries the delta, chunk hashes included, and a device ap
   t.equal((await update()).code, 0);
 
   const released = await runCli([
-    'release', '--image', v2.imageReference, '--channel', 'stable', '--version', '2', '--key', v1.keyPath, '--to', v1.storeDir, '--base', v1.imageReference, '--json',
+    'release', '--image', v2.imageReference, '--channel', 'stable', '--release-version', '2', '--key', v1.keyPath, '--store', v1.storeDir, '--base', v1.imageReference, '--json',
   ]);
   t.equal(released.code, 0, released.stderr);
   const report = JSON.parse(released.stdout);
@@ -79,10 +79,10 @@ t.test('release --base carries the delta, chunk hashes included, and a device ap
 t.test('bad references fail with one line and a documented exit code', async (t) => {
   const { v1 } = await versions(t);
   const out = join(t.testdir(), 'store');
-  const missing = await runCli(['delta', '--from', v1.imageReference, '--to', 'oci:/nonexistent/layout:v9', '--out', out, '--json']);
+  const missing = await runCli(['delta', '--from', v1.imageReference, '--to', 'oci:/nonexistent/layout:v9', '--store', out, '--json']);
   t.equal(missing.code, 3);
   t.equal(JSON.parse(missing.stdout).error.code, 'E_NOT_AN_IMAGE');
-  const usage = await runCli(['delta', '--from', v1.imageReference, '--out', out]);
+  const usage = await runCli(['delta', '--from', v1.imageReference, '--store', out]);
   t.equal(usage.code, 2);
   t.equal(usage.stderr.trim().split('\n').length, 1, usage.stderr);
 });

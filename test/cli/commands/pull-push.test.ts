@@ -78,7 +78,7 @@ t.test('prtiql release takes its image from a registry or a docker archive', asy
   const archive = join(fixture.workDir, 'released.tar');
   await writeImage(await openImage(fixture.imageReference), `docker-archive:${archive}`);
   const release = (image: string, store: string) =>
-    runCli(['release', '--image', image, '--channel', 'stable', '--version', '1', '--key', fixture.keyPath, '--to', `file://${join(fixture.workDir, store)}`, '--json']);
+    runCli(['release', '--image', image, '--channel', 'stable', '--release-version', '1', '--key', fixture.keyPath, '--store', `file://${join(fixture.workDir, store)}`, '--json']);
 
   const fromRegistry = await release(`docker://${registry.host}/released:v1`, 'store-registry');
   t.equal(fromRegistry.code, 0, fromRegistry.stderr);

@@ -12,7 +12,7 @@ async function fixture(t: Test): Promise<ReleaseFixture> {
 }
 
 function release(f: ReleaseFixture, storeDir: string, ...extra: string[]): Promise<ProcessResult> {
-  return runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', `file://${storeDir}`, ...extra]);
+  return runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--release-version', '1', '--key', f.keyPath, '--store', `file://${storeDir}`, ...extra]);
 }
 
 async function listing(root: string): Promise<string[]> {
@@ -77,12 +77,12 @@ t.test('progress goes to stderr, the summary names the channel and version', asy
 t.test('an older version is refused with both versions named', async (t) => {
   const f = await fixture(t);
   const before = await listing(f.storeDir);
-  const result = await runCli(['release', '--image', f.imageReference, '-c', 'stable', '-v', '1', '-k', f.keyPath, '--to', `file://${f.storeDir}`]);
+  const result = await runCli(['release', '--image', f.imageReference, '-c', 'stable', '--release-version', '1', '-k', f.keyPath, '--store', `file://${f.storeDir}`]);
   t.equal(result.code, 0, 'the same release again is fine');
   const newer = await makeReleaseFixture(t, { files: { a: 'b' }, into: f, version: 3 });
   const after = await listing(f.storeDir);
   t.ok(after.length > before.length);
-  const older = ['release', '--image', f.imageReference, '-c', 'stable', '-v', '2', '-k', newer.keyPath, '--to', `file://${f.storeDir}`];
+  const older = ['release', '--image', f.imageReference, '-c', 'stable', '--release-version', '2', '-k', newer.keyPath, '--store', `file://${f.storeDir}`];
   await refused(t, older, 7, 'E_ROLLBACK', /^version 2 is lower than version 3, the current release of channel stable$/, f.storeDir, after);
   const human = await runCli(older);
   t.equal(human.code, 7);

@@ -18,7 +18,7 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
   const ci = `docker://${registry.host}/ci/app`;
   const store = `docker://${registry.host}/app`;
   const release = (version: number, ...extra: string[]) =>
-    runCli(['release', '--image', `${ci}:${version}`, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', store, '--json', ...extra]);
+    runCli(['release', '--image', `${ci}:${version}`, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', store, '--json', ...extra]);
 
   for (const version of [1, 2, 3]) await buildAppImage(t, `${ci}:${version}`, version);
   json(t, await release(1), 'release 1');
@@ -26,7 +26,7 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
 
   const jobs = await Promise.all(
     [1, 2].map((base) =>
-      runCli(['delta', '--from', `${ci}:${base}`, '--to', `${ci}:3`, '--out', store, '--json', '--metadata-file', join(dir, `delta-${base}.json`)]),
+      runCli(['delta', '--from', `${ci}:${base}`, '--to', `${ci}:3`, '--store', store, '--json', '--metadata-file', join(dir, `delta-${base}.json`)]),
     ),
   );
   const computed = jobs.map((job, i) => json(t, job, `delta job ${i + 1}`));

@@ -61,7 +61,7 @@ t.test('a release of an index carries each platform; each device installs its ow
   const storeDir = join(dir, 'store');
   const keys = await generateReleaseKey(join(dir, 'keys'));
   const release = (reference: string, version: number, ...extra: string[]) =>
-    runCli(['release', '--image', reference, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', storeDir, '--json', ...extra]);
+    runCli(['release', '--image', reference, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', storeDir, '--json', ...extra]);
 
   const v1 = await buildIndex(dir, 1);
   const metadataFile = join(dir, 'release-1.json');
@@ -121,7 +121,7 @@ t.test('a release of an index carries each platform; each device installs its ow
 
   const again = jsonOf(t, await release(v2.reference, 2, '--base-releases', '1'));
   t.equal(again.unchanged, true, 'the same index again changes nothing');
-  const single = await runCli(['release', '--image', v2.reference, '--platform', 'linux/arm64', '--channel', 'stable', '--version', '2', '--key', keys.privateKey, '--to', storeDir, '--json']);
+  const single = await runCli(['release', '--image', v2.reference, '--platform', 'linux/arm64', '--channel', 'stable', '--release-version', '2', '--key', keys.privateKey, '--store', storeDir, '--json']);
   t.equal(single.code, 7, 'one platform of it under the same version is another release');
   t.match(JSON.parse(single.stdout).error.message, /already has version 2 \(index sha256:[0-9a-f]{64}\)/);
 });
