@@ -33,7 +33,7 @@ t.test('release --root publishes a rotation, --timestamp-key signs the timestamp
   failure(t, await release(), 2, 'E_USAGE', /trust root version 2 names timestamp keys: pass --timestamp-key/);
   failure(t, await release('--timestamp-key', f.keyPath), 6, 'E_UNTRUSTED_KEY', /the timestamp key is not one of the timestamp keys/);
   const published = ok(t, await release('--timestamp-key', stampKey, '--timestamp-expires', '2h'));
-  t.match(published, { trustRoot: { version: 2, unchanged: false }, timestamp: join(store, 'channels', 'stable', 'timestamp.json') });
+  t.match(published, { trustRootVersion: 2, trustRootLocation: join(store, 'roots', '2.json'), timestampLocation: join(store, 'channels', 'stable', 'timestamp.json') });
   t.ok((await readFile(join(store, 'roots', '2.json'))).equals(await readFile(root2)), 'roots/2.json holds the rotated root');
 
   const trust = loadTrustRoot(await readFile(root2));
@@ -48,7 +48,7 @@ t.test('release --root publishes a rotation, --timestamp-key signs the timestamp
       env: { ...process.env, STAMP_KEY: await readFile(stampKey, 'utf8') },
     }),
   );
-  t.match(renewed, { channel: 'stable', version: 1, release: first.release });
+  t.match(renewed, { channel: 'stable', version: 1, location: join(store, 'channels', 'stable', 'timestamp.json'), releaseDigest: first.release.digest, releaseSizeBytes: first.release.size });
   const second = verifyTimestamp(await readFile(join(store, 'channels', 'stable', 'timestamp.json')), trust, { channel: 'stable', now: new Date() });
   t.equal(second.expires, renewed.expires);
   t.ok(Date.parse(second.expires) > Date.parse(first.expires), 'renewed for longer');
