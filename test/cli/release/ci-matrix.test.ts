@@ -38,7 +38,8 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
   const assembled = await release(3, '--base-releases', '2');
   const report = json(t, assembled, 'release 3');
   t.notMatch(assembled.stderr, /Delta for layer/, 'no delta was computed again');
-  const expected = computed.flatMap((job) => job.deltas.map((delta: { blob: { digest: string } }) => delta.blob.digest)).sort();
-  t.same(report.deltas.map((delta: { digest: string }) => delta.digest).sort(), expected, 'the release carries exactly the deltas the jobs produced');
-  t.same([...new Set(report.deltas.map((delta: { base: string }) => delta.base))].sort(), computed.map((job) => job.base).sort());
+  const expected = computed.flatMap((job) => job.deltas.map((delta: { digest: string }) => delta.digest)).sort();
+  t.same(report.images[0].deltas.map((delta: { digest: string }) => delta.digest).sort(), expected, 'the release carries exactly the deltas the jobs produced');
+  t.same([...new Set(report.images[0].deltas.map((delta: { baseDigest: string }) => delta.baseDigest))].sort(), computed.map((job) => job.baseDigest).sort());
+  t.same(report.bases.map((base: { version: number }) => base.version), [2, 1], 'devices on versions 2 and 1: what each downloads');
 });
