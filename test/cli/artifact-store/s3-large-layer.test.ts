@@ -60,7 +60,7 @@ t.test('a layer over 100 MB goes to S3 in parts, with bounded memory', async (t)
 
   const baseline = await releaseMeasured(tiny.reference, keys.privateKey, 's3://releases/tiny', server.endpoint);
   const measured = await releaseMeasured(big.reference, keys.privateKey, 's3://releases/big', server.endpoint);
-  t.match(measured.report, { blobsUploaded: 3, layers: [{ digest: layer.digest, size: layer.size }] });
+  t.match(measured.report, { blobsUploaded: 3, images: [{ layers: [{ digest: layer.digest, sizeBytes: layer.size }] }] });
   const extra = measured.peakRss - baseline.peakRss;
   t.comment(`peak RSS of prtiql release: ${mib(measured.peakRss)} for the ${mib(layer.size)} layer, ${mib(baseline.peakRss)} for a tiny one (parts of ${mib(PART_SIZE)}, ${PARTS_IN_FLIGHT} in flight)`);
   t.ok(extra < layer.size, `the release never held the layer: ${mib(extra)} above a tiny release`);

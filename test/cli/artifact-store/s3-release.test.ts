@@ -56,8 +56,8 @@ t.test('releases a built image to S3 in the artifact store layout; publishing it
   const first = await release(f, 's3://releases/fleet/prod', proxy.endpoint, 1, '--force-path-style');
   t.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout);
-  t.match(report, { channel: 'stable', version: 1, manifestDigest: f.manifestDigest, blobsUploaded: 4, blobsSkipped: 0, unchanged: false });
-  t.equal(report.release, 's3://releases/fleet/prod/channels/stable/release.json');
+  t.match(report, { channel: 'stable', version: 1, digest: f.manifestDigest, blobsUploaded: 4, blobsSkipped: 0, unchanged: false });
+  t.equal(report.location, 's3://releases/fleet/prod/channels/stable/release.json');
 
   // The same keys as the directory store the fixture published the same image into.
   const fileStoreFiles = (await readdir(f.storeDir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());

@@ -58,8 +58,8 @@ t.test('release to a registry: a normal image, the signed release as an artifact
 
   const v1 = await buildAppImage(t, `${repo}:1.0`, 1, { authFile: ciAuth });
   const first = json(t, await release(`${repo}:1.0`, 1), 'release 1');
-  t.equal(first.manifestDigest, v1, 'the image pushed by CI is released as it is');
-  t.equal(first.release, `${repo}:stable`);
+  t.equal(first.digest, v1, 'the image pushed by CI is released as it is');
+  t.equal(first.location, `${repo}:stable`);
   const inspected = JSON.parse(await runTool('skopeo', ['inspect', '--tls-verify=false', '--creds', `device:${USERS.device.password}`, `${repo}@${v1}`]));
   t.equal(inspected.Digest, v1, 'skopeo reads the image normally');
   t.equal(inspected.Layers.length, 2);
@@ -84,8 +84,9 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const metadata = join(dir, 'release-2.json');
   const second = json(t, await release(`${repo}:2.0`, 2, '--base-releases', '1', '--metadata-file', metadata), 'release 2');
   t.same(JSON.parse(await readFile(metadata, 'utf8')), second);
-  t.equal(second.manifestDigest, v2);
-  t.ok(second.deltas.length >= 1 && second.deltas.every((delta: { base: string; ratio: number }) => delta.base === v1 && delta.ratio > 1), 'deltas from version 1, smaller than the layers');
+  t.equal(second.digest, v2);
+  const { deltas } = second.images[0];
+  t.ok(deltas.length >= 1 && deltas.every((delta: { baseDigest: string; ratio: number }) => delta.baseDigest === v1 && delta.ratio > 1), 'deltas from version 1, smaller than the layers');
   const store = new RegistryStore({ transport: 'docker', registry: registry.host, repository: 'fleet/app' }, { authFile: ciAuth });
   const signed = verifyRelease((await store.readDocument({ kind: 'release', channel: 'stable' }))!, loadTrustRoot(await readFile(keys.trustRoot)), { channel: 'stable', now: new Date() });
   t.equal(signed.release.version, 2, 'the channel tag points at the newest release');
