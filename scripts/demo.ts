@@ -71,8 +71,8 @@ try {
   const update = ['update', '--source', server.url, '--channel', 'demo', '--store', shown(device), '--trust', shown(join(out, 'keys/root.json'))];
   for (const version of [1, 2] as const) {
     step(`Release v${version} and update the device`);
-    const release = ['release', '--image', `oci:${shown(images)}:v${version}`, '--channel', 'demo', '--version', String(version), '--key', shown(join(out, 'keys/release-key.pem')), '--to', `file://${shown(store)}`];
-    if (version === 2) release.push('--base', `oci:${shown(images)}:v1`);
+    // v2 carries a delta from v1, the channel's newest release: deltas are on by default
+    const release = ['release', '--image', `oci:${shown(images)}:v${version}`, '--channel', 'demo', '--release-version', String(version), '--key', shown(join(out, 'keys/release-key.pem')), '--store', `file://${shown(store)}`];
     await sh('prtiql', release);
     await sh('applier', update);
     process.stdout.write(await sh('applier', ['status', '--store', shown(device), '--json']));
