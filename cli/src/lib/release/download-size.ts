@@ -21,16 +21,14 @@ export interface DownloadSize {
  * from its base to that layer, else the gzip layer. Manifest and config (a few KB) are not counted.
  */
 export function downloadSize(layers: readonly SizedLayer[], deltas: readonly ReleaseDelta[], base: Digest, baseLayers: ReadonlySet<Digest>): DownloadSize {
-  const seen = new Set<Digest>();
+  const sizes = new Map(layers.map((layer) => [layer.diffID, layer.size]));
   let downloadBytes = 0;
   let fullBytes = 0;
-  for (const layer of layers) {
-    if (seen.has(layer.diffID)) continue;
-    seen.add(layer.diffID);
-    fullBytes += layer.size;
-    if (baseLayers.has(layer.diffID)) continue;
-    const deltaSizes = deltas.filter((delta) => delta.base === base && delta.target === layer.diffID).map((delta) => delta.blob.size);
-    downloadBytes += Math.min(layer.size, ...deltaSizes);
+  for (const [diffID, size] of sizes) {
+    fullBytes += size;
+    if (baseLayers.has(diffID)) continue;
+    const deltaSizes = deltas.filter((delta) => delta.base === base && delta.target === diffID).map((delta) => delta.blob.size);
+    downloadBytes += Math.min(size, ...deltaSizes);
   }
   return { downloadBytes, fullBytes };
 }
