@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import t, { type Test } from 'tap';
 import { REPO_ROOT, runCli } from '../../helpers/run.js';
@@ -27,10 +27,18 @@ async function readManifest(): Promise<Manifest> {
 
 const schemaName = (id: string) => id.replace(/:/g, '-');
 
+/** The command ids the source folder defines: cli/src/commands/keys/generate.ts is `keys:generate`. */
+async function sourceCommandIds(): Promise<string[]> {
+  const folder = join(REPO_ROOT, 'cli', 'src', 'commands');
+  const files = (await readdir(folder, { recursive: true })).filter((file) => file.endsWith('.ts'));
+  return files.map((file) => file.replace(/\.ts$/, '').split(sep).join(':')).sort();
+}
+
 t.test('every command has a schema, --json and --metadata-file', async (t) => {
   const schemas = await loadSchemas();
   const manifest = await readManifest();
   const ids = Object.keys(manifest.commands);
+  t.same([...ids].sort(), await sourceCommandIds(), 'the built manifest lists every command of cli/src/commands (run npm run build)');
   t.ok(ids.length >= 8, `the manifest lists the commands (${ids.join(', ')})`);
   for (const id of ids) {
     t.ok(schemas.has(schemaName(id)), `schemas/${schemaName(id)}.schema.json exists`);
