@@ -9,6 +9,9 @@ import { Progress } from './progress.js';
  * script captures (`D=$(prtiql build ...)`), and messages and progress go to stderr. A
  * PrtiqlError keeps its documented exit code in both modes.
  */
+/** What oclif's parser returns for flags and arguments: values by name. */
+type ParsedValues = { [name: string]: any };
+
 export abstract class BaseCommand<Result extends object> extends Command {
   static override enableJsonFlag = true;
 
@@ -23,8 +26,19 @@ export abstract class BaseCommand<Result extends object> extends Command {
   /** The line human mode prints on stdout: what a script captures (a reference, a location). */
   protected abstract resultLine(result: Result): string;
 
+  private parsing?: Promise<unknown>;
+
+  /** Parses the command line once: run() reads --metadata-file, execute() the rest, and warnings show once. */
+  protected override parse<F extends ParsedValues, B extends ParsedValues, A extends ParsedValues>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    this.parsing ??= super.parse(options, argv);
+    return this.parsing as Promise<Interfaces.ParserOutput<F, B, A>>;
+  }
+
   async run(): Promise<Result> {
-    const { flags } = await this.parse(this.ctor as typeof BaseCommand);
+    const { flags } = await this.parse(this.ctor);
     const metadataFile = flags['metadata-file'] as string | undefined;
     await checkMetadataFile(metadataFile);
     const result = await this.execute();

@@ -191,6 +191,7 @@ t.test('the old spellings -v, --version and --to still work, each with a depreca
   t.equal(run.stdout, `${join(storeDir, 'channels', 'stable', 'release.json')}\n`);
   t.match(run.stderr, /^Warning: .*"-v" .*deprecated.*--release-version/m);
   t.match(run.stderr, /^Warning: .*"--to" .*deprecated.*--store/m);
+  t.equal(run.stderr.split('\n').filter((line) => line.startsWith('Warning:')).length, 2, 'each warning once');
   const long = await runCli(['release', '--image', f.imageReference, '-c', 'stable', '--version', '1', '-k', f.keyPath, '--store', storeDir]);
   t.equal(long.code, 0, long.stderr);
   t.match(long.stderr, /^Warning: .*"--version" .*deprecated.*--release-version/m);
