@@ -14,12 +14,15 @@ export interface ProgressOptions {
 
 /**
  * A progress bar on a terminal. On a pipe (a CI log): a start line, a line every `interval`
- * while the step advances, and an end line.
+ * while the step runs (bytes done, or the time spent when a step reports no bytes, like a
+ * delta computation), and an end line.
  */
 export class Progress {
   private done = 0;
   private lastDraw = 0;
   private lastLine: number;
+  private readonly started: number;
+  private readonly heartbeat?: NodeJS.Timeout;
   private readonly tty: boolean;
   private readonly interval: number;
   private readonly now: () => number;
@@ -33,8 +36,12 @@ export class Progress {
     this.tty = Boolean(out && (out as { isTTY?: boolean }).isTTY);
     this.interval = options.interval ?? PIPE_PROGRESS_INTERVAL_MS;
     this.now = options.now ?? Date.now;
-    this.lastLine = this.now();
-    if (out && !this.tty) out.write(`${label}...\n`);
+    this.started = this.lastLine = this.now();
+    if (out && !this.tty) {
+      out.write(`${label}...\n`);
+      // unref: a step that fails before finish() never keeps the process alive
+      this.heartbeat = setInterval(() => this.report(), this.interval).unref();
+    }
   }
 
   setTotal(total: number): void {
@@ -48,13 +55,13 @@ export class Progress {
     if (this.tty && now - this.lastDraw > 100) {
       this.lastDraw = now;
       this.draw();
-    } else if (!this.tty && now - this.lastLine >= this.interval) {
-      this.lastLine = now;
-      this.out.write(`${this.label}: ${this.amountDone()}\n`);
+    } else if (!this.tty) {
+      this.report();
     }
   }
 
   finish(summary?: string): void {
+    clearInterval(this.heartbeat);
     if (!this.out) return;
     if (this.tty) this.out.write('\r\x1b[K');
     this.out.write(`${this.label}: ${summary ?? 'done'}\n`);
@@ -62,6 +69,15 @@ export class Progress {
 
   private fraction(): number | undefined {
     return this.total ? Math.min(1, this.done / this.total) : undefined;
+  }
+
+  /** A line on a pipe once `interval` has passed since the last. */
+  private report(): void {
+    const now = this.now();
+    if (now - this.lastLine < this.interval) return;
+    this.lastLine = now;
+    const state = this.done > 0 ? this.amountDone() : `working, ${Math.round((now - this.started) / 1000)} s`;
+    this.out!.write(`${this.label}: ${state}\n`);
   }
 
   /** "N of M bytes (P%)", or "N bytes" when the total is unknown. */

@@ -42,6 +42,7 @@ t.test('on a pipe without a known total the lines count bytes', async (t) => {
   now = 10;
   progress.advance(4096);
   t.match(out.text(), /^Delta for layer 0123: 4096 bytes$/m);
+  progress.finish();
 });
 
 t.test('on a terminal the bar is redrawn in place, never as new lines', async (t) => {
@@ -54,3 +55,19 @@ t.test('on a terminal the bar is redrawn in place, never as new lines', async (t
   t.match(out.text(), /^\r\x1b\[KChecking layer 1\/1 \[#{12}\.{12}\] 50%\r\x1b\[KChecking layer 1\/1: done\n$/);
 });
 
+
+t.test('on a pipe a step that reports no bytes still gets a line per interval, until it finishes', async (t) => {
+  let now = 0;
+  const out = pipe();
+  const lines = () => out.text().split('\n').filter(Boolean);
+  const progress = new Progress('Delta for layer 0123', undefined, out, { interval: 1, now: () => now });
+  now = 61_000;
+  while (lines().length < 2) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(lines()[1], 'Delta for layer 0123: working, 61 s', 'the timer reports the time spent');
+  progress.finish('900 bytes');
+  const finished = lines().length;
+  now = 122_000;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(lines().length, finished, 'nothing after finish');
+  t.equal(lines().at(-1), 'Delta for layer 0123: 900 bytes');
+});
