@@ -3,15 +3,15 @@ import { asPrtiqlError, ERROR_EXIT_CODES, PrtiqlError } from '../../shared/error
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from './metadata-file.js';
 import { Progress } from './progress.js';
 
+/** What oclif's parser returns for flags and arguments: values by name. */
+type ParsedValues = { [name: string]: any };
+
 /**
  * Every prtiql command. Its result (schemas/<command>.schema.json) is printed as JSON on
  * stdout under --json and written to --metadata-file; in human mode stdout gets the one line a
  * script captures (`D=$(prtiql build ...)`), and messages and progress go to stderr. A
  * PrtiqlError keeps its documented exit code in both modes.
  */
-/** What oclif's parser returns for flags and arguments: values by name. */
-type ParsedValues = { [name: string]: any };
-
 export abstract class BaseCommand<Result extends object> extends Command {
   static override enableJsonFlag = true;
 
