@@ -12,8 +12,10 @@ import { maxMemoryFlag } from '../memory-flag.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../registry-flags.js';
 import { releaseOutput, type BaseDownload, type ReleaseOutput } from '../results/release-result.js';
 
+/** Two significant digits below 1% (a small delta is not "0.0%"), one decimal above. */
 function percent(part: number, whole: number): string {
-  return `${((100 * part) / Math.max(1, whole)).toFixed(1)}%`;
+  const value = (100 * part) / Math.max(1, whole);
+  return `${value > 0 && value < 1 ? value.toPrecision(2) : value.toFixed(1)}%`;
 }
 
 function baseName(base: BaseDownload): string {

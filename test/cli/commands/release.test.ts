@@ -160,8 +160,10 @@ t.test('the human summary names each base\'s download against the full size', as
   const { args } = await twoVersions(t);
   const run = await runCli(args());
   t.equal(run.code, 0, run.stderr);
-  const [, download, full] = /devices on version 1 download (\d+) of (\d+) bytes \(\d+\.\d%\)/.exec(run.stderr) ?? [];
+  const [, download, full, percent] = /devices on version 1 download (\d+) of (\d+) bytes \((\d+\.\d+)%\)/.exec(run.stderr) ?? [];
   t.ok(download && full && Number(download) < Number(full), run.stderr);
+  t.ok(Number(percent) < 1, 'a one-line change costs under 1% of the image');
+  t.equal(Number(percent), Number(((100 * Number(download)) / Number(full)).toPrecision(2)), 'the share, to two significant digits below 1%');
 });
 
 t.test('--no-deltas and --base-releases 0 publish full layers only; --no-deltas refuses bases', async (t) => {
