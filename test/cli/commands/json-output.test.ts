@@ -108,3 +108,16 @@ t.test('a schema refuses a result of another shape', async (t) => {
   t.notOk(validate({ reference: 'oci:x:1', manifestDigest: digest, mediaType: 'm', images: [image] }), 'manifestDigest is not a key');
   t.notOk(validate({ reference: 'oci:x:1', digest, mediaType: 'm', images: [{ ...image, platform: { os: 'linux', architecture: 'amd64' } }] }), 'a platform is a string');
 });
+
+t.test('--metadata-file in a directory that does not exist fails before any work, in every command', async (t) => {
+  const dir = t.testdir({ context: { 'a.txt': 'a\n' } });
+  const metadataFile = join(dir, 'absent', 'result.json');
+  const build = await runCli(['build', join(dir, 'context'), '--output', `oci:${join(dir, 'layout')}:1`, '--metadata-file', metadataFile, '--json']);
+  t.equal(build.code, 2);
+  t.match(JSON.parse(build.stdout).error, { code: 'E_USAGE', message: /cannot write the metadata file .*result\.json: ENOENT/ });
+  await t.rejects(readdir(join(dir, 'layout')), 'no image was written');
+  const keys = await runCli(['keys', 'generate', join(dir, 'keys'), '--metadata-file', metadataFile]);
+  t.equal(keys.code, 2);
+  t.match(keys.stderr, /^Error: cannot write the metadata file/m);
+  await t.rejects(readdir(join(dir, 'keys')), 'no key was written');
+});
