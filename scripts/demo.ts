@@ -55,17 +55,22 @@ async function buildSpec(version: 1 | 2, appTree: string): Promise<string> {
   return file;
 }
 
+/** What the demo reads of `prtiql release --json` (schemas/release.schema.json). */
 interface PublishedSizes {
-  layers: { diffID: string; size: number }[];
-  deltas: { target: string; size: number }[];
+  images: ReleasedImageSizes[];
 }
 
-function showSavings(release: PublishedSizes): void {
-  for (const delta of release.deltas) {
-    const full = release.layers.find((layer) => layer.diffID === delta.target)?.size ?? 0;
+interface ReleasedImageSizes {
+  layers: { diffID: string; sizeBytes: number }[];
+  deltas: { targetLayer: string; sizeBytes: number }[];
+}
+
+function showSavings(image: ReleasedImageSizes): void {
+  for (const delta of image.deltas) {
+    const full = image.layers.find((layer) => layer.diffID === delta.targetLayer)?.sizeBytes ?? 0;
     process.stdout.write(
-      `Devices on v1 download the changed app layer as a ${delta.size.toLocaleString('en')}-byte delta instead of its ` +
-        `${full.toLocaleString('en')}-byte gzip layer: ${(full / delta.size).toFixed(1)}x smaller.\n`,
+      `Devices on v1 download the changed app layer as a ${delta.sizeBytes.toLocaleString('en')}-byte delta instead of its ` +
+        `${full.toLocaleString('en')}-byte gzip layer: ${(full / delta.sizeBytes).toFixed(1)}x smaller.\n`,
     );
   }
 }
@@ -108,10 +113,10 @@ try {
   const update = ['update', '--source', server.url, '--channel', 'demo', '--store', shown(device), '--trust', shown(join(out, 'keys/root.json'))];
   for (const version of [1, 2] as const) {
     step(`Release v${version} and update the device`);
-    const release = ['release', '--image', `oci:${shown(images)}:v${version}`, '--channel', 'demo', '--version', String(version), '--key', shown(join(out, 'keys/release-key.pem')), '--to', `file://${shown(store)}`];
-    if (version === 2) release.push('--base', `oci:${shown(images)}:v1`);
-    const published = JSON.parse(await sh('prtiql', [...release, '--json']));
-    if (version === 2) showSavings(published);
+    // v2 carries a delta from v1, the channel's newest release: deltas are on by default
+    const release = ['release', '--image', `oci:${shown(images)}:v${version}`, '--channel', 'demo', '--release-version', String(version), '--key', shown(join(out, 'keys/release-key.pem')), '--store', `file://${shown(store)}`];
+    const published = JSON.parse(await sh('prtiql', [...release, '--json'])) as PublishedSizes;
+    if (version === 2) showSavings(published.images[0]);
     await sh('applier', update);
     process.stdout.write(await sh('applier', ['status', '--store', shown(device), '--json']));
   }

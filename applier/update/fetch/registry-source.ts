@@ -38,7 +38,7 @@ function isLoopback(hostname: string): boolean {
 
 /**
  * A `docker://<host>[:<port>]/<repo>` source: an artifact store in a registry repository, as
- * `prtiql release --to docker://...` writes it (docs/artifact-store.md). Store paths map to
+ * `prtiql release --store docker://...` writes it (docs/artifact-store.md). Store paths map to
  * registry requests: `blobs/sha256/<hex>` to the repository's blob (streamed by an HTTP source,
  * so redirects to storage go without credentials and downloads resume with Range), and named
  * documents such as `channels/<c>/release.json` to the artifact under their tag, whose document
