@@ -1,4 +1,4 @@
-import { asPrtiqlError, PrtiqlError } from '../shared/errors.js';
+import { APPLIER_EXIT_CODES, asPrtiqlError, PrtiqlError } from '../shared/errors.js';
 import { COMMANDS } from './commands/commands.js';
 import { applierHelp, commandHelp } from './commands/help.js';
 import type { Subcommand } from './commands/subcommand.js';
@@ -43,7 +43,7 @@ function reportFailure(thrown: unknown, argv: string[]): number {
     process.stdout.write(`${JSON.stringify({ error: { code: error.code, message } }, null, 2)}\n`);
   }
   process.stderr.write(`applier: ${error.code}: ${message}\n`);
-  return error.exitCode;
+  return APPLIER_EXIT_CODES[error.code];
 }
 
 const argv = process.argv.slice(2);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
-import { ERROR_EXIT_CODES } from '../../shared/errors.js';
+import { APPLIER_EXIT_CODES } from '../../shared/errors.js';
 import { releaseRootfs } from '../../filesystem/rootfs.js';
 import { SERVICE_CREDENTIALS } from '../../applier/update/fetch/service-credentials.js';
 import { APPLIER_BUNDLE, ensureApplierBundle } from '../helpers/applier-bundle.js';
@@ -66,7 +66,7 @@ t.test('the app unit runs the installed release at once and is ready once run ju
   t.equal(setting(text, 'Type'), 'notify');
   t.equal(setting(text, 'NotifyAccess'), 'main', 'run sends READY=1 with its own PID');
   t.equal(setting(text, 'TimeoutStartSec'), 'infinity', 'a health check is never cut short');
-  t.equal(setting(text, 'RestartPreventExitStatus'), `${ERROR_EXIT_CODES.E_USAGE} ${ERROR_EXIT_CODES.E_BAD_INPUT}`);
+  t.equal(setting(text, 'RestartPreventExitStatus'), `${APPLIER_EXIT_CODES.E_USAGE} ${APPLIER_EXIT_CODES.E_BAD_INPUT}`);
   t.equal(setting(text, 'Restart'), 'on-failure');
   t.equal(setting(text, 'KillMode'), 'mixed', 'only the applier gets SIGTERM; it relays it');
   t.ok(Number(setting(text, 'TimeoutStopSec')) > Number(/PRTIQL_STOP_TIMEOUT=(\d+)/.exec(text)?.[1]), 'systemd waits longer than the stop timeout');
@@ -219,7 +219,7 @@ t.test('the busybox init script starts at once, updates in a loop, switches to n
   await writeEnv(pathToFileURL(artifacts).href);
   const firstBoot = await script('start');
   t.equal(firstBoot.code, 0, firstBoot.stderr);
-  t.match(firstBoot.stderr, /prtiql: the installed version did not start \(exit status 4\)/);
+  t.match(firstBoot.stderr, `prtiql: the installed version did not start (exit status ${APPLIER_EXIT_CODES.E_NOT_FOUND})`);
   loops.push(await loopPid());
   await until(async () => (await containerLog()).includes('v1 up\n'), loopLog);
   t.equal(await runcStatus(), 'running');

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 import { COMMANDS } from '../../../applier/commands/commands.js';
 import { applierHelp, commandHelp } from '../../../applier/commands/help.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
@@ -50,11 +51,11 @@ t.test('help: the command list, each command\'s own, and the version', async (t)
 t.test('a failure is one line on stderr with its code; --json makes it a JSON object on stdout, with the same exit code', async (t) => {
   const missing = join(t.testdir(), 'missing');
   for (const [args, code, line] of [
-    [[], 2, /^applier: E_USAGE: no command given \(see applier --help\)\n$/],
-    [['frob'], 2, /^applier: E_USAGE: unknown command "frob"; the commands are update, status, run, stop, logs, rollback, gc \(see applier --help\)\n$/],
-    [['help', 'frob'], 2, /^applier: E_USAGE: unknown command "frob"/],
-    [['update', '--help', '--bogus'], 2, /^applier: E_USAGE: update: Unknown option '--bogus'/],
-    [['status', '--store', missing], 4, /^applier: E_NO_STORE: no applier store at .*missing\n$/],
+    [[], APPLIER_EXIT_CODES.E_USAGE, /^applier: E_USAGE: no command given \(see applier --help\)\n$/],
+    [['frob'], APPLIER_EXIT_CODES.E_USAGE, /^applier: E_USAGE: unknown command "frob"; the commands are update, status, run, stop, logs, rollback, health, gc \(see applier --help\)\n$/],
+    [['help', 'frob'], APPLIER_EXIT_CODES.E_USAGE, /^applier: E_USAGE: unknown command "frob"/],
+    [['update', '--help', '--bogus'], APPLIER_EXIT_CODES.E_USAGE, /^applier: E_USAGE: update: Unknown option '--bogus'/],
+    [['status', '--store', missing], APPLIER_EXIT_CODES.E_NO_STORE, /^applier: E_NO_STORE: no applier store at .*missing\n$/],
   ] as const) {
     const result = await applier([...args]);
     t.equal(result.code, code, args.join(' '));
@@ -63,11 +64,12 @@ t.test('a failure is one line on stderr with its code; --json makes it a JSON ob
   }
 
   for (const [args, code, errorCode] of [
-    [['status', '--store', missing, '--json'], 4, 'E_NO_STORE'],
-    [['status', '--json', '--store', missing, '--bogus'], 2, 'E_USAGE'],
-    [['gc', '--json'], 2, 'E_USAGE'],
-    [['rollback', '--store', missing, '--json'], 4, 'E_NO_STORE'],
-    [['update', '--source', 'file://host/x', '--channel', 'stable', '--store', missing, '--json'], 2, 'E_USAGE'],
+    [['status', '--store', missing, '--json'], APPLIER_EXIT_CODES.E_NO_STORE, 'E_NO_STORE'],
+    [['status', '--json', '--store', missing, '--bogus'], APPLIER_EXIT_CODES.E_USAGE, 'E_USAGE'],
+    [['gc', '--json'], APPLIER_EXIT_CODES.E_USAGE, 'E_USAGE'],
+    [['rollback', '--store', missing, '--json'], APPLIER_EXIT_CODES.E_NO_STORE, 'E_NO_STORE'],
+    [['health', 'clear', '2', '--store', missing, '--json'], APPLIER_EXIT_CODES.E_NO_STORE, 'E_NO_STORE'],
+    [['update', '--source', 'file://host/x', '--channel', 'stable', '--store', missing, '--json'], APPLIER_EXIT_CODES.E_USAGE, 'E_USAGE'],
   ] as const) {
     const result = await applier([...args]);
     t.equal(result.code, code, args.join(' '));
@@ -77,7 +79,7 @@ t.test('a failure is one line on stderr with its code; --json makes it a JSON ob
     t.equal(result.stderr, `applier: ${errorCode}: ${printed.error.message}\n`, 'the same error, once, on stderr');
   }
   const notJson = await applier(['stop', '--store', missing, '--json']);
-  t.equal(notJson.code, 2, 'a command without --json refuses it');
+  t.equal(notJson.code, APPLIER_EXIT_CODES.E_USAGE, 'a command without --json refuses it');
   t.equal(notJson.stdout, '', 'and prints no JSON');
 });
 
@@ -106,14 +108,14 @@ t.test('log lines: --log-level or PRTIQL_LOG_LEVEL; JSON unless stderr is a term
   const debug = await gc(['--log-level', 'debug']);
   t.match(debug.stderr, /^\{"time":"[^"]+","level":"debug","event":"command\.started","command":"gc","version":"[^"]+","cwd":"[^"]+"\}\n\{[^\n]*"level":"info"/);
   const refused = await gc([], { PRTIQL_LOG_LEVEL: 'loud' });
-  t.equal(refused.code, 2);
+  t.equal(refused.code, APPLIER_EXIT_CODES.E_USAGE);
   t.equal(refused.stderr, 'applier: E_USAGE: gc: PRTIQL_LOG_LEVEL is error, warn, info, debug, not "loud" (see applier gc --help)\n');
 
   t.match((await gc(['--log-format', 'text'])).stderr, infoText, '--log-format text');
   t.match((await gc([], { PRTIQL_LOG_FORMAT: 'text' })).stderr, infoText, 'PRTIQL_LOG_FORMAT=text');
-  t.equal((await gc(['--log-format', 'yaml'])).code, 2);
+  t.equal((await gc(['--log-format', 'yaml'])).code, APPLIER_EXIT_CODES.E_USAGE);
 
   t.match(await onTerminal(['gc', '--store', store]), { code: 0, shown: /^\d\d:\d\d:\d\d\.\d{3} INFO {2}store\.garbage-collected images=0 layers=0\nremoved 0 image\(s\) and 0 layer\(s\)\n$/ }, 'text on a terminal');
   t.match(await onTerminal(['gc', '--store', store, '--log-format', 'json']), { code: 0, shown: /^\{"time":"[^"]+","level":"info","event":"store\.garbage-collected"/ }, 'JSON when asked for');
-  t.match(await onTerminal(['status', '--store', join(store, 'missing')]), { code: 4, shown: /^applier: E_NO_STORE: no applier store at \S+missing\n$/ }, 'an error on a terminal: the same one line');
+  t.match(await onTerminal(['status', '--store', join(store, 'missing')]), { code: APPLIER_EXIT_CODES.E_NO_STORE, shown: /^applier: E_NO_STORE: no applier store at \S+missing\n$/ }, 'an error on a terminal: the same one line');
 });

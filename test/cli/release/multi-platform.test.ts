@@ -10,6 +10,7 @@ import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { serveDirectory } from '../../../scripts/lib/static-server.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const PLATFORMS: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
@@ -120,10 +121,10 @@ t.test('a release of an index carries each platform; each device installs its ow
   t.equal((await installed('amd-device')).manifest, v2.images.get('amd64')!.manifest, 'the device config names the platform');
 
   const other = await update('riscv-device', '--platform', 'linux/riscv64');
-  t.equal(other.code, 4, 'no image for this platform');
+  t.equal(other.code, APPLIER_EXIT_CODES.E_NOT_FOUND, 'no image for this platform');
   t.match(other.stderr, /release 2 of channel stable has no image for linux\/riscv64 \(platforms: linux\/amd64, linux\/arm64\)/);
   const bad = await update('bad-device', '--platform', 'arm64');
-  t.equal(bad.code, 2, 'a malformed --platform is a usage error');
+  t.equal(bad.code, APPLIER_EXIT_CODES.E_USAGE, 'a malformed --platform is a usage error');
 
   const again = jsonOf(t, await release(v2.reference, 2, '--base-releases', '1'));
   t.equal(again.unchanged, true, 'the same index again changes nothing');

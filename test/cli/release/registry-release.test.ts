@@ -15,6 +15,7 @@ import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
 import { runCli, runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
 function json(t: Test, result: ProcessResult, what: string): any {
@@ -102,7 +103,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const anonymous = await runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, 'anonymous'), '--trust', keys.trustRoot]), {
     env: { ...process.env, PRTIQL_REGISTRY_USERNAME: '', PRTIQL_REGISTRY_PASSWORD: '' },
   });
-  t.equal(anonymous.code, 11, 'a device without credentials is refused');
+  t.equal(anonymous.code, APPLIER_EXIT_CODES.E_UNAUTHORIZED, 'a device without credentials is refused');
   t.match(anonymous.stderr, /no credentials were given/);
 
   await t.test('denied credentials: wrong password, or a login that may only pull', async (t) => {
