@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { createBusyboxRootfs, BUSYBOX_BINARY } from '../fixtures/busybox-rootfs.js';
 import { serveDirectory } from './lib/static-server.js';
@@ -30,7 +30,9 @@ const PROGRAMS: Record<string, string[]> = {
 async function sh(command: string, args: string[]): Promise<string> {
   process.stdout.write(`$ ${[command, ...args].map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
   const [file, ...rest] = PROGRAMS[command] ?? [command];
-  const child = run(file, [...rest, ...args], { encoding: 'utf8', maxBuffer: 16 << 20 });
+  // stderr is piped, so the applier would log JSON lines: ask for its readable ones
+  const env = { ...process.env, PRTIQL_LOG_FORMAT: process.env.PRTIQL_LOG_FORMAT ?? 'text' };
+  const child = run(file, [...rest, ...args], { encoding: 'utf8', maxBuffer: 16 << 20, env });
   child.child.stderr?.pipe(process.stderr);
   return (await child).stdout;
 }
@@ -115,19 +117,25 @@ try {
     step(`Release v${version} and update the device`);
     // v2 carries a delta from v1, the channel's newest release: deltas are on by default
     const release = ['release', '--image', `oci:${shown(images)}:v${version}`, '--channel', 'demo', '--release-version', String(version), '--key', shown(join(out, 'keys/release-key.pem')), '--store', `file://${shown(store)}`];
-    const published = JSON.parse(await sh('prtiql', [...release, '--json'])) as PublishedSizes;
+    const metadataFile = join(out, `release-v${version}.json`);
+    await sh('prtiql', [...release, '--metadata-file', shown(metadataFile)]);
+    const published = JSON.parse(await readFile(metadataFile, 'utf8')) as PublishedSizes;
     if (version === 2) showSavings(published.images[0]);
     await sh('applier', update);
-    process.stdout.write(await sh('applier', ['status', '--store', shown(device), '--json']));
+    process.stdout.write(await sh('applier', ['status', '--store', shown(device)]));
   }
 } finally {
   await server.close();
 }
 
 step('Run the installed version');
-const runArgs = ['run', '--store', shown(device), '--health-seconds', '0'];
+// the demo app does its work and exits: a job, healthy when it exits 0
+const deviceConfig = join(out, 'device.json');
+await writeFile(deviceConfig, JSON.stringify({ workload: 'job' }, null, 2));
+const runArgs = ['run', '--store', shown(device), '--config', shown(deviceConfig)];
 if (canRun) {
   process.stdout.write(await sh('applier', runArgs));
+  process.stdout.write(await sh('applier', ['status', '--store', shown(device)]));
 } else {
   process.stdout.write(`The container did not start (see above for what is missing). Then, as root, run:\n  node dist/applier.js ${runArgs.join(' ')}\n`);
 }
