@@ -24,7 +24,7 @@ import type { DeltaRecord } from '../delta/delta-record.js';
 import { parseImageReference, type RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { openBlobSource, type ArtifactStore, type BlobOrigin, type BlobSource } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
@@ -86,12 +86,14 @@ function deltaBlobLayers(deltas: readonly ReleaseDelta[]): Descriptor[] {
 export class RegistryStore implements ArtifactStore {
   readonly location: string;
   private readonly client: RegistryClient;
+  private readonly registry: string;
   private readonly repository: string;
   private readonly pullScopes: string[];
   private readonly pushScopes: string[];
 
   constructor(reference: RegistryReference, options: RegistryOptions = {}) {
     this.client = new RegistryClient(reference.registry, options);
+    this.registry = reference.registry;
     this.repository = reference.repository;
     this.location = `docker://${reference.registry}/${reference.repository}`;
     this.pullScopes = [repositoryScope(reference.repository, 'pull')];
@@ -110,13 +112,17 @@ export class RegistryStore implements ArtifactStore {
   /**
    * Uploads a blob the repository lacks (HEAD first), verified on its way: more bytes than
    * declared or a wrong digest fail the upload, which the registry then discards (it checks the
-   * digest too), so no wrong bytes are ever stored under the name.
+   * digest too), so no wrong bytes are ever stored under the name. A blob another repository
+   * of this registry holds (`origin`) is mounted from there, without its bytes. A source that
+   * can be opened again lets a transiently failed upload start over.
    */
-  async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+  async putBlob(digest: Digest, size: number, source: BlobSource, origin?: BlobOrigin): Promise<boolean> {
     const what = `blob ${digest}`;
-    const blob = { digest, size, open: async () => pipeline(Readable.from(source), new VerifyingStream({ digest, size }, what), () => undefined) };
+    const open = async () => pipeline(Readable.from(await openBlobSource(source)), new VerifyingStream({ digest, size }, what), () => undefined);
+    const mountFrom = origin && origin.registry === this.registry && origin.repository !== this.repository ? origin.repository : undefined;
+    const scopes = mountFrom ? [...this.pushScopes, repositoryScope(mountFrom, 'pull')] : this.pushScopes;
     try {
-      const outcome = await pushBlob(this.client, this.repository, blob, { scopes: this.pushScopes, progress: (total) => silentProgress(what, total) });
+      const outcome = await pushBlob(this.client, this.repository, { digest, size, open, openOnce: typeof source !== 'function' }, { scopes, mountFrom, progress: (total) => silentProgress(what, total) });
       return outcome !== 'skipped';
     } catch (error) {
       // A dropped connection only names the server: say what was being uploaded.
@@ -247,8 +253,8 @@ export class RegistryStore implements ArtifactStore {
    */
   private async pushArtifact(artifact: ArtifactToPush): Promise<void> {
     const layer = { mediaType: artifact.documentMediaType, digest: sha256Digest(artifact.document), size: artifact.document.length };
-    await this.putBlob(EMPTY_CONFIG.digest, EMPTY_CONFIG.size, Readable.from([EMPTY_CONFIG_BYTES]));
-    await this.putBlob(layer.digest, layer.size, Readable.from([artifact.document]));
+    await this.putBlob(EMPTY_CONFIG.digest, EMPTY_CONFIG.size, async () => Readable.from([EMPTY_CONFIG_BYTES]));
+    await this.putBlob(layer.digest, layer.size, async () => Readable.from([artifact.document]));
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: MediaType.imageManifest,
