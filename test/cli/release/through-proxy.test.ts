@@ -9,7 +9,7 @@ import { buildAppImage } from '../../helpers/app-image.js';
 import { startForwardProxy } from '../../helpers/forward-proxy.js';
 import { startRegistry } from '../../helpers/registry.js';
 import { runCli, runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
-import { startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
+import { s3rverEnvironment, startS3rver, S3RVER_REGION } from '../../helpers/s3rver.js';
 
 /** The test's environment without any proxy variables, plus `extra`. */
 function environment(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
@@ -25,17 +25,23 @@ function succeeded(t: Test, result: ProcessResult, what: string): void {
   t.equal(result.code, 0, `${what}: ${result.stderr}`);
 }
 
+/** Versions 1 to `count` of the test app in an image layout, and a release key; `release` publishes one. */
+async function releasable(t: Test, count: number) {
+  const dir = t.testdir();
+  const keys = await generateReleaseKey(join(dir, 'keys'));
+  for (let version = 1; version <= count; version++) await buildAppImage(t, `oci:${join(dir, 'images')}:${version}`, version);
+  const release = (version: number, to: string, env: NodeJS.ProcessEnv, ...extra: string[]) =>
+    runCli(['release', '--image', `oci:${join(dir, 'images')}:${version}`, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', to, '--json', ...extra], { env });
+  return { dir, keys, release };
+}
+
 t.test('the CLI releases to a registry and a device updates from it through HTTP_PROXY; NO_PROXY=127.0.0.1 goes around it', async (t) => {
   const registry = await startRegistry(t);
   const proxy = await startForwardProxy(t);
-  const dir = t.testdir();
-  const keys = await generateReleaseKey(join(dir, 'keys'));
-  await buildAppImage(t, `oci:${join(dir, 'images')}:1`, 1);
-  await buildAppImage(t, `oci:${join(dir, 'images')}:2`, 2);
+  const { dir, keys, release: publish } = await releasable(t, 2);
   await ensureApplierBundle();
   const repo = `docker://${registry.host}/app`;
-  const release = (version: number, env: NodeJS.ProcessEnv) =>
-    runCli(['release', '--image', `oci:${join(dir, 'images')}:${version}`, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', repo, '--json'], { env: environment(env) });
+  const release = (version: number, env: NodeJS.ProcessEnv) => publish(version, repo, environment(env));
   const update = (env: NodeJS.ProcessEnv) =>
     runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, 'device'), '--trust', keys.trustRoot]), { env: environment(env) });
 
@@ -61,12 +67,8 @@ t.test('the CLI releases to a registry and a device updates from it through HTTP
 t.test('the CLI reaches S3 through HTTP_PROXY', async (t) => {
   const server = await startS3rver(t);
   const proxy = await startForwardProxy(t);
-  const dir = t.testdir();
-  const keys = await generateReleaseKey(join(dir, 'keys'));
-  await buildAppImage(t, `oci:${join(dir, 'images')}:1`, 1);
-  const result = await runCli(['release', '--image', `oci:${join(dir, 'images')}:1`, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', 's3://releases', '--endpoint-url', server.endpoint, '--region', S3RVER_REGION, '--json'], {
-    env: environment({ HTTP_PROXY: proxy.url, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' }),
-  });
+  const { release } = await releasable(t, 1);
+  const result = await release(1, 's3://releases', s3rverEnvironment(environment({ HTTP_PROXY: proxy.url })), '--endpoint-url', server.endpoint, '--region', S3RVER_REGION);
   succeeded(t, result, 'release to S3 through the proxy');
   t.ok(proxy.requests.includes(`PUT ${server.endpoint}/releases/channels/stable/release.json?x-id=PutObject`), 'the pointer was written through the proxy');
   t.ok(proxy.requests.some((line) => line.startsWith(`PUT ${server.endpoint}/releases/blobs/sha256/`)), 'and the blobs');
@@ -74,10 +76,8 @@ t.test('the CLI reaches S3 through HTTP_PROXY', async (t) => {
 
 t.test('a device updates from an HTTPS store through a CONNECT tunnel', async (t) => {
   const proxy = await startForwardProxy(t);
-  const dir = t.testdir();
-  const keys = await generateReleaseKey(join(dir, 'keys'));
-  await buildAppImage(t, `oci:${join(dir, 'images')}:1`, 1);
-  succeeded(t, await runCli(['release', '--image', `oci:${join(dir, 'images')}:1`, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', join(dir, 'store'), '--json']), 'release to a directory');
+  const { dir, keys, release } = await releasable(t, 1);
+  succeeded(t, await release(1, join(dir, 'store'), environment({})), 'release to a directory');
   await runTool('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
     '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
   const server = createServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (request, response) => {

@@ -7,17 +7,9 @@ import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { startRegistry } from '../../helpers/registry.js';
 import { makeReleaseFixture } from '../../helpers/release-fixture.js';
 import { runCli, runProcess, type ProcessResult } from '../../helpers/run.js';
-import { startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION } from '../../helpers/s3rver.js';
+import { s3rverEnvironment, startS3rver, S3RVER_REGION } from '../../helpers/s3rver.js';
 
 // Retries wait PRTIQL_RETRY_BASE_MS (1 ms, package.json's test environment) and what Retry-After asks.
-const AWS_ENVIRONMENT = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-  AWS_CONFIG_FILE: '/nonexistent/aws-config',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
 
 function succeeded(t: Test, result: ProcessResult, what: string): any {
   t.equal(result.code, 0, `${what}: ${result.stderr}`);
@@ -62,7 +54,7 @@ t.test('a release to S3 goes through throttling, server errors and a dropped con
   const release = (version: number) =>
     runCli(
       ['release', '--image', fixture.imageReference, '-c', 'stable', '-v', String(version), '-k', fixture.keyPath, '--to', 's3://releases', '--endpoint-url', proxy.endpoint, '--region', S3RVER_REGION, '--json'],
-      { env: AWS_ENVIRONMENT },
+      { env: s3rverEnvironment() },
     );
   await faultsThenOutage(t, proxy, release);
   const device = await runProcess(...bareApplierCommand(['update', '--source', `${server.endpoint}/releases/`, '--channel', 'stable', '--store', join(t.testdir(), 'device'), '--trust', fixture.rootJsonPath]));
