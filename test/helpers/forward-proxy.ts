@@ -8,6 +8,8 @@ export interface ForwardProxy {
   url: string;
   /** What went through: "METHOD http://host/path" for forwarded requests, "CONNECT host:port" for tunnels. */
   requests: string[];
+  /** The Proxy-Authorization header of each of them ('' when none), in the same order. */
+  authorizations: string[];
 }
 
 /**
@@ -17,9 +19,11 @@ export interface ForwardProxy {
  */
 export async function startForwardProxy(t: Test): Promise<ForwardProxy> {
   const requests: string[] = [];
+  const authorizations: string[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((incoming, outgoing) => {
     requests.push(`${incoming.method} ${incoming.url}`);
+    authorizations.push(incoming.headers['proxy-authorization'] ?? '');
     if (!/^http:\/\//.test(incoming.url!)) {
       outgoing.writeHead(400).end('absolute-form requests only');
       return;
@@ -28,6 +32,7 @@ export async function startForwardProxy(t: Test): Promise<ForwardProxy> {
   });
   server.on('connect', (incoming, client: Socket, head: Buffer) => {
     requests.push(`CONNECT ${incoming.url}`);
+    authorizations.push(incoming.headers['proxy-authorization'] ?? '');
     const target = new URL(`http://${incoming.url}`);
     const upstream = connect(Number(target.port), target.hostname.replace(/^\[|\]$/g, ''), () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -48,5 +53,5 @@ export async function startForwardProxy(t: Test): Promise<ForwardProxy> {
     server.closeAllConnections();
     return new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, authorizations };
 }

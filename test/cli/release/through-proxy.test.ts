@@ -51,8 +51,10 @@ t.test('the CLI releases to a registry and a device updates from it through HTTP
   t.ok(proxy.requests.includes(`PUT ${api}/manifests/stable`), 'so did the channel tag');
   const byCli = proxy.requests.length;
 
-  succeeded(t, await update({ http_proxy: proxy.url }), 'the device update through the proxy');
+  succeeded(t, await update({ http_proxy: proxy.url.replace('http://', 'http://device:s%3Acret@') }), 'the device update through the proxy, with credentials');
   const byDevice = proxy.requests.slice(byCli);
+  const basic = `Basic ${Buffer.from('device:s:cret').toString('base64')}`;
+  t.ok(proxy.authorizations.slice(byCli).every((header) => header === basic), 'the device sent the proxy its credentials');
   t.ok(byDevice.includes(`GET ${api}/manifests/stable`), 'the device read the channel tag through the proxy');
   t.ok(byDevice.some((line) => line.startsWith(`GET ${api}/blobs/sha256:`)), 'and the blobs');
 
@@ -93,9 +95,10 @@ t.test('a device updates from an HTTPS store through a CONNECT tunnel', async (t
   const origin = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   await ensureApplierBundle();
   const updated = await runProcess(...bareApplierCommand(['update', '--source', `https://${origin}/`, '--channel', 'stable', '--store', join(dir, 'device'), '--trust', keys.trustRoot]), {
-    env: environment({ HTTPS_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') }),
+    env: environment({ HTTPS_PROXY: proxy.url.replace('http://', 'http://ops:pw@'), NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') }),
   });
   succeeded(t, updated, 'the device update through the tunnel');
   t.match(updated.stdout, /updated to version 1/);
   t.ok(proxy.requests.length > 0 && proxy.requests.every((line) => line === `CONNECT ${origin}`), 'every connection was a tunnel to the store');
+  t.ok(proxy.authorizations.every((header) => header === `Basic ${Buffer.from('ops:pw').toString('base64')}`), 'with the proxy credentials');
 });
