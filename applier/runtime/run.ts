@@ -13,6 +13,7 @@ import { createLogger, type Logger } from '../log.js';
 import type { RootfsMode } from '../../filesystem/rootfs.js';
 import { execInContainer, stopContainerProcess, waitUntilStopped } from './runc.js';
 import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from '../../filesystem/runtime-spec.js';
+import { notifyServiceReady } from './service-notify.js';
 import { SignalRelay } from './signal-relay.js';
 import { DeviceStore, type StoredImage } from '../device-store/device-store.js';
 import { requireExecutable, runTool } from '../../filesystem/tool.js';
@@ -140,6 +141,7 @@ async function runInForeground(session: Session, manifest: Digest, check: boolea
         return 'rolled-back';
       }
     }
+    await notifyServiceReady(log);
     const status = await exited;
     log.info('container.exited', { name: options.name, status });
     return status;

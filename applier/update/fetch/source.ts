@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
+import { RegistrySource, registryCredentials } from './registry-source.js';
+import { SERVICE_CREDENTIALS, serviceCredential } from './service-credentials.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { httpGet, networkError } from './http-get.js';
 import { proxyAgents, type ProxyAgents } from '../../../shared/proxy-agents.js';
@@ -50,7 +51,10 @@ export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { connectMs: 15_000, response
 export interface SourceOptions {
   timeouts?: Partial<HttpTimeouts>;
   retry?: Partial<RetryPolicy>;
-  /** Sent as the Authorization header to the source's own origin, never to another a redirect names. */
+  /**
+   * Sent as the Authorization header to the source's own origin, never to another a redirect
+   * names. Default: the service credential `source-authorization`, if there is one.
+   */
   authorization?: string;
 }
 
@@ -211,11 +215,22 @@ export async function readAuthorizationFile(path: string): Promise<string> {
     if (error instanceof PrtiqlError) throw error;
     throw new PrtiqlError('E_USAGE', `--auth-file ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+  return authorizationValue(text, `--auth-file ${path}`);
+}
+
+/** The first line of `text`, which must be one Authorization header value. */
+function authorizationValue(text: string, what: string): string {
   const value = text.split('\n')[0].trim();
   if (value === '' || value.length > 8192 || /[\0-\x1f\x7f]/.test(value)) {
-    throw new PrtiqlError('E_USAGE', `--auth-file ${path} must hold one Authorization header value on its first line`);
+    throw new PrtiqlError('E_USAGE', `${what} must hold one Authorization header value on its first line`);
   }
   return value;
+}
+
+/** The Authorization header for an http(s) source from the service credential, when the service has one. */
+function authorizationCredential(): string | undefined {
+  const text = serviceCredential(process.env, SERVICE_CREDENTIALS.sourceAuthorization);
+  return text === undefined ? undefined : authorizationValue(text, `credential ${SERVICE_CREDENTIALS.sourceAuthorization}`);
 }
 
 /**
@@ -242,10 +257,12 @@ export function openSource(rootUrl: string, options: SourceOptions = {}): Source
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
   const proxySettings = proxySettingsFromEnv(process.env);
   const proxies = proxySettings.http || proxySettings.https ? proxyAgents(proxySettings) : undefined;
-  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpSource(url.href, retry, timeouts, options.authorization, proxies, signedQuery);
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    return new HttpSource(url.href, retry, timeouts, options.authorization ?? authorizationCredential(), proxies, signedQuery);
+  }
   if (url.protocol === 'docker:') {
     const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization, proxies);
-    return new RegistrySource(url, retry, timeouts, registryCredentialsFromEnv(process.env), blobs, proxies);
+    return new RegistrySource(url, retry, timeouts, registryCredentials(process.env), blobs, proxies);
   }
   throw new PrtiqlError('E_USAGE', `--source must be a file://, http://, https:// or docker:// URL, not ${url.protocol}`);
 }
