@@ -48,16 +48,16 @@ t.test('garbage collection of untagged manifests keeps every release: a device s
   const v1 = await buildAppImage(t, `oci:${join(dir, 'images')}:1`, 1);
   const v2 = await buildAppImage(t, `oci:${join(dir, 'images')}:2`, 2);
   const release = (tag: string, version: number, ...extra: string[]) =>
-    runCli(['release', '--image', `oci:${join(dir, 'images')}:${tag}`, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', repo, '--json', ...extra]);
+    runCli(['release', '--image', `oci:${join(dir, 'images')}:${tag}`, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', repo, '--json', ...extra]);
   const update = (store: string) => runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, store), '--trust', keys.trustRoot]));
 
   json(t, await release('1', 1), 'release 1');
   const multi = await buildTwoPlatformIndex(join(dir, 'multi'));
-  json(t, await runCli(['release', '--image', multi.reference, '-c', 'multi', '-v', '1', '-k', keys.privateKey, '--to', repo, '--json']), 'a multi-platform release');
+  json(t, await runCli(['release', '--image', multi.reference, '-c', 'multi', '--release-version', '1', '-k', keys.privateKey, '--store', repo, '--json']), 'a multi-platform release');
   const first = await update('device');
   t.equal(first.code, 0, first.stderr);
   const second = json(t, await release('2', 2, '--base-releases', '1'), 'release 2');
-  t.ok(second.deltas.length >= 1, 'release 2 carries deltas from release 1');
+  t.ok(second.images[0].deltas.length >= 1, 'release 2 carries deltas from release 1');
 
   await registry.stop();
   const collected = await runProcess(REGISTRY_BINARY, ['garbage-collect', '--delete-untagged', registry.config]);

@@ -25,14 +25,15 @@ t.test('a release from one repository of a registry to another mounts the layers
   await buildAppImage(t, `docker://${counting.host}/ci/app:1`, 1, { authFile: ciAuth, extra: { 'app/assets.bin': randomBytes(2_000_000) } });
   counting.exchanges.length = 0;
 
-  const result = await runCli(['release', '--image', `docker://${counting.host}/ci/app:1`, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', `docker://${counting.host}/app-releases`, '--authfile', ciAuth, '--json']);
+  const result = await runCli(['release', '--image', `docker://${counting.host}/ci/app:1`, '-c', 'stable', '--release-version', '1', '-k', keys.privateKey, '--store', `docker://${counting.host}/app-releases`, '--authfile', ciAuth, '--json']);
   t.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
-  const layerBytes = report.layers.reduce((sum: number, layer: { size: number }) => sum + layer.size, 0);
+  const { layers } = report.images[0];
+  const layerBytes = layers.reduce((sum: number, layer: { sizeBytes: number }) => sum + layer.sizeBytes, 0);
   t.ok(layerBytes > 2_000_000, `the layers hold ${layerBytes} bytes`);
 
   const mounts = counting.exchanges.filter((exchange) => exchange.method === 'POST' && exchange.url.startsWith('/v2/app-releases/blobs/uploads/?mount='));
-  t.same(mounts.map((exchange) => exchange.answer), report.layers.map(() => 201), 'every layer is mounted from ci/app (201 Created)');
+  t.same(mounts.map((exchange) => exchange.answer), layers.map(() => 201), 'every layer is mounted from ci/app (201 Created)');
   t.ok(mounts.every((exchange) => exchange.url.includes('from=ci%2Fapp')));
   const uploaded = counting.exchanges
     .filter((exchange) => (exchange.method === 'PUT' || exchange.method === 'PATCH') && exchange.url.startsWith('/v2/app-releases/blobs/uploads/'))

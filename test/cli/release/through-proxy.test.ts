@@ -31,7 +31,7 @@ async function releasable(t: Test, count: number) {
   const keys = await generateReleaseKey(join(dir, 'keys'));
   for (let version = 1; version <= count; version++) await buildAppImage(t, `oci:${join(dir, 'images')}:${version}`, version);
   const release = (version: number, to: string, env: NodeJS.ProcessEnv, ...extra: string[]) =>
-    runCli(['release', '--image', `oci:${join(dir, 'images')}:${version}`, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', to, '--json', ...extra], { env });
+    runCli(['release', '--image', `oci:${join(dir, 'images')}:${version}`, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', to, '--json', ...extra], { env });
   return { dir, keys, release };
 }
 

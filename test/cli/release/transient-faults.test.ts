@@ -53,7 +53,7 @@ t.test('a release to S3 goes through throttling, server errors and a dropped con
   const fixture = await makeReleaseFixture(t, { files: [{ 'etc/os-release': 'ID=test\n' }, { 'app/data.bin': Buffer.alloc(300_000, 7) }] });
   const release = (version: number) =>
     runCli(
-      ['release', '--image', fixture.imageReference, '-c', 'stable', '-v', String(version), '-k', fixture.keyPath, '--to', 's3://releases', '--endpoint-url', proxy.endpoint, '--region', S3RVER_REGION, '--json'],
+      ['release', '--image', fixture.imageReference, '-c', 'stable', '--release-version', String(version), '-k', fixture.keyPath, '--store', 's3://releases', '--endpoint-url', proxy.endpoint, '--region', S3RVER_REGION, '--json'],
       { env: s3rverEnvironment() },
     );
   await faultsThenOutage(t, proxy, release);
@@ -71,7 +71,7 @@ t.test('a release to a registry goes through the same faults, uploads started ov
   await ensureApplierBundle();
   const repo = `docker://${proxy.host}/app`;
   const release = (version: number) =>
-    runCli(['release', '--image', `oci:${join(dir, 'images')}:1`, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', repo, '--json']);
+    runCli(['release', '--image', `oci:${join(dir, 'images')}:1`, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', repo, '--json']);
   await faultsThenOutage(t, proxy, release);
   const uploads = proxy.exchanges.filter((exchange) => exchange.method === 'PUT' && exchange.url.includes('/blobs/uploads/'));
   t.ok(uploads.some((exchange) => exchange.answer === 503 && exchange.bodyBytes > 0), 'a blob upload failed after sending its bytes...');
