@@ -1,7 +1,8 @@
 import { digestHex, type Digest } from './digest.js';
 import { PrtiqlError } from './errors.js';
-import { MediaType, type Descriptor } from './oci.js';
+import { MediaType, type Descriptor, type Platform } from './oci.js';
 import { parseJson, parseManifest } from './oci-json.js';
+import { formatPlatform } from './platform.js';
 import { checkChannelName, type StoreDocument } from './store-layout.js';
 
 /**
@@ -48,6 +49,19 @@ export function documentArtifact(document: TaggedDocument): DocumentArtifact {
   if (document.kind === 'release') return { tag: checkChannelName(document.channel), artifactType: MediaType.release, layerMediaType: DSSE_ENVELOPE_TYPE };
   const tag = document.kind === 'root' ? `_roots.${document.version}` : `_channels.${checkChannelName(document.channel)}.${document.kind}`;
   return { tag, artifactType: `application/vnd.prtiql.${document.kind}.v1+json`, layerMediaType: 'application/json' };
+}
+
+/**
+ * The tag of the image a release of `channel` named, `_releases.<channel>.<version>` (the
+ * index of a multi-platform release), and of each image of a multi-platform release,
+ * `_releases.<channel>.<version>.<os>-<arch>[-<variant>]`. Registries delete untagged
+ * manifests in garbage collection; these tags keep every released image. They start with `_`,
+ * so they never meet a channel tag, and end in the version or a platform (which holds a `-`),
+ * so they never meet the document tags `_channels.<c>.<name>` either.
+ */
+export function releaseImageTag(channel: string, version: number, platform?: Platform): string {
+  const tag = `_releases.${checkChannelName(channel)}.${version}`;
+  return platform ? `${tag}.${formatPlatform(platform).replaceAll('/', '-')}` : tag;
 }
 
 /** The tag of the referrers fallback index of `subject` (OCI distribution spec 1.1): `sha256-<hex>`. */

@@ -34,6 +34,11 @@ export interface TestRegistry {
   requests: string[];
   /** "METHOD /token?query" of every request the token server received (token auth only). */
   tokenRequests: string[];
+  /** The registry's config.yml, for `docker-registry garbage-collect <config>` while it is stopped. */
+  config: string;
+  /** Stops the registry (the proxy stays); `start` starts it again on the same port and data. */
+  stop(): Promise<void>;
+  start(): Promise<void>;
 }
 
 async function listen(t: Test, server: Server): Promise<number> {
@@ -169,17 +174,26 @@ export async function startRegistry(t: Test, options: RegistryOptions = {}): Pro
     config,
     `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth.yaml}`,
   );
-  const child = spawn(REGISTRY_BINARY, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
+  let child: ChildProcess | undefined;
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+    running.kill('SIGTERM');
     await exited;
-  });
-  await waitUntilReady(`http://127.0.0.1:${port}/v2/`, child, () => stderr);
+  };
+  const start = async () => {
+    const started = spawn(REGISTRY_BINARY, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = started;
+    let stderr = '';
+    started.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+    await waitUntilReady(`http://127.0.0.1:${port}/v2/`, started, () => stderr);
+  };
+  t.teardown(stop);
+  await start();
   const proxy = await startRecordingProxy(t, `http://127.0.0.1:${port}`);
-  return { host: `127.0.0.1:${proxy.port}`, requests: proxy.requests, tokenRequests: auth.tokenRequests };
+  return { host: `127.0.0.1:${proxy.port}`, requests: proxy.requests, tokenRequests: auth.tokenRequests, config, stop, start };
 }
 
 /** Writes a docker config.json with `auths` for `host` and returns its path. */

@@ -15,6 +15,18 @@ import { connectS3 } from '../../cli/src/lib/artifact-store/s3-client.js';
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3RVER_REGION = 'us-east-1';
 
+/** The environment of a CLI run that reaches s3rver as CI reaches S3: credentials through the AWS SDK's default chain. */
+export function s3rverEnvironment(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...base,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
 export interface S3rverInstance {
   /** http://127.0.0.1:<port> */
   endpoint: string;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { documentArtifact } from '../../shared/registry-artifacts.js';
+import { documentArtifact, releaseImageTag } from '../../shared/registry-artifacts.js';
 import { documentPath } from '../../shared/store-layout.js';
 
 t.test('each tagged document has the tag and artifact type devices look it up by', async (t) => {
@@ -32,4 +32,11 @@ t.test('a channel name that is not one is refused before it becomes a tag', asyn
     t.throws(() => documentArtifact({ kind: 'release', channel }), { code: 'E_USAGE' }, channel);
     t.throws(() => documentArtifact({ kind: 'history', channel }), { code: 'E_USAGE' }, channel);
   }
+});
+
+t.test('released images are tagged by channel, version and, in a multi-platform release, platform', async (t) => {
+  t.equal(releaseImageTag('stable', 3), '_releases.stable.3');
+  t.equal(releaseImageTag('beta.2', 14, { os: 'linux', architecture: 'arm64', variant: 'v8' }), '_releases.beta.2.14.linux-arm64-v8');
+  t.match(releaseImageTag('a'.repeat(64), Number.MAX_SAFE_INTEGER, { os: 'linux', architecture: 'arm64', variant: 'v8' }), /^[\w][\w.-]{0,127}$/, 'within the tag grammar at the longest');
+  t.throws(() => releaseImageTag('../x', 1), { code: 'E_USAGE' });
 });

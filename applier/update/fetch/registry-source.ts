@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { readCapped } from '../../../shared/capped-read.js';
+import type { ProxyAgents } from '../../../shared/proxy-agents.js';
 import { PrtiqlError } from '../../../shared/errors.js';
 import { statusError } from '../../../shared/http-status.js';
 import { MAX_DOCUMENT_BYTES, MAX_TOKEN_RESPONSE_BYTES } from '../../../shared/limits.js';
@@ -6,6 +8,7 @@ import { MediaType } from '../../../shared/oci.js';
 import { documentArtifact, documentLayer } from '../../../shared/registry-artifacts.js';
 import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../../../shared/registry-auth-protocol.js';
 import { parseBlobPath, parseDocumentPath } from '../../../shared/store-layout.js';
+import { httpGet } from './http-get.js';
 import type { RetryPolicy } from './retry.js';
 import { SERVICE_CREDENTIALS, serviceCredential } from './service-credentials.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
@@ -30,6 +33,11 @@ export function registryCredentials(env: NodeJS.ProcessEnv): RegistryCredentials
   const storedUsername = serviceCredential(env, SERVICE_CREDENTIALS.registryUsername);
   const storedPassword = serviceCredential(env, SERVICE_CREDENTIALS.registryPassword);
   return storedUsername && storedPassword !== undefined ? { username: storedUsername, password: storedPassword } : undefined;
+}
+
+function isSuccess(response: IncomingMessage): boolean {
+  const status = response.statusCode ?? 0;
+  return status >= 200 && status < 300;
 }
 
 function isLoopback(hostname: string): boolean {
@@ -61,6 +69,7 @@ export class RegistrySource implements Source {
     private readonly timeouts: HttpTimeouts,
     private readonly credentials: RegistryCredentials | undefined,
     private readonly blobSource: BlobSourceFactory,
+    private readonly proxies?: ProxyAgents,
   ) {
     const repository = url.pathname.replace(/^\/+|\/+$/g, '');
     if (!url.host || !REPOSITORY.test(repository) || url.search || url.hash) {
@@ -107,34 +116,31 @@ export class RegistrySource implements Source {
   private async manifest(tag: string, what: string): Promise<Buffer> {
     const target = new URL(`${this.repository}/manifests/${tag}`, this.apiBase);
     let response = await this.request(target, await this.authorizationHeader(), what, MANIFEST_ACCEPT);
-    if (response.status === 401 && this.authorization?.kind === 'bearer') {
-      await response.body?.cancel();
+    if (response.statusCode === 401 && this.authorization?.kind === 'bearer') {
+      response.destroy();
       this.token = undefined;
       response = await this.request(target, await this.authorizationHeader(), what, MANIFEST_ACCEPT);
     }
-    if (!response.ok) {
-      await response.body?.cancel();
-      if (response.status === 401 || response.status === 403) throw this.refusal(`${what}: HTTP ${response.status}`);
-      throw statusError(response.status, what);
+    if (!isSuccess(response)) {
+      response.destroy();
+      if (response.statusCode === 401 || response.statusCode === 403) throw this.refusal(`${what}: HTTP ${response.statusCode}`);
+      throw statusError(response.statusCode ?? 0, what);
     }
     return this.readBody(response, MAX_DOCUMENT_BYTES, what);
   }
 
-  private async request(target: URL, authorization: string | undefined, what: string, accept?: string): Promise<Response> {
-    const limit = Math.min(this.timeouts.connectMs + this.timeouts.responseMs, Math.max(0, this.retry.deadline - Date.now()));
+  private async request(target: URL, authorization: string | undefined, what: string, accept?: string): Promise<IncomingMessage> {
     const headers: Record<string, string> = { ...(accept && { accept }), ...(authorization && { authorization }) };
     try {
-      return await fetch(target, { headers, redirect: 'error', signal: AbortSignal.timeout(limit) });
+      return await httpGet(target, headers, { timeouts: this.timeouts, deadline: this.retry.deadline, proxies: this.proxies });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = (error as Error).name === 'TimeoutError' ? `no response within ${limit} ms` : (cause?.code ?? cause?.message ?? (error as Error).message);
-      throw new PrtiqlError('E_NETWORK', `${what}: cannot reach ${target.origin}: ${reason}`);
+      throw new PrtiqlError('E_NETWORK', `${what}: cannot reach ${target.origin}: ${(error as Error).message}`);
     }
   }
 
-  private async readBody(response: Response, limit: number, what: string): Promise<Buffer> {
+  private async readBody(response: IncomingMessage, limit: number, what: string): Promise<Buffer> {
     try {
-      return response.body ? await readCapped(response.body, limit, what) : Buffer.alloc(0);
+      return await readCapped(response, limit, what);
     } catch (error) {
       if (error instanceof PrtiqlError) throw error;
       throw new PrtiqlError('E_NETWORK', `${what}: ${(error as Error).message}`);
@@ -159,10 +165,10 @@ export class RegistrySource implements Source {
   private async challenge(): Promise<Authorization> {
     const what = `registry ${this.apiBase.host}`;
     const response = await this.request(this.apiBase, undefined, what);
-    await response.body?.cancel();
-    if (response.ok) return { kind: 'anonymous' };
-    if (response.status !== 401) throw statusError(response.status, what);
-    const scheme = challengedScheme(response.headers.get('www-authenticate') ?? '', this.apiBase.host);
+    response.destroy();
+    if (isSuccess(response)) return { kind: 'anonymous' };
+    if (response.statusCode !== 401) throw statusError(response.statusCode ?? 0, what);
+    const scheme = challengedScheme([response.headers['www-authenticate'] ?? []].flat().join(', '), this.apiBase.host);
     if (scheme?.kind === 'bearer') return scheme;
     if (scheme?.kind === 'basic' && this.credentials) return { kind: 'basic', header: basicAuthorization(this.credentials) };
     throw this.refusal(`${what} requires credentials`);
@@ -182,10 +188,10 @@ export class RegistrySource implements Source {
     const what = `a token for ${this.url} from ${target.origin}`;
     if (this.credentials) checkRealmMayReceiveCredentials(bearer.realm, this.apiBase.host);
     const response = await this.request(target, this.credentials && basicAuthorization(this.credentials), what);
-    if (!response.ok) {
-      await response.body?.cancel();
-      if (response.status === 401 || response.status === 403) throw this.refusal(`${what}: the token server answered HTTP ${response.status}`);
-      throw statusError(response.status, what);
+    if (!isSuccess(response)) {
+      response.destroy();
+      if (response.statusCode === 401 || response.statusCode === 403) throw this.refusal(`${what}: the token server answered HTTP ${response.statusCode}`);
+      throw statusError(response.statusCode ?? 0, what);
     }
     const { token, expires } = parseTokenResponse((await this.readBody(response, MAX_TOKEN_RESPONSE_BYTES, what)).toString('utf8'), what);
     return { header: `Bearer ${token}`, expires };

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelayMs } from '../../../shared/backoff.js';
 import { isPrtiqlError, PrtiqlError } from '../../../shared/errors.js';
 
 /** How the applier retries transient network failures (E_NETWORK); every other failure is final. */
@@ -33,7 +34,7 @@ export function deadlinePassed(deadline: number): PrtiqlError {
  */
 export async function waitToRetry(policy: RetryPolicy, what: string, attempt: number, error: unknown): Promise<void> {
   if (!isTransient(error) || attempt > policy.retries) throw error;
-  const delayMs = Math.floor(Math.random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
+  const delayMs = backoffDelayMs(attempt, policy.baseDelayMs, policy.maxDelayMs);
   if (Date.now() + delayMs >= policy.deadline) throw error;
   policy.onRetry?.({ what, attempt, delayMs, error });
   await sleep(delayMs);

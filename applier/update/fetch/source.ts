@@ -1,12 +1,14 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { PrtiqlError } from '../../../shared/errors.js';
 import { RegistrySource, registryCredentials } from './registry-source.js';
 import { SERVICE_CREDENTIALS, serviceCredential } from './service-credentials.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+import { httpGet, networkError } from './http-get.js';
+import { proxyAgents, type ProxyAgents } from '../../../shared/proxy-agents.js';
+import { proxySettingsFromEnv } from '../../../shared/proxy-env.js';
 import { readFileCapped } from '../../../shared/capped-read.js';
 import { statusError } from '../../../shared/http-status.js';
 
@@ -112,12 +114,6 @@ class FileSource implements Source {
   }
 }
 
-function networkError(url: string, error: unknown): PrtiqlError {
-  if (error instanceof PrtiqlError) return error;
-  const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new PrtiqlError('E_NETWORK', `cannot fetch ${url}: ${reason}`);
-}
-
 /** Where the body starts and how large the whole resource is, from the status and headers. */
 function bodyRange(response: IncomingMessage, url: string, start: number, maxBytes: number): { start: number; size?: number } {
   const status = response.statusCode ?? 0;
@@ -147,6 +143,7 @@ class HttpSource implements Source {
     readonly retry: RetryPolicy,
     private readonly timeouts: HttpTimeouts,
     private readonly authorization: string | undefined,
+    private readonly proxies: ProxyAgents | undefined,
     /** The root URL's query (a signature covering the whole store), sent with every request to its origin and kept out of messages. */
     private readonly signedQuery = '',
   ) {
@@ -178,37 +175,13 @@ class HttpSource implements Source {
     }
   }
 
-  /** Sends one GET and resolves with its response; connection and response wait are timed, and capped by the deadline. */
+  /** Sends one GET to the source (the signed query added for its origin) and resolves with its response. */
   private request(url: URL, start: number): Promise<IncomingMessage> {
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (start > 0) headers.range = `bytes=${start}-`;
     if (this.authorization !== undefined && url.origin === this.origin) headers.authorization = this.authorization;
-    const options: RequestOptions = { headers, agent: false };
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      const target = this.signedQuery && url.origin === this.origin && url.search === '' ? new URL(`${url.href}${this.signedQuery}`) : url;
-      const request: ClientRequest = (url.protocol === 'https:' ? httpsRequest : httpRequest)(target, options);
-      let timer: NodeJS.Timeout | undefined;
-      const fail = (error: PrtiqlError) => request.destroy(error);
-      const phase = (what: string, ms: number) => {
-        clearTimeout(timer);
-        const left = this.retry.deadline - Date.now();
-        timer = left < ms ? setTimeout(() => fail(deadlinePassed(this.retry.deadline)), Math.max(0, left)) : setTimeout(() => fail(new PrtiqlError('E_NETWORK', `${url.href}: no ${what} within ${ms} ms`)), ms);
-      };
-      phase('connection', this.timeouts.connectMs);
-      request.once('socket', (socket) => {
-        if (!socket.connecting) phase('response', this.timeouts.responseMs);
-        else socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => phase('response', this.timeouts.responseMs));
-      });
-      request.once('response', (response) => {
-        clearTimeout(timer);
-        resolve(response);
-      });
-      request.once('error', (error) => {
-        clearTimeout(timer);
-        reject(networkError(url.href, error));
-      });
-      request.end();
-    });
+    const target = this.signedQuery && url.origin === this.origin && url.search === '' ? new URL(`${url.href}${this.signedQuery}`) : url;
+    return httpGet(target, headers, { timeouts: this.timeouts, deadline: this.retry.deadline, proxies: this.proxies }, url.href);
   }
 
   /** The body, with an idle timeout and the deadline; a short body is E_NETWORK. */
@@ -282,12 +255,14 @@ export function openSource(rootUrl: string, options: SourceOptions = {}): Source
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, deadline: Date.now() + DEFAULT_DEADLINE_SECONDS * 1000, ...options.retry };
   if (url.protocol === 'file:') return new FileSource(url.href, retry);
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
+  const proxySettings = proxySettingsFromEnv(process.env);
+  const proxies = proxySettings.http || proxySettings.https ? proxyAgents(proxySettings) : undefined;
   if (url.protocol === 'http:' || url.protocol === 'https:') {
-    return new HttpSource(url.href, retry, timeouts, options.authorization ?? authorizationCredential(), signedQuery);
+    return new HttpSource(url.href, retry, timeouts, options.authorization ?? authorizationCredential(), proxies, signedQuery);
   }
   if (url.protocol === 'docker:') {
-    const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization);
-    return new RegistrySource(url, retry, timeouts, registryCredentials(process.env), blobs);
+    const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization, proxies);
+    return new RegistrySource(url, retry, timeouts, registryCredentials(process.env), blobs, proxies);
   }
   throw new PrtiqlError('E_USAGE', `--source must be a file://, http://, https:// or docker:// URL, not ${url.protocol}`);
 }

@@ -10,17 +10,10 @@ import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { freePort } from '../../helpers/free-port.js';
 import { makeReleaseFixture, type ReleaseFixture } from '../../helpers/release-fixture.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
-import { listKeys, s3rverClient, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverInstance } from '../../helpers/s3rver.js';
+import { listKeys, s3rverClient, s3rverEnvironment, startS3rver, S3RVER_REGION, type S3rverInstance } from '../../helpers/s3rver.js';
 
 // Credentials reach the CLI the way they reach it in CI: through the AWS SDK's default chain.
-const AWS_ENVIRONMENT = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-  AWS_CONFIG_FILE: '/nonexistent/aws-config',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
+const AWS_ENVIRONMENT = s3rverEnvironment();
 
 function release(f: ReleaseFixture, to: string, endpoint: string, version: number, ...extra: string[]): Promise<ProcessResult> {
   return runCli(

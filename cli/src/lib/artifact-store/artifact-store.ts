@@ -3,6 +3,22 @@ import type { Digest } from '../../../../shared/digest.js';
 import type { StoreDocument } from '../../../../shared/store-layout.js';
 
 /**
+ * The bytes of a blob to store: a stream, or a function that opens them, which a store may
+ * call again to send them again after a transient failure.
+ */
+export type BlobSource = AsyncIterable<Uint8Array> | (() => Promise<AsyncIterable<Uint8Array>>);
+
+/** A registry repository that holds a blob already: a store in another repository of that registry mounts it from there. */
+export interface BlobOrigin {
+  registry: string;
+  repository: string;
+}
+
+export function openBlobSource(source: BlobSource): Promise<AsyncIterable<Uint8Array>> {
+  return typeof source === 'function' ? source() : Promise.resolve(source);
+}
+
+/**
  * Where releases are published (DESIGN §5): immutable content-addressed blobs plus small mutable
  * documents: one pointer per channel, the signed release, written after every blob it names.
  * Implementations: a directory (file://); S3 and OCI registries follow the same contract.
@@ -16,9 +32,10 @@ export interface ArtifactStore {
   /**
    * Stores a blob, checking its size and sha256 while the bytes stream in. Returns false
    * without reading `source` when the blob already exists: blobs are never overwritten.
-   * On a mismatch nothing is left behind under the blob's name.
+   * On a mismatch nothing is left behind under the blob's name. A store that can take the
+   * blob from `origin` without its bytes (a registry mount) does, and returns true.
    */
-  putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean>;
+  putBlob(digest: Digest, size: number, source: BlobSource, origin?: BlobOrigin): Promise<boolean>;
 
   /** Opens a stored blob; E_NOT_FOUND when it is missing. */
   getBlob(digest: Digest): Promise<Readable>;

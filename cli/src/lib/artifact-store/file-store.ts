@@ -9,7 +9,7 @@ import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
 import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { openBlobSource, type ArtifactStore, type BlobSource } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporarySibling } from '../../../../filesystem/durable.js';
 
 function errnoCode(error: unknown): string | undefined {
@@ -54,7 +54,7 @@ export class FileStore implements ArtifactStore {
     }
   }
 
-  async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+  async putBlob(digest: Digest, size: number, source: BlobSource): Promise<boolean> {
     const target = this.blobPath(digest);
     if (await this.hasBlob(digest)) return false;
     const directory = join(this.root, BLOB_DIRECTORY);
@@ -69,7 +69,7 @@ export class FileStore implements ArtifactStore {
         // not an async function, so that a write error (ENOSPC) is the error pipeline reports
         // rather than the AbortError of the iterator it would leave.
         const writer = new Writable({ write: (chunk: Buffer, _encoding, done) => void handle.write(chunk).then(() => done(), done) });
-        await pipeline(Readable.from(source), new VerifyingStream({ digest, size }, `blob ${digest}`), writer);
+        await pipeline(Readable.from(await openBlobSource(source)), new VerifyingStream({ digest, size }, `blob ${digest}`), writer);
         await handle.sync();
       } finally {
         await handle.close();

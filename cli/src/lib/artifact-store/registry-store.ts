@@ -13,9 +13,10 @@ import {
   documentLayer,
   EMPTY_CONFIG,
   EMPTY_CONFIG_BYTES,
+  releaseImageTag,
 } from '../../../../shared/registry-artifacts.js';
 import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
-import { parseRelease, releaseImages, type ReleaseDescriptor } from '../../../../shared/release.js';
+import { parseRelease, releaseImages, type ReleaseDelta, type ReleaseDescriptor } from '../../../../shared/release.js';
 import { documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
@@ -23,7 +24,7 @@ import type { DeltaRecord } from '../delta/delta-record.js';
 import { parseImageReference, type RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { openBlobSource, type ArtifactStore, type BlobOrigin, type BlobSource } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
 
 export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
@@ -67,6 +68,12 @@ function parseJsonDocument<T>(bytes: Uint8Array, what: string): T {
   }
 }
 
+/** The distinct delta blobs of `deltas`, as artifact layers: an artifact keeps its layers through garbage collection. */
+function deltaBlobLayers(deltas: readonly ReleaseDelta[]): Descriptor[] {
+  const blobs = new Map(deltas.map(({ blob }) => [blob.digest, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }]));
+  return [...blobs.values()];
+}
+
 /**
  * An artifact store in a repository of an OCI registry (docs/artifact-store.md). Blobs are the
  * repository's blobs; the images a release names are pushed as normal images (manifests by
@@ -79,12 +86,14 @@ function parseJsonDocument<T>(bytes: Uint8Array, what: string): T {
 export class RegistryStore implements ArtifactStore {
   readonly location: string;
   private readonly client: RegistryClient;
+  private readonly registry: string;
   private readonly repository: string;
   private readonly pullScopes: string[];
   private readonly pushScopes: string[];
 
   constructor(reference: RegistryReference, options: RegistryOptions = {}) {
     this.client = new RegistryClient(reference.registry, options);
+    this.registry = reference.registry;
     this.repository = reference.repository;
     this.location = `docker://${reference.registry}/${reference.repository}`;
     this.pullScopes = [repositoryScope(reference.repository, 'pull')];
@@ -103,13 +112,17 @@ export class RegistryStore implements ArtifactStore {
   /**
    * Uploads a blob the repository lacks (HEAD first), verified on its way: more bytes than
    * declared or a wrong digest fail the upload, which the registry then discards (it checks the
-   * digest too), so no wrong bytes are ever stored under the name.
+   * digest too), so no wrong bytes are ever stored under the name. A blob another repository
+   * of this registry holds (`origin`) is mounted from there, without its bytes. A source that
+   * can be opened again lets a transiently failed upload start over.
    */
-  async putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+  async putBlob(digest: Digest, size: number, source: BlobSource, origin?: BlobOrigin): Promise<boolean> {
     const what = `blob ${digest}`;
-    const blob = { digest, size, open: async () => pipeline(Readable.from(source), new VerifyingStream({ digest, size }, what), () => undefined) };
+    const open = async () => pipeline(Readable.from(await openBlobSource(source)), new VerifyingStream({ digest, size }, what), () => undefined);
+    const mountFrom = origin && origin.registry === this.registry && origin.repository !== this.repository ? origin.repository : undefined;
+    const scopes = mountFrom ? [...this.pushScopes, repositoryScope(mountFrom, 'pull')] : this.pushScopes;
     try {
-      const outcome = await pushBlob(this.client, this.repository, blob, { scopes: this.pushScopes, progress: (total) => silentProgress(what, total) });
+      const outcome = await pushBlob(this.client, this.repository, { digest, size, open, openOnce: typeof source !== 'function' }, { scopes, mountFrom, progress: (total) => silentProgress(what, total) });
       return outcome !== 'skipped';
     } catch (error) {
       // A dropped connection only names the server: say what was being uploaded.
@@ -162,39 +175,59 @@ export class RegistryStore implements ArtifactStore {
     const annotations = { [ANNOTATION_DOCUMENT]: documentPath(document) };
     if (document.kind !== 'delta-record') {
       const artifact = documentArtifact(document);
-      const subject = document.kind === 'release' ? await this.pushReleaseImages(content, document) : undefined;
-      await this.pushArtifact({ artifactType: artifact.artifactType, document: content, documentMediaType: artifact.layerMediaType, subject, annotations, tag: artifact.tag });
+      const released = document.kind === 'release' ? await this.pushReleaseImages(content, document) : undefined;
+      await this.pushArtifact({
+        artifactType: artifact.artifactType,
+        document: content,
+        documentMediaType: artifact.layerMediaType,
+        otherLayers: released?.deltaBlobs,
+        subject: released?.subject,
+        annotations,
+        tag: artifact.tag,
+      });
       return;
     }
     const record = parseJsonDocument<DeltaRecord>(content, `delta record ${document.base} -> ${document.target}`);
-    const deltaBlobs = new Map(record.deltas.map(({ blob }) => [blob.digest, { mediaType: blob.mediaType, digest: blob.digest, size: blob.size }]));
     await this.pushArtifact({
       artifactType: DELTA_RECORD_TYPE,
       document: content,
       documentMediaType: DELTA_RECORD_TYPE,
-      otherLayers: [...deltaBlobs.values()],
+      otherLayers: deltaBlobLayers(record.deltas),
       subject: record.targetManifest,
       annotations: { ...annotations, [ANNOTATION_DELTA_BASE]: document.base },
       tag: deltaRecordTag(document),
     });
   }
 
-  /** Pushes the manifests (and index) a signed release names as images; returns the artifact's subject. */
-  private async pushReleaseImages(envelopeBytes: Buffer, document: StoreDocument): Promise<ReleaseDescriptor> {
+  /**
+   * Pushes the manifests (and index) a signed release names as images, each under its release
+   * image tag (shared/registry-artifacts.ts), so that garbage collection of untagged manifests
+   * keeps them. Returns the release artifact's subject, and the delta blobs it lists as layers:
+   * the channel tag then keeps every blob a device needs besides the images'.
+   */
+  private async pushReleaseImages(envelopeBytes: Buffer, document: StoreDocument): Promise<{ subject: ReleaseDescriptor; deltaBlobs: Descriptor[] }> {
     const what = `the release written to ${this.documentLocation(document)}`;
     const envelope = parseEnvelope(parseJsonDocument<unknown>(envelopeBytes, what), what);
     const release = parseRelease(parseJsonDocument<unknown>(Buffer.from(envelope.payload, 'base64'), `${what} payload`));
-    for (const image of releaseImages(release)) await this.pushManifestFromBlob(image.manifest);
-    if (release.index) await this.pushManifestFromBlob(release.index);
-    return release.index ?? release.manifest;
+    const images = releaseImages(release);
+    for (const image of images) {
+      const manifest = await this.pushManifestFromBlob(image.manifest);
+      await this.putManifest(releaseImageTag(release.channel, release.version, release.index && image.platform), manifest, image.manifest.mediaType);
+    }
+    if (release.index) {
+      const index = await this.pushManifestFromBlob(release.index);
+      await this.putManifest(releaseImageTag(release.channel, release.version), index, release.index.mediaType);
+    }
+    return { subject: release.index ?? release.manifest, deltaBlobs: deltaBlobLayers(images.flatMap((image) => image.deltas)) };
   }
 
-  private async pushManifestFromBlob(descriptor: ReleaseDescriptor): Promise<void> {
-    if (await this.hasManifest(descriptor.digest)) return;
+  /** Stores a manifest the release uploaded as a blob under its digest, unless it is there; returns its bytes. */
+  private async pushManifestFromBlob(descriptor: ReleaseDescriptor): Promise<Buffer> {
     const what = `manifest ${descriptor.digest} in ${this.location}`;
     if (descriptor.size > MAX_DOCUMENT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than ${MAX_DOCUMENT_BYTES} bytes`);
     const bytes = await readCapped(await this.client.openBlob(this.repository, descriptor, this.pullScopes), MAX_DOCUMENT_BYTES, what);
-    await this.putManifest(descriptor.digest, bytes, descriptor.mediaType);
+    if (!(await this.hasManifest(descriptor.digest))) await this.putManifest(descriptor.digest, bytes, descriptor.mediaType);
+    return bytes;
   }
 
   private async hasManifest(digest: Digest): Promise<boolean> {
@@ -220,8 +253,8 @@ export class RegistryStore implements ArtifactStore {
    */
   private async pushArtifact(artifact: ArtifactToPush): Promise<void> {
     const layer = { mediaType: artifact.documentMediaType, digest: sha256Digest(artifact.document), size: artifact.document.length };
-    await this.putBlob(EMPTY_CONFIG.digest, EMPTY_CONFIG.size, Readable.from([EMPTY_CONFIG_BYTES]));
-    await this.putBlob(layer.digest, layer.size, Readable.from([artifact.document]));
+    await this.putBlob(EMPTY_CONFIG.digest, EMPTY_CONFIG.size, async () => Readable.from([EMPTY_CONFIG_BYTES]));
+    await this.putBlob(layer.digest, layer.size, async () => Readable.from([artifact.document]));
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: MediaType.imageManifest,

@@ -1,5 +1,9 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { PrtiqlError } from '../../../../shared/errors.js';
+import { proxyAgents, type ProxyAgents } from '../../../../shared/proxy-agents.js';
+import { proxySettingsFromEnv } from '../../../../shared/proxy-env.js';
+import { retryPolicyFromEnv, type RetryPolicy } from '../network/retry-policy.js';
+import { S3RetryStrategy } from './s3-retry.js';
 
 /** How to reach S3 or an S3-compatible service. Unset fields come from the AWS SDK's default chain. */
 export interface S3ConnectionOptions {
@@ -11,14 +15,16 @@ export interface S3ConnectionOptions {
   forcePathStyle?: boolean;
   /** Explicit credentials; else the default chain (AWS_ACCESS_KEY_ID..., AWS_PROFILE, SSO, instance roles). */
   credentials?: S3ClientConfig['credentials'];
+  /** How transient failures are retried; by default DEFAULT_RETRY_POLICY with PRTIQL_RETRY_* from the environment. */
+  retry?: RetryPolicy;
 }
 
 /**
  * Bounds on one request, so that a dead endpoint fails within seconds to minutes, never hours:
- * at most 3 attempts (the SDK's backoff between them stays under a second or so), 10 s to
- * connect, and 60 s without a byte moving on an open connection.
+ * 10 s to connect and 60 s without a byte moving on an open connection; attempts as the retry
+ * policy says (S3RetryStrategy).
  */
-export const S3_REQUEST_LIMITS = { maxAttempts: 3, connectionTimeoutMs: 10_000, idleTimeoutMs: 60_000 } as const;
+export const S3_REQUEST_LIMITS = { connectionTimeoutMs: 10_000, idleTimeoutMs: 60_000 } as const;
 
 export interface S3Connection {
   client: S3Client;
@@ -43,9 +49,17 @@ function parseEndpoint(endpointUrl: string): URL {
   return url;
 }
 
+/** Agents that honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY, when the environment names a proxy; else the SDK's own. */
+function s3ProxyAgents(): Partial<ProxyAgents> {
+  const settings = proxySettingsFromEnv(process.env);
+  // The SDK's own agents keep connections alive, 50 per host: so do these.
+  return settings.http || settings.https ? proxyAgents(settings, { keepAlive: true, maxSockets: 50 }) : {};
+}
+
 export function connectS3(options: S3ConnectionOptions): S3Connection {
   const endpoint = options.endpointUrl === undefined ? undefined : parseEndpoint(options.endpointUrl);
   const aws = endpoint === undefined || isAwsHost(endpoint.hostname);
+  const retry = options.retry ?? retryPolicyFromEnv(process.env);
   // The SDK warns on every run under Node 20 that releases after January 2027 will need
   // Node 22; the version is pinned, and the warning would break one-line error output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -57,8 +71,9 @@ export function connectS3(options: S3ConnectionOptions): S3Connection {
     // S3-compatible services often mishandle the SDK's default CRC checksums with streamed
     // (aws-chunked) bodies and store them corrupted; AWS itself handles them.
     ...(!aws && { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
-    maxAttempts: S3_REQUEST_LIMITS.maxAttempts,
-    requestHandler: { connectionTimeout: S3_REQUEST_LIMITS.connectionTimeoutMs, socketTimeout: S3_REQUEST_LIMITS.idleTimeoutMs },
+    maxAttempts: retry.attempts,
+    retryStrategy: new S3RetryStrategy(retry),
+    requestHandler: { connectionTimeout: S3_REQUEST_LIMITS.connectionTimeoutMs, socketTimeout: S3_REQUEST_LIMITS.idleTimeoutMs, ...s3ProxyAgents() },
   });
   return { client, endpoint: options.endpointUrl ?? 'AWS S3' };
 }

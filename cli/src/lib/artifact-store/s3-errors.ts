@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { errorCodeForStatus } from '../../../../shared/http-status.js';
+import { attemptsNote } from '../network/retry-policy.js';
 
 /** What was being done, for the message: the endpoint, the bucket, and an action such as "uploading blob sha256:...". */
 export interface S3RequestContext {
@@ -13,7 +14,7 @@ interface SdkError {
   name?: string;
   code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: number };
 }
 
 // Errors of the connection itself (Node's and the SDK's names for them), as opposed to an answer.
@@ -65,8 +66,9 @@ export function s3Failure(error: unknown, context: S3RequestContext): unknown {
   const sdk = error as SdkError;
   const { endpoint, bucket, action } = context;
   const status = sdk.$metadata?.httpStatusCode;
+  const attempts = attemptsNote(sdk.$metadata?.attempts ?? 1);
   if (isConnectionError(sdk)) {
-    return new PrtiqlError('E_NETWORK', `cannot reach the S3 endpoint ${endpoint} while ${action}: ${sdk.message ?? sdk.code}`, { cause: error });
+    return new PrtiqlError('E_NETWORK', `cannot reach the S3 endpoint ${endpoint} while ${action}: ${sdk.message ?? sdk.code}${attempts}`, { cause: error });
   }
   if (sdk.message === 'Region is missing') {
     return new PrtiqlError('E_USAGE', `no AWS region is set for ${endpoint}: pass --region or set AWS_REGION`, { cause: error });
@@ -89,7 +91,7 @@ export function s3Failure(error: unknown, context: S3RequestContext): unknown {
     return new PrtiqlError('E_NOT_FOUND', `bucket ${bucket} does not exist at ${endpoint}`, { cause: error });
   }
   if (status !== undefined) {
-    return new PrtiqlError(errorCodeForStatus(status), `the S3 endpoint ${endpoint} failed ${action} (${answerOf(sdk)})`, { cause: error });
+    return new PrtiqlError(errorCodeForStatus(status), `the S3 endpoint ${endpoint} failed ${action} (${answerOf(sdk)})${attempts}`, { cause: error });
   }
   return error;
 }

@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { ArtifactStore } from './artifact-store.js';
+import { openBlobSource, type ArtifactStore, type BlobSource } from './artifact-store.js';
 import { connectS3, type S3ConnectionOptions } from './s3-client.js';
 import { s3Failure } from './s3-errors.js';
 import { formatS3Url, s3Key, type S3Location } from './s3-location.js';
@@ -79,11 +79,11 @@ export class S3Store implements ArtifactStore {
    * the object becomes visible only once they proved right (uploadVerified). Two writers of
    * one blob at once both write the same verified bytes, so the race is harmless.
    */
-  putBlob(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+  putBlob(digest: Digest, size: number, source: BlobSource): Promise<boolean> {
     return this.uploadSlots(() => this.uploadIfMissing(digest, size, source));
   }
 
-  private async uploadIfMissing(digest: Digest, size: number, source: AsyncIterable<Uint8Array>): Promise<boolean> {
+  private async uploadIfMissing(digest: Digest, size: number, source: BlobSource): Promise<boolean> {
     if (await this.hasBlob(digest)) return false;
     try {
       await uploadVerified(this.client, {
@@ -91,7 +91,7 @@ export class S3Store implements ArtifactStore {
         key: this.key(blobPath(digest)),
         expected: { digest, size },
         what: `blob ${digest}`,
-        source,
+        source: await openBlobSource(source),
         contentType: 'application/octet-stream',
         cacheControl: BLOB_CACHE_CONTROL,
       });

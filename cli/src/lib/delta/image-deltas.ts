@@ -93,7 +93,7 @@ export async function publishImageDeltas(options: ImageDeltasOptions): Promise<I
         fullLayers.push(layer.diffID);
         continue;
       }
-      await store.putBlob(blob.digest, blob.size, createReadStream(output));
+      await store.putBlob(blob.digest, blob.size, async () => createReadStream(output));
       deltas.push({ base: baseDigest, target: layer.diffID, basisLayers, blob });
       bar.finish(`${blob.size} bytes (${(layer.descriptor.size / Math.max(1, blob.size)).toFixed(1)}x smaller than gzip)`);
     }

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { countProgress, type Progress } from '../../progress.js';
+import { attemptsNote, delayBeforeRetry } from '../network/retry-policy.js';
+import { RegistryError } from './registry-errors.js';
 import type { RegistryClient } from './registry-client.js';
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024;
@@ -11,6 +14,8 @@ export interface BlobToPush {
   digest: Digest;
   size: number;
   open(): Promise<Readable>;
+  /** open() works once only (the caller handed over a stream): a failed upload cannot be sent again. */
+  openOnce?: boolean;
 }
 
 export type PushedBlob = 'skipped' | 'mounted' | 'written';
@@ -115,11 +120,30 @@ async function uploadChunked(client: RegistryClient, location: URL, blob: BlobTo
 
 /**
  * Puts one blob into a repository unless it is there already (HEAD): by a cross-repository
- * mount when a source repository is known, else by upload, streamed and never held whole in
- * memory: one PUT up to the chunk size, chunked PATCHes above it.
+ * mount when a source repository is known (the registry answers 201; 202 means it started an
+ * upload instead, which then goes on), else by upload, streamed and never held whole in
+ * memory: one PUT up to the chunk size, chunked PATCHes above it. An upload that fails
+ * transiently (a dropped connection, 408/429/5xx) is cancelled and made again from the start,
+ * with the blob opened again, as the client's retry policy allows.
  */
 export async function pushBlob(client: RegistryClient, repository: string, blob: BlobToPush, options: PushBlobOptions): Promise<PushedBlob> {
   if (await client.hasBlob(repository, blob.digest, options.scopes)) return 'skipped';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await uploadOnce(client, repository, blob, options);
+    } catch (error) {
+      const retryable = error instanceof RegistryError && error.retryable && !blob.openOnce;
+      const delay = retryable ? delayBeforeRetry(client.retry, attempt, error.retryAfterMs) : undefined;
+      if (delay === undefined) {
+        if (attempt > 1 && error instanceof PrtiqlError) throw new PrtiqlError(error.code, `${error.message}${attemptsNote(attempt)}`, { cause: error });
+        throw error;
+      }
+      await sleep(delay);
+    }
+  }
+}
+
+async function uploadOnce(client: RegistryClient, repository: string, blob: BlobToPush, options: PushBlobOptions): Promise<PushedBlob> {
   const location = await startUpload(client, repository, blob, options);
   if (location === 'mounted') return 'mounted';
   const bar = options.progress(blob.size);

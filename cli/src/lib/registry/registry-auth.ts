@@ -11,6 +11,7 @@ import {
 } from '../../../../shared/registry-auth-protocol.js';
 import { credentialLocations, findCredentials, type CredentialOptions, type RegistryCredentials } from './credentials.js';
 import { responseError } from './registry-errors.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../network/retry-policy.js';
 import { send } from './registry-http.js';
 
 type BearerScheme = Extract<RegistryAuthScheme, { kind: 'bearer' }>;
@@ -30,6 +31,7 @@ export class RegistryAuth {
   constructor(
     private readonly registry: string,
     private readonly options: CredentialOptions,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY_POLICY,
   ) {}
 
   private loadCredentials(): Promise<RegistryCredentials | undefined> {
@@ -87,14 +89,14 @@ export class RegistryAuth {
   }
 
   private requestToken(scheme: BearerScheme, scopes: readonly string[], credentials: RegistryCredentials | undefined) {
-    return send(tokenRequestUrl(scheme, scopes), { method: 'GET', headers: credentials ? { authorization: basicAuthorization(credentials) } : {} });
+    return send(tokenRequestUrl(scheme, scopes), { method: 'GET', headers: credentials ? { authorization: basicAuthorization(credentials) } : {} }, this.retry);
   }
 
   /** OAuth2 refresh-token grant, as docker does with the identity token a login stored. */
   private exchangeRefreshToken(scheme: BearerScheme, scopes: readonly string[], refreshToken: string) {
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: CLIENT_ID, scope: scopes.join(' ') });
     if (scheme.service !== undefined) form.set('service', scheme.service);
-    return send(scheme.realm, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    return send(scheme.realm, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() }, this.retry);
   }
 }
 

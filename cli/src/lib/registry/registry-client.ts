@@ -10,13 +10,16 @@ import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { CredentialOptions } from './credentials.js';
 import { RegistryAuth } from './registry-auth.js';
 import { responseError } from './registry-errors.js';
-import { send, type RequestOptions } from './registry-http.js';
+import { retryPolicyFromEnv, type RetryPolicy } from '../network/retry-policy.js';
+import { send, type RequestOptions, type SentResponse } from './registry-http.js';
 
 export interface RegistryOptions extends CredentialOptions {
   /** Plain HTTP instead of HTTPS. Registries on localhost and 127.0.0.0/8 always get plain HTTP. */
   insecure?: boolean;
   /** Blobs larger than this are uploaded in PATCH chunks of this many bytes; smaller ones in one PUT. */
   chunkSize?: number;
+  /** How transient failures are retried; by default DEFAULT_RETRY_POLICY with PRTIQL_RETRY_* from the environment. */
+  retry?: RetryPolicy;
 }
 
 export interface FetchedManifest {
@@ -64,6 +67,7 @@ function headerValue(headers: Dispatcher.ResponseData['headers'], name: string):
 /** A client of one registry's OCI distribution API (v2), on undici. */
 export class RegistryClient {
   readonly baseUrl: URL;
+  readonly retry: RetryPolicy;
   private readonly auth: RegistryAuth;
 
   constructor(
@@ -71,7 +75,8 @@ export class RegistryClient {
     readonly options: RegistryOptions = {},
   ) {
     this.baseUrl = registryBaseUrl(registry, options.insecure);
-    this.auth = new RegistryAuth(registry, options);
+    this.retry = options.retry ?? retryPolicyFromEnv(process.env);
+    this.auth = new RegistryAuth(registry, options, this.retry);
   }
 
   /** `/v2/...` paths and upload Locations resolve against the registry. */
@@ -82,9 +87,10 @@ export class RegistryClient {
   /**
    * Sends one request with authorization. On a 401 it learns the challenge and retries once,
    * which needs a body that can be sent again: streamed uploads come after a POST has
-   * settled the authorization. Any status outside `expected` becomes a typed error.
+   * settled the authorization. Transient failures are retried as `send` does. Any status
+   * outside `expected` becomes a typed error.
    */
-  async request(target: URL, request: RegistryRequest, expected: readonly number[]): Promise<Dispatcher.ResponseData> {
+  async request(target: URL, request: RegistryRequest, expected: readonly number[]): Promise<SentResponse> {
     const replayable = request.body === undefined || typeof request.body === 'string' || request.body instanceof Uint8Array;
     let response = await this.attempt(target, request);
     if (response.statusCode === 401) {
@@ -101,13 +107,13 @@ export class RegistryClient {
     return response;
   }
 
-  private async attempt(target: URL, request: RegistryRequest): Promise<Dispatcher.ResponseData> {
+  private async attempt(target: URL, request: RegistryRequest): Promise<SentResponse> {
     const authorization = target.origin === this.baseUrl.origin ? await this.auth.header(request.scopes) : undefined;
     return send(target, {
       method: request.method,
       headers: { ...request.headers, ...(authorization && { authorization }) },
       ...(request.body !== undefined && { body: request.body }),
-    });
+    }, this.retry);
   }
 
   async hasBlob(repository: string, digest: Digest, scopes: readonly string[]): Promise<boolean> {

@@ -8,6 +8,7 @@ import { MediaType } from '../../../../shared/oci.js';
 import type { BlobRef } from '../../../../shared/release.js';
 import { deterministicGzip } from '../image/deterministic-gzip.js';
 import type { Layer } from '../image/image.js';
+import { layerOrigin, type LayerOrigin } from '../image/registry-image.js';
 
 /** A layer as a release ships it: one gzip blob, described while it streamed past once. */
 export interface GzipLayerBlob {
@@ -16,6 +17,8 @@ export interface GzipLayerBlob {
   blob: BlobRef;
   /** Opens the same gzip bytes again, to upload them. */
   open(): Promise<Readable>;
+  /** The registry repository the gzip blob was read from as it is, if it was. */
+  origin?: LayerOrigin;
 }
 
 const GZIP_MEDIA_TYPES: readonly string[] = [MediaType.layerGzip, MediaType.dockerLayerGzip];
@@ -97,10 +100,12 @@ export async function describeLayerBlob(layer: Layer, what: string, onBytes: (co
     throw new PrtiqlError('E_DIGEST_MISMATCH', `${what} blob has digest ${digest} (${compressed.size} bytes), the manifest says ${layer.descriptor.digest} (${layer.descriptor.size} bytes)`);
   }
   const { chunkSize, chunks: chunkHashes } = chunks.finish();
+  const origin = gzipInput ? layerOrigin(layer) : undefined;
   return {
     diffID,
     uncompressedSize: uncompressed.size,
     blob: { mediaType: MediaType.layerGzip, digest, size: compressed.size, chunkSize, chunks: chunkHashes },
     open: () => openGzipBytes(layer),
+    ...(origin && { origin }),
   };
 }

@@ -8,7 +8,7 @@ import type { Release, ReleaseDelta, ReleaseImage } from '../../../../shared/rel
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
 import { publishImageDeltas } from '../delta/image-deltas.js';
-import type { ArtifactStore } from '../artifact-store/artifact-store.js';
+import type { ArtifactStore, BlobOrigin } from '../artifact-store/artifact-store.js';
 import { readCurrentRelease } from './current-release.js';
 import { configPlatform } from '../../../../shared/oci-json.js';
 import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';
@@ -105,6 +105,8 @@ interface PendingBlob {
   size: number;
   label: string;
   open(): Promise<Readable>;
+  /** Where the blob is already, for a store that can mount it from there. */
+  origin?: BlobOrigin;
 }
 
 /** `layerSizes`: the gzip size of each target layer by diffID, which the delta's ratio compares with. */
@@ -169,13 +171,8 @@ async function uploadBlobs(store: ArtifactStore, blobs: PendingBlob[], progress:
       continue;
     }
     const bar = progress(`Uploading ${blob.label}`, blob.size);
-    const source = await blob.open();
-    try {
-      if (await store.putBlob(blob.digest, blob.size, countProgress(source, bar))) uploaded++;
-      else skipped++;
-    } finally {
-      source.destroy();
-    }
+    if (await store.putBlob(blob.digest, blob.size, async () => countProgress(await blob.open(), bar), blob.origin)) uploaded++;
+    else skipped++;
     bar.finish(`${blob.size} bytes`);
   }
   return { uploaded, skipped };
@@ -187,7 +184,7 @@ function imageBlobs(images: readonly DescribedImage[], index: IndexBlob | undefi
     const label = images.length > 1 ? `${formatPlatform(platform)} ` : '';
     const config = image.manifest.config;
     return [
-      ...layers.map((layer, i) => ({ ...layer.blob, label: `${label}layer ${i + 1}/${layers.length}`, open: layer.open })),
+      ...layers.map((layer, i) => ({ ...layer.blob, label: `${label}layer ${i + 1}/${layers.length}`, open: layer.open, origin: layer.origin })),
       { digest: config.digest, size: config.size, label: `${label}config`, open: async () => Readable.from([image.configBytes]) },
       { digest: manifest.digest, size: manifest.bytes.length, label: `${label}manifest`, open: async () => Readable.from([manifest.bytes]) },
     ];
