@@ -31,6 +31,7 @@ export const ERROR_EXIT_CODES = {
   E_DISK: 10,
   E_UNAUTHORIZED: 11,
   E_RELEASE_FAILED: 12,
+  E_SIGNER: 13,
   E_RUNTIME: 125,
 } as const;
 

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { openPlatformImages } from '../lib/image/platform-images.js';
 import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
+import { loadSigner } from '../lib/signer/signer.js';
 import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFrom } from '../registry-flags.js';
@@ -23,7 +24,7 @@ With --to docker://<host>/<repo>, the images are pushed as normal images and the
 
 With --to s3://<bucket>[/<prefix>], credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles); --endpoint-url selects an S3-compatible service.
 
-Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key, or --key or --timestamp-key is not a key of --root; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials.`;
+Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key, or --key or --timestamp-key is not a key of --root; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials; 13 the exec: signer failed, or answered with something that is not a signature by its key (nothing is published).`;
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --version 14 --key keys/release-key.pem --to file://./releases',
@@ -43,7 +44,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     ...registryFlags,
     channel: Flags.string({ char: 'c', description: 'Channel name: lowercase letters, digits, . _ - (at most 64).', required: true }),
     version: Flags.string({ char: 'v', description: 'Release version: a positive integer, greater than the channel\'s current one.', required: true }),
-    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release: a file, or env:<NAME> to read it from an environment variable.', required: true }),
+    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release: a file, env:<NAME> to read it from an environment variable, or exec:<command>, an external signer (KMS, HSM) that never hands out the key (docs/SECURITY.md).', required: true }),
     ...storeFlags,
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
@@ -71,7 +72,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     const expires = parseExpiry(flags.expires, created);
     const store = openStoreFromFlags(flags.to, flags);
     const timestampExpires = parseExpiry(flags['timestamp-expires'], created);
-    const signingKey = await loadPrivateKey(flags.key);
+    const signingKey = await loadSigner(flags.key);
     const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadPrivateKey(flags['timestamp-key'], 'timestamp key');
     const root = flags.root === undefined ? undefined : await readTrustRootFile(flags.root);
     await checkMetadataFile(flags['metadata-file']);

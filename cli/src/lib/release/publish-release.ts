@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
@@ -14,6 +14,7 @@ import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeC
 import { basesFor, openReleasedImages } from './release-bases.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { signRelease } from './sign-release.js';
+import { asSigner, type Signer } from '../signer/signer.js';
 import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
 import { checkChannelName } from '../../../../shared/store-layout.js';
 
@@ -23,8 +24,8 @@ export interface PublishReleaseOptions {
   store: ArtifactStore;
   channel: string;
   version: number;
-  /** Ed25519 private key that signs the release. */
-  signingKey: KeyObject;
+  /** Ed25519 private key that signs the release, or an external signer of such a key. */
+  signingKey: KeyObject | Signer;
   expires: Date;
   /** The release's creation time; now by default. */
   created?: Date;
@@ -131,7 +132,9 @@ function checkOptions(options: PublishReleaseOptions, created: Date): void {
   if (options.baseReleases !== undefined && (!Number.isSafeInteger(options.baseReleases) || options.baseReleases < 0)) {
     throw new PrtiqlError('E_USAGE', `the number of base releases ${options.baseReleases} is not a whole number`);
   }
-  if (options.signingKey.type !== 'private' || options.signingKey.asymmetricKeyType !== 'ed25519') {
+  // An external signer's key was checked when it was loaded.
+  const key = options.signingKey;
+  if (key instanceof KeyObject && (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')) {
     throw new PrtiqlError('E_BAD_INPUT', 'the signing key is not an Ed25519 private key');
   }
 }
@@ -215,9 +218,10 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const progress = options.progress ?? silentProgress;
   checkOptions(options, created);
   checkDistinctPlatforms(images);
-  if (options.root) checkKeysAgainstRoot(options.root, options.signingKey, options.timestamp?.key);
+  const signer = asSigner(options.signingKey);
+  if (options.root) checkKeysAgainstRoot(options.root, signer.publicKey, options.timestamp?.key);
 
-  const current = await readCurrentRelease(store, channel, options.signingKey);
+  const current = await readCurrentRelease(store, channel, signer.publicKey);
   if (current && version < current.version) {
     throw new PrtiqlError('E_ROLLBACK', `version ${version} is lower than version ${current.version}, the current release of channel ${channel}`);
   }
@@ -254,9 +258,10 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     ...first,
     ...(index && { index: index.descriptor, platforms: others }),
   };
+  // Signed before any document is written: a signer that fails leaves no trace of this release.
+  const releaseBytes = await signRelease(release, signer);
   const trustRoot = options.root && (await publishRoot(store, options.root));
   await writeChannelHistory(store, withRelease(history, historyEntryOf(release)));
-  const releaseBytes = signRelease(release, options.signingKey);
   await store.writeDocument({ kind: 'release', channel }, releaseBytes);
   const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
   return {

@@ -6,6 +6,7 @@ import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../share
 import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 import { parseCurrentRelease } from './current-release.js';
+import { publicKeyOf } from '../signer/signer.js';
 
 export interface PublishedRoot {
   version: number;
@@ -84,7 +85,7 @@ export async function refreshTimestamp(store: ArtifactStore, channel: string, ke
 export function checkKeysAgainstRoot(rootBytes: Uint8Array, signingKey: KeyObject, timestampKey: KeyObject | undefined): void {
   const trust = loadTrustRoot(rootBytes);
   const what = `trust root version ${trust.root.version}`;
-  if (!trust.keys.has(keyIdOf(createPublicKey(signingKey)))) {
+  if (!trust.keys.has(keyIdOf(publicKeyOf(signingKey)))) {
     throw new PrtiqlError('E_UNTRUSTED_KEY', `the signing key is not one of the release keys of ${what}`);
   }
   if (trust.timestamp && !timestampKey) throw new PrtiqlError('E_USAGE', `${what} names timestamp keys: pass --timestamp-key`);
