@@ -1,0 +1,158 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import t, { type Test } from 'tap';
+import type { Digest } from '../../../shared/digest.js';
+import { parseEnvelopeBytes } from '../../../shared/dsse.js';
+import { parseRelease, releaseImages, type Release } from '../../../shared/release.js';
+import type { ArtifactStore } from '../../../cli/src/lib/artifact-store/artifact-store.js';
+import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
+import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
+import { runApplier } from '../../helpers/applier-bundle.js';
+import { buildAppImage } from '../../helpers/app-image.js';
+import { startRegistry } from '../../helpers/registry.js';
+import { runCli, type ProcessResult } from '../../helpers/run.js';
+import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../../helpers/s3rver.js';
+
+const validatePrune = new Ajv2020({ allErrors: true }).compile(JSON.parse(await readFile(new URL('../../../schemas/prune.schema.json', import.meta.url), 'utf8')));
+
+/** One kind of store: where the CLI writes, how devices read it, how the test looks into it. */
+interface StoreUnderTest {
+  url: string;
+  cliArgs: string[];
+  env: NodeJS.ProcessEnv;
+  deviceSource: string;
+  store: ArtifactStore;
+}
+
+function json(t: Test, result: ProcessResult, what: string): any {
+  t.equal(result.code, 0, `${what}: ${result.stderr}`);
+  return JSON.parse(result.stdout);
+}
+
+async function currentRelease(store: ArtifactStore): Promise<Release> {
+  const envelope = parseEnvelopeBytes((await store.readDocument({ kind: 'release', channel: 'stable' }))!, 'release');
+  return parseRelease(JSON.parse(Buffer.from(envelope.payload, 'base64').toString()));
+}
+
+function blobsOf(release: Release): Digest[] {
+  return releaseImages(release).flatMap((image) => [image.manifest.digest, image.config.digest, ...image.layers.map((layer) => layer.blob.digest), ...image.deltas.map((delta) => delta.blob.digest)]);
+}
+
+async function historyVersions(store: ArtifactStore): Promise<number[]> {
+  return JSON.parse((await store.readDocument({ kind: 'history', channel: 'stable' }))!.toString()).releases.map((entry: { version: number }) => entry.version);
+}
+
+/**
+ * Three releases (2 with a delta from 1, 3 with deltas from 2 and 1), devices on 1 and on 2,
+ * then `prune --keep 2`: version 1 goes with what only it needed, the devices still update, by
+ * delta from both kept and pruned bases where the kept release carries one, and in full.
+ */
+async function pruneScenario(t: Test, target: StoreUnderTest): Promise<void> {
+  const dir = t.testdir();
+  const keys = await generateReleaseKey(join(dir, 'keys'));
+  const cli = (args: string[]) => runCli([...args, ...target.cliArgs, '--json'], { env: target.env });
+  const device = (name: string) =>
+    runApplier(['update', '--source', target.deviceSource, '--channel', 'stable', '--store', join(dir, name), '--trust', keys.trustRoot]);
+  const images: string[] = [];
+  for (const version of [1, 2, 3]) {
+    images.push(`oci:${join(dir, 'images')}:v${version}`);
+    // Version 1 alone has release notes, so that its delta to 2 differs from the delta from 2 to 3.
+    await buildAppImage(t, images[version - 1], version, version === 1 ? { extra: { 'app/notes.txt': Buffer.from('first release\n'.repeat(40)) } } : {});
+  }
+  const release = (version: number, baseReleases: number) =>
+    cli(['release', '--image', images[version - 1], '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', target.url, '--base-releases', String(baseReleases)]);
+
+  json(t, await release(1, 0), 'release 1');
+  const v1 = await currentRelease(target.store);
+  t.equal((await device('on-1')).code, 0, 'a device installs version 1');
+  json(t, await release(2, 1), 'release 2');
+  const v2 = await currentRelease(target.store);
+  t.equal((await device('on-2')).code, 0, 'a device installs version 2');
+  const third = json(t, await release(3, 2), 'release 3');
+  const v3 = await currentRelease(target.store);
+  t.same([...new Set(third.deltas.map((delta: { base: string }) => delta.base))].sort(), [v1.manifest.digest, v2.manifest.digest].sort(), 'version 3 carries deltas from 2 and from 1');
+  t.same(await historyVersions(target.store), [1, 2, 3]);
+
+  const v1Layers = v1.layers.map((layer) => layer.blob.digest);
+  // What version 2 needs once 3 replaced it as the channel's release: its image (its deltas from 1 are 1's).
+  const v2Blobs = [v2.manifest.digest, v2.config.digest, ...v2.layers.map((layer) => layer.blob.digest)];
+  const onlyV1 = [v1.manifest.digest, v1.config.digest, ...v1Layers, ...v2.deltas.map((delta) => delta.blob.digest)].filter(
+    (digest) => !blobsOf(v3).includes(digest) && !v2Blobs.includes(digest),
+  );
+  const ownBlobs = [v1.manifest.digest, v1.config.digest, v1Layers[1], ...v2.deltas.map((delta) => delta.blob.digest)];
+  t.same([...onlyV1].sort(), ownBlobs.sort(), 'version 1 has a manifest, a config, an app layer and the delta to 2 of its own (its library layer is shared)');
+
+  const planned = json(t, await cli(['prune', target.url, '--channel', 'stable', '--keep', '2', '--dry-run']), 'prune --dry-run');
+  t.ok(validatePrune(planned), JSON.stringify(validatePrune.errors));
+  t.same(planned.removedVersions, [1]);
+  t.same(planned.keptVersions, [3, 2]);
+  t.same(await historyVersions(target.store), [1, 2, 3], 'a dry run changes nothing');
+  for (const digest of onlyV1) t.ok(await target.store.hasBlob(digest), `a dry run removes no blob (${digest.slice(0, 15)})`);
+
+  const pruned = json(t, await cli(['prune', target.url, '--channel', 'stable', '--keep', '2']), 'prune');
+  t.ok(validatePrune(pruned), JSON.stringify(validatePrune.errors));
+  t.same(pruned.removedBlobs, planned.removedBlobs, 'it removes what the dry run listed');
+  t.same(pruned.removedDocuments, planned.removedDocuments);
+  t.equal(pruned.removedDocuments.length, 2, 'the delta records from version 1 (to 2 and to 3) are removed');
+  for (const digest of onlyV1) {
+    t.ok(pruned.removedBlobs.includes(digest), `version 1's own blob ${digest.slice(0, 15)} is listed`);
+    t.notOk(await target.store.hasBlob(digest), `and gone (${digest.slice(0, 15)})`);
+  }
+  t.ok(pruned.removedBlobs.indexOf(v1.manifest.digest) < pruned.removedBlobs.indexOf(v1.config.digest), 'the manifest goes before the blobs it names');
+  for (const digest of [...blobsOf(v3), ...v2Blobs]) t.ok(await target.store.hasBlob(digest), `kept: ${digest.slice(0, 15)}`);
+  t.same(await historyVersions(target.store), [2, 3], 'the history lists the kept releases');
+  const records = (await target.store.listDocuments()).filter((document) => document.kind === 'delta-record');
+  t.same(records.map((record) => record.kind === 'delta-record' && record.base), [v2.manifest.digest], 'the record of the delta from 2 to 3 stays');
+
+  const again = json(t, await cli(['prune', target.url, '--channel', 'stable', '--keep', '2']), 'prune again');
+  t.same([again.removedVersions, again.removedDocuments, again.removedBlobs], [[], [], []], 'a second prune finds nothing more');
+
+  const fromV2 = await device('on-2');
+  t.equal(fromV2.code, 0, fromV2.stderr);
+  t.match(fromV2.stderr, /"event":"layer.installed"[^\n]*"via":"delta"/, 'the device on version 2 (kept) moves to 3 by delta');
+  const fromV1 = await device('on-1');
+  t.equal(fromV1.code, 0, fromV1.stderr);
+  t.match(fromV1.stderr, /"event":"layer.installed"[^\n]*"via":"delta"/, 'the device on version 1 (pruned) still gets the delta version 3 signed for it');
+  const fresh = await device('fresh');
+  t.equal(fresh.code, 0, fresh.stderr);
+  t.notMatch(fresh.stderr, /"via":"delta"/);
+  t.match(fresh.stdout, /updated to version 3/, 'a new device installs version 3 in full');
+}
+
+t.test('prune on a directory store', async (t) => {
+  const root = join(t.testdirName, 'store');
+  await pruneScenario(t, { url: root, cliArgs: [], env: process.env, deviceSource: pathToFileURL(root).href, store: openStore(root) });
+});
+
+t.test('prune on an S3 store (s3rver)', async (t) => {
+  const server = await startS3rver(t);
+  const env = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+  const connection = { endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS };
+  await pruneScenario(
+    t,
+    {
+      url: 's3://releases/fleet',
+      cliArgs: ['--endpoint-url', server.endpoint, '--region', S3RVER_REGION],
+      env,
+      deviceSource: `${server.endpoint}/releases/fleet`,
+      store: openStore('s3://releases/fleet', connection),
+    },
+  );
+});
+
+t.test('prune on a registry store (docker-registry)', async (t) => {
+  const registry = await startRegistry(t);
+  const url = `docker://${registry.host}/fleet/app`;
+  await pruneScenario(t, { url, cliArgs: [], env: process.env, deviceSource: url, store: openStore(url) });
+  const v1Index = registry.requests.filter((line) => /^DELETE \/v2\/fleet\/app\/manifests\/sha256:/.test(line));
+  t.ok(v1Index.length >= 2, 'the pruned image and the artifacts referring to it were deleted as manifests');
+});
