@@ -1,30 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import t, { type Test } from 'tap';
 import type { Digest } from '../../../shared/digest.js';
 import { parseEnvelopeBytes } from '../../../shared/dsse.js';
 import { parseRelease, releaseImages, type Release } from '../../../shared/release.js';
 import type { ArtifactStore } from '../../../cli/src/lib/artifact-store/artifact-store.js';
-import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
-import { startRegistry } from '../../helpers/registry.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../../helpers/s3rver.js';
+import { directoryStore, registryStore, s3Store, type StoreUnderTest } from '../../helpers/stores-under-test.js';
 
 const validatePrune = new Ajv2020({ allErrors: true }).compile(JSON.parse(await readFile(new URL('../../../schemas/prune.schema.json', import.meta.url), 'utf8')));
-
-/** One kind of store: where the CLI writes, how devices read it, how the test looks into it. */
-interface StoreUnderTest {
-  url: string;
-  cliArgs: string[];
-  env: NodeJS.ProcessEnv;
-  deviceSource: string;
-  store: ArtifactStore;
-}
 
 function json(t: Test, result: ProcessResult, what: string): any {
   t.equal(result.code, 0, `${what}: ${result.stderr}`);
@@ -121,38 +109,17 @@ async function pruneScenario(t: Test, target: StoreUnderTest): Promise<void> {
   t.match(fresh.stdout, /updated to version 3/, 'a new device installs version 3 in full');
 }
 
-t.test('prune on a directory store', async (t) => {
-  const root = join(t.testdirName, 'store');
-  await pruneScenario(t, { url: root, cliArgs: [], env: process.env, deviceSource: pathToFileURL(root).href, store: openStore(root) });
-});
-
-t.test('prune on an S3 store (s3rver)', async (t) => {
-  const server = await startS3rver(t);
-  const env = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  const connection = { endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS };
-  await pruneScenario(
-    t,
-    {
-      url: 's3://releases/fleet',
-      cliArgs: ['--endpoint-url', server.endpoint, '--region', S3RVER_REGION],
-      env,
-      deviceSource: `${server.endpoint}/releases/fleet`,
-      store: openStore('s3://releases/fleet', connection),
-    },
-  );
-});
-
-t.test('prune on a registry store (docker-registry)', async (t) => {
-  const registry = await startRegistry(t);
-  const url = `docker://${registry.host}/fleet/app`;
-  await pruneScenario(t, { url, cliArgs: [], env: process.env, deviceSource: url, store: openStore(url) });
-  const v1Index = registry.requests.filter((line) => /^DELETE \/v2\/fleet\/app\/manifests\/sha256:/.test(line));
-  t.ok(v1Index.length >= 2, 'the pruned image and the artifacts referring to it were deleted as manifests');
-});
+for (const [name, open] of [
+  ['a directory store', async (t: Test) => directoryStore(t.testdirName)],
+  ['an S3 store (s3rver)', s3Store],
+  ['a registry store (docker-registry)', registryStore],
+] as const) {
+  t.test(`prune on ${name}`, async (t) => {
+    const target = await open(t);
+    await pruneScenario(t, target);
+    if (target.requests) {
+      const deletes = target.requests.filter((line) => /^DELETE \/v2\/fleet\/app\/manifests\/sha256:/.test(line));
+      t.ok(deletes.length >= 2, 'the pruned image and the artifacts referring to it were deleted as manifests');
+    }
+  });
+}
