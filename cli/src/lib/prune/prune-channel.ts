@@ -98,11 +98,13 @@ async function markReleases(store: ArtifactStore, channel: string, keep: number,
 
 /**
  * `prtiql prune` (docs/artifact-store.md, "Pruning"): keeps the channel's `keep` newest
- * releases and removes the older ones from its history, then every delta record from or to
- * an image only they had, then every blob no kept release of any channel and no kept record
- * names. Documents go before the blobs they name, indexes and manifests before the blobs
- * they name, so a crash at any point leaves no document naming a missing blob: running
- * prune again finishes the job.
+ * releases; removes every delta record from or to an image only the older ones had, then the
+ * older ones from the channel's history, then every blob no kept release of any channel and no
+ * kept record names. Documents go before the blobs they name, indexes and manifests before the
+ * blobs they name, so a crash at any point leaves no document naming a missing blob; running
+ * prune again finishes the job (on a registry, which cannot list blobs, a run interrupted
+ * after the history was rewritten leaves the removed releases' remaining blobs to the
+ * registry's own garbage collection).
  */
 export async function pruneChannel(options: PruneOptions): Promise<PruneResult> {
   const { store, keep } = options;
@@ -145,11 +147,13 @@ export async function pruneChannel(options: PruneOptions): Promise<PruneResult> 
     removedBlobs,
   };
   if (options.dryRun) return result;
+  // Records first: while the history still lists the removed releases, a prune interrupted
+  // here finds the same records again on its next run.
+  for (const document of removedRecords) await store.deleteDocument(document);
   if (marks.removedEntries.length > 0) {
     const { history } = await readPublishedChannel(store, channel);
     await writeChannelHistory(store, { ...history, releases: history.releases.filter((entry) => marks.keptEntries.some((kept) => kept.version === entry.version)) });
   }
-  for (const document of removedRecords) await store.deleteDocument(document);
   for (const digest of removedBlobs) await store.deleteBlob(digest);
   return result;
 }
