@@ -15,6 +15,16 @@ import { connectS3 } from '../../cli/src/lib/artifact-store/s3-client.js';
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3RVER_REGION = 'us-east-1';
 
+/** The CLI's environment with s3rver's credentials, reaching it as in CI: through the AWS SDK's default chain, nothing from this machine's AWS files. */
+export const S3RVER_CLI_ENVIRONMENT: NodeJS.ProcessEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  AWS_CONFIG_FILE: '/nonexistent/aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  AWS_EC2_METADATA_DISABLED: 'true',
+};
+
 export interface S3rverInstance {
   /** http://127.0.0.1:<port> */
   endpoint: string;

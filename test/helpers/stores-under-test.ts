@@ -4,7 +4,7 @@ import type { Test } from 'tap';
 import type { ArtifactStore } from '../../cli/src/lib/artifact-store/artifact-store.js';
 import { openStore } from '../../cli/src/lib/artifact-store/open-store.js';
 import { startRegistry } from './registry.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from './s3rver.js';
+import { S3RVER_CLI_ENVIRONMENT, S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from './s3rver.js';
 
 /** One kind of artifact store, real: where the CLI writes, how devices read it, and the store to look into it. */
 export interface StoreUnderTest {
@@ -29,20 +29,12 @@ export function directoryStore(parent: string): StoreUnderTest {
 /** A bucket prefix on a real S3 endpoint (s3rver), read by devices over plain HTTP. */
 export async function s3Store(t: Test): Promise<StoreUnderTest> {
   const server = await startS3rver(t);
-  const env = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_CONFIG_FILE: '/nonexistent/aws-config',
-    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-    AWS_EC2_METADATA_DISABLED: 'true',
-  };
   const url = 's3://releases/fleet';
   return {
     kind: 's3',
     url,
     cliArgs: ['--endpoint-url', server.endpoint, '--region', S3RVER_REGION],
-    env,
+    env: S3RVER_CLI_ENVIRONMENT,
     deviceSource: `${server.endpoint}/releases/fleet`,
     store: openStore(url, { endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS }),
   };

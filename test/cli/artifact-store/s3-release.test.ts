@@ -10,22 +10,12 @@ import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { freePort } from '../../helpers/free-port.js';
 import { makeReleaseFixture, type ReleaseFixture } from '../../helpers/release-fixture.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
-import { listKeys, s3rverClient, startS3rver, S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverInstance } from '../../helpers/s3rver.js';
-
-// Credentials reach the CLI the way they reach it in CI: through the AWS SDK's default chain.
-const AWS_ENVIRONMENT = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-  AWS_CONFIG_FILE: '/nonexistent/aws-config',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
+import { listKeys, s3rverClient, startS3rver, S3RVER_CLI_ENVIRONMENT, S3RVER_REGION, type S3rverInstance } from '../../helpers/s3rver.js';
 
 function release(f: ReleaseFixture, to: string, endpoint: string, version: number, ...extra: string[]): Promise<ProcessResult> {
   return runCli(
     ['release', '--image', f.imageReference, '--channel', 'stable', '--version', String(version), '--key', f.keyPath, '--to', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json', ...extra],
-    { env: AWS_ENVIRONMENT },
+    { env: S3RVER_CLI_ENVIRONMENT },
   );
 }
 
@@ -100,7 +90,7 @@ t.test('the CLI reports S3 failures with one line and its exit code, writing not
   await refused(t, await release(f, 's3://no-such-bucket/x', server.endpoint, 1), 4, 'E_NOT_FOUND', /^bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+$/, server);
   const wrongKey = await runCli(
     ['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', 's3://releases/x', '--endpoint-url', server.endpoint, '--region', S3RVER_REGION, '--json'],
-    { env: { ...AWS_ENVIRONMENT, AWS_ACCESS_KEY_ID: 'NOT-S3RVER' } },
+    { env: { ...S3RVER_CLI_ENVIRONMENT, AWS_ACCESS_KEY_ID: 'NOT-S3RVER' } },
   );
   await refused(t, wrongKey, 11, 'E_UNAUTHORIZED', /denied reading s3:\/\/releases\/x\/channels\/stable\/release\.json in bucket releases \(403 InvalidAccessKeyId/, server);
   const fileWithRegion = await runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', `file://${f.workDir}/other`, '--region', 'eu-central-1', '--json']);
