@@ -93,6 +93,7 @@ async function pruneScenario(t: Test, target: StoreUnderTest): Promise<void> {
   t.same(await historyVersions(target.store), [2, 3], 'the history lists the kept releases');
   const records = (await target.store.listDocuments()).filter((document) => document.kind === 'delta-record');
   t.same(records.map((record) => record.kind === 'delta-record' && record.base), [v2.manifest.digest], 'the record of the delta from 2 to 3 stays');
+  t.equal(await target.store.readDocument({ kind: 'delta-record', base: v1.manifest.digest, target: v3.manifest.digest }), undefined, 'a removed record reads as absent (a registry\'s referrers index of 3 still lists it)');
 
   const again = json(t, await cli(['prune', target.url, '--channel', 'stable', '--keep', '2']), 'prune again');
   t.same([again.removedVersions, again.removedDocuments, again.removedBlobs], [[], [], []], 'a second prune finds nothing more');
