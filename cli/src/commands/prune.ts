@@ -44,7 +44,7 @@ Exit codes: 2 bad flags; 3 a document in the store is malformed; 4 the channel h
     this.say(`channel ${result.channel}: keeping versions ${result.keptVersions.join(', ')}; ${verb} ${result.removedVersions.length ? `versions ${result.removedVersions.join(', ')}` : 'no version'}`);
     for (const location of result.removedDocuments) this.say(`${verb} ${location}`);
     for (const digest of result.removedBlobs) this.say(`${verb} blob ${digest}`);
-    this.say(`${result.removedDocuments.length} delta records and ${result.removedBlobs.length} blobs ${verb}`);
+    this.say(`${result.removedDocuments.length} delta records and ${result.removedBlobs.length} blobs ${result.dryRun ? 'would be removed' : 'removed'}`);
     await writeMetadataFile(flags['metadata-file'], result);
     return result;
   }
