@@ -9,6 +9,8 @@ import type { ArtifactStore } from '../../../cli/src/lib/artifact-store/artifact
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
+import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
+import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
 import { directoryStore, registryStore, s3Store, type StoreUnderTest } from '../../helpers/stores-under-test.js';
 
@@ -124,3 +126,29 @@ for (const [name, open] of [
     }
   });
 }
+
+t.test('a registry login without the delete action: E_UNAUTHORIZED before anything changes; with it, the prune goes through', async (t) => {
+  const users = { ci: { password: 'ci-secret' }, admin: { password: 'admin-secret', actions: ['pull', 'push', 'delete'] } };
+  const registry = await startRegistry(t, { auth: { kind: 'token', users } });
+  const dir = t.testdir();
+  const keys = await generateReleaseKey(join(dir, 'keys'));
+  const ci = await writeAuthFile(dir, registry.host, 'ci', users.ci.password);
+  const admin = await writeAuthFile(dir, registry.host, 'admin', users.admin.password);
+  const url = `docker://${registry.host}/fleet/app`;
+  for (const version of [1, 2]) {
+    const image = `oci:${join(dir, 'images')}:v${version}`;
+    await buildAppImage(t, image, version);
+    json(t, await runCli(['release', '--image', image, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', url, '--base-releases', '1', '--authfile', ci, '--json']), `release ${version}`);
+  }
+  const store = openStore(url, {}, { authFile: ci });
+
+  const denied = await runCli(['prune', url, '-c', 'stable', '--keep', '1', '--authfile', ci, '--json']);
+  t.equal(denied.code, 11, denied.stderr);
+  t.match(JSON.parse(denied.stdout).error, { code: 'E_UNAUTHORIZED', message: /^deleting manifest sha256:[0-9a-f]{64} in docker:\/\/[^ ]+: registry [^ ]+ refused the credentials .*\(deleting needs the delete action on fleet\/app, besides pull and push\)$/ });
+  t.same(await historyVersions(store), [1, 2], 'nothing was changed');
+  t.equal((await store.listDocuments()).filter((document) => document.kind === 'delta-record').length, 1, 'the record is still there');
+
+  const pruned = json(t, await runCli(['prune', url, '-c', 'stable', '--keep', '1', '--authfile', admin, '--json']), 'prune with delete rights');
+  t.same(pruned.removedVersions, [1]);
+  t.same(await historyVersions(store), [2]);
+});

@@ -325,7 +325,13 @@ export class RegistryStore implements ArtifactStore {
 
   /** One DELETE; what is already gone is no error. Registries that refuse deletes say 405. */
   private async deleteRequest(path: string, what: string): Promise<void> {
-    const response = await this.client.request(this.client.url(path), { method: 'DELETE', scopes: this.deleteScopes, what: `${what} in ${this.location}` }, [200, 202, 204, 404, 405]);
+    let response;
+    try {
+      response = await this.client.request(this.client.url(path), { method: 'DELETE', scopes: this.deleteScopes, what: `${what} in ${this.location}` }, [200, 202, 204, 404, 405]);
+    } catch (error) {
+      if (!isPrtiqlError(error, 'E_UNAUTHORIZED')) throw error;
+      throw new PrtiqlError('E_UNAUTHORIZED', `${error.message} (deleting needs the delete action on ${this.repository}, besides pull and push)`, { cause: error });
+    }
     await response.body.dump();
     if (response.statusCode === 405) {
       throw new PrtiqlError('E_UNAUTHORIZED', `${this.location} does not allow ${what}: enable deletes on the registry (distribution: storage.delete.enabled: true)`);
