@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { openPlatformImages } from '../lib/image/platform-images.js';
-import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
+import { readTrustRootFile } from '../lib/keys.js';
 import { loadSigner } from '../lib/signer/signer.js';
 import { maxMemoryFlag } from '../memory-flag.js';
 import { checkMetadataFile, metadataFileFlag, writeMetadataFile } from '../metadata-file.js';
@@ -49,7 +49,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
     root: Flags.string({ description: 'A trust root (root.json) to publish as roots/<version>.json before the release, so devices follow a key rotation; the --key must be one of its keys.' }),
-    'timestamp-key': Flags.string({ description: 'Online Ed25519 key (file or env:<NAME>) that signs channels/<channel>/timestamp.json for this release; needed when the trust root names timestamp keys.' }),
+    'timestamp-key': Flags.string({ description: 'Online Ed25519 key (file, env:<NAME> or exec:<command>) that signs channels/<channel>/timestamp.json for this release; needed when the trust root names timestamp keys.' }),
     'timestamp-expires': Flags.string({ description: 'When the timestamp expires: a duration or an RFC 3339 time.', default: DEFAULT_TIMESTAMP_LIFETIME }),
     base: Flags.string({
       description: 'An image devices may be running (repeatable): the release carries a delta from it, computed now or reused from `prtiql delta`.',
@@ -73,7 +73,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region)
     const store = openStoreFromFlags(flags.to, flags);
     const timestampExpires = parseExpiry(flags['timestamp-expires'], created);
     const signingKey = await loadSigner(flags.key);
-    const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadPrivateKey(flags['timestamp-key'], 'timestamp key');
+    const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadSigner(flags['timestamp-key'], 'timestamp key');
     const root = flags.root === undefined ? undefined : await readTrustRootFile(flags.root);
     await checkMetadataFile(flags['metadata-file']);
     const imageOptions = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };

@@ -2,7 +2,10 @@ import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
+import { createPublicKey } from 'node:crypto';
+import { loadTrustRoot, trustRootPayload } from '../../../shared/trust-root.js';
+import { verifyTimestamp } from '../../../shared/timestamp.js';
+import { generateReleaseKey, loadPrivateKey, signTrustRoot } from '../../../cli/src/lib/keys.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
 import { runCli } from '../../helpers/run.js';
@@ -81,4 +84,38 @@ t.test('a signer that fails or answers garbage: E_SIGNER, one line, nothing publ
   t.equal(noKey.code, 13);
   t.match(JSON.parse(noKey.stdout).error.message, /its "public-key" answer is not a PEM public key$/);
   t.same(await listing(join(dir, 'store-none')), [], 'a signer without a public key stops the release before anything is read or written');
+});
+
+t.test('exec: signers for the release and the timestamp keys: devices whose root names timestamp keys verify both; `prtiql timestamp` renews through its signer', async (t) => {
+  const dir = t.testdir();
+  const releaseKeys = await generateReleaseKey(join(dir, 'release'));
+  const timestampKeys = await generateReleaseKey(join(dir, 'timestamp'));
+  const releaseKey = await loadPrivateKey(releaseKeys.privateKey);
+  const timestampPublic = createPublicKey(await loadPrivateKey(timestampKeys.privateKey));
+  const root = join(dir, 'root.json');
+  await writeFile(root, signTrustRoot(trustRootPayload([createPublicKey(releaseKey)], 1, 1, { publicKeys: [timestampPublic], threshold: 1 }), [releaseKey]));
+  const image = `oci:${join(dir, 'image')}:1`;
+  await buildAppImage(t, image, 1);
+  const store = join(dir, 'store');
+  const releaseSigner = await opensslSigner(dir, releaseKeys.privateKey);
+  const timestampSigner = await opensslSigner(dir, timestampKeys.privateKey);
+
+  const released = await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '--key', `exec:${releaseSigner}`, '--timestamp-key', `exec:${timestampSigner}`, '--root', root, '--to', store]);
+  t.equal(released.code, 0, released.stderr);
+  const device = await runApplier(['update', '--source', pathToFileURL(store).href, '--channel', 'stable', '--store', join(dir, 'device'), '--trust', root]);
+  t.equal(device.code, 0, device.stderr);
+  t.match(device.stdout, /updated to version 1/, 'the device verified the release and its timestamp, both signed by exec: signers');
+
+  const first = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });
+  const renewed = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${timestampSigner}`, '--to', store, '--expires', '2d', '--json']);
+  t.equal(renewed.code, 0, renewed.stderr);
+  const second = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });
+  t.ok(Date.parse(second.expires) > Date.parse(first.expires), 'the renewed timestamp verifies under the root and lasts longer');
+
+  const garbage = await opensslSigner(dir, timestampKeys.privateKey, 'head -c 64 /dev/urandom');
+  const refused = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${garbage}`, '--to', store, '--json']);
+  t.equal(refused.code, 13);
+  t.equal(JSON.parse(refused.stdout).error.code, 'E_SIGNER');
+  const kept = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });
+  t.equal(kept.expires, second.expires, 'a failing timestamp signer leaves the timestamp as it was');
 });

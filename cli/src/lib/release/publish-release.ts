@@ -15,7 +15,7 @@ import { basesFor, openReleasedImages } from './release-bases.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { signRelease } from './sign-release.js';
 import { asSigner, type Signer } from '../signer/signer.js';
-import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
+import { checkKeysAgainstRoot, publishRoot, signTimestampFor, writeTimestamp, type PublishedRoot } from './trust-documents.js';
 import { checkChannelName } from '../../../../shared/store-layout.js';
 
 export interface PublishReleaseOptions {
@@ -36,8 +36,8 @@ export interface PublishReleaseOptions {
   baseReleases?: number;
   /** A root.json to publish as roots/<version>.json before the release (a key rotation). */
   root?: Uint8Array;
-  /** Signs channels/<channel>/timestamp.json for the new release with this online key. */
-  timestamp?: { key: KeyObject; expires: Date };
+  /** Signs channels/<channel>/timestamp.json for the new release with this online key (or its external signer). */
+  timestamp?: { key: KeyObject | Signer; expires: Date };
   /** Peak memory of the delta computation, in bytes (see match-memory.ts). */
   maxMemory?: number;
   progress?: ProgressFactory;
@@ -219,7 +219,8 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   checkOptions(options, created);
   checkDistinctPlatforms(images);
   const signer = asSigner(options.signingKey);
-  if (options.root) checkKeysAgainstRoot(options.root, signer.publicKey, options.timestamp?.key);
+  const timestampSigner = options.timestamp && asSigner(options.timestamp.key);
+  if (options.root) checkKeysAgainstRoot(options.root, signer.publicKey, timestampSigner?.publicKey);
 
   const current = await readCurrentRelease(store, channel, signer.publicKey);
   if (current && version < current.version) {
@@ -260,10 +261,11 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   };
   // Signed before any document is written: a signer that fails leaves no trace of this release.
   const releaseBytes = await signRelease(release, signer);
+  const signedTimestamp = options.timestamp && timestampSigner && (await signTimestampFor(channel, releaseBytes, timestampSigner, created, options.timestamp.expires));
   const trustRoot = options.root && (await publishRoot(store, options.root));
   await writeChannelHistory(store, withRelease(history, historyEntryOf(release)));
   await store.writeDocument({ kind: 'release', channel }, releaseBytes);
-  const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
+  const timestamp = signedTimestamp && (await writeTimestamp(store, channel, signedTimestamp));
   return {
     channel,
     version,
