@@ -1,15 +1,15 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import t, { type Test } from 'tap';
 import { parseEnvelopeBytes } from '../../../shared/dsse.js';
 import { parseRelease, type Release } from '../../../shared/release.js';
 import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { buildAppImage } from '../../helpers/app-image.js';
+import { resultSchema } from '../../helpers/result-schema.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
 import { directoryStore, registryStore, s3Store, type StoreUnderTest } from '../../helpers/stores-under-test.js';
 
-const validateInspect = new Ajv2020({ allErrors: true }).compile(JSON.parse(await readFile(new URL('../../../schemas/inspect.schema.json', import.meta.url), 'utf8')));
+const validateInspect = await resultSchema('inspect');
 
 /** `prtiql inspect --json`, which must succeed and match its schema. */
 async function inspect(t: Test, target: StoreUnderTest, ...extra: string[]): Promise<any> {
@@ -33,7 +33,7 @@ async function inspectScenario(t: Test, target: StoreUnderTest): Promise<void> {
   for (const version of [1, 2]) {
     const image = `oci:${join(dir, 'images')}:v${version}`;
     await buildAppImage(t, image, version);
-    const released = await runCli(['release', '--image', image, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', target.url, '--base-releases', '1', ...target.cliArgs], { env: target.env });
+    const released = await runCli(['release', '--image', image, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', target.url, '--base-releases', '1', ...target.cliArgs], { env: target.env });
     t.equal(released.code, 0, released.stderr);
   }
   const { release: v2 } = await currentRelease(target);
@@ -54,8 +54,8 @@ async function inspectScenario(t: Test, target: StoreUnderTest): Promise<void> {
   t.ok(v2.deltas.length >= 1);
   for (const delta of image.deltas) {
     t.equal(delta.baseVersion, 1, 'the delta says which release it starts from');
-    t.equal(delta.base, first.digest);
-    t.equal(delta.fullSizeBytes, v2.layers.find((layer) => layer.diffID === delta.target)!.blob.size, 'against the full layer it replaces');
+    t.equal(delta.baseDigest, first.digest);
+    t.equal(delta.fullSizeBytes, v2.layers.find((layer) => layer.diffID === delta.targetLayer)!.blob.size, 'against the full layer it replaces');
     t.ok(delta.sizeBytes < delta.fullSizeBytes, `${delta.sizeBytes} bytes instead of ${delta.fullSizeBytes}`);
   }
   t.equal(first.signature, 'unavailable', "an earlier release's signature is no longer in the store");
@@ -85,7 +85,7 @@ t.test('inspect reports a release whose signature was altered as failed, naming 
   const keys = await generateReleaseKey(join(dir, 'keys'));
   const image = `oci:${join(dir, 'images')}:v1`;
   await buildAppImage(t, image, 1);
-  t.equal((await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', target.url])).code, 0);
+  t.equal((await runCli(['release', '--image', image, '-c', 'stable', '--release-version', '1', '-k', keys.privateKey, '--store', target.url])).code, 0);
   const { bytes } = await currentRelease(target);
   const envelope = JSON.parse(bytes.toString());
   const signature = Buffer.from(envelope.signatures[0].sig, 'base64');

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import t, { type Test } from 'tap';
 import type { Digest } from '../../../shared/digest.js';
 import { parseEnvelopeBytes } from '../../../shared/dsse.js';
@@ -11,10 +9,11 @@ import { runApplier } from '../../helpers/applier-bundle.js';
 import { buildAppImage } from '../../helpers/app-image.js';
 import { openStore } from '../../../cli/src/lib/artifact-store/open-store.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
+import { resultSchema } from '../../helpers/result-schema.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
 import { directoryStore, registryStore, s3Store, type StoreUnderTest } from '../../helpers/stores-under-test.js';
 
-const validatePrune = new Ajv2020({ allErrors: true }).compile(JSON.parse(await readFile(new URL('../../../schemas/prune.schema.json', import.meta.url), 'utf8')));
+const validatePrune = await resultSchema('prune');
 
 function json(t: Test, result: ProcessResult, what: string): any {
   t.equal(result.code, 0, `${what}: ${result.stderr}`);
@@ -52,7 +51,7 @@ async function pruneScenario(t: Test, target: StoreUnderTest): Promise<void> {
     await buildAppImage(t, images[version - 1], version, version === 1 ? { extra: { 'app/notes.txt': Buffer.from('first release\n'.repeat(40)) } } : {});
   }
   const release = (version: number, baseReleases: number) =>
-    cli(['release', '--image', images[version - 1], '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', target.url, '--base-releases', String(baseReleases)]);
+    cli(['release', '--image', images[version - 1], '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', target.url, '--base-releases', String(baseReleases)]);
 
   json(t, await release(1, 0), 'release 1');
   const v1 = await currentRelease(target.store);
@@ -62,7 +61,7 @@ async function pruneScenario(t: Test, target: StoreUnderTest): Promise<void> {
   t.equal((await device('on-2')).code, 0, 'a device installs version 2');
   const third = json(t, await release(3, 2), 'release 3');
   const v3 = await currentRelease(target.store);
-  t.same([...new Set(third.deltas.map((delta: { base: string }) => delta.base))].sort(), [v1.manifest.digest, v2.manifest.digest].sort(), 'version 3 carries deltas from 2 and from 1');
+  t.same([...new Set(third.images.flatMap((image: { deltas: { baseDigest: string }[] }) => image.deltas).map((delta: { baseDigest: string }) => delta.baseDigest))].sort(), [v1.manifest.digest, v2.manifest.digest].sort(), 'version 3 carries deltas from 2 and from 1');
   t.same(await historyVersions(target.store), [1, 2, 3]);
 
   const v1Layers = v1.layers.map((layer) => layer.blob.digest);
@@ -138,7 +137,7 @@ t.test('a registry login without the delete action: E_UNAUTHORIZED before anythi
   for (const version of [1, 2]) {
     const image = `oci:${join(dir, 'images')}:v${version}`;
     await buildAppImage(t, image, version);
-    json(t, await runCli(['release', '--image', image, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', url, '--base-releases', '1', '--authfile', ci, '--json']), `release ${version}`);
+    json(t, await runCli(['release', '--image', image, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', url, '--base-releases', '1', '--authfile', ci, '--json']), `release ${version}`);
   }
   const store = openStore(url, {}, { authFile: ci });
 

@@ -45,7 +45,7 @@ t.test('--key exec:<command>: an external signer signs the release, and a device
   const store = join(dir, 'store');
   const signer = await opensslSigner(dir, keys.privateKey);
 
-  const result = await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '--key', `exec:${signer}`, '--to', store, '--json']);
+  const result = await runCli(['release', '--image', image, '-c', 'stable', '--release-version', '1', '--key', `exec:${signer}`, '--store', store, '--json']);
   t.equal(result.code, 0, result.stderr);
   const envelope = JSON.parse(await readFile(join(store, 'channels/stable/release.json'), 'utf8'));
   t.equal(envelope.signatures.length, 1);
@@ -70,7 +70,7 @@ t.test('a signer that fails or answers garbage: E_SIGNER, one line, nothing publ
   ];
   for (const [name, signer, message] of cases) {
     const store = join(dir, `store-${name.replaceAll(' ', '-')}`);
-    const result = await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '--key', `exec:${signer}`, '--to', store, '--json']);
+    const result = await runCli(['release', '--image', image, '-c', 'stable', '--release-version', '1', '--key', `exec:${signer}`, '--store', store, '--json']);
     t.equal(result.code, 13, `${name}: exit 13`);
     const { error } = JSON.parse(result.stdout);
     t.equal(error.code, 'E_SIGNER', name);
@@ -80,7 +80,7 @@ t.test('a signer that fails or answers garbage: E_SIGNER, one line, nothing publ
     t.notOk((await listing(store)).some((path) => path.startsWith('channels')), `${name}: no release and no history was written`);
   }
 
-  const noKey = await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '--key', 'exec:echo hello', '--to', join(dir, 'store-none'), '--json']);
+  const noKey = await runCli(['release', '--image', image, '-c', 'stable', '--release-version', '1', '--key', 'exec:echo hello', '--store', join(dir, 'store-none'), '--json']);
   t.equal(noKey.code, 13);
   t.match(JSON.parse(noKey.stdout).error.message, /its "public-key" answer is not a PEM public key$/);
   t.same(await listing(join(dir, 'store-none')), [], 'a signer without a public key stops the release before anything is read or written');
@@ -100,20 +100,20 @@ t.test('exec: signers for the release and the timestamp keys: devices whose root
   const releaseSigner = await opensslSigner(dir, releaseKeys.privateKey);
   const timestampSigner = await opensslSigner(dir, timestampKeys.privateKey);
 
-  const released = await runCli(['release', '--image', image, '-c', 'stable', '-v', '1', '--key', `exec:${releaseSigner}`, '--timestamp-key', `exec:${timestampSigner}`, '--root', root, '--to', store]);
+  const released = await runCli(['release', '--image', image, '-c', 'stable', '--release-version', '1', '--key', `exec:${releaseSigner}`, '--timestamp-key', `exec:${timestampSigner}`, '--root', root, '--store', store]);
   t.equal(released.code, 0, released.stderr);
   const device = await runApplier(['update', '--source', pathToFileURL(store).href, '--channel', 'stable', '--store', join(dir, 'device'), '--trust', root]);
   t.equal(device.code, 0, device.stderr);
   t.match(device.stdout, /updated to version 1/, 'the device verified the release and its timestamp, both signed by exec: signers');
 
   const first = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });
-  const renewed = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${timestampSigner}`, '--to', store, '--expires', '2d', '--json']);
+  const renewed = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${timestampSigner}`, '--store', store, '--expires', '2d', '--json']);
   t.equal(renewed.code, 0, renewed.stderr);
   const second = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });
   t.ok(Date.parse(second.expires) > Date.parse(first.expires), 'the renewed timestamp verifies under the root and lasts longer');
 
   const garbage = await opensslSigner(dir, timestampKeys.privateKey, 'head -c 64 /dev/urandom');
-  const refused = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${garbage}`, '--to', store, '--json']);
+  const refused = await runCli(['timestamp', '-c', 'stable', '--key', `exec:${garbage}`, '--store', store, '--json']);
   t.equal(refused.code, 13);
   t.equal(JSON.parse(refused.stdout).error.code, 'E_SIGNER');
   const kept = verifyTimestamp(await readFile(join(store, 'channels/stable/timestamp.json')), loadTrustRoot(await readFile(root)), { channel: 'stable', now: new Date() });

@@ -30,10 +30,10 @@ export interface InspectedLayer {
 
 export interface InspectedDelta {
   /** The image the delta starts from, and its version when it is one of the channel's releases. */
-  base: Digest;
+  baseDigest: Digest;
   baseVersion?: number;
   /** The diffID of the layer it rebuilds. */
-  target: Digest;
+  targetLayer: Digest;
   digest: Digest;
   sizeBytes: number;
   /** The gzip layer a device on `base` would download without the delta. */
@@ -117,9 +117,9 @@ async function inspectImage(store: ArtifactStore, source: ImageSource, deltas: r
     digest: source.manifest.digest,
     layers,
     deltas: deltas.map((delta) => ({
-      base: delta.base,
+      baseDigest: delta.base,
       ...(versions.has(delta.base) && { baseVersion: versions.get(delta.base)! }),
-      target: delta.target,
+      targetLayer: delta.target,
       digest: delta.blob.digest,
       sizeBytes: delta.blob.size,
       fullSizeBytes: fullSize.get(delta.target) ?? 0,
