@@ -32,6 +32,7 @@ export const ERROR_EXIT_CODES = {
   E_DISK: 10,
   E_UNAUTHORIZED: 11,
   E_RELEASE_FAILED: 12,
+  E_SIGNER: 13,
   E_RUNTIME: 125,
 } as const;
 
@@ -79,6 +80,7 @@ export const APPLIER_EXIT_CODES = {
   E_DISK: 170,
   E_UNAUTHORIZED: 171,
   E_RELEASE_FAILED: 172,
+  E_SIGNER: 173,
   E_RUNTIME: 125,
 } as const satisfies Record<ErrorCode, number>;
 

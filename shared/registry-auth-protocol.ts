@@ -20,7 +20,7 @@ const DEFAULT_TOKEN_SECONDS = 60;
 const TOKEN_MARGIN_MS = 10_000;
 
 /** `repository:<name>:<actions>`, the token scope of the distribution auth spec. */
-export function repositoryScope(repository: string, actions: 'pull' | 'pull,push'): string {
+export function repositoryScope(repository: string, actions: 'pull' | 'pull,push' | 'pull,push,delete'): string {
   return `repository:${repository}:${actions}`;
 }
 

@@ -39,7 +39,7 @@ export async function writeTestTimestamp(
 ): Promise<void> {
   const named = releaseBytes ?? (await readFile(releasePath(storeDir, channel)));
   const timestamp = timestampFor(channel, named, times.created, times.expires);
-  await writeFile(join(storeDir, timestampPath(channel)), signTimestamp(timestamp, signer.privateKey));
+  await writeFile(join(storeDir, timestampPath(channel)), await signTimestamp(timestamp, signer.privateKey));
 }
 
 export interface CountingServer extends StaticServer {

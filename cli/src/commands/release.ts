@@ -5,7 +5,8 @@ import { checkChannelName } from '../../../shared/store-layout.js';
 import { openStoreFromFlags, storeFlags } from '../artifact-store-flags.js';
 import { BaseCommand } from '../base-command.js';
 import { openPlatformImages } from '../lib/image/platform-images.js';
-import { loadPrivateKey, readTrustRootFile } from '../lib/keys.js';
+import { readTrustRootFile } from '../lib/keys.js';
+import { loadSigner } from '../lib/signer/signer.js';
 import { publishRelease } from '../lib/release/publish-release.js';
 import { DEFAULT_BASE_RELEASES, DEFAULT_RELEASE_LIFETIME, DEFAULT_TIMESTAMP_LIFETIME, parseExpiry, parseReleaseVersion } from '../lib/release/release-options.js';
 import { maxMemoryFlag } from '../memory-flag.js';
@@ -37,7 +38,7 @@ With --store docker://<host>/<repo>, the images are pushed as normal images and 
 
 With --store s3://<bucket>[/<prefix>], credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles); --endpoint-url selects an S3-compatible service.
 
-Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region, --no-deltas with bases); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key, or --key or --timestamp-key is not a key of --root; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials.`;
+Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region, --no-deltas with bases); 3 the key is not an Ed25519 private key, the path is not an OCI image layout, or the store URL is not supported; 4 the key file, the image tag or the S3 bucket does not exist; 5 a layer does not match its diffID; 6 the channel's current release has a bad signature by this key, or --key or --timestamp-key is not a key of --root; 7 the version is not newer than the channel's, or it exists with another image; 8 the S3 endpoint or registry cannot be reached or failed; 11 the S3 endpoint or registry refused the credentials; 13 the exec: signer failed, or answered with something that is not a signature by its key (nothing is published).`;
 
   static override examples = [
     '<%= config.bin %> release --image oci:./images/app:1.4 --channel stable --release-version 14 --key keys/release-key.pem --store file://./releases',
@@ -63,12 +64,12 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region,
       charAliases: ['v'],
       deprecateAliases: true,
     }),
-    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release: a file, or env:<NAME> to read it from an environment variable.', required: true }),
+    key: Flags.string({ char: 'k', description: 'Ed25519 private key (PKCS#8 PEM) that signs the release: a file, env:<NAME> to read it from an environment variable, or exec:<command>, an external signer (KMS, HSM) that never hands out the key (docs/SECURITY.md).', required: true }),
     ...storeFlags,
     expires: Flags.string({ description: 'When devices stop accepting the release: a duration (90d, 12h, 2w) or an RFC 3339 time.', default: DEFAULT_RELEASE_LIFETIME }),
     'device-class': Flags.string({ description: 'Only devices of this class accept the release.' }),
     root: Flags.string({ description: 'A trust root (root.json) to publish as roots/<version>.json before the release, so devices follow a key rotation; the --key must be one of its keys.' }),
-    'timestamp-key': Flags.string({ description: 'Online Ed25519 key (file or env:<NAME>) that signs channels/<channel>/timestamp.json for this release; needed when the trust root names timestamp keys.' }),
+    'timestamp-key': Flags.string({ description: 'Online Ed25519 key (file, env:<NAME> or exec:<command>) that signs channels/<channel>/timestamp.json for this release; needed when the trust root names timestamp keys.' }),
     'timestamp-expires': Flags.string({ description: 'When the timestamp expires: a duration or an RFC 3339 time.', default: DEFAULT_TIMESTAMP_LIFETIME }),
     base: Flags.string({
       description: 'An image devices may be running (repeatable): the release carries a delta from it, computed now or reused from `prtiql delta`.',
@@ -93,8 +94,8 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region,
     const expires = parseExpiry(flags.expires, created);
     const store = openStoreFromFlags(flags.store, flags);
     const timestampExpires = parseExpiry(flags['timestamp-expires'], created);
-    const signingKey = await loadPrivateKey(flags.key);
-    const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadPrivateKey(flags['timestamp-key'], 'timestamp key');
+    const signingKey = await loadSigner(flags.key);
+    const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadSigner(flags['timestamp-key'], 'timestamp key');
     const root = flags.root === undefined ? undefined : await readTrustRootFile(flags.root);
     const imageOptions = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
     const images = await openPlatformImages(flags.image, imageOptions);

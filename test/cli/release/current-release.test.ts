@@ -39,17 +39,17 @@ t.test('an empty channel has no current release', async (t) => {
 });
 
 t.test('reads back a release signed with the same key', async (t) => {
-  const store = await storeWith(t, signRelease(release, key));
+  const store = await storeWith(t, await signRelease(release, key));
   t.same(await readCurrentRelease(store, 'stable', key), release);
 });
 
 t.test('a release signed by another key (before a rotation) is parsed, not verified', async (t) => {
-  const store = await storeWith(t, signRelease(release, otherKey));
+  const store = await storeWith(t, await signRelease(release, otherKey));
   t.equal((await readCurrentRelease(store, 'stable', key))?.version, 3);
 });
 
 t.test('a tampered release signed with the same key is refused', async (t) => {
-  const store = await storeWith(t, signRelease(release, key));
+  const store = await storeWith(t, await signRelease(release, key));
   const envelope = JSON.parse(await readFile(store.documentLocation({ kind: 'release', channel: 'stable' }), 'utf8'));
   envelope.payload = encodeRelease({ ...release, version: 99 }).toString('base64');
   await writeFile(store.documentLocation({ kind: 'release', channel: 'stable' }), JSON.stringify(envelope));

@@ -144,6 +144,10 @@ t.test('the channel pointer is written after every blob', async (t) => {
     readDocument: (document) => inner.readDocument(document),
     writeDocument: (document, bytes) => (calls.push(document.kind === 'release' ? 'pointer' : `document ${documentPath(document)}`), inner.writeDocument(document, bytes)),
     documentLocation: (document) => inner.documentLocation(document),
+    listBlobs: () => inner.listBlobs(),
+    listDocuments: () => inner.listDocuments(),
+    deleteBlob: (d) => inner.deleteBlob(d),
+    deleteDocument: (document) => inner.deleteDocument(document),
   };
   await publishRelease({
     image: await openImage(fixture.imageReference),

@@ -25,7 +25,7 @@ t.test('the worked example matches the signing code', async (t) => {
   t.match(doc, `The PAE starts\n\`DSSEv1 38 ${MediaType.release} ${payload.length} {\``);
   t.equal(preAuthEncoding(MediaType.release, payload).subarray(0, 60).toString(), `DSSEv1 38 ${MediaType.release} ${payload.length} {\n  "t`);
 
-  const envelope = JSON.parse(signRelease(release, key).toString());
+  const envelope = JSON.parse((await signRelease(release, key)).toString());
   t.match(doc, `"payload": "${envelope.payload.slice(0, 40)}...${envelope.payload.slice(-4)}"`);
   t.match(doc, `"keyid": "${envelope.signatures[0].keyid}"`);
   t.match(doc, `"sig": "${envelope.signatures[0].sig}"`);

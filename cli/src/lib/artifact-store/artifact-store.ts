@@ -51,4 +51,19 @@ export interface ArtifactStore {
 
   /** Where a document lives (a path or URL), for reports. */
   documentLocation(document: StoreDocument): string;
+
+  /**
+   * Every blob the store holds, for garbage collection (`prtiql prune`); undefined where blobs
+   * cannot be listed (a registry: its blobs are found through what names them).
+   */
+  listBlobs(): Promise<Digest[] | undefined>;
+
+  /** Every document the store holds. */
+  listDocuments(): Promise<StoreDocument[]>;
+
+  /** Removes a blob; a blob that is not there is no error. */
+  deleteBlob(digest: Digest): Promise<void>;
+
+  /** Removes a document; a document that is not there is no error. */
+  deleteDocument(document: StoreDocument): Promise<void>;
 }

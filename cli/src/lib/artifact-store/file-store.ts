@@ -1,4 +1,4 @@
-import { link, lstat, mkdir, open, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,7 +7,7 @@ import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { ownDirectoryEntries } from '../../../../shared/own-directory.js';
-import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
+import { ARTIFACT_STORE_ENTRIES, BLOB_DIRECTORY, blobPath, documentPath, parseBlobPath, parseDocumentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { openBlobSource, type ArtifactStore, type BlobSource } from './artifact-store.js';
 import { fsyncDirectory, replaceFileDurably, temporarySibling } from '../../../../filesystem/durable.js';
@@ -120,5 +120,50 @@ export class FileStore implements ArtifactStore {
     await this.checkRoot();
     await mkdir(dirname(path), { recursive: true });
     await replaceFileDurably(path, bytes, 0o644);
+  }
+
+  /** The names under `directory` (relative to the store root, '/'-separated); none when it is missing. */
+  private async namesUnder(directory: string, recursive: boolean): Promise<string[]> {
+    try {
+      return (await readdir(join(this.root, directory), { recursive })).map((name) => `${directory}/${name}`);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async listBlobs(): Promise<Digest[]> {
+    return (await this.namesUnder(BLOB_DIRECTORY, false)).flatMap((path) => parseBlobPath(path) ?? []);
+  }
+
+  async listDocuments(): Promise<StoreDocument[]> {
+    const paths = [...(await this.namesUnder('channels', true)), ...(await this.namesUnder('roots', true)), ...(await this.namesUnder('deltas', true))];
+    return paths.flatMap((path) => parseDocumentPath(path) ?? []);
+  }
+
+  /** Removes `path` for good (the directory fsynced); its directory too once empty, unless it is `keepDirectory`. */
+  private async removeDurably(path: string, keepDirectory: boolean): Promise<void> {
+    await rm(path, { force: true });
+    const directory = dirname(path);
+    if (!keepDirectory) {
+      try {
+        await rmdir(directory);
+        return;
+      } catch (error) {
+        if (errnoCode(error) !== 'ENOTEMPTY' && errnoCode(error) !== 'EEXIST' && errnoCode(error) !== 'ENOENT') throw error;
+      }
+    }
+    await fsyncDirectory(directory).catch((error: unknown) => {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    });
+  }
+
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.removeDurably(this.blobPath(digest), true);
+  }
+
+  /** Delta records live in one directory per base: that directory goes with its last record. */
+  deleteDocument(document: StoreDocument): Promise<void> {
+    return this.removeDurably(this.documentLocation(document), document.kind !== 'delta-record');
   }
 }

@@ -2,9 +2,10 @@ import { pipeline, Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import { sha256Digest, sha256Hex, type Digest } from '../../../../shared/digest.js';
 import { parseEnvelope } from '../../../../shared/dsse.js';
-import { PrtiqlError } from '../../../../shared/errors.js';
+import { isPrtiqlError, PrtiqlError } from '../../../../shared/errors.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
 import { MediaType, type Descriptor, type ImageManifest } from '../../../../shared/oci.js';
+import { parseIndex, parseJson } from '../../../../shared/oci-json.js';
 import {
   ANNOTATION_DELTA_BASE,
   ANNOTATION_DOCUMENT,
@@ -13,11 +14,12 @@ import {
   documentLayer,
   EMPTY_CONFIG,
   EMPTY_CONFIG_BYTES,
+  referrersTag,
   releaseImageTag,
 } from '../../../../shared/registry-artifacts.js';
 import { repositoryScope } from '../../../../shared/registry-auth-protocol.js';
 import { parseRelease, releaseImages, type ReleaseDelta, type ReleaseDescriptor } from '../../../../shared/release.js';
-import { documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
+import { documentPath, parseDocumentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
@@ -90,6 +92,7 @@ export class RegistryStore implements ArtifactStore {
   private readonly repository: string;
   private readonly pullScopes: string[];
   private readonly pushScopes: string[];
+  private readonly deleteScopes: string[];
 
   constructor(reference: RegistryReference, options: RegistryOptions = {}) {
     this.client = new RegistryClient(reference.registry, options);
@@ -98,6 +101,7 @@ export class RegistryStore implements ArtifactStore {
     this.location = `docker://${reference.registry}/${reference.repository}`;
     this.pullScopes = [repositoryScope(reference.repository, 'pull')];
     this.pushScopes = [repositoryScope(reference.repository, 'pull,push')];
+    this.deleteScopes = [repositoryScope(reference.repository, 'pull,push,delete')];
   }
 
   documentLocation(document: StoreDocument): string {
@@ -150,7 +154,8 @@ export class RegistryStore implements ArtifactStore {
       return manifest && this.readDocumentLayer(manifest, artifact.artifactType, this.documentLocation(document));
     }
     const newest = (await this.deltaRecordReferrers(document.target)).filter((descriptor) => descriptor.annotations?.[ANNOTATION_DELTA_BASE] === document.base).at(-1);
-    const manifest = newest ? (await this.client.getManifest(this.repository, newest.digest, this.pullScopes)).bytes : await this.manifestIfAny(deltaRecordTag(document));
+    // A fallback referrers index may still list a record that was deleted (`prtiql prune`): the tag decides then.
+    const manifest = (newest && (await this.manifestIfAny(newest.digest))) ?? (await this.manifestIfAny(deltaRecordTag(document)));
     return manifest && this.readDocumentLayer(manifest, DELTA_RECORD_TYPE, this.documentLocation(document));
   }
 
@@ -274,9 +279,9 @@ export class RegistryStore implements ArtifactStore {
     if (artifact.tag) await this.putManifest(artifact.tag, bytes, MediaType.imageManifest);
   }
 
-  private async manifestIfAny(tag: string): Promise<Buffer | undefined> {
+  private async manifestIfAny(reference: string): Promise<Buffer | undefined> {
     try {
-      return (await this.client.getManifest(this.repository, tag, this.pullScopes)).bytes;
+      return (await this.client.getManifest(this.repository, reference, this.pullScopes)).bytes;
     } catch (error) {
       if (error instanceof PrtiqlError && error.code === 'E_NOT_FOUND') return undefined;
       throw error;
@@ -287,5 +292,82 @@ export class RegistryStore implements ArtifactStore {
     const layer = documentLayer(manifest, artifactType, what);
     if (layer.size > MAX_DOCUMENT_BYTES) throw new PrtiqlError('E_TOO_LARGE', `${what} is larger than the ${MAX_DOCUMENT_BYTES}-byte limit`);
     return readCapped(await this.client.openBlob(this.repository, layer, this.pullScopes), MAX_DOCUMENT_BYTES, what);
+  }
+
+  /** A registry has no API that lists a repository's blobs: `prtiql prune` finds them through what names them. */
+  async listBlobs(): Promise<undefined> {
+    return undefined;
+  }
+
+  /** The documents under their tags; tags of images and of referrers indexes are not documents. */
+  async listDocuments(): Promise<StoreDocument[]> {
+    let tags: string[];
+    try {
+      tags = await this.client.listTags(this.repository, this.pullScopes);
+    } catch (error) {
+      if (isPrtiqlError(error, 'E_NOT_FOUND')) return [];
+      throw error;
+    }
+    const documents: StoreDocument[] = [];
+    for (const tag of tags.filter((name) => !name.startsWith('sha256-'))) {
+      const document = await this.taggedDocument(tag);
+      if (document) documents.push(document);
+    }
+    return documents;
+  }
+
+  /** The document an artifact under `tag` holds, when it is one of prtiql's under its own tag. */
+  private async taggedDocument(tag: string): Promise<StoreDocument | undefined> {
+    const bytes = await this.manifestIfAny(tag);
+    if (!bytes) return undefined;
+    const annotations = (parseJson(bytes, `manifest ${this.location}:${tag}`) as { annotations?: Record<string, unknown> } | null)?.annotations;
+    const path = annotations?.[ANNOTATION_DOCUMENT];
+    const document = typeof path === 'string' ? parseDocumentPath(path) : undefined;
+    if (!document) return undefined;
+    const ownTag = document.kind === 'delta-record' ? deltaRecordTag(document) : documentArtifact(document).tag;
+    return ownTag === tag ? document : undefined;
+  }
+
+  /**
+   * Removes a blob and, when it is an image (released manifests are blobs and manifests here),
+   * the image: first its referrers fallback index and the artifacts it lists (they describe
+   * that image only), then the manifest by digest (which drops every tag naming it), then the blob.
+   */
+  async deleteBlob(digest: Digest): Promise<void> {
+    const indexBytes = await this.manifestIfAny(referrersTag(digest));
+    if (indexBytes) {
+      const what = `referrers index ${this.location}:${referrersTag(digest)}`;
+      const index = parseIndex(parseJson(indexBytes, what), what);
+      await this.deleteManifest(sha256Digest(indexBytes));
+      for (const artifact of index.manifests) await this.deleteManifest(artifact.digest);
+    }
+    await this.deleteManifest(digest);
+    await this.deleteRequest(`/v2/${this.repository}/blobs/${digest}`, `deleting blob ${digest}`);
+  }
+
+  /** Removes a document's artifact: its manifest by digest, and with it the document's tag. */
+  async deleteDocument(document: StoreDocument): Promise<void> {
+    const tag = document.kind === 'delta-record' ? deltaRecordTag(document) : documentArtifact(document).tag;
+    const bytes = await this.manifestIfAny(tag);
+    if (bytes) await this.deleteManifest(sha256Digest(bytes));
+  }
+
+  private deleteManifest(digest: Digest): Promise<void> {
+    return this.deleteRequest(`/v2/${this.repository}/manifests/${digest}`, `deleting manifest ${digest}`);
+  }
+
+  /** One DELETE; what is already gone is no error. Registries that refuse deletes say 405. */
+  private async deleteRequest(path: string, what: string): Promise<void> {
+    let response;
+    try {
+      response = await this.client.request(this.client.url(path), { method: 'DELETE', scopes: this.deleteScopes, what: `${what} in ${this.location}` }, [200, 202, 204, 404, 405]);
+    } catch (error) {
+      if (!isPrtiqlError(error, 'E_UNAUTHORIZED')) throw error;
+      throw new PrtiqlError('E_UNAUTHORIZED', `${error.message} (deleting needs the delete action on ${this.repository}, besides pull and push)`, { cause: error });
+    }
+    await response.body.dump();
+    if (response.statusCode === 405) {
+      throw new PrtiqlError('E_UNAUTHORIZED', `${this.location} does not allow ${what}: enable deletes on the registry (distribution: storage.delete.enabled: true)`);
+    }
   }
 }

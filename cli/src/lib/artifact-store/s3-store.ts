@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { PassThrough, type Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
@@ -10,7 +10,7 @@ import { s3Failure } from './s3-errors.js';
 import { formatS3Url, s3Key, type S3Location } from './s3-location.js';
 import { uploadVerified } from './s3-upload.js';
 import { MAX_DOCUMENT_BYTES } from '../../../../shared/limits.js';
-import { blobPath, documentPath, type StoreDocument } from '../../../../shared/store-layout.js';
+import { BLOB_DIRECTORY, blobPath, documentPath, parseBlobPath, parseDocumentPath, type StoreDocument } from '../../../../shared/store-layout.js';
 
 /** Blob uploads one store runs at once, whatever its callers do; each sends up to PARTS_IN_FLIGHT parts. */
 export const BLOB_UPLOADS_AT_ONCE = 2;
@@ -145,5 +145,50 @@ export class S3Store implements ArtifactStore {
     } catch (error) {
       throw this.failure(error, `writing ${location}`);
     }
+  }
+
+  /** The store paths of every object under `directory` (store-relative, no trailing '/'). */
+  private async pathsUnder(directory: string): Promise<string[]> {
+    const prefix = `${this.key(directory)}/`;
+    const storeRoot = this.key('');
+    const paths: string[] = [];
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.s3Location.bucket, Prefix: prefix, ContinuationToken: token }));
+      } catch (error) {
+        throw this.failure(error, `listing ${formatS3Url(this.s3Location, directory)}`);
+      }
+      for (const object of page.Contents ?? []) if (object.Key) paths.push(object.Key.slice(storeRoot.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return paths;
+  }
+
+  async listBlobs(): Promise<Digest[]> {
+    return (await this.pathsUnder(BLOB_DIRECTORY)).flatMap((path) => parseBlobPath(path) ?? []);
+  }
+
+  async listDocuments(): Promise<StoreDocument[]> {
+    const paths = [...(await this.pathsUnder('channels')), ...(await this.pathsUnder('roots')), ...(await this.pathsUnder('deltas'))];
+    return paths.flatMap((path) => parseDocumentPath(path) ?? []);
+  }
+
+  /** One DELETE; S3 answers a missing key with success too. */
+  private async deleteObject(path: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.s3Location.bucket, Key: this.key(path) }));
+    } catch (error) {
+      throw this.failure(error, `deleting ${formatS3Url(this.s3Location, path)}`);
+    }
+  }
+
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.deleteObject(blobPath(digest));
+  }
+
+  deleteDocument(document: StoreDocument): Promise<void> {
+    return this.deleteObject(documentPath(document));
   }
 }

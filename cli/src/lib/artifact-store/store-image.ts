@@ -2,7 +2,8 @@ import { pipeline, type Readable } from 'node:stream';
 import { readCapped } from '../../../../shared/capped-read.js';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
-import type { Descriptor } from '../../../../shared/oci.js';
+import type { Descriptor, ImageManifest } from '../../../../shared/oci.js';
+import { parseJson, parseManifest } from '../../../../shared/oci-json.js';
 import type { ReleaseDescriptor } from '../../../../shared/release.js';
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import type { Image, Layer } from '../image/image.js';
@@ -53,4 +54,10 @@ export async function openStoreImage(store: ArtifactStore, manifest: ReleaseDesc
     readConfig: (config, limit, what) => readVerifiedBlob(store, config, limit, what),
     layer: (layer, diffID) => new StoreLayer(store, layer, diffID),
   });
+}
+
+/** The manifest of a released image, read from the store and verified against its descriptor. */
+export async function readStoredManifest(store: ArtifactStore, manifest: ReleaseDescriptor): Promise<ImageManifest> {
+  const what = `manifest ${manifest.digest} in ${store.location}`;
+  return parseManifest(parseJson(await readVerifiedBlob(store, manifest, MAX_DOCUMENT_BYTES, what), what), what);
 }

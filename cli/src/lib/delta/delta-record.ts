@@ -17,8 +17,8 @@ export interface DeltaRecord {
   deltas: ReleaseDelta[];
 }
 
-/** The recorded deltas of a pair, if a record exists and every blob it names is in the store. */
-export async function readDeltaRecord(store: ArtifactStore, base: Digest, target: Digest): Promise<ReleaseDelta[] | undefined> {
+/** The delta record of a pair as stored, checked to be that pair's record; undefined when there is none. */
+export async function readStoredDeltaRecord(store: ArtifactStore, base: Digest, target: Digest): Promise<DeltaRecord | undefined> {
   const document = { kind: 'delta-record', base, target } as const;
   const bytes = await store.readDocument(document);
   if (!bytes) return undefined;
@@ -28,9 +28,15 @@ export async function readDeltaRecord(store: ArtifactStore, base: Digest, target
   } catch {
     throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(document)} is not valid JSON`);
   }
-  if (record?.type !== 'prtiql-delta-record' || record.base !== base || record.target !== target || !Array.isArray(record.deltas)) {
-    throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(document)} is not a delta record for this pair`);
-  }
+  const valid = record?.type === 'prtiql-delta-record' && record.base === base && record.target === target && Array.isArray(record.deltas);
+  if (!valid) throw new PrtiqlError('E_BAD_INPUT', `${store.documentLocation(document)} is not a delta record for this pair`);
+  return record;
+}
+
+/** The recorded deltas of a pair, if a record exists and every blob it names is in the store. */
+export async function readDeltaRecord(store: ArtifactStore, base: Digest, target: Digest): Promise<ReleaseDelta[] | undefined> {
+  const record = await readStoredDeltaRecord(store, base, target);
+  if (!record) return undefined;
   for (const delta of record.deltas) {
     if (!isDigest(delta?.blob?.digest) || !(await store.hasBlob(delta.blob.digest))) return undefined;
   }

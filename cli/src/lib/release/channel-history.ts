@@ -8,6 +8,8 @@ export interface HistoryEntry {
   version: number;
   created: string;
   images: { platform?: Platform; manifest: ReleaseDescriptor }[];
+  /** Multi-platform releases: the image index naming the images. */
+  index?: ReleaseDescriptor;
 }
 
 /**
@@ -28,6 +30,7 @@ export function historyEntryOf(release: Release): HistoryEntry {
     version: release.version,
     created: release.created,
     images: releaseImages(release).map((image) => ({ ...(image.platform && { platform: image.platform }), manifest: image.manifest })),
+    ...(release.index && { index: release.index }),
   };
 }
 

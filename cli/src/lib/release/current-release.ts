@@ -1,9 +1,10 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { keyIdOf, openEnvelope, parseEnvelope } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { parseRelease, type Release } from '../../../../shared/release.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
+import { publicKeyOf } from '../signer/signer.js';
 
 function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
   try {
@@ -14,7 +15,7 @@ function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
 }
 
 /**
- * Parses a channel's release.json. Only a signature by `signingKey`, the key in hand, can be
+ * Parses a channel's release.json. Only a signature by `signingKey` (either half), the key in hand, can be
  * checked: such a signature must be valid (anything else means the pointer was altered);
  * signatures by other keys (an earlier key, before a rotation) are not checked. The
  * document must always parse and name the channel.
@@ -25,7 +26,7 @@ export function parseCurrentRelease(bytes: Uint8Array, channel: string, signingK
     if (envelope.payloadType !== MediaType.release) {
       throw new PrtiqlError('E_BAD_INPUT', `${what} has payload type ${envelope.payloadType}, expected ${MediaType.release}`);
     }
-    const publicKey = signingKey && createPublicKey(signingKey);
+    const publicKey = signingKey && publicKeyOf(signingKey);
     const keyid = publicKey && keyIdOf(publicKey);
     const payload =
       publicKey && keyid && envelope.signatures.some((signature) => signature.keyid === keyid)

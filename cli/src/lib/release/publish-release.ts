@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
@@ -16,7 +16,8 @@ import { basesFor, openReleasedImages } from './release-bases.js';
 import { downloadSize, type DownloadSize } from './download-size.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { signRelease } from './sign-release.js';
-import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
+import { asSigner, type Signer } from '../signer/signer.js';
+import { checkKeysAgainstRoot, publishRoot, signTimestampFor, writeTimestamp, type PublishedRoot } from './trust-documents.js';
 import { checkChannelName } from '../../../../shared/store-layout.js';
 
 export interface PublishReleaseOptions {
@@ -25,8 +26,8 @@ export interface PublishReleaseOptions {
   store: ArtifactStore;
   channel: string;
   version: number;
-  /** Ed25519 private key that signs the release. */
-  signingKey: KeyObject;
+  /** Ed25519 private key that signs the release, or an external signer of such a key. */
+  signingKey: KeyObject | Signer;
   expires: Date;
   /** The release's creation time; now by default. */
   created?: Date;
@@ -37,8 +38,8 @@ export interface PublishReleaseOptions {
   baseReleases?: number;
   /** A root.json to publish as roots/<version>.json before the release (a key rotation). */
   root?: Uint8Array;
-  /** Signs channels/<channel>/timestamp.json for the new release with this online key. */
-  timestamp?: { key: KeyObject; expires: Date };
+  /** Signs channels/<channel>/timestamp.json for the new release with this online key (or its external signer). */
+  timestamp?: { key: KeyObject | Signer; expires: Date };
   /** Peak memory of the delta computation, in bytes (see match-memory.ts). */
   maxMemory?: number;
   progress?: ProgressFactory;
@@ -153,7 +154,9 @@ function checkOptions(options: PublishReleaseOptions, created: Date): void {
   if (options.baseReleases !== undefined && (!Number.isSafeInteger(options.baseReleases) || options.baseReleases < 0)) {
     throw new PrtiqlError('E_USAGE', `the number of base releases ${options.baseReleases} is not a whole number`);
   }
-  if (options.signingKey.type !== 'private' || options.signingKey.asymmetricKeyType !== 'ed25519') {
+  // An external signer's key was checked when it was loaded.
+  const key = options.signingKey;
+  if (key instanceof KeyObject && (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519')) {
     throw new PrtiqlError('E_BAD_INPUT', 'the signing key is not an Ed25519 private key');
   }
 }
@@ -240,9 +243,11 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const progress = options.progress ?? silentProgress;
   checkOptions(options, created);
   checkDistinctPlatforms(images);
-  if (options.root) checkKeysAgainstRoot(options.root, options.signingKey, options.timestamp?.key);
+  const signer = asSigner(options.signingKey);
+  const timestampSigner = options.timestamp && asSigner(options.timestamp.key);
+  if (options.root) checkKeysAgainstRoot(options.root, signer.publicKey, timestampSigner?.publicKey);
 
-  const current = await readCurrentRelease(store, channel, options.signingKey);
+  const current = await readCurrentRelease(store, channel, signer.publicKey);
   if (current && version < current.version) {
     throw new PrtiqlError('E_ROLLBACK', `version ${version} is lower than version ${current.version}, the current release of channel ${channel}`);
   }
@@ -291,11 +296,13 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
     ...first,
     ...(index && { index: index.descriptor, platforms: others }),
   };
+  // Signed before any document is written: a signer that fails leaves no trace of this release.
+  const releaseBytes = await signRelease(release, signer);
+  const signedTimestamp = options.timestamp && timestampSigner && (await signTimestampFor(channel, releaseBytes, timestampSigner, created, options.timestamp.expires));
   const trustRoot = options.root && (await publishRoot(store, options.root));
   await writeChannelHistory(store, withRelease(history, historyEntryOf(release)));
-  const releaseBytes = signRelease(release, options.signingKey);
   await store.writeDocument({ kind: 'release', channel }, releaseBytes);
-  const timestamp = options.timestamp && (await writeTimestamp(store, channel, releaseBytes, options.timestamp.key, created, options.timestamp.expires));
+  const timestamp = signedTimestamp && (await writeTimestamp(store, channel, signedTimestamp));
   return {
     channel,
     version,

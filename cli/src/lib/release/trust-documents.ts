@@ -1,11 +1,12 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { keyIdOf, signEnvelope } from '../../../../shared/dsse.js';
+import type { KeyObject } from 'node:crypto';
+import { keyIdOf } from '../../../../shared/dsse.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { MediaType } from '../../../../shared/oci.js';
 import { encodeTimestamp, timestampFor, type Timestamp } from '../../../../shared/timestamp.js';
 import { loadTrustRoot, verifyRootSuccessor } from '../../../../shared/trust-root.js';
 import type { ArtifactStore } from '../artifact-store/artifact-store.js';
 import { parseCurrentRelease } from './current-release.js';
+import { asSigner, publicKeyOf, signEnvelopeWith, type Signer } from '../signer/signer.js';
 
 export interface PublishedRoot {
   version: number;
@@ -36,10 +37,21 @@ export async function publishRoot(store: ArtifactStore, rootBytes: Uint8Array): 
   return { version: root.version, location, unchanged: false };
 }
 
-/** The bytes of a timestamp.json: `timestamp` signed by the online timestamp key. */
-export function signTimestamp(timestamp: Timestamp, key: KeyObject): Buffer {
-  const envelope = signEnvelope(MediaType.timestamp, encodeTimestamp(timestamp), [key]);
+/** The bytes of a timestamp.json: `timestamp` signed by the online timestamp key (or its external signer). */
+export async function signTimestamp(timestamp: Timestamp, key: KeyObject | Signer): Promise<Buffer> {
+  const envelope = await signEnvelopeWith(MediaType.timestamp, encodeTimestamp(timestamp), [asSigner(key)]);
   return Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`, 'utf8');
+}
+
+export interface SignedTimestamp {
+  timestamp: Timestamp;
+  bytes: Buffer;
+}
+
+/** A timestamp naming `releaseBytes`, the channel's release.json, signed (not yet written). */
+export async function signTimestampFor(channel: string, releaseBytes: Uint8Array, key: KeyObject | Signer, created: Date, expires: Date): Promise<SignedTimestamp> {
+  const timestamp = timestampFor(channel, releaseBytes, created, expires);
+  return { timestamp, bytes: await signTimestamp(timestamp, key) };
 }
 
 export interface WrittenTimestamp {
@@ -48,19 +60,11 @@ export interface WrittenTimestamp {
   location: string;
 }
 
-/** Signs and writes channels/<channel>/timestamp.json naming `releaseBytes`, the channel's release.json. */
-export async function writeTimestamp(
-  store: ArtifactStore,
-  channel: string,
-  releaseBytes: Uint8Array,
-  key: KeyObject,
-  created: Date,
-  expires: Date,
-): Promise<WrittenTimestamp> {
-  const timestamp = timestampFor(channel, releaseBytes, created, expires);
+/** Writes channels/<channel>/timestamp.json. */
+export async function writeTimestamp(store: ArtifactStore, channel: string, signed: SignedTimestamp): Promise<WrittenTimestamp> {
   const document = { kind: 'timestamp', channel } as const;
-  await store.writeDocument(document, signTimestamp(timestamp, key));
-  return { timestamp, location: store.documentLocation(document) };
+  await store.writeDocument(document, signed.bytes);
+  return { timestamp: signed.timestamp, location: store.documentLocation(document) };
 }
 
 /**
@@ -68,12 +72,12 @@ export async function writeTimestamp(
  * runs). The release must parse as a release of that channel; its signature is the devices'
  * business, since the timestamp key holds no release key.
  */
-export async function refreshTimestamp(store: ArtifactStore, channel: string, key: KeyObject, created: Date, expires: Date): Promise<WrittenTimestamp & { version: number }> {
+export async function refreshTimestamp(store: ArtifactStore, channel: string, key: KeyObject | Signer, created: Date, expires: Date): Promise<WrittenTimestamp & { version: number }> {
   const document = { kind: 'release', channel } as const;
   const releaseBytes = await store.readDocument(document);
   if (!releaseBytes) throw new PrtiqlError('E_UNKNOWN_CHANNEL', `channel ${channel} has no release at ${store.documentLocation(document)}`);
   const release = parseCurrentRelease(releaseBytes, channel, undefined, `the current release of channel ${channel} (${store.documentLocation(document)})`);
-  return { ...(await writeTimestamp(store, channel, releaseBytes, key, created, expires)), version: release.version };
+  return { ...(await writeTimestamp(store, channel, await signTimestampFor(channel, releaseBytes, key, created, expires))), version: release.version };
 }
 
 /**
@@ -84,11 +88,11 @@ export async function refreshTimestamp(store: ArtifactStore, channel: string, ke
 export function checkKeysAgainstRoot(rootBytes: Uint8Array, signingKey: KeyObject, timestampKey: KeyObject | undefined): void {
   const trust = loadTrustRoot(rootBytes);
   const what = `trust root version ${trust.root.version}`;
-  if (!trust.keys.has(keyIdOf(createPublicKey(signingKey)))) {
+  if (!trust.keys.has(keyIdOf(publicKeyOf(signingKey)))) {
     throw new PrtiqlError('E_UNTRUSTED_KEY', `the signing key is not one of the release keys of ${what}`);
   }
   if (trust.timestamp && !timestampKey) throw new PrtiqlError('E_USAGE', `${what} names timestamp keys: pass --timestamp-key`);
-  if (timestampKey && !trust.timestamp?.keys.has(keyIdOf(createPublicKey(timestampKey)))) {
+  if (timestampKey && !trust.timestamp?.keys.has(keyIdOf(publicKeyOf(timestampKey)))) {
     throw new PrtiqlError('E_UNTRUSTED_KEY', `the timestamp key is not one of the timestamp keys of ${what}`);
   }
 }
