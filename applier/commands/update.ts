@@ -6,7 +6,9 @@ import { readDeviceConfig } from '../runtime/device-config.js';
 import { DEFAULT_DEADLINE_SECONDS } from '../update/fetch/retry.js';
 import { openSource, readAuthorizationFile } from '../update/fetch/source.js';
 import { useLeanRuntime } from '../update/lean-runtime.js';
+import { checkForUpdate } from '../update/check.js';
 import { update } from '../update/update.js';
+import { describeUpdateCheck } from './update-check.js';
 import { parseOptions, requireOption, type Subcommand } from './subcommand.js';
 
 /** --platform, else the device config's `platform`, else the platform Node reports. */
@@ -21,7 +23,7 @@ async function devicePlatform(option: string | undefined, configPath: string | u
 
 export const updateCommand: Subcommand = {
   summary:
-    'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--platform <os/arch[/variant]>] [--config <device.json>] [--auth-file <file>] [--deadline <seconds>]: install the newest signed release',
+    'update --source <url> --channel <name> --store <dir> [--trust <root.json>] [--device-class <class>] [--platform <os/arch[/variant]>] [--config <device.json>] [--auth-file <file>] [--deadline <seconds>] [--check] [--json]: install the newest signed release (--check: only say what it would download)',
   async run(args) {
     useLeanRuntime();
     const values = parseOptions('update', args, {
@@ -34,6 +36,8 @@ export const updateCommand: Subcommand = {
       config: { type: 'string' },
       'auth-file': { type: 'string' },
       deadline: { type: 'string' },
+      check: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
     });
     const log = createLogger();
     const deadlineSeconds = values.deadline === undefined ? DEFAULT_DEADLINE_SECONDS : Number(values.deadline);
@@ -45,7 +49,7 @@ export const updateCommand: Subcommand = {
         onRetry: ({ what, attempt, delayMs, error }) => log.warn('network.retry', { what, attempt, delayMs, error: error.message }),
       },
     });
-    const outcome = await update({
+    const request = {
       source,
       channel: requireOption('update', values.channel, 'channel'),
       storeRoot: requireOption('update', values.store, 'store'),
@@ -53,9 +57,17 @@ export const updateCommand: Subcommand = {
       deviceClass: values['device-class'],
       platform: await devicePlatform(values.platform, values.config),
       log,
-    });
+    };
+    if (values.check) {
+      const check = await checkForUpdate(request);
+      process.stdout.write(`${values.json ? JSON.stringify(check) : describeUpdateCheck(check)}\n`);
+      return 0;
+    }
+    const outcome = await update(request);
     process.stdout.write(
-      outcome.changed
+      values.json
+        ? `${JSON.stringify(outcome)}\n`
+        : outcome.changed
         ? `channel ${outcome.channel} updated to version ${outcome.version} (${outcome.manifest}, ${outcome.layersInstalled} layer(s) installed)\n`
         : `channel ${outcome.channel} is already at version ${outcome.version}; nothing to do\n`,
     );
