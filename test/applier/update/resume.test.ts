@@ -106,7 +106,7 @@ t.test('staged bytes are checked again: a damaged chunk and what follows it are 
   damaged[2 * s.blob.chunkSize + 77] ^= 0x01;
   await mkdir(join(s.store, 'staging', 'downloads'), { recursive: true, mode: 0o700 });
   await writeFile(s.staged, damaged, { mode: 0o600 });
-  const halfExtracted = join(s.store, 'staging', digestHex(s.known.layers.keys().next().value as string));
+  const halfExtracted = join(s.store, 'staging', s.known.layers.keys().next().value as string);
   await mkdir(halfExtracted);
 
   const result = await runApplier(s.args);
