@@ -9,7 +9,7 @@ import { downloadVerified } from './blob-download.js';
 import type { Source } from './source.js';
 
 /** A staged download is made durable every this many bytes: a power cut loses at most this much of it. */
-const SYNC_EVERY_BYTES = 4 * 1024 * 1024;
+export const STAGED_SYNC_BYTES = 4 * 1024 * 1024;
 
 export interface DownloadCounter {
   resumedBytes(count: number): void;
@@ -83,7 +83,7 @@ export async function* downloadStaged(source: Source, blob: BlobRef, what: strin
       await writeAll(handle, chunk, offset);
       offset += chunk.byteLength;
       unsynced += chunk.byteLength;
-      if (unsynced >= SYNC_EVERY_BYTES) {
+      if (unsynced >= STAGED_SYNC_BYTES) {
         await syncHandle(handle);
         unsynced = 0;
       }
