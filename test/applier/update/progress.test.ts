@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import t from 'tap';
 import type { Logger, LogFields } from '../../../applier/log.js';
 import { openSource } from '../../../applier/update/fetch/source.js';
 import { UpdateProgress } from '../../../applier/update/progress.js';
 import { update } from '../../../applier/update/update.js';
 import { blobPath } from '../../../shared/store-layout.js';
-import { startFaultServer } from '../../helpers/fault-server.js';
-import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
+import { serveOneFileRelease } from '../../helpers/served-release.js';
 
 interface LoggedEvent extends LogFields {
   event: string;
@@ -30,18 +28,18 @@ t.test('progress is logged at a layer start and commit, in between at most once 
   let clock = 0;
   const progress = new UpdateProgress(capturingLogger(events), 10_000, 2, { intervalMs: 1000, now: () => clock });
   progress.startLayer({ index: 1, diffID: DIFF_ID, via: 'full', tarBytes: 30_000 });
-  clock = 400;
-  progress.resumedBytes(2000);
-  clock = 900;
-  progress.downloadedBytes(1000);
-  clock = 1000;
-  progress.downloadedBytes(1000);
-  clock = 1500;
-  progress.extractedBytes(8000);
-  clock = 2000;
-  progress.extractedBytes(4000);
-  clock = 2500;
-  progress.downloadedBytes(6000);
+  const steps: [number, () => void][] = [
+    [400, () => progress.resumedBytes(2000)],
+    [900, () => progress.downloadedBytes(1000)],
+    [1000, () => progress.downloadedBytes(1000)],
+    [1500, () => progress.extractedBytes(8000)],
+    [2000, () => progress.extractedBytes(4000)],
+    [2500, () => progress.downloadedBytes(6000)],
+  ];
+  for (const [at, step] of steps) {
+    clock = at;
+    step();
+  }
   progress.enter('commit');
 
   t.same(
@@ -63,23 +61,8 @@ t.test('progress is logged at a layer start and commit, in between at most once 
 });
 
 t.test('an update logs progress while a slow source is still sending a layer', async (t) => {
-  const dir = t.testdir();
-  const artifacts = join(dir, 'artifacts');
-  const signer = newSigner();
-  await writeFile(join(dir, 'root.json'), trustRootJson([signer]));
-  const published = await publishTestRelease({
-    storeDir: artifacts,
-    channel: 'stable',
-    version: 1,
-    layers: [[{ path: 'data.bin', type: 'file', mode: 0o644, content: randomBytes(2 * 1024 * 1024) }]],
-    signers: [signer],
-  });
+  const { dir, trustPath, published, server } = await serveOneFileRelease(t, randomBytes(2 * 1024 * 1024));
   const blob = published.release.layers[0].blob;
-  const files: Record<string, Buffer> = {};
-  for (const entry of await readdir(artifacts, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) files[relative(artifacts, join(entry.parentPath, entry.name))] = await readFile(join(entry.parentPath, entry.name));
-  }
-  const server = await startFaultServer(t, files);
   // a slow link that, after four chunks, sends nothing more until a progress event reports them
   const held = 4 * blob.chunkSize + 1000;
   let release = () => undefined as void;
@@ -101,7 +84,7 @@ t.test('an update logs progress while a slow source is still sending a layer', a
     source: openSource(server.url, { timeouts: { idleMs: 20_000 } }),
     channel: 'stable',
     storeRoot: join(dir, 'store'),
-    trustPath: join(dir, 'root.json'),
+    trustPath,
     log,
     progress: { intervalMs: 1000, now: () => (clock += 1000) },
   });

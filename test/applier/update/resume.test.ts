@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { digestHex } from '../../../shared/digest.js';
 import type { BlobRef } from '../../../shared/release.js';
 import { blobPath } from '../../../shared/store-layout.js';
 import { ensureApplierBundle, runApplier } from '../../helpers/applier-bundle.js';
-import { startFaultServer, type FaultServer } from '../../helpers/fault-server.js';
+import type { FaultServer } from '../../helpers/fault-server.js';
 import { startApplier } from '../../helpers/running-applier.js';
-import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
+import { serveOneFileRelease } from '../../helpers/served-release.js';
 import { checkStore, knownReleases, type KnownReleases } from '../../helpers/store-invariant.js';
 
 interface ResumeSetup {
@@ -26,33 +26,18 @@ interface ResumeSetup {
 }
 
 async function setup(t: Test): Promise<ResumeSetup> {
-  const dir = t.testdir();
-  const artifacts = join(dir, 'artifacts');
-  const signer = newSigner();
-  await writeFile(join(dir, 'root.json'), trustRootJson([signer]));
-  const published = await publishTestRelease({
-    storeDir: artifacts,
-    channel: 'stable',
-    version: 1,
-    layers: [[{ path: 'data.bin', type: 'file', mode: 0o644, content: randomBytes(3 * 1024 * 1024) }]],
-    signers: [signer],
-  });
-  const files: Record<string, Buffer> = {};
-  for (const entry of await readdir(artifacts, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) files[relative(artifacts, join(entry.parentPath, entry.name))] = await readFile(join(entry.parentPath, entry.name));
-  }
-  const server = await startFaultServer(t, files);
+  const { dir, trustPath, published, files, server } = await serveOneFileRelease(t, randomBytes(3 * 1024 * 1024));
   const blob = published.release.layers[0].blob;
   const store = join(dir, 'store');
   await ensureApplierBundle();
   return {
     server,
     store,
-    known: await knownReleases([published], await readFile(join(dir, 'root.json'))),
+    known: await knownReleases([published], await readFile(trustPath)),
     blob,
     blobBytes: files[blobPath(blob.digest)],
     staged: join(store, 'staging', 'downloads', digestHex(blob.digest)),
-    args: ['update', '--source', server.url, '--channel', 'stable', '--store', store, '--trust', join(dir, 'root.json')],
+    args: ['update', '--source', server.url, '--channel', 'stable', '--store', store, '--trust', trustPath],
     blobBytesSent: (from) =>
       server.requests
         .slice(from)

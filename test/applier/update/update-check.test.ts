@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t from 'tap';
 import { rotateTrustRoot } from '../../../cli/src/lib/keys.js';
 import type { UpdateCheck } from '../../../applier/update/check.js';
@@ -11,6 +11,7 @@ import { blobPath, rootPath } from '../../../shared/store-layout.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { startFaultServer } from '../../helpers/fault-server.js';
 import { newSigner, publishDelta, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../../helpers/signed-artifact-store.js';
+import { readArtifactFiles } from '../../helpers/served-release.js';
 import { listTree } from '../../helpers/tree-listing.js';
 import { unlessMissing } from '../../helpers/unless-missing.js';
 
@@ -44,11 +45,7 @@ t.test('update --check says what an update would download, by delta or in full, 
   const rotatedKey = newSigner();
   await writeFile(join(dir, 'root.json'), trustRootJson([firstKey]));
   const files: Record<string, Buffer> = {};
-  const serve = async () => {
-    for (const entry of await readdir(artifacts, { recursive: true, withFileTypes: true })) {
-      if (entry.isFile()) files[relative(artifacts, join(entry.parentPath, entry.name))] = await readFile(join(entry.parentPath, entry.name));
-    }
-  };
+  const serve = () => readArtifactFiles(artifacts, files);
   const server = await startFaultServer(t, files);
   const args = (storeRoot: string) => ['update', '--source', server.url, '--channel', 'stable', '--store', storeRoot, '--trust', join(dir, 'root.json')];
 
