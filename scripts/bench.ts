@@ -59,8 +59,8 @@ async function benchPair(pair: string, scratch: ScratchFileSystem): Promise<Pair
   await rm(work, { recursive: true, force: true });
   return {
     pair,
-    newTarBytes: newLayer.uncompressedSize,
-    gzipLayerBytes: newLayer.size,
+    newTarBytes: newLayer.uncompressedSizeBytes,
+    gzipLayerBytes: newLayer.sizeBytes,
     deltaBytes,
     deltaBuild: { seconds: deltaBuild.seconds, maxRssKiB: deltaBuild.maxRssKiB },
     baselines,

@@ -2,7 +2,7 @@
 // Bundles the device applier into one self-contained file (Node built-ins only) and refuses
 // a bundle that pulled in build-side code.
 // usage: node scripts/bundle-applier.mjs [--entry applier/main.ts] [--outfile dist/applier.js]
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
@@ -20,6 +20,8 @@ const temp = `${outfile}.tmp-${process.pid}`;
 /** Inputs that must never reach the device: the CLI and the build-side libraries. */
 const FORBIDDEN = [/(^|\/)node_modules\/(@oclif|@aws-sdk|undici|bsdiff-node)\//, /^cli\//];
 
+const { version } = JSON.parse(await readFile(resolve(root, 'package.json'), 'utf8'));
+
 await mkdir(dirname(outfile), { recursive: true });
 const result = await build({
   absWorkingDir: root,
@@ -32,6 +34,7 @@ const result = await build({
   minify: true,
   legalComments: 'none',
   banner: { js: '#!/usr/bin/env node' },
+  define: { BUNDLED_APPLIER_VERSION: JSON.stringify(version) },
   metafile: true,
   logLevel: 'warning',
 });

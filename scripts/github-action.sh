@@ -17,12 +17,13 @@ case "$command" in
   release)
     add --image "${PRTIQL_INPUT_IMAGE:-}"
     add --channel "${PRTIQL_INPUT_CHANNEL:-}"
-    add --version "${PRTIQL_INPUT_VERSION:-}"
+    add --release-version "${PRTIQL_INPUT_VERSION:-}"
     add --key "${PRTIQL_INPUT_KEY:-}"
-    add --to "${PRTIQL_INPUT_STORE:-}"
+    add --store "${PRTIQL_INPUT_STORE:-}"
     add --expires "${PRTIQL_INPUT_EXPIRES:-}"
     add --device-class "${PRTIQL_INPUT_DEVICE_CLASS:-}"
     add --base-releases "${PRTIQL_INPUT_BASE_RELEASES:-}"
+    if [ "${PRTIQL_INPUT_DELTAS:-true}" = "false" ]; then args+=(--no-deltas); fi
     while IFS= read -r base; do
       base="${base#"${base%%[![:space:]]*}"}"
       base="${base%"${base##*[![:space:]]}"}"
@@ -32,7 +33,7 @@ case "$command" in
   delta)
     add --from "${PRTIQL_INPUT_BASE:-}"
     add --to "${PRTIQL_INPUT_IMAGE:-}"
-    add --out "${PRTIQL_INPUT_STORE:-}"
+    add --store "${PRTIQL_INPUT_STORE:-}"
     ;;
   *)
     echo "::error::prtiql action: command must be release or delta, not '${command}'" >&2
@@ -52,10 +53,10 @@ if [ -n "${GITHUB_OUTPUT:-}" ]; then
   {
     echo "metadata-file=$metadata"
     node -e '
-      const result = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-      const digest = result.index ?? result.manifestDigest ?? result.target;
-      console.log(`digest=${digest}`);
-      if (result.release) console.log(`release=${result.release}`);
-    ' "$metadata"
+      const [metadata, command] = process.argv.slice(1);
+      const result = JSON.parse(require("node:fs").readFileSync(metadata, "utf8"));
+      console.log(`digest=${command === "release" ? result.digest : result.targetDigest}`);
+      if (command === "release") console.log(`release=${result.location}`);
+    ' "$metadata" "$command"
   } >> "$GITHUB_OUTPUT"
 fi

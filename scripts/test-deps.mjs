@@ -3,8 +3,8 @@
 // when running as root, otherwise names them and fails; then names the privileges and kernel
 // features some tests need. Those tests skip without them, unless PRTIQL_REQUIRE_ALL_FEATURES=1
 // (as in .ci/run), which makes this script fail, as the tests would.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { ensureDebianPackages } from './lib/debian-packages.mjs';
 
 /** Debian package: what the tests use from it. */
 const PACKAGES = {
@@ -17,7 +17,8 @@ const PACKAGES = {
   'apache2-utils': 'htpasswd',
   openssl: 'openssl',
   time: '/usr/bin/time (peak RSS of the memory test)',
-  systemd: 'systemd-analyze (the unit file test)',
+  systemd: 'systemd-analyze, systemd-notify (the unit file and readiness tests)',
+  python3: 'python3 (a unix datagram socket standing in for systemd in the readiness test)',
   mount: 'losetup, mount (power-cut and disk-error tests)',
   e2fsprogs: 'mkfs.ext4, e2fsck (power-cut and disk-error tests)',
 };
@@ -25,21 +26,7 @@ const PACKAGES = {
 const required = process.env.PRTIQL_REQUIRE_ALL_FEATURES === '1';
 const isRoot = process.getuid?.() === 0;
 
-const missing = Object.keys(PACKAGES).filter(
-  (pkg) => spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout !== 'install ok installed',
-);
-
-if (missing.length > 0) {
-  if (!isRoot) {
-    console.error(`The tests need these Debian packages: ${missing.map((pkg) => `${pkg} (${PACKAGES[pkg]})`).join(', ')}`);
-    console.error(`Install them with: sudo apt-get install -y ${missing.join(' ')}`);
-    process.exit(1);
-  }
-  console.error(`Installing Debian packages the tests need: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
-}
+if (ensureDebianPackages(PACKAGES, 'The test suite').length > 0) process.exit(1);
 
 const lacking = [
   !isRoot && 'root (runc containers, mounts, chown of layer files, loop devices)',

@@ -1,7 +1,8 @@
 /**
  * Every failure the product reports on purpose is a PrtiqlError with a stable code.
  * The code decides the process exit status (see docs/EXIT-CODES.md), so init systems
- * and CI can tell a permanent failure from a transient one.
+ * and CI can tell a permanent failure from a transient one. This table is `prtiql`'s;
+ * the applier's is APPLIER_EXIT_CODES.
  */
 export const ERROR_EXIT_CODES = {
   E_INTERNAL: 1,
@@ -36,6 +37,51 @@ export const ERROR_EXIT_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_EXIT_CODES;
 
+/**
+ * `applier run`'s status when runc could not execute the container's command, as `docker run`
+ * reports it (runc itself exits 1, as a container may): 126 it cannot be executed, 127 it does
+ * not exist. Any other failure of runc is E_RUNTIME's 125.
+ */
+export const CONTAINER_COMMAND_EXIT_CODES = { notExecutable: 126, notFound: 127 } as const;
+
+/**
+ * The applier's exit status for each code. `applier run` exits with the container's own
+ * status, so the applier's failures keep out of what a container exits with by itself (0 to
+ * 124, 126 and 127 from its shell, 129 to 159 when a signal killed it) and out of what systemd
+ * names as its own (200 to 243): `E_RUNTIME` is docker's 125 ("the runner failed"), the rest
+ * are 160 plus `prtiql`'s status.
+ */
+export const APPLIER_EXIT_CODES = {
+  E_INTERNAL: 161,
+  E_USAGE: 162,
+  E_BAD_INPUT: 163,
+  E_NOT_AN_IMAGE: 163,
+  E_BAD_REFERENCE: 163,
+  E_UNSAFE_ENTRY: 163,
+  E_DELTA_MALFORMED: 163,
+  E_NOT_FOUND: 164,
+  E_UNKNOWN_CHANNEL: 164,
+  E_NO_STORE: 164,
+  E_DIGEST_MISMATCH: 165,
+  E_SIZE_MISMATCH: 165,
+  E_TOO_LARGE: 165,
+  E_BAD_SIGNATURE: 166,
+  E_UNTRUSTED_KEY: 166,
+  E_THRESHOLD: 166,
+  E_EXPIRED: 166,
+  E_DUPLICATE_SIGNATURE: 166,
+  E_DEVICE_CLASS: 166,
+  E_MIX_AND_MATCH: 166,
+  E_ROLLBACK: 167,
+  E_VERSION_EXISTS: 167,
+  E_NETWORK: 168,
+  E_BUSY: 169,
+  E_DISK: 170,
+  E_UNAUTHORIZED: 171,
+  E_RELEASE_FAILED: 172,
+  E_RUNTIME: 125,
+} as const satisfies Record<ErrorCode, number>;
+
 export class PrtiqlError extends Error {
   readonly code: ErrorCode;
 
@@ -45,6 +91,7 @@ export class PrtiqlError extends Error {
     this.code = code;
   }
 
+  /** `prtiql`'s exit status for this error; the applier's is APPLIER_EXIT_CODES[code]. */
   get exitCode(): number {
     return ERROR_EXIT_CODES[this.code];
   }

@@ -1,6 +1,7 @@
 import type { InstalledRelease } from '../device-store/device-store.js';
 import { storeStatus, type StoreStatus } from '../device-store/status.js';
-import { parseOptions, requireOption, type Subcommand } from './subcommand.js';
+import { JSON_OPTION, STORE_OPTION } from './common-options.js';
+import { defineCommand } from './subcommand.js';
 
 function describe(status: StoreStatus): string {
   const release = (r: InstalledRelease | null) => (r ? `version ${r.version} (${r.manifest})` : 'none');
@@ -17,12 +18,15 @@ function describe(status: StoreStatus): string {
   ].join('\n');
 }
 
-export const statusCommand: Subcommand = {
-  summary: 'status --store <dir> [--json]: show the installed release and the current image',
-  async run(args) {
-    const values = parseOptions('status', args, { store: { type: 'string' }, json: { type: 'boolean', default: false } });
-    const status = await storeStatus(requireOption('status', values.store, 'store'));
+export const statusCommand = defineCommand({
+  name: 'status',
+  summary: 'show the installed release, the previous one, the current image and its health',
+  description: 'Reads the store and changes nothing; it does not take the store lock, so it answers while an update runs.',
+  options: { store: STORE_OPTION, json: JSON_OPTION },
+  examples: ['applier status --store /var/lib/prtiql', 'applier status --store /var/lib/prtiql --json'],
+  async run(values) {
+    const status = await storeStatus(values.store);
     process.stdout.write(`${values.json ? JSON.stringify(status, null, 2) : describe(status)}\n`);
     return 0;
   },
-};
+});

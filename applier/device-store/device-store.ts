@@ -1,4 +1,4 @@
-import { chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
@@ -184,6 +184,15 @@ export class DeviceStore {
     else if (((await stat(root)).mode & 0o077) !== 0) await chmod(root, 0o700);
     for (const dir of REQUIRED_DIRECTORIES) await mkdir(join(root, dir), { recursive: true, mode: 0o700 });
     return new DeviceStore(root);
+  }
+
+  /**
+   * Whether `root` holds a pinned trust root, changing nothing; a path `create` would refuse
+   * is refused the same way.
+   */
+  static async hasPinnedTrustRoot(root: string): Promise<boolean> {
+    if ((await ownDirectoryEntries(root, isStoreEntry, 'an applier store')) === null) return false;
+    return access(join(root, STORE_LAYOUT.trustRoot)).then(() => true, () => false);
   }
 
   path(relative: string): string {

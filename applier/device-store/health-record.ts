@@ -83,10 +83,16 @@ export async function recordFailed(store: DeviceStore, record: FailureRecord): P
   });
 }
 
+/** Forgets the image's verdict: `run` checks its next first start again, `update` installs it again. The caller holds the store lock. */
+export async function clearVerdict(store: DeviceStore, manifest: Digest): Promise<void> {
+  const records = await readHealthRecords(store);
+  await writeHealthRecords(store, { healthy: without(records.healthy, manifest), failed: without(records.failed, manifest) });
+}
+
 /**
- * For `update`: a release whose image failed its health check here is not installed again
- * (E_RELEASE_FAILED, exit 12), so a device does not loop between installing it and rolling
- * back. A fixed release has another image, hence another manifest digest.
+ * For `update`: a release whose image failed here is not installed again (E_RELEASE_FAILED),
+ * so a device does not loop between installing it and rolling back. A fixed release has
+ * another image, hence another manifest digest; the message says how to retry this one.
  */
 export async function refuseFailedRelease(store: DeviceStore, manifest: Digest): Promise<void> {
   const failure = (await readHealthRecords(store)).failed.find((record) => record.manifest === manifest);
@@ -94,7 +100,8 @@ export async function refuseFailedRelease(store: DeviceStore, manifest: Digest):
   const version = failure.version === null ? '' : ` version ${failure.version}`;
   throw new PrtiqlError(
     'E_RELEASE_FAILED',
-    `release${version} (${manifest}) failed its health check on this device at ${failure.at} (${failure.reason}); it is not installed again`,
+    `release${version} (${manifest}) failed on this device at ${failure.at} (${failure.reason}); it is not installed again. ` +
+      `To retry it: applier health clear ${failure.version ?? manifest} --store ${store.root}; or publish a newer version`,
   );
 }
 

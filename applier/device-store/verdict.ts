@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
 import type { Digest } from '../../shared/digest.js';
-import { readHealthRecords, recordFailed, recordHealthy, verdictOf, versionOf } from './health-record.js';
+import { PrtiqlError } from '../../shared/errors.js';
+import { clearVerdict, readHealthRecords, recordFailed, recordHealthy, verdictOf, versionOf, type HealthRecord, type HealthRecords } from './health-record.js';
 import { withStoreLock } from './lock.js';
 import type { Logger } from '../log.js';
 import { commitRollback } from './state-transitions.js';
-import { STORE_LAYOUT, type InstalledRelease, type DeviceStore } from './device-store.js';
+import { STORE_LAYOUT, type InstalledRelease, type DeviceStore, type StoreState } from './device-store.js';
 
 /** How long `run` waits for an update to release the store lock before giving up (E_BUSY). */
 const LOCK_WAIT_MS = 60_000;
@@ -18,6 +19,43 @@ export function markHealthy(store: DeviceStore, manifest: Digest): Promise<void>
   return locked(store, async () =>
     recordHealthy(store, { version: versionOf(await store.readState(), manifest), manifest, at: new Date().toISOString() }),
   );
+}
+
+/** A release as an operator names it: its version, or its image's manifest digest. */
+export type ReleaseName = { version: number } | { manifest: Digest };
+
+/** `applier health mark-good`, `mark-bad` and `clear`. */
+export type VerdictByHand = 'good' | 'bad' | 'clear';
+
+export const MARKED_BAD_REASON = 'marked bad by hand (applier health mark-bad)';
+
+/**
+ * Records a verdict an operator gives, or forgets the release's verdict. A release marked
+ * good is not health-checked and `update` installs it; one marked bad `update` refuses, and
+ * `run` rolls back from it at its next start; a cleared one is checked at its next first
+ * start and installable again. Returns the release the name resolved to.
+ */
+export function setVerdictByHand(store: DeviceStore, name: ReleaseName, verdict: VerdictByHand): Promise<Omit<HealthRecord, 'at'>> {
+  return locked(store, async () => {
+    const release = resolveRelease(await store.readState(), await readHealthRecords(store), name);
+    const at = new Date().toISOString();
+    if (verdict === 'good') await recordHealthy(store, { ...release, at });
+    else if (verdict === 'bad') await recordFailed(store, { ...release, at, reason: MARKED_BAD_REASON });
+    else await clearVerdict(store, release.manifest);
+    return release;
+  });
+}
+
+/** The version and manifest of a named release, from state.json, else from its verdicts. */
+function resolveRelease(state: StoreState | null, records: HealthRecords, name: ReleaseName): Omit<HealthRecord, 'at'> {
+  const recorded = [...records.failed, ...records.healthy];
+  if ('manifest' in name) {
+    const version = versionOf(state, name.manifest) ?? recorded.find((record) => record.manifest === name.manifest)?.version ?? null;
+    return { version, manifest: name.manifest };
+  }
+  const known = [state?.installed, state?.previous, ...recorded].find((release) => release?.version === name.version);
+  if (!known) throw new PrtiqlError('E_NOT_FOUND', `release version ${name.version} is neither installed, previous, nor in health.json; name its image by manifest digest instead`);
+  return { version: name.version, manifest: known.manifest };
 }
 
 /**
@@ -34,9 +72,12 @@ export function markFailedAndRollBack(store: DeviceStore, manifest: Digest, reas
   });
 }
 
-/** Finishes a rollback a crash interrupted: the current image is already recorded as failed. */
-export function rollBack(store: DeviceStore, failed: Digest, log: Logger): Promise<InstalledRelease | undefined> {
-  return locked(store, () => rollBackLocked(store, failed, log));
+/**
+ * Rolls back from the current image without recording a verdict: finishes a rollback a crash
+ * interrupted (the image is already recorded as failed), or rolls back by hand.
+ */
+export function rollBack(store: DeviceStore, from: Digest, log: Logger): Promise<InstalledRelease | undefined> {
+  return locked(store, () => rollBackLocked(store, from, log));
 }
 
 /**

@@ -9,7 +9,7 @@ import { runTool } from '../../filesystem/tool.js';
 
 /**
  * `<store>/containers/<name>/`: the runc bundle (config.json, rootfs/ and its overlay parts)
- * plus `image` (read by garbage collection) and two markers: `detached` (nobody waits for
+ * plus `image` (read by garbage collection), runc's own log of a foreground run (`runc.log`) and two markers: `detached` (nobody waits for
  * the container: `stop` cleans up) and `stopping` (a stop was asked for: not a failed start).
  */
 export const CONTAINER_MARKERS = { detached: 'detached', stopping: 'stopping' } as const;

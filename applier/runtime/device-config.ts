@@ -6,6 +6,7 @@ import { parsePlatform } from '../../shared/platform.js';
 import type { HostAdditions, HostMount, NetworkMode } from '../../filesystem/runtime-spec.js';
 import { readFileCapped } from '../../shared/capped-read.js';
 import { LINUX_CAPABILITIES, type ConfinementRelaxations } from '../../filesystem/confinement.js';
+import type { Workload } from './health-check.js';
 
 /** Read by `run` when no --config is given, if it exists. */
 export const DEFAULT_DEVICE_CONFIG_PATH = '/etc/prtiql/device.json';
@@ -19,11 +20,13 @@ export interface DeviceConfig extends HostAdditions {
   network?: NetworkMode;
   /** The image `update` picks from multi-platform releases, instead of the one Node reports. */
   platform?: Platform;
+  /** How `run` judges the first start of an image; absent: `service`. */
+  workload?: Workload;
 }
 
 export const EMPTY_DEVICE_CONFIG: DeviceConfig = { mounts: [], env: {} };
 
-const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit', 'platform', 'confinement']);
+const CONFIG_KEYS = new Set(['mounts', 'env', 'network', 'memoryLimit', 'pidsLimit', 'platform', 'confinement', 'workload']);
 const CONFINEMENT_SWITCHES = ['seccomp', 'noNewPrivileges', 'maskedPaths'] as const;
 const CONFINEMENT_KEYS = new Set<string>([...CONFINEMENT_SWITCHES, 'addCapabilities']);
 const MOUNT_KEYS = new Set(['source', 'destination', 'readOnly']);
@@ -109,6 +112,10 @@ export function parseDeviceConfig(text: string, file: string): DeviceConfig {
     }
   }
   if (object.confinement !== undefined) config.confinement = parseConfinement(object.confinement, fail);
+  if (object.workload !== undefined) {
+    if (object.workload !== 'service' && object.workload !== 'job') fail('"workload" is "service" (runs until stopped) or "job" (does its work and exits)');
+    config.workload = object.workload as Workload;
+  }
   return config;
 }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import type { Digest } from '../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
 import { MAX_ACCOUNTS_FILE_BYTES } from '../../shared/limits.js';
@@ -11,8 +12,9 @@ import { readHealthRecords, verdictOf } from '../device-store/health-record.js';
 import { readImageFile } from '../../filesystem/layer-view.js';
 import { createLogger, type Logger } from '../log.js';
 import type { RootfsMode } from '../../filesystem/rootfs.js';
-import { execInContainer, stopContainerProcess, waitUntilStopped } from './runc.js';
+import { containerExitStatus, execInContainer, RUNC_LOG_FILE, stopContainerProcess, waitUntilStopped } from './runc.js';
 import { runtimeSpec, stopSignal, type NetworkMode, type RuntimeSpec } from '../../filesystem/runtime-spec.js';
+import { notifyServiceReady } from './service-notify.js';
 import { SignalRelay } from './signal-relay.js';
 import { DeviceStore, type StoredImage } from '../device-store/device-store.js';
 import { requireExecutable, runTool } from '../../filesystem/tool.js';
@@ -63,6 +65,9 @@ interface PreparedImage {
 export async function runContainer(options: RunOptions, log: Logger = createLogger()): Promise<number> {
   const store = await DeviceStore.open(options.store);
   const device = await loadDeviceConfig(options.config);
+  if (options.detach && device.workload === 'job') {
+    throw new PrtiqlError('E_USAGE', 'run --detach: the device config\'s workload is "job", whose exit status is its verdict; run it in the foreground');
+  }
   const runc = await requireExecutable('runc');
   const session: Session = { options, store, runc, device, network: options.network ?? device.network ?? 'none', log };
   const foreground = options.detach ? undefined : new ForegroundSignals(session);
@@ -128,10 +133,15 @@ async function runInForeground(session: Session, manifest: Digest, check: boolea
     if (rootfs === 'rolled-back') return rootfs;
     if (signals.interrupted) return 128 + constants.signals[signals.interrupted];
     // its own process group: a terminal's Ctrl-C reaches the container once, through the relay
-    const child = spawn(runc, ['run', '--bundle', bundle, options.name], { stdio: 'inherit', detached: true });
+    const runcLog = join(bundle, RUNC_LOG_FILE);
+    const child = spawn(runc, ['--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, options.name], { stdio: 'inherit', detached: true });
     signals.relay.forwardTo(child);
     log.info('container.started', { name: options.name, image: manifest, rootfs, bundle });
-    const exited = exitStatusOf(child);
+    const exited = exitStatusOf(child).then(async (runcStatus) => {
+      const { status, runcError } = await containerExitStatus(runcStatus, runcLog);
+      if (runcError !== undefined) log.error('container.runc-failed', { name: options.name, status, message: runcError });
+      return status;
+    });
     if (prepared.plan) {
       const outcome = await checkHealth(prepared.plan, checkedContainer(session, exited));
       const stopRequested = async () => signals.interrupted !== undefined || (await hasMarker(bundle, 'stopping'));
@@ -140,6 +150,7 @@ async function runInForeground(session: Session, manifest: Digest, check: boolea
         return 'rolled-back';
       }
     }
+    await notifyServiceReady(log);
     const status = await exited;
     log.info('container.exited', { name: options.name, status });
     return status;
@@ -215,7 +226,7 @@ async function prepareImage(session: Session, manifest: Digest, check: boolean):
       group: (await readImageFile(layersTopDown, 'etc/group', MAX_ACCOUNTS_FILE_BYTES))?.toString(),
     },
   });
-  return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds) }) };
+  return { image, spec, stopSignal: stopSignal(config), ...(check && { plan: healthPlan(config, options.healthSeconds, device.workload ?? 'service') }) };
 }
 
 /**

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFile } from 'node:fs/promises';
+import { APPLIER_EXIT_CODES, CONTAINER_COMMAND_EXIT_CODES } from '../../shared/errors.js';
 import type { Logger } from '../log.js';
 import { runTool } from '../../filesystem/tool.js';
 
@@ -68,4 +70,45 @@ export function execInContainer(runc: string, name: string, args: string[], time
       resolve(timedOut ? EXEC_TIMED_OUT : (code ?? EXEC_TIMED_OUT));
     });
   });
+}
+
+/** Where a foreground `runc run` writes its own errors (`runc --log <file> --log-format json`), in the bundle. */
+export const RUNC_LOG_FILE = 'runc.log';
+
+/**
+ * The exit status of a foreground `runc run --log <logFile>` as `applier run` reports it: the
+ * container's own, unless runc logged that it failed itself (then it exits 1, as a container
+ * may): 127 for a command it cannot find, 126 for one it cannot execute, 125 for anything else.
+ * Returns runc's message too, when there is one.
+ */
+export async function containerExitStatus(runcStatus: number, logFile: string): Promise<{ status: number; runcError?: string }> {
+  if (runcStatus === 0) return { status: 0 };
+  const log = await readFile(logFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return '';
+    throw error;
+  });
+  const runcError = runcFailure(log);
+  if (runcError === undefined) return { status: runcStatus };
+  return { status: runcFailureStatus(runcError), runcError };
+}
+
+/** The message of runc's own failure in its JSON log, if it failed. */
+function runcFailure(log: string): string | undefined {
+  for (const line of log.split('\n')) {
+    if (line === '') continue;
+    let entry: { level?: unknown; msg?: unknown };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if (entry.level === 'error' && typeof entry.msg === 'string') return entry.msg;
+  }
+  return undefined;
+}
+
+function runcFailureStatus(message: string): number {
+  const exec = /: exec: (.*)$/.exec(message)?.[1];
+  if (exec === undefined) return APPLIER_EXIT_CODES.E_RUNTIME;
+  return /no such file or directory|executable file not found/.test(exec) ? CONTAINER_COMMAND_EXIT_CODES.notFound : CONTAINER_COMMAND_EXIT_CODES.notExecutable;
 }

@@ -19,9 +19,17 @@ export const storeConnectionFlags = {
   }),
 };
 
-/** `--to` and the connection flags, for commands whose store flag is named --to. */
+/**
+ * What --store is in every command: the artifact store it writes to. `oldName` is the spelling
+ * the command used before, still accepted with a deprecation warning.
+ */
+export function storeFlagProperties(oldName: string) {
+  return { description: `Artifact store: ${STORE_FORMS}.`, aliases: [oldName], deprecateAliases: true };
+}
+
+/** A required --store (once --to) and the connection flags. */
 export const storeFlags = {
-  to: Flags.string({ description: `Artifact store: ${STORE_FORMS}.`, required: true }),
+  store: Flags.string({ ...storeFlagProperties('to'), required: true }),
   ...storeConnectionFlags,
 };
 

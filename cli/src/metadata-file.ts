@@ -3,8 +3,8 @@ import { access, constants, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { PrtiqlError } from '../../shared/errors.js';
 
-/** --metadata-file of commands whose result later CI steps read. */
-export const metadataFileFlag = Flags.string({ description: 'Also write the result, as --json prints it, to this file (for later CI steps).' });
+/** --metadata-file: every command's result, for later CI steps. */
+export const metadataFileFlag = Flags.string({ description: 'Also write the result, as --json prints it, to this file (for later CI steps).', helpGroup: 'GLOBAL' });
 
 const DISK_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS']);
 

@@ -3,10 +3,16 @@ import { join } from 'node:path';
 import { run } from './cli-run.js';
 import { measure, type Measured } from './measure.js';
 
+/** A layer as `prtiql release --json` reports it (schemas/release.schema.json). */
 export interface PublishedLayer {
   digest: string;
-  size: number;
-  uncompressedSize: number;
+  sizeBytes: number;
+  uncompressedSizeBytes: number;
+}
+
+interface ReleasedImage {
+  layers: PublishedLayer[];
+  deltas: { sizeBytes: number }[];
 }
 
 /** The release side of one pair: a signed store at `file://<work>/store` publishing v1, then v2 with its delta. */
@@ -44,21 +50,23 @@ export class PairPublisher {
 
   /** Releases the old image as version 1, in full. */
   releaseBase(): PublishedLayer {
-    return this.release(['--image', `oci:${this.images}:old`, '--version', '1']).layers[0];
+    return this.release(['--image', `oci:${this.images}:old`, '--release-version', '1']).layers[0];
   }
 
   /** `prtiql delta` from the old image to the new one, measured. */
   buildDelta(): Measured {
-    return measure([...this.prtiql, 'delta', '--from', `oci:${this.images}:old`, '--to', `oci:${this.images}:new`, '--out', this.storeUrl, '--json']);
+    return measure([...this.prtiql, 'delta', '--from', `oci:${this.images}:old`, '--to', `oci:${this.images}:new`, '--store', this.storeUrl, '--json']);
   }
 
   /** Releases the new image as version 2 with the delta from version 1. */
   releaseTarget(): { layer: PublishedLayer; deltaBytes: number } {
-    const released = this.release(['--image', `oci:${this.images}:new`, '--version', '2', '--base', `oci:${this.images}:old`]);
-    return { layer: released.layers[0], deltaBytes: released.deltas.reduce((sum, delta) => sum + delta.size, 0) };
+    const released = this.release(['--image', `oci:${this.images}:new`, '--release-version', '2', '--base', `oci:${this.images}:old`]);
+    return { layer: released.layers[0], deltaBytes: released.deltas.reduce((sum, delta) => sum + delta.sizeBytes, 0) };
   }
 
-  private release(args: string[]): { layers: PublishedLayer[]; deltas: { size: number }[] } {
-    return JSON.parse(run([...this.prtiql, 'release', ...args, '--channel', 'bench', '--key', this.key, '--to', this.storeUrl, '--json']));
+  /** The released image (these releases have one platform). */
+  private release(args: string[]): ReleasedImage {
+    const result = JSON.parse(run([...this.prtiql, 'release', ...args, '--channel', 'bench', '--key', this.key, '--store', this.storeUrl, '--json'])) as { images: ReleasedImage[] };
+    return result.images[0];
   }
 }

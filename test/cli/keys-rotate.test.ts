@@ -25,7 +25,7 @@ t.test('keys rotate writes root N+1, signed by the old and the new key, and publ
   const first = await generate(t, base, 'v1');
   const out = join(base, 'v2');
   const store = join(base, 'store');
-  const result = json(t, await runCli(['keys', 'rotate', '--root', first.root, '--key', first.key, '--out', out, '--to', store, '--json']));
+  const result = json(t, await runCli(['keys', 'rotate', '--root', first.root, '--key', first.key, '--out', out, '--store', store, '--json']));
   t.match(result, { version: 2, threshold: 1, timestampKeyIds: [], trustRoot: join(out, 'root.json'), privateKey: join(out, 'release-key.pem'), published: join(store, 'roots', '2.json') });
   t.equal((await stat(join(out, 'release-key.pem'))).mode & 0o777, 0o600, 'the generated key is private');
   const rotated = await readFile(join(out, 'root.json'));
@@ -33,11 +33,11 @@ t.test('keys rotate writes root N+1, signed by the old and the new key, and publ
   t.same([...successor.keys.keys()], result.keyIds, 'root 2 trusts the new key only');
   t.ok((await readFile(join(store, 'roots', '2.json'))).equals(rotated), 'published byte for byte');
 
-  const again = json(t, await runCli(['keys', 'rotate', '--root', out + '/root.json', '--key', join(out, 'release-key.pem'), '--new-key', join(out, 'release-key.pem'), '--out', join(base, 'v3'), '--to', store, '--json']));
+  const again = json(t, await runCli(['keys', 'rotate', '--root', out + '/root.json', '--key', join(out, 'release-key.pem'), '--new-key', join(out, 'release-key.pem'), '--out', join(base, 'v3'), '--store', store, '--json']));
   t.match(again, { version: 3, keyIds: result.keyIds }, 'a rotation may keep the key: it signs once');
 
   const other = join(base, 'other-v2');
-  const conflict = await runCli(['keys', 'rotate', '--root', first.root, '--key', first.key, '--out', other, '--to', store, '--json']);
+  const conflict = await runCli(['keys', 'rotate', '--root', first.root, '--key', first.key, '--out', other, '--store', store, '--json']);
   t.equal(conflict.code, 7, 'another root 2 for the same store');
   t.match(JSON.parse(conflict.stdout).error, { code: 'E_VERSION_EXISTS', message: /published roots are never replaced/ });
   t.ok((await readFile(join(store, 'roots', '2.json'))).equals(rotated), 'the published root 2 is unchanged');

@@ -42,7 +42,7 @@ t.test('build side: keys, trust roots, build specs, .dockerignore and registry a
 
 t.test('the CLI fails fast and clearly on --key /dev/zero and -f /dev/zero', async (t) => {
   const dir = t.testdir();
-  const timestamp = await runCli(['timestamp', '--channel', 'stable', '--key', endless, '--to', join(dir, 'store'), '--json']);
+  const timestamp = await runCli(['timestamp', '--channel', 'stable', '--key', endless, '--store', join(dir, 'store'), '--json']);
   t.equal(timestamp.code, 5, timestamp.stderr);
   t.match(JSON.parse(timestamp.stdout).error, { code: 'E_TOO_LARGE', message: /timestamp key \/dev\/zero is larger than the 65536-byte limit/ });
   const build = await runCli(['build', '-f', endless, dir, '--output', `oci:${join(dir, 'layout')}`, '--json']);

@@ -7,6 +7,7 @@ import { documentArtifact, documentLayer } from '../../../shared/registry-artifa
 import { basicAuthorization, challengedScheme, checkRealmMayReceiveCredentials, parseTokenResponse, repositoryScope, tokenRequestUrl, type RegistryAuthScheme, type RegistryCredentials } from '../../../shared/registry-auth-protocol.js';
 import { parseBlobPath, parseDocumentPath } from '../../../shared/store-layout.js';
 import type { RetryPolicy } from './retry.js';
+import { SERVICE_CREDENTIALS, serviceCredential } from './service-credentials.js';
 import type { FetchOptions, Fetched, HttpTimeouts, Source } from './source.js';
 
 /** Makes the HTTP source that fetches blobs under `rootUrl`, sending `authorization` to that origin only. */
@@ -18,11 +19,17 @@ const MANIFEST_ACCEPT = [MediaType.imageManifest, MediaType.imageIndex].join(', 
 /** What the registry asked for: nothing, the credentials (Basic), or a token from its realm. */
 type Authorization = { kind: 'anonymous' } | { kind: 'basic'; header: string } | Extract<RegistryAuthScheme, { kind: 'bearer' }>;
 
-/** The credentials in PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD, when both are set. */
-export function registryCredentialsFromEnv(env: NodeJS.ProcessEnv): RegistryCredentials | undefined {
+/**
+ * The credentials in PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD when both are set,
+ * else the service credentials `registry-username` and `registry-password` when both exist.
+ */
+export function registryCredentials(env: NodeJS.ProcessEnv): RegistryCredentials | undefined {
   const username = env.PRTIQL_REGISTRY_USERNAME;
   const password = env.PRTIQL_REGISTRY_PASSWORD;
-  return username && password !== undefined ? { username, password } : undefined;
+  if (username && password !== undefined) return { username, password };
+  const storedUsername = serviceCredential(env, SERVICE_CREDENTIALS.registryUsername);
+  const storedPassword = serviceCredential(env, SERVICE_CREDENTIALS.registryPassword);
+  return storedUsername && storedPassword !== undefined ? { username: storedUsername, password: storedPassword } : undefined;
 }
 
 function isLoopback(hostname: string): boolean {
@@ -31,7 +38,7 @@ function isLoopback(hostname: string): boolean {
 
 /**
  * A `docker://<host>[:<port>]/<repo>` source: an artifact store in a registry repository, as
- * `prtiql release --to docker://...` writes it (docs/artifact-store.md). Store paths map to
+ * `prtiql release --store docker://...` writes it (docs/artifact-store.md). Store paths map to
  * registry requests: `blobs/sha256/<hex>` to the repository's blob (streamed by an HTTP source,
  * so redirects to storage go without credentials and downloads resume with Range), and named
  * documents such as `channels/<c>/release.json` to the artifact under their tag, whose document
@@ -165,7 +172,7 @@ export class RegistrySource implements Source {
   private refusal(problem: string): PrtiqlError {
     const hint = this.credentials
       ? `the registry refused the credentials of ${this.credentials.username}`
-      : 'no credentials were given: set PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD';
+      : `no credentials were given: set PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD, or give the service the credentials ${SERVICE_CREDENTIALS.registryUsername} and ${SERVICE_CREDENTIALS.registryPassword}`;
     return new PrtiqlError('E_UNAUTHORIZED', `${problem}; ${hint}`);
   }
 

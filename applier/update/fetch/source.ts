@@ -4,7 +4,8 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage, type 
 import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import { PrtiqlError } from '../../../shared/errors.js';
-import { RegistrySource, registryCredentialsFromEnv } from './registry-source.js';
+import { RegistrySource, registryCredentials } from './registry-source.js';
+import { SERVICE_CREDENTIALS, serviceCredential } from './service-credentials.js';
 import { deadlinePassed, DEFAULT_DEADLINE_SECONDS, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 import { readFileCapped } from '../../../shared/capped-read.js';
 import { statusError } from '../../../shared/http-status.js';
@@ -48,7 +49,10 @@ export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { connectMs: 15_000, response
 export interface SourceOptions {
   timeouts?: Partial<HttpTimeouts>;
   retry?: Partial<RetryPolicy>;
-  /** Sent as the Authorization header to the source's own origin, never to another a redirect names. */
+  /**
+   * Sent as the Authorization header to the source's own origin, never to another a redirect
+   * names. Default: the service credential `source-authorization`, if there is one.
+   */
   authorization?: string;
 }
 
@@ -238,11 +242,22 @@ export async function readAuthorizationFile(path: string): Promise<string> {
     if (error instanceof PrtiqlError) throw error;
     throw new PrtiqlError('E_USAGE', `--auth-file ${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
+  return authorizationValue(text, `--auth-file ${path}`);
+}
+
+/** The first line of `text`, which must be one Authorization header value. */
+function authorizationValue(text: string, what: string): string {
   const value = text.split('\n')[0].trim();
   if (value === '' || value.length > 8192 || /[\0-\x1f\x7f]/.test(value)) {
-    throw new PrtiqlError('E_USAGE', `--auth-file ${path} must hold one Authorization header value on its first line`);
+    throw new PrtiqlError('E_USAGE', `${what} must hold one Authorization header value on its first line`);
   }
   return value;
+}
+
+/** The Authorization header for an http(s) source from the service credential, when the service has one. */
+function authorizationCredential(): string | undefined {
+  const text = serviceCredential(process.env, SERVICE_CREDENTIALS.sourceAuthorization);
+  return text === undefined ? undefined : authorizationValue(text, `credential ${SERVICE_CREDENTIALS.sourceAuthorization}`);
 }
 
 /**
@@ -267,10 +282,12 @@ export function openSource(rootUrl: string, options: SourceOptions = {}): Source
   const retry: RetryPolicy = { ...DEFAULT_RETRY_POLICY, deadline: Date.now() + DEFAULT_DEADLINE_SECONDS * 1000, ...options.retry };
   if (url.protocol === 'file:') return new FileSource(url.href, retry);
   const timeouts = { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts };
-  if (url.protocol === 'http:' || url.protocol === 'https:') return new HttpSource(url.href, retry, timeouts, options.authorization, signedQuery);
+  if (url.protocol === 'http:' || url.protocol === 'https:') {
+    return new HttpSource(url.href, retry, timeouts, options.authorization ?? authorizationCredential(), signedQuery);
+  }
   if (url.protocol === 'docker:') {
     const blobs = (root: string, authorization: string | undefined) => new HttpSource(root, retry, timeouts, authorization);
-    return new RegistrySource(url, retry, timeouts, registryCredentialsFromEnv(process.env), blobs);
+    return new RegistrySource(url, retry, timeouts, registryCredentials(process.env), blobs);
   }
   throw new PrtiqlError('E_USAGE', `--source must be a file://, http://, https:// or docker:// URL, not ${url.protocol}`);
 }

@@ -10,15 +10,23 @@ import { buildDockerfile, type MultiPlatformBuildResult } from '../lib/dockerfil
 import { buildFileKind } from '../lib/dockerfile/build-file-kind.js';
 import { outputReference, type ImageReference } from '../lib/image/reference.js';
 import { registryFlags, registryOptionsFrom } from '../registry-flags.js';
+import { buildOutput, type BuildOutput } from '../results/build-result.js';
 
-export default class Build extends BaseCommand {
+/** What a --tag holding ':' or '/' most likely meant: the part after the last of them. */
+function tagWarning(tag: string): string | undefined {
+  const meant = tag.split(/[:/]/).pop();
+  if (meant === tag) return undefined;
+  return `--tag ${tag} makes a tag literally named "${tag}": --tag is the tag alone, the image's name and place come from --output. Did you mean --tag ${meant || 'latest'}?`;
+}
+
+export default class Build extends BaseCommand<BuildOutput> {
   static override summary = 'Build a reproducible OCI image from a directory, a build spec or a Dockerfile.';
 
   static override description = `With DIRECTORY alone, its contents become the image's only layer. With --file, a JSON build spec (docs/build-spec.md) lists several layers (directories or tar files) and the config; flags given with --file override the spec (env and labels are merged, flags win).
 
 With --file naming a Dockerfile and DIRECTORY as the build context, the Dockerfile is built (docs/dockerfile.md): multi-stage, RUN with runc, a layer cache (--no-cache, --cache-dir), --build-arg, --target, and --platform with several platforms separated by commas for an OCI image index. --file names a build spec when it ends in .json or starts with '{', a Dockerfile otherwise. Dockerfile builds need root.
 
-The image is written into the OCI image layout named by --output and tagged there (index.json annotation org.opencontainers.image.ref.name); other tags in the layout are kept. The tag comes from --tag or from the :<tag> of --output. If both are given they must be equal (else exit 2); if neither, the tag is "latest". --output may also name a registry (docker://<host>/<repo>[:<tag>], pushed like prtiql push) or a docker save archive (docker-archive:<file>[:<repo>:<tag>]); see docs/image-references.md.
+The image is written into the OCI image layout named by --output and tagged there (index.json annotation org.opencontainers.image.ref.name); other tags in the layout are kept. The tag comes from --tag or from the :<tag> of --output. If both are given they must be equal (else exit 2); if neither, the tag is "latest". A --tag holding ':' or '/' (like app:1) is allowed in a layout but almost always a mistake: it gets a warning. stdout gets <reference>@<digest> of the image written. --output may also name a registry (docker://<host>/<repo>[:<tag>], pushed like prtiql push) or a docker save archive (docker-archive:<file>[:<repo>:<tag>]); see docs/image-references.md.
 
 Layers are reproducible: sorted entries, every mtime and the config's created time from SOURCE_DATE_EPOCH (default 0), owners 0:0, permission bits kept, gzip level 9. The same input gives the same manifest digest.
 
@@ -59,10 +67,12 @@ Exit codes: 2 bad flags; 3 the path is not a directory, holds a socket or device
     ...registryFlags,
   };
 
-  async run(): Promise<BuildResult | MultiPlatformBuildResult> {
+  protected async execute(): Promise<BuildOutput> {
     const { args, flags } = await this.parse(Build);
     const output = outputReference(flags.output, flags.tag);
-    if (flags.file && (await buildFileKind(flags.file)) === 'dockerfile') return this.buildDockerfile(flags, flags.file, args.directory, output);
+    const warning = flags.tag === undefined ? undefined : tagWarning(flags.tag);
+    if (warning) this.warn(warning);
+    if (flags.file && (await buildFileKind(flags.file)) === 'dockerfile') return buildOutput(await this.buildDockerfile(flags, flags.file, args.directory, output));
     const dockerfileOnly = ['build-arg', 'target', 'no-cache', 'cache-dir'].filter((name) => flags[name as keyof typeof flags] !== undefined);
     if (dockerfileOnly.length > 0) throw new PrtiqlError('E_USAGE', `--${dockerfileOnly[0]} applies to Dockerfile builds only`);
     if (Boolean(args.directory) === Boolean(flags.file)) {
@@ -85,7 +95,11 @@ Exit codes: 2 bad flags; 3 the path is not a directory, holds a socket or device
       progress: (label, total) => this.progress(label, total),
     });
     this.say(`${result.reference} ${result.manifest.digest} (${formatPlatform(result.platform)})`);
-    return result;
+    return buildOutput(result);
+  }
+
+  protected resultLine(output: BuildOutput): string {
+    return output.reference;
   }
 
   private async buildDockerfile(flags: FlagsOf<typeof Build>, dockerfile: string, context: string | undefined, output: ImageReference): Promise<BuildResult | MultiPlatformBuildResult> {

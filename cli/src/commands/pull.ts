@@ -1,12 +1,13 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { copyImage, type CopyImageResult } from '../lib/image/copy-image.js';
+import { copyImage } from '../lib/image/copy-image.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
+import { copyOutput, type CopyOutput } from '../results/copy-result.js';
 
-export default class Pull extends BaseCommand {
+export default class Pull extends BaseCommand<CopyOutput> {
   static override summary = 'Pull an image from a registry into an OCI layout or a docker archive.';
 
-  static override description = `Reads one image through the OCI distribution API and writes it to --output. From a multi-platform index, --platform chooses the image (default: the index's only image, else linux/<arch of this Node>). The manifest is copied byte for byte, so its digest stays the same in an OCI layout. Layers are streamed and checked against their digests; blobs the layout already holds are not fetched.
+  static override description = `Reads one image through the OCI distribution API and writes it to --output. From a multi-platform index, --platform chooses the image (default: the index's only image, else linux/<arch of this Node>). The manifest is copied byte for byte, so its digest stays the same in an OCI layout. Layers are streamed and checked against their digests; blobs the layout already holds are not fetched. stdout gets <output>@<digest>.
 
 Credentials come from --authfile, REGISTRY_AUTH_FILE, or docker's config.json (auths, credHelpers, credsStore). References: docs/image-references.md.
 
@@ -28,7 +29,7 @@ Exit codes: 2 bad flags; 3 a malformed reference or platform; 4 the repository, 
     ...registryFlags,
   };
 
-  async run(): Promise<CopyImageResult> {
+  protected async execute(): Promise<CopyOutput> {
     const { args, flags } = await this.parse(Pull);
     const result = await copyImage(args.source, flags.output, {
       platform: sourcePlatformFrom(flags),
@@ -36,6 +37,10 @@ Exit codes: 2 bad flags; 3 a malformed reference or platform; 4 the repository, 
       progress: (label, total) => this.progress(label, total),
     });
     this.say(`${result.reference} ${result.manifestDigest} (${result.platform}; ${result.blobs.written} blobs copied, ${result.blobs.skipped} already present)`);
-    return result;
+    return copyOutput(result);
+  }
+
+  protected resultLine(output: CopyOutput): string {
+    return output.reference;
   }
 }

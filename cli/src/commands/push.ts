@@ -1,12 +1,13 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
-import { copyImage, type CopyImageResult } from '../lib/image/copy-image.js';
+import { copyImage } from '../lib/image/copy-image.js';
 import { registryFlags, registryOptionsFrom, sourcePlatformFlag, sourcePlatformFrom } from '../registry-flags.js';
+import { copyOutput, type CopyOutput } from '../results/copy-result.js';
 
-export default class Push extends BaseCommand {
+export default class Push extends BaseCommand<CopyOutput> {
   static override summary = 'Push an image to a registry.';
 
-  static override description = `Uploads every layer blob, then the config, and the manifest last, byte for byte (its digest is kept). Blobs the repository already holds are skipped after a HEAD request; layers that come from another repository of the same registry are mounted instead of uploaded. Blobs are streamed: one PUT up to 64 MiB, chunked PATCH requests above.
+  static override description = `Uploads every layer blob, then the config, and the manifest last, byte for byte (its digest is kept). Blobs the repository already holds are skipped after a HEAD request; layers that come from another repository of the same registry are mounted instead of uploaded. Blobs are streamed: one PUT up to 64 MiB, chunked PATCH requests above. stdout gets <destination>@<digest>.
 
 Credentials come from --authfile, REGISTRY_AUTH_FILE, or docker's config.json (auths, credHelpers, credsStore). References: docs/image-references.md.
 
@@ -28,7 +29,7 @@ Exit codes: 2 bad flags; 3 a malformed reference, or the source is no image; 4 t
     ...registryFlags,
   };
 
-  async run(): Promise<CopyImageResult> {
+  protected async execute(): Promise<CopyOutput> {
     const { args, flags } = await this.parse(Push);
     const result = await copyImage(args.source, args.destination, {
       platform: sourcePlatformFrom(flags),
@@ -37,6 +38,10 @@ Exit codes: 2 bad flags; 3 a malformed reference, or the source is no image; 4 t
     });
     const { written, skipped, mounted } = result.blobs;
     this.say(`${result.reference} ${result.manifestDigest} (${written} blobs uploaded, ${skipped} already present, ${mounted} mounted)`);
-    return result;
+    return copyOutput(result);
+  }
+
+  protected resultLine(output: CopyOutput): string {
+    return output.reference;
   }
 }

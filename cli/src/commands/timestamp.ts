@@ -7,24 +7,28 @@ import { DEFAULT_TIMESTAMP_LIFETIME, parseExpiry } from '../lib/release/release-
 import { refreshTimestamp } from '../lib/release/trust-documents.js';
 import { openStoreFromFlags, storeFlags } from '../artifact-store-flags.js';
 
-interface TimestampResult {
+/** What `prtiql timestamp` reports: schemas/timestamp.schema.json. */
+interface TimestampOutput {
   channel: string;
   version: number;
-  release: { digest: Digest; size: number };
+  /** Where the timestamp was written. */
+  location: string;
   expires: string;
-  timestamp: string;
+  /** sha256 and size of the release.json the timestamp names. */
+  releaseDigest: Digest;
+  releaseSizeBytes: number;
 }
 
-export default class Timestamp extends BaseCommand {
+export default class Timestamp extends BaseCommand<TimestampOutput> {
   static override summary = "Renew a channel's signed timestamp for the release it holds now.";
 
-  static override description = `Signs channels/<channel>/timestamp.json with the online timestamp key: it names the sha256 and size of the channel's current release.json and expires after --expires (1 day by default). Devices whose trust root names timestamp keys refuse to update without a valid, unexpired timestamp naming exactly the release they download, so run this more often than the lifetime (a cron job; see docs/SECURITY.md). The key is a file or env:<NAME>.
+  static override description = `Signs channels/<channel>/timestamp.json with the online timestamp key: it names the sha256 and size of the channel's current release.json and expires after --expires (1 day by default); stdout gets its location. Devices whose trust root names timestamp keys refuse to update without a valid, unexpired timestamp naming exactly the release they download, so run this more often than the lifetime (a cron job; see docs/SECURITY.md). The key is a file or env:<NAME>.
 
 Exit codes: 2 bad flags; 3 the key is not an Ed25519 private key or the release is malformed; 4 the key file or the channel's release does not exist; 8 the S3 endpoint failed; 11 the S3 endpoint refused the credentials.`;
 
   static override examples = [
-    '<%= config.bin %> timestamp --channel stable --key env:PRTIQL_TIMESTAMP_KEY --to s3://releases/fleet',
-    '<%= config.bin %> timestamp --channel beta --key keys/timestamp-key.pem --to ./releases --expires 6h --json',
+    '<%= config.bin %> timestamp --channel stable --key env:PRTIQL_TIMESTAMP_KEY --store s3://releases/fleet',
+    '<%= config.bin %> timestamp --channel beta --key keys/timestamp-key.pem --store ./releases --expires 6h --json',
   ];
 
   static override flags = {
@@ -34,15 +38,20 @@ Exit codes: 2 bad flags; 3 the key is not an Ed25519 private key or the release 
     expires: Flags.string({ description: 'When the timestamp expires: a duration (1d, 6h) or an RFC 3339 time.', default: DEFAULT_TIMESTAMP_LIFETIME }),
   };
 
-  async run(): Promise<TimestampResult> {
+  protected async execute(): Promise<TimestampOutput> {
     const { flags } = await this.parse(Timestamp);
     const created = new Date();
     const channel = checkChannelName(flags.channel);
     const expires = parseExpiry(flags.expires, created);
-    const store = openStoreFromFlags(flags.to, flags);
+    const store = openStoreFromFlags(flags.store, flags);
     const key = await loadPrivateKey(flags.key, 'timestamp key');
     const written = await refreshTimestamp(store, channel, key, created, expires);
     this.say(`channel ${channel} version ${written.version}: timestamp valid until ${written.timestamp.expires} (${written.location})`);
-    return { channel, version: written.version, release: written.timestamp.release, expires: written.timestamp.expires, timestamp: written.location };
+    const { release, expires: until } = written.timestamp;
+    return { channel, version: written.version, location: written.location, expires: until, releaseDigest: release.digest, releaseSizeBytes: release.size };
+  }
+
+  protected resultLine(output: TimestampOutput): string {
+    return output.location;
   }
 }

@@ -4,6 +4,7 @@ import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../../applier/commands/unsafe-no-fsync.js';
 import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { runProcess } from '../../helpers/run.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 t.test('the test-only switch that disables fsync cannot be turned on by half', async (t) => {
   await ensureApplierBundle();
@@ -18,7 +19,7 @@ t.test('the test-only switch that disables fsync cannot be turned on by half', a
     { [UNSAFE_NO_FSYNC]: '1', [UNSAFE_NO_FSYNC_ACK]: 'yes' },
   ]) {
     const result = await status(env);
-    t.equal(result.code, 2, `refused: ${JSON.stringify(env)}`);
+    t.equal(result.code, APPLIER_EXIT_CODES.E_USAGE, `refused: ${JSON.stringify(env)}`);
     t.match(result.stderr, /applier: E_USAGE: PRTIQL_UNSAFE_NO_FSYNC is a test-only switch/);
   }
 

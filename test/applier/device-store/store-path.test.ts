@@ -8,6 +8,7 @@ import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { update } from '../../../applier/update/update.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const layers = [[{ path: 'hello', type: 'file' as const, mode: 0o644, content: 'hi\n' }]];
 
@@ -61,9 +62,9 @@ t.test('commands on an existing store refuse a directory that is not one', async
   t.equal((await DeviceStore.open(created.root)).root, created.root);
 
   const status = await runApplier(['status', '--store', join(dir, 'etc')]);
-  t.equal(status.code, 4, 'status --store <not a store> exits 4');
+  t.equal(status.code, APPLIER_EXIT_CODES.E_NO_STORE, 'status --store <not a store> is E_NO_STORE');
   t.match(status.stderr, /E_NO_STORE: no applier store at/);
   const onFile = await runApplier(['update', '--source', `file://${dir}`, '--channel', 'stable', '--store', join(dir, 'etc', 'passwd')]);
-  t.equal(onFile.code, 2, 'update --store <a file> is a usage error');
+  t.equal(onFile.code, APPLIER_EXIT_CODES.E_USAGE, 'update --store <a file> is a usage error');
   t.match(onFile.stderr, /E_USAGE: .*passwd is not a directory/);
 });

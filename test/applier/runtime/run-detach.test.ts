@@ -14,6 +14,7 @@ import { runProcess } from '../../helpers/run.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
 import { logsOnceComplete } from '../../helpers/container-logs.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const runcStatus = async (name: string) => (JSON.parse((await runProcess('runc', ['state', name])).stdout || '{}') as { status?: string }).status;
@@ -62,7 +63,7 @@ t.test('stop sends the StopSignal, then KILL after --timeout', { skip }, async (
 t.test('a detached first start that dies, with nothing to go back to, is an error and leaves nothing behind', { skip }, async (t) => {
   const store = await containerStore(t, [{ Cmd: ['sh', '-c', 'echo cannot work; exit 5'] }]);
   const started = await runApplier(['run', '--detach', '--health-seconds', '5', '--store', store.root, '--name', store.name]);
-  t.equal(started.code, 125);
+  t.equal(started.code, APPLIER_EXIT_CODES.E_RUNTIME);
   t.match(started.stderr, /E_RUNTIME: container \S+ failed its first start: the container stopped before it was judged healthy; see applier logs/);
   t.equal(await logsOnceComplete(store, (text) => text === 'cannot work\n'), 'cannot work\n');
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
@@ -71,7 +72,7 @@ t.test('a detached first start that dies, with nothing to go back to, is an erro
 t.test('a detached container that cannot even be exec\'d fails like one that dies', { skip }, async (t) => {
   const store = await containerStore(t, [{ Cmd: ['/app/missing'] }]);
   const started = await runApplier(['run', '--detach', '--store', store.root, '--name', store.name]);
-  t.equal(started.code, 125);
+  t.equal(started.code, APPLIER_EXIT_CODES.E_RUNTIME);
   t.match(started.stderr, /failed its first start: runc could not start the container \(exit status 1\)/);
   t.match(await logsOnceComplete(store, (text) => text.includes('/app/missing')), /\/app\/missing/, "runc's own error is in the log");
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });

@@ -8,6 +8,7 @@ import { containerStore } from '../../helpers/container-store.js';
 import { runProcess } from '../../helpers/run.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 const FILE = '/etc/prtiql/device.json';
@@ -37,6 +38,8 @@ t.test('a device config: mounts, env, network, limits', async (t) => {
     },
   );
   t.same(parse({}), { mounts: [], env: {} }, 'every key is optional');
+  t.equal(parse({ workload: 'job' }).workload, 'job');
+  t.equal(parse({ workload: 'service' }).workload, 'service');
   for (const [text, bytes] of [[8388608, 8388608], ['8388608', 8388608], ['64m', 64 << 20], ['1G', 1 << 30], ['65536KiB', 64 << 20], ['1gb', 1 << 30]] as const) {
     t.equal(parse({ memoryLimit: text }).memoryLimit, bytes, `memoryLimit ${text}`);
   }
@@ -66,6 +69,8 @@ t.test('anything unknown or unsafe in the device config is refused, naming the f
   refused({ memoryLimit: '1T' }, /"memoryLimit" must be bytes/);
   refused({ memoryLimit: -1 }, /at least/);
   refused({ pidsLimit: 0 }, /"pidsLimit" must be a positive integer/);
+  refused({ workload: 'daemon' }, /"workload" is "service" \(runs until stopped\) or "job" \(does its work and exits\)/);
+  refused({ workload: true }, /"workload" is "service"/);
   refused({ pidsLimit: 1.5 }, /positive integer/);
   refused([], /the file must be a JSON object/);
   t.throws(() => parseDeviceConfig('{"env":', FILE), { code: 'E_BAD_INPUT', message: /not valid JSON/ });
@@ -167,6 +172,6 @@ t.test('a bad device config stops the run before anything is built', { skip }, a
   const config = join(t.testdir(), 'device.json');
   await writeFile(config, JSON.stringify({ memory: '64M' }));
   const result = await startApplier(['run', '--store', store.root, '--name', store.name, '--config', config]).done;
-  t.equal(result.code, 3);
+  t.equal(result.code, APPLIER_EXIT_CODES.E_BAD_INPUT);
   t.match(result.stderr, /E_BAD_INPUT: device config .*device.json: unknown key "memory"/);
 });

@@ -1,10 +1,11 @@
 import { readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import t from 'tap';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 import type { ContainerConfig } from '../../../shared/oci.js';
-import { healthPlan } from '../../../applier/runtime/health-check.js';
-import { readHealthRecords, recordFailed, recordHealthy, refuseFailedRelease, verdictOf } from '../../../applier/device-store/health-record.js';
+import { checkHealth, healthPlan } from '../../../applier/runtime/health-check.js';
+import { clearVerdict, readHealthRecords, recordFailed, recordHealthy, refuseFailedRelease, verdictOf } from '../../../applier/device-store/health-record.js';
 import { silentLogger } from '../../../applier/log.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { markFailedAndRollBack, rollBack, rollbackTarget } from '../../../applier/device-store/verdict.js';
@@ -35,8 +36,15 @@ t.test('health records: one verdict per image, the newest kept, a failed release
   await refuseFailedRelease(store, digest(1));
   await t.rejects(refuseFailedRelease(store, digest(2)), {
     code: 'E_RELEASE_FAILED',
-    message: `release version 2 (${digest(2)}) failed its health check on this device at t2 (the container stopped (exit status 1)); it is not installed again`,
+    message:
+      `release version 2 (${digest(2)}) failed on this device at t2 (the container stopped (exit status 1)); it is not installed again. ` +
+      `To retry it: applier health clear 2 --store ${store.root}; or publish a newer version`,
   });
+  await recordFailed(store, { version: null, manifest: digest(3), at: 't3', reason: 'marked bad' });
+  await t.rejects(refuseFailedRelease(store, digest(3)), { message: `To retry it: applier health clear ${digest(3)} --store ${store.root};` }, 'an image without a version is named by its digest');
+  await clearVerdict(store, digest(3));
+  await refuseFailedRelease(store, digest(3));
+  t.equal(verdictOf(await readHealthRecords(store), digest(3)), undefined, 'cleared: no verdict');
 
   await recordHealthy(store, { version: 2, manifest: digest(2), at: 't3' });
   t.equal(verdictOf(await readHealthRecords(store), digest(2)), 'healthy', 'a later verdict replaces the earlier one');
@@ -48,29 +56,35 @@ t.test('health records: one verdict per image, the newest kept, a failed release
   await t.rejects(readHealthRecords(store), { code: 'E_BAD_INPUT', message: /health.json is malformed/ });
 });
 
-t.test("health plans: the image's Healthcheck, else the alive check", async (t) => {
-  t.same(healthPlan({}, 10), { kind: 'alive', seconds: 10 });
-  t.same(healthPlan({ Healthcheck: { Test: ['NONE'] } }, 5), { kind: 'alive', seconds: 5 });
-  t.same(healthPlan({ Healthcheck: { Test: [] } }, 5), { kind: 'alive', seconds: 5 });
-  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5), {
-    kind: 'command',
-    args: ['curl', '-f', 'http://localhost/'],
-    intervalMs: 30_000,
-    timeoutMs: 30_000,
-    startPeriodMs: 0,
-    retries: 3,
-  });
-  t.same(healthPlan({ Healthcheck: { Test: ['CMD-SHELL', 'test -e /ready'], Interval: 1_500_000_000, Timeout: 2e9, StartPeriod: 5e9, Retries: 5 } }, 5), {
-    kind: 'command',
-    args: ['/bin/sh', '-c', 'test -e /ready'],
-    intervalMs: 1500,
-    timeoutMs: 2000,
-    startPeriodMs: 5000,
-    retries: 5,
+t.test("health plans: the image's Healthcheck, else for a service the alive check, for a job its exit", async (t) => {
+  t.same(healthPlan({}, 10, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 10 } });
+  t.same(healthPlan({ Healthcheck: { Test: ['NONE'] } }, 5, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 5 } });
+  t.same(healthPlan({ Healthcheck: { Test: [] } }, 5, 'service'), { workload: 'service', probe: { kind: 'alive', seconds: 5 } });
+  t.same(healthPlan({}, 10, 'job'), { workload: 'job' }, 'a job without a Healthcheck is judged by its exit status alone');
+  const curl = { kind: 'command', args: ['curl', '-f', 'http://localhost/'], intervalMs: 30_000, timeoutMs: 30_000, startPeriodMs: 0, retries: 3 };
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5, 'service'), { workload: 'service', probe: curl });
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD', 'curl', '-f', 'http://localhost/'] } }, 5, 'job'), { workload: 'job', probe: curl });
+  t.same(healthPlan({ Healthcheck: { Test: ['CMD-SHELL', 'test -e /ready'], Interval: 1_500_000_000, Timeout: 2e9, StartPeriod: 5e9, Retries: 5 } }, 5, 'service'), {
+    workload: 'service',
+    probe: { kind: 'command', args: ['/bin/sh', '-c', 'test -e /ready'], intervalMs: 1500, timeoutMs: 2000, startPeriodMs: 5000, retries: 5 },
   });
   for (const test of [['CMD'], ['CMD-SHELL', 'a', 'b'], ['CMD-SHELL'], ['SHELL', 'x']]) {
-    t.throws(() => healthPlan({ Healthcheck: { Test: test } }, 5), { code: 'E_BAD_INPUT', message: /Healthcheck.Test/ }, JSON.stringify(test));
+    t.throws(() => healthPlan({ Healthcheck: { Test: test } }, 5, 'service'), { code: 'E_BAD_INPUT', message: /Healthcheck.Test/ }, JSON.stringify(test));
   }
+});
+
+t.test('checkHealth: a stopped service fails; a stopped job passes with exit status 0 only', async (t) => {
+  const never = () => new Promise<number>(() => undefined);
+  const stoppedWith = (status: number) => ({ stopped: Promise.resolve(status), exec: never });
+  t.same(await checkHealth({ workload: 'service', probe: { kind: 'alive', seconds: 60 } }, stoppedWith(0)), {
+    healthy: false,
+    running: false,
+    reason: 'the container stopped before it was judged healthy (exit status 0); an image that does its work and exits is a job: "workload": "job" in the device config',
+  });
+  t.same(await checkHealth({ workload: 'job' }, stoppedWith(0)), { healthy: true });
+  t.same(await checkHealth({ workload: 'job' }, stoppedWith(2)), { healthy: false, running: false, reason: 'the job failed (exit status 2)' });
+  const running = { stopped: new Promise<number>(() => undefined), exec: never };
+  t.same(await checkHealth({ workload: 'service', probe: { kind: 'alive', seconds: 0 } }, running), { healthy: true }, 'the alive window passed');
 });
 
 t.test('rollback goes to previous only when state.json knows it, it is complete and it has not failed', async (t) => {
@@ -136,8 +150,8 @@ t.test('a release that fails its first start is rolled back from, recorded, and 
 
   await t.test('update refuses the failed release', async (t) => {
     const again = await update();
-    t.equal(again.code, 12, again.stderr);
-    t.match(again.stderr, /E_RELEASE_FAILED: release version 2 \(sha256:[0-9a-f]{64}\) failed its health check on this device/);
+    t.equal(again.code, APPLIER_EXIT_CODES.E_RELEASE_FAILED, again.stderr);
+    t.match(again.stderr, /E_RELEASE_FAILED: release version 2 \(sha256:[0-9a-f]{64}\) failed on this device at .* \(the container stopped before it was judged healthy \(exit status 1\)\); it is not installed again\. To retry it: applier health clear 2 --store /);
     t.match(await status(), { installed: { version: 1 }, current: { manifest: v1.manifestDigest } }, 'nothing was reinstalled');
   });
 
@@ -196,4 +210,73 @@ t.test('--health-seconds 0: no check, no verdict', { skip }, async (t) => {
   t.equal(result.code, 1);
   t.same(await readHealthRecords(await DeviceStore.open(store.root)), { healthy: [], failed: [] });
   t.equal(await (await DeviceStore.open(store.root)).pointer('current'), store.manifests[1], 'no rollback');
+});
+
+t.test('a job passes its first start by exiting 0 and stays installed; a job that fails is rolled back from', { skip }, async (t) => {
+  const { artifacts, device, name, signer, update } = await updatingDevice(t, 'job');
+  const config = join(dirname(device), 'device.json');
+  await writeFile(config, '{ "workload": "job" }');
+  const run = () => runApplier(['run', '--store', device, '--name', name, '--config', config, '--health-seconds', '30']);
+  const status = async () => JSON.parse((await runApplier(['status', '--json', '--store', device])).stdout);
+
+  for (const version of [1, 2]) {
+    await publishRunnableRelease(artifacts, signer, version, { Cmd: ['sh', '-c', `echo v${version} did its work`] });
+    t.equal((await update()).code, 0);
+    const result = await run();
+    t.equal(result.code, 0, result.stderr);
+    t.equal(result.stdout, `v${version} did its work\n`);
+    t.match(result.stderr, /"event":"health.passed"/);
+    t.notMatch(result.stderr, /"event":"(health.failed|release.rolled-back)"/);
+    t.match(await status(), { installed: { version }, health: { current: 'healthy', failed: [] } }, `v${version} stays installed`);
+  }
+  t.equal((await update()).code, 0, 'up to date: nothing refused');
+
+  await publishRunnableRelease(artifacts, signer, 3, { Cmd: ['sh', '-c', 'echo v3 fails; exit 1'] });
+  t.equal((await update()).code, 0);
+  const failed = await run();
+  t.equal(failed.code, 0, 'v2 ran in place of v3 and did its work');
+  t.equal(failed.stdout, 'v3 fails\nv2 did its work\n');
+  t.match(failed.stderr, /"event":"health.failed".*"version":3,"reason":"the job failed \(exit status 1\)"/);
+  t.match(failed.stderr, /"event":"release.rolled-back".*"fromVersion":3.*"toVersion":2/);
+  t.match(await status(), { installed: { version: 2 }, health: { current: 'healthy', failed: [{ version: 3 }] } });
+  const refused = await update();
+  t.equal(refused.code, APPLIER_EXIT_CODES.E_RELEASE_FAILED);
+  t.match(refused.stderr, `To retry it: applier health clear 3 --store ${device}`);
+
+  const detached = await runApplier(['run', '--detach', '--store', device, '--name', name, '--config', config]);
+  t.equal(detached.code, APPLIER_EXIT_CODES.E_USAGE, 'a job runs in the foreground: its exit status is its verdict');
+  t.match(detached.stderr, /workload is "job"/);
+});
+
+t.test('as a service (the default), an image that exits 0 at once fails its first start, and the reason names the job workload', { skip }, async (t) => {
+  const store = await containerStore(t, [service('v1'), { Cmd: ['sh', '-c', 'echo v2 did its work'] }]);
+  const applier = startApplier(['run', '--store', store.root, '--name', store.name, '--health-seconds', '1']);
+  await applier.logged('"event":"health.passed"');
+  process.kill(applier.pid, 'SIGTERM');
+  const result = await applier.done;
+  t.equal(result.stdout, 'v2 did its work\nv1 up\n', result.stderr);
+  t.match(result.stderr, /"event":"health.failed".*"reason":"the container stopped before it was judged healthy \(exit status 0\); an image that does its work and exits is a job: \\"workload\\": \\"job\\" in the device config"/);
+  t.match(result.stderr, /"event":"release.rolled-back".*"fromVersion":2.*"toVersion":1/);
+});
+
+t.test('mark-good spares a release the check; mark-bad makes run roll back from it before it starts', { skip }, async (t) => {
+  const store = await containerStore(t, [service('v1'), { Cmd: ['sh', '-c', 'echo v2 exits; exit 4'] }]);
+  const health = (...args: string[]) => runApplier(['health', ...args, '--store', store.root]);
+
+  t.equal((await health('mark-good', '2')).code, 0);
+  const unchecked = await runApplier(['run', '--store', store.root, '--name', store.name, '--health-seconds', '5']);
+  t.equal(unchecked.code, 4, "the container's exit status");
+  t.equal(unchecked.stdout, 'v2 exits\n');
+  t.notMatch(unchecked.stderr, /"event":"(health\.|release.rolled-back)/, 'marked good: not checked, not rolled back from');
+
+  t.equal((await health('mark-bad', '2')).code, 0);
+  const applier = startApplier(['run', '--store', store.root, '--name', store.name, '--health-seconds', '1']);
+  await applier.logged('"event":"health.passed"');
+  process.kill(applier.pid, 'SIGTERM');
+  const rolled = await applier.done;
+  t.equal(rolled.code, 0, rolled.stderr);
+  t.equal(rolled.stdout, 'v1 up\n', 'v2 never started');
+  t.match(rolled.stderr, /"event":"release.rolled-back".*"fromVersion":2.*"toVersion":1/);
+  const records = await readHealthRecords(await DeviceStore.open(store.root));
+  t.same([verdictOf(records, store.manifests[0]), verdictOf(records, store.manifests[1])], ['healthy', 'failed']);
 });

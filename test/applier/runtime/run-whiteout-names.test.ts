@@ -12,6 +12,7 @@ import { runnableLayers } from '../../helpers/runnable-release.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { publishTestRelease } from '../../helpers/signed-artifact-store.js';
 import { updatingDevice } from '../../helpers/updating-device.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 /** A service that says it is up, then runs until SIGTERM. */
@@ -40,7 +41,7 @@ t.test('update refuses a signed layer with an entry below a whiteout-named direc
   ];
   await publish(2, [belowWhiteoutName]);
   const refused = await update();
-  t.equal(refused.code, 3, refused.stderr);
+  t.equal(refused.code, APPLIER_EXIT_CODES.E_UNSAFE_ENTRY, refused.stderr);
   t.match(refused.stderr, /E_UNSAFE_ENTRY: .*etc\/\.wh\.hosts\/inside.*only the last name of a path may be a whiteout/);
   t.equal(await (await DeviceStore.open(device)).pointer('current'), v1.manifestDigest, 'version 1 stays installed');
 

@@ -9,6 +9,7 @@ import { containerStore, leftovers } from '../../helpers/container-store.js';
 import { snapshotTree, type LayerContent } from '../../helpers/device-store.js';
 import { startApplier } from '../../helpers/running-applier.js';
 import { RUNC_NEEDS_ROOT, skipUnlessAvailable } from '../../helpers/required-features.js';
+import { APPLIER_EXIT_CODES, CONTAINER_COMMAND_EXIT_CODES } from '../../../shared/errors.js';
 
 const skip = skipUnlessAvailable(RUNC_NEEDS_ROOT);
 
@@ -62,9 +63,25 @@ t.test('numeric user:group', { skip }, async (t) => {
 t.test('a user the image does not know stops the run before anything is built', { skip }, async (t) => {
   const store = await deviceStore(t, { Cmd: ['true'], User: 'ghost' });
   const result = await runApplier(['--store', store.root, '--name', store.name]);
-  t.equal(result.code, 3);
+  t.equal(result.code, APPLIER_EXIT_CODES.E_BAD_INPUT);
   t.match(result.stderr, /"ghost".*\/etc\/passwd/);
   t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
+});
+
+t.test("a command runc cannot execute is 126, one it cannot find 127, as docker's; a container's own 1 stays 1", { skip }, async (t) => {
+  for (const [Cmd, status] of [
+    [['/app/missing'], CONTAINER_COMMAND_EXIT_CODES.notFound],
+    [['no-such-command'], CONTAINER_COMMAND_EXIT_CODES.notFound],
+    [['/etc/passwd'], CONTAINER_COMMAND_EXIT_CODES.notExecutable],
+    [['sh', '-c', 'exit 1'], 1],
+  ] as const) {
+    const store = await deviceStore(t, { Cmd: [...Cmd] });
+    const result = await runApplier(['--store', store.root, '--name', store.name, '--health-seconds', '0']);
+    t.equal(result.code, status, `${Cmd.join(' ')}: ${result.stderr}`);
+    if (status === 1) t.notMatch(result.stderr, /container.runc-failed/);
+    else t.match(result.stderr, new RegExp(`"event":"container.runc-failed".*"status":${status},"message":"runc run failed: .*exec: `));
+    t.same(await leftovers(store), { bundles: [], mounted: false, runc: 1 });
+  }
 });
 
 const LOOP_UNTIL_SIGNALLED = 'echo ready; while true; do sleep 0.1; done';
@@ -109,7 +126,7 @@ t.test('a second applier for a running container is refused without disturbing i
   const first = startRun(['--store', store.root, '--name', store.name]);
   await first.printed('ready');
   const second = await runApplier(['--store', store.root, '--name', store.name]);
-  t.equal(second.code, 9);
+  t.equal(second.code, APPLIER_EXIT_CODES.E_BUSY);
   t.match(second.stderr, /already running/);
   process.kill(first.pid, 'SIGTERM');
   t.equal((await first.done).code, 42, 'the first container ran on undisturbed');
@@ -172,20 +189,20 @@ t.test('a stale bundle from a crash is cleared before the run', { skip }, async 
 t.test('missing runc, store or image are typed errors', { skip }, async (t) => {
   const store = await deviceStore(t, { Cmd: ['true'] });
   const noRunc = await runApplier(['--store', store.root, '--name', store.name], { ...process.env, PATH: '/nonexistent' });
-  t.equal(noRunc.code, 125);
+  t.equal(noRunc.code, APPLIER_EXIT_CODES.E_RUNTIME);
   t.match(noRunc.stderr, /runc is not installed \(Debian package runc\)/);
 
   const empty = await mkdtemp(join(tmpdir(), 'prtiql-run-empty-'));
   t.teardown(() => rm(empty, { recursive: true, force: true }));
   await DeviceStore.create(empty);
   const noImage = await runApplier(['--store', empty]);
-  t.equal(noImage.code, 4);
+  t.equal(noImage.code, APPLIER_EXIT_CODES.E_NOT_FOUND);
   t.match(noImage.stderr, /no image is installed/);
-  t.equal((await runApplier(['--store', join(empty, 'nowhere')])).code, 4);
+  t.equal((await runApplier(['--store', join(empty, 'nowhere')])).code, APPLIER_EXIT_CODES.E_NO_STORE);
 
   await rm(store.layerDirs[1], { recursive: true });
   const noLayer = await runApplier(['--store', store.root, '--name', store.name]);
-  t.equal(noLayer.code, 4);
+  t.equal(noLayer.code, APPLIER_EXIT_CODES.E_NOT_FOUND);
   t.match(noLayer.stderr, /layer sha256:[0-9a-f]{64} of the current image is missing/);
 });
 

@@ -10,6 +10,7 @@ import { runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
 import { newSigner, publishTestRelease, trustRootJson, type FixtureEntry, type PublishedRelease } from '../../helpers/signed-artifact-store.js';
 import { checkStore, knownReleases, type KnownReleases } from '../../helpers/store-invariant.js';
 import { skipUnlessAvailable } from '../../helpers/required-features.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const SMALL_LAYER: FixtureEntry[] = [
   { path: 'etc', type: 'directory', mode: 0o755 },
@@ -58,7 +59,7 @@ async function setup(t: Test, layer: FixtureEntry[]): Promise<DiskSetup> {
 }
 
 function expectDiskFailure(t: Test, result: ProcessResult, message: RegExp): void {
-  t.equal(result.code, 10, 'exit 10 (E_DISK)');
+  t.equal(result.code, APPLIER_EXIT_CODES.E_DISK, 'E_DISK');
   t.match(result.stderr.trim().split('\n').at(-1), new RegExp(`^applier: E_DISK: .*${message.source}`));
 }
 

@@ -18,7 +18,7 @@ function capturingLogger(events: LoggedEvent[], onEvent: (event: LoggedEvent) =>
     events.push(logged);
     onEvent(logged);
   };
-  return { info: record, warn: record, error: record };
+  return { debug: record, info: record, warn: record, error: record };
 }
 
 const DIFF_ID = `sha256:${'a'.repeat(64)}` as const;

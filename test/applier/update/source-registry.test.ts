@@ -63,7 +63,7 @@ t.test('a device reads the channel tag and blobs of a token-auth registry with a
   await t.rejects(read(source, pointerPath('stable'), 100), { code: 'E_TOO_LARGE' }, 'a document over the caller\'s limit is not fetched');
   await t.rejects(read(registrySource(`docker://${registry.host}/fleet/app`), pointerPath('stable')), {
     code: 'E_UNAUTHORIZED',
-    message: /HTTP 401; no credentials were given: set PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD$/,
+    message: /HTTP 401; no credentials were given: set PRTIQL_REGISTRY_USERNAME and PRTIQL_REGISTRY_PASSWORD, or give the service the credentials registry-username and registry-password$/,
   });
   await t.rejects(read(registrySource(`docker://${registry.host}/fleet/app`, { username: 'device', password: 'wrong' }), pointerPath('stable')), {
     code: 'E_UNAUTHORIZED',

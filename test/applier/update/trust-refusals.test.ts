@@ -8,7 +8,7 @@ import { openSource } from '../../../applier/update/fetch/source.js';
 import { update, type UpdateRequest } from '../../../applier/update/update.js';
 import { digestHex, sha256Digest } from '../../../shared/digest.js';
 import { parseEnvelopeBytes } from '../../../shared/dsse.js';
-import { ERROR_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
+import { APPLIER_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
 import { blobPath } from '../../../shared/store-layout.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
@@ -127,7 +127,7 @@ t.test('the bundled applier takes --device-class and exits with the trust failur
   await resignRelease(artifacts, [signer], (release) => void (release.deviceClass = 'pi4'));
   const args = (deviceClass: string) => ['update', '--source', `file://${artifacts}`, '--channel', 'stable', '--store', join(dir, 'store'), '--trust', trust, '--device-class', deviceClass];
   const wrong = await runApplier(args('x86'));
-  t.equal(wrong.code, ERROR_EXIT_CODES.E_DEVICE_CLASS);
+  t.equal(wrong.code, APPLIER_EXIT_CODES.E_DEVICE_CLASS);
   t.match(wrong.stderr, /applier: E_DEVICE_CLASS: release 1 is for device class "pi4", this device is "x86"\n$/);
   const right = await runApplier(args('pi4'));
   t.equal(right.code, 0, right.stderr);

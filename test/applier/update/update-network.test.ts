@@ -15,6 +15,7 @@ import { blobPath } from '../../../shared/store-layout.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { startFaultServer } from '../../helpers/fault-server.js';
 import { layerTar, newSigner, publishTestRelease, trustRootJson } from '../../helpers/signed-artifact-store.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 /** Every file of a directory artifact store, by store path, for the fault server. */
 async function storeFiles(root: string): Promise<Record<string, Buffer>> {
@@ -52,10 +53,10 @@ t.test('update survives 5xx answers and a dropped download, sending --auth-file 
   t.ok(server.requests.every((request) => request.authorization === 'Bearer device-token'), 'every request carried the credentials');
 
   const usage = await runApplier(['update', '--source', server.url, '--channel', 'stable', '--store', store, '--deadline', 'soon']);
-  t.equal(usage.code, 2);
+  t.equal(usage.code, APPLIER_EXIT_CODES.E_USAGE);
   t.match(usage.stderr, /--deadline must be a whole number of seconds/);
   const inUrl = await runApplier(['update', '--source', server.url.replace('http://', 'http://user:pw@'), '--channel', 'stable', '--store', store]);
-  t.equal(inUrl.code, 2);
+  t.equal(inUrl.code, APPLIER_EXIT_CODES.E_USAGE);
   t.match(inUrl.stderr, /--source must not carry credentials/);
 });
 

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { acquireStoreLock } from '../../../applier/device-store/lock.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
 import { digestHex } from '../../../shared/digest.js';
-import { ERROR_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
+import { APPLIER_EXIT_CODES, type ErrorCode } from '../../../shared/errors.js';
 import { serveDirectory } from '../../../scripts/lib/static-server.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import type { ProcessResult } from '../../helpers/run.js';
@@ -102,7 +102,7 @@ async function expectLayer(t: Test, dir: string, entries: FixtureEntry[]): Promi
 }
 
 function expectFailure(t: Test, result: ProcessResult, code: ErrorCode, message: RegExp): void {
-  t.equal(result.code, ERROR_EXIT_CODES[code], `exit code of ${code}`);
+  t.equal(result.code, APPLIER_EXIT_CODES[code], `exit code of ${code}`);
   const lines = result.stderr.trim().split('\n');
   const last = lines.at(-1) ?? '';
   t.match(last, new RegExp(`^applier: ${code}: `), 'one-line message with the code');

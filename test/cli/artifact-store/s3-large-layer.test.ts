@@ -31,7 +31,7 @@ async function writeRandomFile(path: string, size: number): Promise<void> {
 async function releaseMeasured(reference: string, keyPath: string, to: string, endpoint: string): Promise<{ report: unknown; peakRss: number }> {
   const result = await runProcess(
     '/usr/bin/time',
-    ['-v', process.execPath, join(REPO_ROOT, 'cli', 'bin', 'run.js'), 'release', '--image', reference, '--channel', 'stable', '--version', '1', '--key', keyPath, '--to', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json'],
+    ['-v', process.execPath, join(REPO_ROOT, 'cli', 'bin', 'run.js'), 'release', '--image', reference, '--channel', 'stable', '--release-version', '1', '--key', keyPath, '--store', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json'],
     { env: { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey } },
   );
   if (result.code !== 0) throw new Error(`prtiql release exited ${result.code}: ${result.stderr}`);
@@ -60,7 +60,7 @@ t.test('a layer over 100 MB goes to S3 in parts, with bounded memory', async (t)
 
   const baseline = await releaseMeasured(tiny.reference, keys.privateKey, 's3://releases/tiny', server.endpoint);
   const measured = await releaseMeasured(big.reference, keys.privateKey, 's3://releases/big', server.endpoint);
-  t.match(measured.report, { blobsUploaded: 3, layers: [{ digest: layer.digest, size: layer.size }] });
+  t.match(measured.report, { blobsUploaded: 3, images: [{ layers: [{ digest: layer.digest, sizeBytes: layer.size }] }] });
   const extra = measured.peakRss - baseline.peakRss;
   t.comment(`peak RSS of prtiql release: ${mib(measured.peakRss)} for the ${mib(layer.size)} layer, ${mib(baseline.peakRss)} for a tiny one (parts of ${mib(PART_SIZE)}, ${PARTS_IN_FLIGHT} in flight)`);
   t.ok(extra < layer.size, `the release never held the layer: ${mib(extra)} above a tiny release`);

@@ -24,7 +24,7 @@ const AWS_ENVIRONMENT = {
 
 function release(f: ReleaseFixture, to: string, endpoint: string, version: number, ...extra: string[]): Promise<ProcessResult> {
   return runCli(
-    ['release', '--image', f.imageReference, '--channel', 'stable', '--version', String(version), '--key', f.keyPath, '--to', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json', ...extra],
+    ['release', '--image', f.imageReference, '--channel', 'stable', '--release-version', String(version), '--key', f.keyPath, '--store', to, '--endpoint-url', endpoint, '--region', S3RVER_REGION, '--json', ...extra],
     { env: AWS_ENVIRONMENT },
   );
 }
@@ -56,8 +56,8 @@ t.test('releases a built image to S3 in the artifact store layout; publishing it
   const first = await release(f, 's3://releases/fleet/prod', proxy.endpoint, 1, '--force-path-style');
   t.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout);
-  t.match(report, { channel: 'stable', version: 1, manifestDigest: f.manifestDigest, blobsUploaded: 4, blobsSkipped: 0, unchanged: false });
-  t.equal(report.release, 's3://releases/fleet/prod/channels/stable/release.json');
+  t.match(report, { channel: 'stable', version: 1, digest: f.manifestDigest, blobsUploaded: 4, blobsSkipped: 0, unchanged: false });
+  t.equal(report.location, 's3://releases/fleet/prod/channels/stable/release.json');
 
   // The same keys as the directory store the fixture published the same image into.
   const fileStoreFiles = (await readdir(f.storeDir, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
@@ -99,10 +99,10 @@ t.test('the CLI reports S3 failures with one line and its exit code, writing not
   await refused(t, await release(f, 's3://releases/x', closed, 1), 8, 'E_NETWORK', new RegExp(`^cannot reach the S3 endpoint ${closed} while reading`), server);
   await refused(t, await release(f, 's3://no-such-bucket/x', server.endpoint, 1), 4, 'E_NOT_FOUND', /^bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+$/, server);
   const wrongKey = await runCli(
-    ['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', 's3://releases/x', '--endpoint-url', server.endpoint, '--region', S3RVER_REGION, '--json'],
+    ['release', '--image', f.imageReference, '--channel', 'stable', '--release-version', '1', '--key', f.keyPath, '--store', 's3://releases/x', '--endpoint-url', server.endpoint, '--region', S3RVER_REGION, '--json'],
     { env: { ...AWS_ENVIRONMENT, AWS_ACCESS_KEY_ID: 'NOT-S3RVER' } },
   );
   await refused(t, wrongKey, 11, 'E_UNAUTHORIZED', /denied reading s3:\/\/releases\/x\/channels\/stable\/release\.json in bucket releases \(403 InvalidAccessKeyId/, server);
-  const fileWithRegion = await runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', `file://${f.workDir}/other`, '--region', 'eu-central-1', '--json']);
+  const fileWithRegion = await runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--release-version', '1', '--key', f.keyPath, '--store', `file://${f.workDir}/other`, '--region', 'eu-central-1', '--json']);
   t.equal(fileWithRegion.code, 2, 'S3 flags with a file:// store');
 });

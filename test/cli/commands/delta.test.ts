@@ -26,26 +26,35 @@ async function versions(t: Test): Promise<{ v1: ReleaseFixture; v2: ReleaseFixtu
 t.test('prtiql delta writes a delta for each layer the base lacks and records the pair', async (t) => {
   const { v1, v2 } = await versions(t);
   const out = join(t.testdir(), 'store');
-  const first = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--out', out, '--json']);
+  const first = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--store', out, '--json']);
   t.equal(first.code, 0, first.stderr);
   const report = JSON.parse(first.stdout);
   t.equal(report.reused, false);
-  t.equal(report.base, v1.manifestDigest);
-  t.equal(report.target, v2.manifestDigest);
+  t.equal(report.baseDigest, v1.manifestDigest);
+  t.equal(report.targetDigest, v2.manifestDigest);
+  t.equal(report.location, join(out, 'deltas', digestHex(v1.manifestDigest), `${digestHex(v2.manifestDigest)}.json`));
+  t.same(report.fullLayers, []);
   t.same(report.sharedLayers, [v1.result.layers[0].diffID], 'the unchanged base layer costs nothing');
   t.equal(report.deltas.length, 1);
   const [delta] = report.deltas;
-  t.equal(delta.target, v2.result.layers[1].diffID);
+  t.equal(delta.targetLayer, v2.result.layers[1].diffID);
+  t.equal(delta.baseDigest, v1.manifestDigest);
   t.same(delta.basisLayers.length > 0 && delta.basisLayers.every((d: string) => v1.result.layers.some((l) => l.diffID === d)), true);
   const appGzip = v2.result.layers[1].size;
-  t.ok(delta.blob.size * 30 < appGzip, `delta ${delta.blob.size} bytes vs gzip layer ${appGzip} bytes`);
-  const blob = await readFile(join(out, 'blobs/sha256', digestHex(delta.blob.digest)));
-  t.equal(blob.length, delta.blob.size);
-  const record = JSON.parse(await readFile(join(out, 'deltas', digestHex(v1.manifestDigest), `${digestHex(v2.manifestDigest)}.json`), 'utf8'));
-  t.same(record.deltas, report.deltas);
+  t.ok(delta.sizeBytes * 30 < appGzip, `delta ${delta.sizeBytes} bytes vs gzip layer ${appGzip} bytes`);
+  t.equal(delta.ratio, Number((appGzip / delta.sizeBytes).toFixed(2)));
+  t.same([report.downloadBytes, report.fullBytes], [delta.sizeBytes, v2.result.layers[0].size + appGzip], 'a device on the base downloads the delta only');
+  const blob = await readFile(join(out, 'blobs/sha256', digestHex(delta.digest)));
+  t.equal(blob.length, delta.sizeBytes);
+  const record = JSON.parse(await readFile(report.location, 'utf8'));
+  t.same(record.deltas.map((recorded: { blob: { digest: string } }) => recorded.blob.digest), [delta.digest]);
 
-  const again = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--out', out, '--json']);
-  t.equal(JSON.parse(again.stdout).reused, true, 'a second job reuses the record');
+  const again = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--store', out]);
+  t.equal(again.stdout, `${report.location}\n`, 'in human mode stdout holds the record\'s location');
+  t.match(again.stderr, /^reused 1 delta\(s\)/m, 'a second job reuses the record');
+  const old = await runCli(['delta', '--from', v1.imageReference, '--to', v2.imageReference, '--out', out]);
+  t.equal(old.code, 0, old.stderr);
+  t.match(old.stderr, /^Warning: .*"--out" .*deprecated.*--store/m, '--out still works, with a deprecation warning');
 });
 
 t.test('release --base carries the delta, chunk hashes included, and a device applies it', async (t) => {
@@ -55,23 +64,24 @@ t.test('release --base carries the delta, chunk hashes included, and a device ap
   t.equal((await update()).code, 0);
 
   const released = await runCli([
-    'release', '--image', v2.imageReference, '--channel', 'stable', '--version', '2', '--key', v1.keyPath, '--to', v1.storeDir, '--base', v1.imageReference, '--json',
+    'release', '--image', v2.imageReference, '--channel', 'stable', '--release-version', '2', '--key', v1.keyPath, '--store', v1.storeDir, '--base', v1.imageReference, '--json',
   ]);
   t.equal(released.code, 0, released.stderr);
   const report = JSON.parse(released.stdout);
-  t.equal(report.deltas.length, 1);
+  t.equal(report.images[0].deltas.length, 1);
   const { release } = verifyRelease(await readFile(join(v1.storeDir, 'channels/stable/release.json')), loadTrustRoot(await readFile(v1.rootJsonPath)), {
     channel: 'stable',
     now: new Date(),
   });
   t.equal(release.deltas.length, 1);
-  t.match(release.deltas[0], { base: v1.manifestDigest, target: v2.result.layers[1].diffID, blob: { digest: report.deltas[0].digest } });
+  t.match(release.deltas[0], { base: v1.manifestDigest, target: v2.result.layers[1].diffID, blob: { digest: report.images[0].deltas[0].digest } });
   t.equal(release.deltas[0].blob.chunks.length, Math.ceil(release.deltas[0].blob.size / release.deltas[0].blob.chunkSize));
 
   const applied = await update();
   t.equal(applied.code, 0, applied.stderr);
   const installed = applied.stderr.split('\n').filter((l) => l.includes('"layer.installed"')).map((l) => JSON.parse(l));
-  t.match(installed, [{ via: 'delta', transferred: report.deltas[0].size }]);
+  t.match(installed, [{ via: 'delta', transferred: report.images[0].deltas[0].sizeBytes }]);
+  t.equal(report.bases.find((base: { version?: number }) => base.version === 1)?.downloadBytes, report.images[0].deltas[0].sizeBytes, 'what the summary said devices on version 1 download');
   const lib = await readFile(join(device, 'layers', digestHex(v2.result.layers[1].diffID), 'app/lib.js'), 'utf8');
   t.equal(lib, app(2)['app/lib.js']);
 });
@@ -79,10 +89,10 @@ t.test('release --base carries the delta, chunk hashes included, and a device ap
 t.test('bad references fail with one line and a documented exit code', async (t) => {
   const { v1 } = await versions(t);
   const out = join(t.testdir(), 'store');
-  const missing = await runCli(['delta', '--from', v1.imageReference, '--to', 'oci:/nonexistent/layout:v9', '--out', out, '--json']);
+  const missing = await runCli(['delta', '--from', v1.imageReference, '--to', 'oci:/nonexistent/layout:v9', '--store', out, '--json']);
   t.equal(missing.code, 3);
   t.equal(JSON.parse(missing.stdout).error.code, 'E_NOT_AN_IMAGE');
-  const usage = await runCli(['delta', '--from', v1.imageReference, '--out', out]);
+  const usage = await runCli(['delta', '--from', v1.imageReference, '--store', out]);
   t.equal(usage.code, 2);
   t.equal(usage.stderr.trim().split('\n').length, 1, usage.stderr);
 });

@@ -51,3 +51,12 @@ t.test('existing keys are kept unless --force', async (t) => {
   t.equal((await stat(second.privateKey)).mode & 0o777, 0o600);
   t.same([...loadTrustRoot(await readFile(second.trustRoot)).keys.keys()], [second.keyId]);
 });
+
+t.test('in human mode stdout holds the key id alone, the paths go to stderr', async (t) => {
+  const dir = join(t.testdir(), 'keys');
+  const run = await runCli(['keys', 'generate', dir]);
+  t.equal(run.code, 0, run.stderr);
+  const [keyId] = loadTrustRoot(await readFile(join(dir, 'root.json'))).keys.keys();
+  t.equal(run.stdout, `${keyId}\n`);
+  t.match(run.stderr, /private key: .*release-key\.pem \(keep it secret\)/);
+});

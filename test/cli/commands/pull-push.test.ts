@@ -19,24 +19,26 @@ t.test('build to a registry, push, pull and copy to a docker archive from the co
   const built = await runCli(['build', join(dir, 'rootfs'), '--output', `docker://${registry.host}/app`, '--tag', 'v1', '--json']);
   t.equal(built.code, 0, built.stderr);
   const build = JSON.parse(built.stdout);
-  t.equal(build.reference, `docker://${registry.host}/app:v1`);
-  t.equal(await skopeoDigest(`docker://${registry.host}/app:v1`), build.manifest.digest, 'built straight into the registry');
+  t.equal(build.reference, `docker://${registry.host}/app:v1@${build.digest}`);
+  t.equal(await skopeoDigest(`docker://${registry.host}/app:v1`), build.digest, 'built straight into the registry');
 
   const pulled = await runCli(['pull', `docker://${registry.host}/app:v1`, '--output', `oci:${join(dir, 'layout')}:v1`]);
   t.equal(pulled.code, 0, pulled.stderr);
   t.match(pulled.stderr, /^Copying layer 1\/1\.\.\.$/m, 'progress on stderr');
-  t.match(pulled.stderr, new RegExp(`oci:${join(dir, 'layout')}:v1 ${build.manifest.digest} \\(linux/`));
-  t.equal(pulled.stdout, '');
-  t.equal(await skopeoDigest(`oci:${join(dir, 'layout')}:v1`), build.manifest.digest);
+  t.match(pulled.stderr, new RegExp(`oci:${join(dir, 'layout')}:v1 ${build.digest} \\(linux/`));
+  t.equal(pulled.stdout, `oci:${join(dir, 'layout')}:v1@${build.digest}\n`, 'stdout holds the reference written, for a script to capture');
+  t.equal(await skopeoDigest(`oci:${join(dir, 'layout')}:v1`), build.digest);
 
   const pushed = await runCli(['push', `oci:${join(dir, 'layout')}:v1`, `docker://${registry.host}/copy:v1`, '--json']);
   t.equal(pushed.code, 0, pushed.stderr);
   t.same(JSON.parse(pushed.stdout), {
     source: `oci:${join(dir, 'layout')}:v1`,
-    reference: `docker://${registry.host}/copy:v1`,
-    manifestDigest: build.manifest.digest,
-    blobs: { written: 2, skipped: 0, mounted: 0 },
-    platform: `linux/${build.platform.architecture}${build.platform.variant ? `/${build.platform.variant}` : ''}`,
+    reference: `docker://${registry.host}/copy:v1@${build.digest}`,
+    digest: build.digest,
+    platform: build.images[0].platform,
+    blobsWritten: 2,
+    blobsSkipped: 0,
+    blobsMounted: 0,
   });
   t.equal(pushed.stderr, '', 'nothing on stderr under --json');
 
@@ -47,7 +49,7 @@ t.test('build to a registry, push, pull and copy to a docker archive from the co
   t.equal(archived.code, 0, archived.stderr);
   t.equal(archived.stderr, '', '--quiet silences progress');
   const inspected = JSON.parse(await runTool('skopeo', ['inspect', `docker-archive:${join(dir, 'app.tar')}`]));
-  t.same(inspected.Layers, build.layers.map((layer: { diffID: string }) => layer.diffID));
+  t.same(inspected.Layers, build.images[0].layers.map((layer: { diffID: string }) => layer.diffID));
 });
 
 t.test('bad references, missing images and refused credentials exit non-zero with one line', async (t) => {
@@ -78,16 +80,16 @@ t.test('prtiql release takes its image from a registry or a docker archive', asy
   const archive = join(fixture.workDir, 'released.tar');
   await writeImage(await openImage(fixture.imageReference), `docker-archive:${archive}`);
   const release = (image: string, store: string) =>
-    runCli(['release', '--image', image, '--channel', 'stable', '--version', '1', '--key', fixture.keyPath, '--to', `file://${join(fixture.workDir, store)}`, '--json']);
+    runCli(['release', '--image', image, '--channel', 'stable', '--release-version', '1', '--key', fixture.keyPath, '--store', `file://${join(fixture.workDir, store)}`, '--json']);
 
   const fromRegistry = await release(`docker://${registry.host}/released:v1`, 'store-registry');
   t.equal(fromRegistry.code, 0, fromRegistry.stderr);
-  t.equal(JSON.parse(fromRegistry.stdout).manifestDigest, fixture.manifestDigest, 'the registry keeps the manifest, so the release names the same image');
+  t.equal(JSON.parse(fromRegistry.stdout).digest, fixture.manifestDigest, 'the registry keeps the manifest, so the release names the same image');
 
   const fromArchive = await release(`docker-archive:${archive}`, 'store-archive');
   t.equal(fromArchive.code, 0, fromArchive.stderr);
   t.same(
-    JSON.parse(fromArchive.stdout).layers.map((layer: { diffID: string }) => layer.diffID),
+    JSON.parse(fromArchive.stdout).images[0].layers.map((layer: { diffID: string }) => layer.diffID),
     fixture.result.layers.map((layer) => layer.diffID),
     'the archive gives the same layers',
   );

@@ -28,12 +28,12 @@ t.test('release --root publishes a rotation, --timestamp-key signs the timestamp
   const root2 = join(rotated, 'root.json');
   const store = join(f.workDir, 'cli-store');
   const release = (...extra: string[]) =>
-    runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--version', '1', '--key', f.keyPath, '--to', store, '--root', root2, '--json', ...extra]);
+    runCli(['release', '--image', f.imageReference, '--channel', 'stable', '--release-version', '1', '--key', f.keyPath, '--store', store, '--root', root2, '--json', ...extra]);
 
   failure(t, await release(), 2, 'E_USAGE', /trust root version 2 names timestamp keys: pass --timestamp-key/);
   failure(t, await release('--timestamp-key', f.keyPath), 6, 'E_UNTRUSTED_KEY', /the timestamp key is not one of the timestamp keys/);
   const published = ok(t, await release('--timestamp-key', stampKey, '--timestamp-expires', '2h'));
-  t.match(published, { trustRoot: { version: 2, unchanged: false }, timestamp: join(store, 'channels', 'stable', 'timestamp.json') });
+  t.match(published, { trustRootVersion: 2, trustRootLocation: join(store, 'roots', '2.json'), timestampLocation: join(store, 'channels', 'stable', 'timestamp.json') });
   t.ok((await readFile(join(store, 'roots', '2.json'))).equals(await readFile(root2)), 'roots/2.json holds the rotated root');
 
   const trust = loadTrustRoot(await readFile(root2));
@@ -44,15 +44,15 @@ t.test('release --root publishes a rotation, --timestamp-key signs the timestamp
 
   const renewed = ok(
     t,
-    await runCli(['timestamp', '--channel', 'stable', '--key', 'env:STAMP_KEY', '--to', store, '--expires', '6h', '--json'], {
+    await runCli(['timestamp', '--channel', 'stable', '--key', 'env:STAMP_KEY', '--store', store, '--expires', '6h', '--json'], {
       env: { ...process.env, STAMP_KEY: await readFile(stampKey, 'utf8') },
     }),
   );
-  t.match(renewed, { channel: 'stable', version: 1, release: first.release });
+  t.match(renewed, { channel: 'stable', version: 1, location: join(store, 'channels', 'stable', 'timestamp.json'), releaseDigest: first.release.digest, releaseSizeBytes: first.release.size });
   const second = verifyTimestamp(await readFile(join(store, 'channels', 'stable', 'timestamp.json')), trust, { channel: 'stable', now: new Date() });
   t.equal(second.expires, renewed.expires);
   t.ok(Date.parse(second.expires) > Date.parse(first.expires), 'renewed for longer');
-  failure(t, await runCli(['timestamp', '--channel', 'beta', '--key', stampKey, '--to', store, '--json']), 4, 'E_UNKNOWN_CHANNEL', /channel beta has no release/);
+  failure(t, await runCli(['timestamp', '--channel', 'beta', '--key', stampKey, '--store', store, '--json']), 4, 'E_UNKNOWN_CHANNEL', /channel beta has no release/);
 
   const device = join(f.workDir, 'device');
   const updated = await runApplier(['update', '--source', `file://${store}`, '--channel', 'stable', '--store', device, '--trust', f.rootJsonPath]);

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { ociArchitecture } from '../../../cli/src/lib/build/platform.js';
+import { formatPlatform, ociArchitecture } from '../../../cli/src/lib/build/platform.js';
 import { buildContext, busyboxImage, dockerfileFixture } from '../../helpers/dockerfile-build.js';
 import { runTool } from '../../helpers/run.js';
 import { listTree } from '../../helpers/tree-listing.js';
@@ -28,7 +28,7 @@ t.test('a Dockerfile with every instruction builds a standard image that holds w
   const run = await buildContext(context, ['--build-arg', `BASE=${base}`, '--output', `oci:${layout}:1`, '--cache-dir', cache, '--json']);
   t.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout);
-  t.same(result.platform, { os: 'linux', ...ociArchitecture(process.arch) });
+  t.equal(result.images[0].platform, formatPlatform({ os: 'linux', ...ociArchitecture(process.arch) }));
 
   const raw = JSON.parse(await runTool('skopeo', ['inspect', '--raw', `oci:${layout}:1`]));
   const config = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', raw.config.digest.slice('sha256:'.length)), 'utf8'));
@@ -51,7 +51,7 @@ t.test('a Dockerfile with every instruction builds a standard image that holds w
   const layered = config.history.filter((entry: { empty_layer?: boolean }) => !entry.empty_layer).map((entry: { created_by: string }) => entry.created_by.split(' ')[0]);
   t.same(layered, ['prtiql', 'WORKDIR', 'COPY', 'COPY', 'COPY', 'COPY', 'ADD', 'RUN', 'RUN'], 'one layer per base layer, WORKDIR creating a directory, COPY, ADD and RUN');
   t.equal(raw.layers.length, layered.length);
-  t.same(config.rootfs.diff_ids, result.layers.map((layer: { diffID: string }) => layer.diffID));
+  t.same(config.rootfs.diff_ids, result.images[0].layers.map((layer: { diffID: string }) => layer.diffID));
 
   const unpacked = join(dir, 'unpacked');
   await runTool('umoci', ['unpack', '--image', `${layout}:1`, unpacked]);
@@ -83,10 +83,10 @@ t.test('a Dockerfile with every instruction builds a standard image that holds w
 
   const again = await buildContext(context, ['--build-arg', `BASE=${base}`, '--output', `oci:${join(dir, 'again')}:1`, '--cache-dir', join(dir, 'fresh-cache'), '--json']);
   t.equal(again.code, 0, again.stderr);
-  t.equal(JSON.parse(again.stdout).manifest.digest, result.manifest.digest, 'the same inputs with an empty cache give the same manifest digest');
+  t.equal(JSON.parse(again.stdout).digest, result.digest, 'the same inputs with an empty cache give the same manifest digest');
   const later = await buildContext(context, ['--build-arg', `BASE=${base}`, '--output', `oci:${join(dir, 'later')}:1`, '--cache-dir', join(dir, 'later-cache'), '--json'], { ...process.env, SOURCE_DATE_EPOCH: '1700000000' });
   t.equal(later.code, 0, later.stderr);
-  t.not(JSON.parse(later.stdout).manifest.digest, result.manifest.digest, 'SOURCE_DATE_EPOCH is in the image');
+  t.not(JSON.parse(later.stdout).digest, result.digest, 'SOURCE_DATE_EPOCH is in the image');
   const laterRaw = JSON.parse(await runTool('skopeo', ['inspect', '--config', `oci:${join(dir, 'later')}:1`]));
   t.equal(laterRaw.created, '2023-11-14T22:13:20Z');
 });

@@ -27,10 +27,10 @@ t.test('FROM and COPY --from read docker:// images; the result is pushed to a re
   const run = await buildContext(context, ['--build-arg', `REGISTRY=${registry.host}`, '--output', target, '--cache-dir', join(dir, 'cache'), '--json']);
   t.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout);
-  t.equal(result.reference, target);
+  t.equal(result.reference, `${target}@${result.digest}`);
 
   const inspect = JSON.parse(await runTool('skopeo', ['inspect', '--tls-verify=false', target]));
-  t.equal(inspect.Digest, result.manifest.digest, 'the registry holds the built manifest');
+  t.equal(inspect.Digest, result.digest, 'the registry holds the built manifest');
   t.equal(inspect.Layers.length, 3, 'the base layer, COPY and RUN');
   const unpacked = join(dir, 'unpacked');
   await runTool('skopeo', ['copy', '--src-tls-verify=false', target, `oci:${join(dir, 'pulled')}:1`]);

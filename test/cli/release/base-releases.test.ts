@@ -54,6 +54,12 @@ t.test('--base-releases N takes the images of the channel\'s N newest earlier re
   const bases = [...new Set(result.deltas.map((delta) => delta.base))];
   t.same(bases.sort(), [manifests[1], manifests[2]].sort(), 'deltas from versions 3 and 2 (the two newest), none from 1');
   t.ok(result.deltas.every((delta) => delta.ratio > 1), 'each delta is smaller than its layer, and says by how much');
+  t.same(result.bases.map((base) => [base.version, base.digest]), [[3, manifests[2]], [2, manifests[1]]], 'the bases, newest first, with their versions');
+  const fullBytes = result.layers.reduce((sum, layer) => sum + layer.size, 0);
+  for (const base of result.bases) {
+    const own = result.deltas.filter((delta) => delta.base === base.digest).reduce((sum, delta) => sum + delta.size, 0);
+    t.same([base.downloadBytes, base.fullBytes], [own, fullBytes], `devices on version ${base.version} download its deltas only: the library layer is shared`);
+  }
   const signed = verifyRelease((await store.readDocument({ kind: 'release', channel: 'stable' }))!, loadTrustRoot(await readFile(v1.rootJsonPath)), { channel: 'stable', now: new Date() });
   t.same(signed.release.deltas.map((delta) => delta.blob.digest), result.deltas.map((delta) => delta.digest));
   for (const delta of signed.release.deltas) t.ok(await store.hasBlob(delta.blob.digest), 'the delta blob is in the store');

@@ -18,7 +18,7 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
   const ci = `docker://${registry.host}/ci/app`;
   const store = `docker://${registry.host}/app`;
   const release = (version: number, ...extra: string[]) =>
-    runCli(['release', '--image', `${ci}:${version}`, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', store, '--json', ...extra]);
+    runCli(['release', '--image', `${ci}:${version}`, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', store, '--json', ...extra]);
 
   for (const version of [1, 2, 3]) await buildAppImage(t, `${ci}:${version}`, version);
   json(t, await release(1), 'release 1');
@@ -26,7 +26,7 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
 
   const jobs = await Promise.all(
     [1, 2].map((base) =>
-      runCli(['delta', '--from', `${ci}:${base}`, '--to', `${ci}:3`, '--out', store, '--json', '--metadata-file', join(dir, `delta-${base}.json`)]),
+      runCli(['delta', '--from', `${ci}:${base}`, '--to', `${ci}:3`, '--store', store, '--json', '--metadata-file', join(dir, `delta-${base}.json`)]),
     ),
   );
   const computed = jobs.map((job, i) => json(t, job, `delta job ${i + 1}`));
@@ -38,7 +38,8 @@ t.test('delta jobs for each (base, target) pair run at once into one registry st
   const assembled = await release(3, '--base-releases', '2');
   const report = json(t, assembled, 'release 3');
   t.notMatch(assembled.stderr, /Delta for layer/, 'no delta was computed again');
-  const expected = computed.flatMap((job) => job.deltas.map((delta: { blob: { digest: string } }) => delta.blob.digest)).sort();
-  t.same(report.deltas.map((delta: { digest: string }) => delta.digest).sort(), expected, 'the release carries exactly the deltas the jobs produced');
-  t.same([...new Set(report.deltas.map((delta: { base: string }) => delta.base))].sort(), computed.map((job) => job.base).sort());
+  const expected = computed.flatMap((job) => job.deltas.map((delta: { digest: string }) => delta.digest)).sort();
+  t.same(report.images[0].deltas.map((delta: { digest: string }) => delta.digest).sort(), expected, 'the release carries exactly the deltas the jobs produced');
+  t.same([...new Set(report.images[0].deltas.map((delta: { baseDigest: string }) => delta.baseDigest))].sort(), computed.map((job) => job.baseDigest).sort());
+  t.same(report.bases.map((base: { version: number }) => base.version), [2, 1], 'devices on versions 2 and 1: what each downloads');
 });

@@ -17,7 +17,7 @@ t.test('a full disk while publishing is E_DISK (exit 10), not an internal error'
   const store = join(dir, 'store');
   await mkdir(store);
   await withTmpfs(store, '1m', async () => {
-    const result = await runCli(['release', '--image', `oci:${join(dir, 'layout')}:1`, '--channel', 'stable', '--version', '1', '--key', keys.privateKey, '--to', store, '--json']);
+    const result = await runCli(['release', '--image', `oci:${join(dir, 'layout')}:1`, '--channel', 'stable', '--release-version', '1', '--key', keys.privateKey, '--store', store, '--json']);
     t.equal(result.code, 10, result.stderr);
     t.match(JSON.parse(result.stdout).error, { code: 'E_DISK', message: /ENOSPC/ });
   });

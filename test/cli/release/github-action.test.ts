@@ -29,7 +29,7 @@ t.test('the action runs prtiql release and delta with its inputs and sets its ou
   t.equal(first.outputs.digest, v1);
   t.equal(first.outputs.release, join(store, 'channels', 'stable', 'release.json'));
   t.match(first.outputs['metadata-file'], new RegExp(`^${dir}/prtiql-release-\\d+\\.json$`), 'the metadata goes to the runner\'s temp directory');
-  t.match(JSON.parse(await readFile(first.outputs['metadata-file'], 'utf8')), { channel: 'stable', version: 1, manifestDigest: v1, unchanged: false });
+  t.match(JSON.parse(await readFile(first.outputs['metadata-file'], 'utf8')), { channel: 'stable', version: 1, digest: v1, unchanged: false, bases: [] });
 
   const metadata = join(dir, 'delta.json');
   const delta = await runAction(dir, { command: 'delta', image: `oci:${join(dir, 'images')}:2`, base: `oci:${join(dir, 'images')}:1`, store, 'metadata-file': metadata });
@@ -46,7 +46,14 @@ t.test('the action runs prtiql release and delta with its inputs and sets its ou
   t.equal(second.code, 0, second.stderr);
   t.notMatch(second.stderr, /Delta for layer/, 'the release reuses what the delta job computed');
   const released = JSON.parse(await readFile(second.outputs['metadata-file'], 'utf8'));
-  t.same(released.deltas.map((d: { digest: string }) => d.digest), computed.deltas.map((d: { blob: { digest: string } }) => d.blob.digest));
+  t.same(released.images[0].deltas.map((d: { digest: string }) => d.digest), computed.deltas.map((d: { digest: string }) => d.digest));
+  t.match(released.bases, [{ version: 1, digest: v1, reference: `oci:${join(dir, 'images')}:1@${v1}` }], 'the base given is also the channel\'s newest release');
+
+  const v3 = await buildAppImage(t, `oci:${join(dir, 'images')}:3`, 3);
+  const full = await runAction(dir, { image: `oci:${join(dir, 'images')}:3`, store, channel: 'stable', version: '3', key: keys.privateKey, deltas: 'false' });
+  t.equal(full.code, 0, full.stderr);
+  t.equal(full.outputs.digest, v3);
+  t.same(JSON.parse(await readFile(full.outputs['metadata-file'], 'utf8')).bases, [], 'deltas: false publishes no deltas');
 
   const wrong = await runAction(dir, { command: 'publish', image: 'oci:x', store });
   t.equal(wrong.code, 2);

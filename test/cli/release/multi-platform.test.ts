@@ -10,6 +10,7 @@ import { generateReleaseKey } from '../../../cli/src/lib/keys.js';
 import { serveDirectory } from '../../../scripts/lib/static-server.js';
 import { runApplier } from '../../helpers/applier-bundle.js';
 import { runCli, type ProcessResult } from '../../helpers/run.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const PLATFORMS: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
@@ -61,17 +62,18 @@ t.test('a release of an index carries each platform; each device installs its ow
   const storeDir = join(dir, 'store');
   const keys = await generateReleaseKey(join(dir, 'keys'));
   const release = (reference: string, version: number, ...extra: string[]) =>
-    runCli(['release', '--image', reference, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', storeDir, '--json', ...extra]);
+    runCli(['release', '--image', reference, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', storeDir, '--json', ...extra]);
 
   const v1 = await buildIndex(dir, 1);
   const metadataFile = join(dir, 'release-1.json');
   const first = jsonOf(t, await release(v1.reference, 1, '--metadata-file', metadataFile));
   t.same(JSON.parse(await readFile(metadataFile, 'utf8')), first, '--metadata-file holds what --json prints');
-  t.equal(first.platform, 'linux/amd64', 'the first image of the index is the top level');
-  t.equal(first.manifestDigest, v1.images.get('amd64')!.manifest);
-  t.match(first.platforms, [{ platform: 'linux/arm64', manifestDigest: v1.images.get('arm64')!.manifest }]);
-  t.match(first.index, /^sha256:[0-9a-f]{64}$/);
-  const index = JSON.parse(await readFile(join(storeDir, 'blobs', 'sha256', digestHex(first.index)), 'utf8')) as ImageIndex;
+  t.match(first.images, [
+    { platform: 'linux/amd64', digest: v1.images.get('amd64')!.manifest },
+    { platform: 'linux/arm64', digest: v1.images.get('arm64')!.manifest },
+  ], 'every platform\'s image, the index\'s first first');
+  t.match(first.digest, /^sha256:[0-9a-f]{64}$/);
+  const index = JSON.parse(await readFile(join(storeDir, 'blobs', 'sha256', digestHex(first.digest)), 'utf8')) as ImageIndex;
   t.same(index.manifests.map((entry) => [entry.digest, entry.platform]), PLATFORMS.map((platform) => [v1.images.get(platform.architecture)!.manifest, platform]), 'the store holds the index too');
 
   const server = await serveDirectory(storeDir);
@@ -92,9 +94,14 @@ t.test('a release of an index carries each platform; each device installs its ow
 
   const v2 = await buildIndex(dir, 2);
   const second = jsonOf(t, await release(v2.reference, 2, '--base-releases', '1'));
-  t.same([...new Set(second.deltas.map((delta: { base: string }) => delta.base))], [v1.images.get('amd64')!.manifest], 'amd64 deltas start from the amd64 image');
-  t.same([...new Set(second.platforms[0].deltas.map((delta: { base: string }) => delta.base))], [v1.images.get('arm64')!.manifest], 'arm64 deltas from the arm64 image');
-  t.ok(second.platforms[0].deltas.every((delta: { ratio: number }) => delta.ratio > 1));
+  const [amd64Image, arm64Image] = second.images;
+  t.same([...new Set(amd64Image.deltas.map((delta: { baseDigest: string }) => delta.baseDigest))], [v1.images.get('amd64')!.manifest], 'amd64 deltas start from the amd64 image');
+  t.same([...new Set(arm64Image.deltas.map((delta: { baseDigest: string }) => delta.baseDigest))], [v1.images.get('arm64')!.manifest], 'arm64 deltas from the arm64 image');
+  t.ok(arm64Image.deltas.every((delta: { ratio: number }) => delta.ratio > 1));
+  t.match(second.bases, [
+    { platform: 'linux/amd64', version: 1, digest: v1.images.get('amd64')!.manifest },
+    { platform: 'linux/arm64', version: 1, digest: v1.images.get('arm64')!.manifest },
+  ], 'devices of each platform on version 1: what they download');
 
   requests.length = 0;
   const armUpdate = await update('arm-device', '--platform', 'linux/arm64');
@@ -102,8 +109,8 @@ t.test('a release of an index carries each platform; each device installs its ow
   t.match(armUpdate.stderr, /"event":"layer.installed"[^\n]*"via":"delta"/, 'the arm64 device moves by delta');
   t.equal((await installed('arm-device')).manifest, v2.images.get('arm64')!.manifest);
   // the common layer's delta has the same bytes for both platforms, so it is one blob of both
-  const armDeltas: Digest[] = second.platforms[0].deltas.map((delta: { digest: Digest }) => delta.digest);
-  const amd64OnlyDeltas = second.deltas.map((delta: { digest: Digest }) => delta.digest).filter((digest: Digest) => !armDeltas.includes(digest));
+  const armDeltas: Digest[] = arm64Image.deltas.map((delta: { digest: Digest }) => delta.digest);
+  const amd64OnlyDeltas = amd64Image.deltas.map((delta: { digest: Digest }) => delta.digest).filter((digest: Digest) => !armDeltas.includes(digest));
   t.ok(amd64OnlyDeltas.length >= 1, 'the amd64 layer of its own has a delta of its own');
   t.same(requests.filter((url) => [v2.images.get('amd64')!.manifest, ...amd64OnlyDeltas].some((digest) => url.endsWith(digestHex(digest)))), [], 'nor an amd64 delta');
 
@@ -114,14 +121,14 @@ t.test('a release of an index carries each platform; each device installs its ow
   t.equal((await installed('amd-device')).manifest, v2.images.get('amd64')!.manifest, 'the device config names the platform');
 
   const other = await update('riscv-device', '--platform', 'linux/riscv64');
-  t.equal(other.code, 4, 'no image for this platform');
+  t.equal(other.code, APPLIER_EXIT_CODES.E_NOT_FOUND, 'no image for this platform');
   t.match(other.stderr, /release 2 of channel stable has no image for linux\/riscv64 \(platforms: linux\/amd64, linux\/arm64\)/);
   const bad = await update('bad-device', '--platform', 'arm64');
-  t.equal(bad.code, 2, 'a malformed --platform is a usage error');
+  t.equal(bad.code, APPLIER_EXIT_CODES.E_USAGE, 'a malformed --platform is a usage error');
 
   const again = jsonOf(t, await release(v2.reference, 2, '--base-releases', '1'));
   t.equal(again.unchanged, true, 'the same index again changes nothing');
-  const single = await runCli(['release', '--image', v2.reference, '--platform', 'linux/arm64', '--channel', 'stable', '--version', '2', '--key', keys.privateKey, '--to', storeDir, '--json']);
+  const single = await runCli(['release', '--image', v2.reference, '--platform', 'linux/arm64', '--channel', 'stable', '--release-version', '2', '--key', keys.privateKey, '--store', storeDir, '--json']);
   t.equal(single.code, 7, 'one platform of it under the same version is another release');
   t.match(JSON.parse(single.stdout).error.message, /already has version 2 \(index sha256:[0-9a-f]{64}\)/);
 });

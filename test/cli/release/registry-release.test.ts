@@ -15,6 +15,7 @@ import { buildAppImage } from '../../helpers/app-image.js';
 import { startCuttingProxy } from '../../helpers/cutting-proxy.js';
 import { startRegistry, writeAuthFile } from '../../helpers/registry.js';
 import { runCli, runProcess, runTool, type ProcessResult } from '../../helpers/run.js';
+import { APPLIER_EXIT_CODES } from '../../../shared/errors.js';
 
 const USERS = { ci: { password: 'push-secret' }, device: { password: 'pull-secret', actions: ['pull'] } };
 function json(t: Test, result: ProcessResult, what: string): any {
@@ -49,7 +50,7 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const keys = await generateReleaseKey(join(dir, 'keys'));
   const repo = `docker://${registry.host}/fleet/app`;
   const release = (image: string, version: number, ...extra: string[]) =>
-    runCli(['release', '--image', image, '--channel', 'stable', '--version', String(version), '--key', keys.privateKey, '--to', repo, '--authfile', ciAuth, '--json', ...extra]);
+    runCli(['release', '--image', image, '--channel', 'stable', '--release-version', String(version), '--key', keys.privateKey, '--store', repo, '--authfile', ciAuth, '--json', ...extra]);
   await ensureApplierBundle();
   const device = (store: string) =>
     runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, store), '--trust', keys.trustRoot]), {
@@ -58,8 +59,8 @@ t.test('release to a registry: a normal image, the signed release as an artifact
 
   const v1 = await buildAppImage(t, `${repo}:1.0`, 1, { authFile: ciAuth });
   const first = json(t, await release(`${repo}:1.0`, 1), 'release 1');
-  t.equal(first.manifestDigest, v1, 'the image pushed by CI is released as it is');
-  t.equal(first.release, `${repo}:stable`);
+  t.equal(first.digest, v1, 'the image pushed by CI is released as it is');
+  t.equal(first.location, `${repo}:stable`);
   const inspected = JSON.parse(await runTool('skopeo', ['inspect', '--tls-verify=false', '--creds', `device:${USERS.device.password}`, `${repo}@${v1}`]));
   t.equal(inspected.Digest, v1, 'skopeo reads the image normally');
   t.equal(inspected.Layers.length, 2);
@@ -79,13 +80,14 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const again = json(t, await release(`${repo}:1.0`, 1), 'release 1 again');
   t.equal(again.unchanged, true, 're-running the same release is a no-op');
   const v2 = await buildAppImage(t, `${repo}:2.0`, 2, { authFile: ciAuth });
-  await refused(t, ['release', '--image', `${repo}:2.0`, '-c', 'stable', '-v', '1', '-k', keys.privateKey, '--to', repo, '--authfile', ciAuth], 7, 'E_VERSION_EXISTS', /already has version 1/);
+  await refused(t, ['release', '--image', `${repo}:2.0`, '-c', 'stable', '--release-version', '1', '-k', keys.privateKey, '--store', repo, '--authfile', ciAuth], 7, 'E_VERSION_EXISTS', /already has version 1/);
 
   const metadata = join(dir, 'release-2.json');
   const second = json(t, await release(`${repo}:2.0`, 2, '--base-releases', '1', '--metadata-file', metadata), 'release 2');
   t.same(JSON.parse(await readFile(metadata, 'utf8')), second);
-  t.equal(second.manifestDigest, v2);
-  t.ok(second.deltas.length >= 1 && second.deltas.every((delta: { base: string; ratio: number }) => delta.base === v1 && delta.ratio > 1), 'deltas from version 1, smaller than the layers');
+  t.equal(second.digest, v2);
+  const { deltas } = second.images[0];
+  t.ok(deltas.length >= 1 && deltas.every((delta: { baseDigest: string; ratio: number }) => delta.baseDigest === v1 && delta.ratio > 1), 'deltas from version 1, smaller than the layers');
   const store = new RegistryStore({ transport: 'docker', registry: registry.host, repository: 'fleet/app' }, { authFile: ciAuth });
   const signed = verifyRelease((await store.readDocument({ kind: 'release', channel: 'stable' }))!, loadTrustRoot(await readFile(keys.trustRoot)), { channel: 'stable', now: new Date() });
   t.equal(signed.release.version, 2, 'the channel tag points at the newest release');
@@ -101,13 +103,13 @@ t.test('release to a registry: a normal image, the signed release as an artifact
   const anonymous = await runProcess(...bareApplierCommand(['update', '--source', repo, '--channel', 'stable', '--store', join(dir, 'anonymous'), '--trust', keys.trustRoot]), {
     env: { ...process.env, PRTIQL_REGISTRY_USERNAME: '', PRTIQL_REGISTRY_PASSWORD: '' },
   });
-  t.equal(anonymous.code, 11, 'a device without credentials is refused');
+  t.equal(anonymous.code, APPLIER_EXIT_CODES.E_UNAUTHORIZED, 'a device without credentials is refused');
   t.match(anonymous.stderr, /no credentials were given/);
 
   await t.test('denied credentials: wrong password, or a login that may only pull', async (t) => {
     const wrong = await writeAuthFile(dir, registry.host, 'ci', 'wrong');
     const pullOnly = await writeAuthFile(dir, registry.host, 'device', USERS.device.password);
-    const args = (authFile: string) => ['release', '--image', `${repo}:2.0`, '-c', 'stable', '-v', '3', '-k', keys.privateKey, '--to', repo, '--authfile', authFile];
+    const args = (authFile: string) => ['release', '--image', `${repo}:2.0`, '-c', 'stable', '--release-version', '3', '-k', keys.privateKey, '--store', repo, '--authfile', authFile];
     await refused(t, args(wrong), 11, 'E_UNAUTHORIZED', /refused the credentials/);
     await refused(t, args(pullOnly), 11, 'E_UNAUTHORIZED', /fleet\/app/);
     t.same(await channelState(store, 'stable'), { version: 2, complete: true }, 'the channel still points at version 2, complete');
@@ -118,7 +120,7 @@ t.test('registry failures: unreachable, and an upload failing halfway leaves the
   const registry = await startRegistry(t);
   const dir = t.testdir();
   const keys = await generateReleaseKey(join(dir, 'keys'));
-  const args = (image: string, to: string, version: number) => ['release', '--image', image, '-c', 'stable', '-v', String(version), '-k', keys.privateKey, '--to', to];
+  const args = (image: string, to: string, version: number) => ['release', '--image', image, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', to];
 
   const repo = `docker://${registry.host}/app`;
   const ci = `docker://${registry.host}/ci/app`;

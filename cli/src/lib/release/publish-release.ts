@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Digest } from '../../../../shared/digest.js';
 import { PrtiqlError } from '../../../../shared/errors.js';
 import { formatPlatform } from '../../../../shared/platform.js';
+import type { Platform } from '../../../../shared/oci.js';
 import type { Release, ReleaseDelta, ReleaseImage } from '../../../../shared/release.js';
 import { countProgress, silentProgress, type ProgressFactory } from '../../progress.js';
 import type { Image } from '../image/image.js';
@@ -12,6 +13,7 @@ import { readCurrentRelease } from './current-release.js';
 import { configPlatform } from '../../../../shared/oci-json.js';
 import { historyEntryOf, readChannelHistory, releasesBefore, withRelease, writeChannelHistory } from './channel-history.js';
 import { basesFor, openReleasedImages } from './release-bases.js';
+import { downloadSize, type DownloadSize } from './download-size.js';
 import { checkDistinctPlatforms, describeImage, descriptorOf, releaseIndex, type DescribedImage, type IndexBlob } from './release-images.js';
 import { signRelease } from './sign-release.js';
 import { checkKeysAgainstRoot, publishRoot, writeTimestamp, type PublishedRoot } from './trust-documents.js';
@@ -61,11 +63,20 @@ export interface PublishedLayer {
 
 /** One image of a release, as published. */
 export interface PublishedImage {
-  /** os/arch[/variant]; set in multi-platform releases. */
-  platform?: string;
+  /** os/arch[/variant]. */
+  platform: string;
   manifestDigest: Digest;
   layers: PublishedLayer[];
   deltas: PublishedDelta[];
+}
+
+/** What devices running one base image download for the release's image of their platform. */
+export interface PublishedBase extends DownloadSize {
+  platform: string;
+  /** The base's manifest digest, as the release's deltas name it. */
+  digest: Digest;
+  /** The channel's version that released the base, when it came from the channel's history. */
+  version?: number;
 }
 
 /** Mirrors the release: the top level is its (first) image, `platforms` the other platforms' images. */
@@ -81,6 +92,8 @@ export interface PublishReleaseResult extends PublishedImage {
   release: string;
   /** True when the channel already held exactly this release: nothing was written. */
   unchanged: boolean;
+  /** Every base a delta was computed from, per platform; empty for an unchanged release. */
+  bases: PublishedBase[];
   /** The root published with `root`. */
   trustRoot?: PublishedRoot;
   /** Where the timestamp was written. */
@@ -94,28 +107,35 @@ interface PendingBlob {
   open(): Promise<Readable>;
 }
 
-function summarizeImage(image: ReleaseImage, multiPlatform: boolean): PublishedImage {
-  const layerSizes = new Map(image.layers.map((layer) => [layer.diffID, layer.blob.size]));
+/** `layerSizes`: the gzip size of each target layer by diffID, which the delta's ratio compares with. */
+export function publishedDelta(delta: ReleaseDelta, layerSizes: ReadonlyMap<Digest, number>): PublishedDelta {
   return {
-    ...(multiPlatform && image.platform && { platform: formatPlatform(image.platform) }),
-    manifestDigest: image.manifest.digest,
-    layers: image.layers.map((layer) => ({ diffID: layer.diffID, digest: layer.blob.digest, size: layer.blob.size, uncompressedSize: layer.size })),
-    deltas: image.deltas.map((delta) => ({
-      base: delta.base,
-      target: delta.target,
-      digest: delta.blob.digest,
-      size: delta.blob.size,
-      basisLayers: delta.basisLayers,
-      ratio: Number(((layerSizes.get(delta.target) ?? 0) / Math.max(1, delta.blob.size)).toFixed(2)),
-    })),
+    base: delta.base,
+    target: delta.target,
+    digest: delta.blob.digest,
+    size: delta.blob.size,
+    basisLayers: delta.basisLayers,
+    ratio: Number(((layerSizes.get(delta.target) ?? 0) / Math.max(1, delta.blob.size)).toFixed(2)),
   };
 }
 
-function summarizeRelease(release: Release): Pick<PublishReleaseResult, keyof PublishedImage | 'index' | 'platforms'> {
+/** `platform`: the image's platform when the release does not name it (single-platform releases). */
+function summarizeImage(image: ReleaseImage, platform: Platform): PublishedImage {
+  const layerSizes = new Map(image.layers.map((layer) => [layer.diffID, layer.blob.size]));
   return {
-    ...summarizeImage(release, release.platforms !== undefined),
+    platform: formatPlatform(image.platform ?? platform),
+    manifestDigest: image.manifest.digest,
+    layers: image.layers.map((layer) => ({ diffID: layer.diffID, digest: layer.blob.digest, size: layer.blob.size, uncompressedSize: layer.size })),
+    deltas: image.deltas.map((delta) => publishedDelta(delta, layerSizes)),
+  };
+}
+
+/** `platform`: the platform of the first image, which a single-platform release does not name. */
+function summarizeRelease(release: Release, platform: Platform): Pick<PublishReleaseResult, keyof PublishedImage | 'index' | 'platforms'> {
+  return {
+    ...summarizeImage(release, platform),
     ...(release.index && { index: release.index.digest }),
-    ...(release.platforms && { platforms: release.platforms.map((image) => summarizeImage(image, true)) }),
+    ...(release.platforms && { platforms: release.platforms.map((image) => summarizeImage(image, image.platform!)) }),
   };
 }
 
@@ -176,15 +196,23 @@ function imageBlobs(images: readonly DescribedImage[], index: IndexBlob | undefi
   return blobs;
 }
 
+interface ImageDeltas {
+  deltas: ReleaseDelta[];
+  /** Each base of the image's platform: its published manifest digest and layers. */
+  bases: { digest: Digest; layers: ReadonlySet<Digest> }[];
+}
+
 /** Deltas to one target image from every base of its platform (reusing recorded ones). */
-async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory, maxMemory: number | undefined): Promise<ReleaseDelta[]> {
-  const deltas: ReleaseDelta[] = [];
+async function imageDeltas(described: DescribedImage, bases: readonly Image[], store: ArtifactStore, progress: ProgressFactory, maxMemory: number | undefined): Promise<ImageDeltas> {
+  const result: ImageDeltas = { deltas: [], bases: [] };
   for (const base of basesFor(described.image, described.manifest.digest, bases)) {
     const { mediaType, digest, bytes } = described.manifest;
     const targetManifest = { mediaType, digest, size: bytes.length };
-    deltas.push(...(await publishImageDeltas({ base, target: described.image, targetManifest, store, progress, maxMemory })).deltas);
+    const published = await publishImageDeltas({ base, target: described.image, targetManifest, store, progress, maxMemory });
+    result.deltas.push(...published.deltas);
+    result.bases.push({ digest: published.base, layers: new Set(base.layers.map((layer) => layer.diffID)) });
   }
-  return deltas;
+  return result;
 }
 
 function releaseImage(described: DescribedImage, deltas: ReleaseDelta[], multiPlatform: boolean): ReleaseImage {
@@ -229,7 +257,7 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   if (current && version === current.version) {
     const currentIdentity = current.index?.digest ?? current.manifest.digest;
     if (currentIdentity === identity) {
-      return { channel, version, ...summarizeRelease(current), blobsUploaded: 0, blobsSkipped: 0, release: location, unchanged: true };
+      return { channel, version, ...summarizeRelease(current, described[0].platform), blobsUploaded: 0, blobsSkipped: 0, release: location, unchanged: true, bases: [] };
     }
     throw new PrtiqlError(
       'E_VERSION_EXISTS',
@@ -239,9 +267,21 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   const history = await readChannelHistory(store, channel, current);
 
   const { uploaded, skipped } = await uploadBlobs(store, imageBlobs(described, index), progress);
-  const bases = [...(options.bases ?? []), ...(await openReleasedImages(store, releasesBefore(history, version, options.baseReleases ?? 0)))];
+  const earlierReleases = releasesBefore(history, version, options.baseReleases ?? 0);
+  const releasedVersions = new Map(earlierReleases.flatMap((entry) => entry.images.map((image) => [image.manifest.digest, entry.version] as const)));
+  const bases = [...(options.bases ?? []), ...(await openReleasedImages(store, earlierReleases))];
   const released: ReleaseImage[] = [];
-  for (const image of described) released.push(releaseImage(image, await imageDeltas(image, bases, store, progress, options.maxMemory), multiPlatform));
+  const publishedBases: PublishedBase[] = [];
+  for (const image of described) {
+    const { deltas, bases: imageBases } = await imageDeltas(image, bases, store, progress, options.maxMemory);
+    const published = releaseImage(image, deltas, multiPlatform);
+    released.push(published);
+    const layers = published.layers.map((layer) => ({ diffID: layer.diffID, size: layer.blob.size }));
+    for (const base of imageBases) {
+      const version = releasedVersions.get(base.digest);
+      publishedBases.push({ platform: formatPlatform(image.platform), digest: base.digest, ...(version !== undefined && { version }), ...downloadSize(layers, deltas, base.digest, base.layers) });
+    }
+  }
 
   const [first, ...others] = released;
   const release: Release = {
@@ -262,11 +302,12 @@ export async function publishRelease(options: PublishReleaseOptions): Promise<Pu
   return {
     channel,
     version,
-    ...summarizeRelease(release),
+    ...summarizeRelease(release, described[0].platform),
     blobsUploaded: uploaded,
     blobsSkipped: skipped,
     release: location,
     unchanged: false,
+    bases: publishedBases,
     ...(trustRoot && { trustRoot }),
     ...(timestamp && { timestamp: timestamp.location }),
   };

@@ -3,6 +3,11 @@ import { PrtiqlError } from '../../../../shared/errors.js';
 export const DEFAULT_RELEASE_LIFETIME = '90d';
 /** A channel timestamp is refreshed often (a cron job): a day without one and devices stop updating. */
 export const DEFAULT_TIMESTAMP_LIFETIME = '1d';
+/**
+ * A release carries deltas from the channel's newest release unless told otherwise: the
+ * devices that updated last time download a delta, and each further base costs a delta computation.
+ */
+export const DEFAULT_BASE_RELEASES = 1;
 
 const SECONDS_PER_UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 const DURATION_PATTERN = /^(\d+)([smhdw])$/;
