@@ -9,10 +9,12 @@ import { DEFAULT_DEVICE_CONFIG_PATH, readDeviceConfig } from '../runtime/device-
 import { DEFAULT_DEADLINE_SECONDS } from '../update/fetch/retry.js';
 import { openSource, readAuthorizationFile } from '../update/fetch/source.js';
 import { useLeanRuntime } from '../update/lean-runtime.js';
+import { checkForUpdate } from '../update/check.js';
 import { update } from '../update/update.js';
 import { sourceUrl } from './source-url.js';
 import { JSON_OPTION, STORE_OPTION } from './common-options.js';
 import { defineCommand } from './subcommand.js';
+import { describeUpdateCheck } from './update-check.js';
 
 /** --platform, else the device config's `platform`, else the platform Node reports; a given --config is read either way. */
 async function devicePlatform(option: string | undefined, configPath: string | undefined): Promise<Platform> {
@@ -69,6 +71,7 @@ export const updateCommand = defineCommand({
       default: String(DEFAULT_DEADLINE_SECONDS),
       description: 'stop retrying network failures after this many seconds',
     },
+    check: { type: 'boolean', description: 'only say what an update would download (per layer: delta or full, bytes), changing nothing on the device' },
     json: JSON_OPTION,
   },
   environment: {
@@ -78,6 +81,7 @@ export const updateCommand = defineCommand({
   examples: [
     'applier update --source https://updates.example.com/store --channel stable --store /var/lib/prtiql --trust /etc/prtiql/root.json',
     'applier update --source ./artifacts --channel beta --store /var/lib/prtiql --json',
+    'applier update --source https://updates.example.com/store --channel stable --store /var/lib/prtiql --check',
     'applier update --source docker://registry.example.com/acme/app --channel stable --store /var/lib/prtiql --log-level warn',
   ],
   async run(values) {
@@ -96,15 +100,13 @@ export const updateCommand = defineCommand({
     const platform = await devicePlatform(values.platform, values.config);
     await checkFileSource(url);
     await checkTrustAvailable(values.store, values.trust);
-    const outcome = await update({
-      source,
-      channel: values.channel,
-      storeRoot: values.store,
-      trustPath: values.trust,
-      deviceClass: values['device-class'],
-      platform,
-      log,
-    });
+    const request = { source, channel: values.channel, storeRoot: values.store, trustPath: values.trust, deviceClass: values['device-class'], platform, log };
+    if (values.check) {
+      const check = await checkForUpdate(request);
+      process.stdout.write(`${values.json ? JSON.stringify(check, null, 2) : describeUpdateCheck(check)}\n`);
+      return 0;
+    }
+    const outcome = await update(request);
     if (values.json) process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
     else
       process.stdout.write(

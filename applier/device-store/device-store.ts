@@ -1,5 +1,5 @@
 import { access, chmod, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { digestHex, isDigest, type Digest } from '../../shared/digest.js';
 import { isPrtiqlError, PrtiqlError } from '../../shared/errors.js';
 import { ownDirectoryEntries } from '../../shared/own-directory.js';
@@ -16,6 +16,8 @@ export const STORE_LAYOUT = {
   current: 'current',
   previous: 'previous',
   staging: 'staging',
+  /** Verified beginnings of blobs being downloaded, by blob digest hex: what a later run resumes from. */
+  downloads: 'staging/downloads',
   lock: 'lock',
   /** Health verdicts of installed images, written by `run` (applier/device-store/health-record.ts). */
   health: 'health.json',
@@ -105,6 +107,11 @@ function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+function ignoreMissing(error: unknown): null {
+  if (isMissing(error)) return null;
+  throw error;
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -155,6 +162,15 @@ export class DeviceStore {
     });
     if (entries && REQUIRED_DIRECTORIES.every((name) => entries.includes(name))) return new DeviceStore(root);
     throw new PrtiqlError('E_NO_STORE', `no applier store at ${root}`);
+  }
+
+  /**
+   * The store at `root` to read without changing anything: it may not exist yet (then it reads
+   * as an empty store), and anything but a store or an empty directory is refused as by create.
+   */
+  static async inspect(root: string): Promise<DeviceStore> {
+    await ownDirectoryEntries(root, isStoreEntry, 'an applier store');
+    return new DeviceStore(root);
   }
 
   /**
@@ -213,10 +229,52 @@ export class DeviceStore {
   async clearStaging(): Promise<void> {
     commitStep('remove', this.path(STORE_LAYOUT.staging));
     await rm(this.path(STORE_LAYOUT.staging), { recursive: true, force: true });
+    await this.removeTemporaries();
+  }
+
+  /**
+   * Removes the work in progress of an interrupted or failed run as clearStaging does, but keeps
+   * the verified downloads in staging/downloads/ for the next attempt to resume from.
+   */
+  async clearStagedWork(): Promise<void> {
+    const staging = this.path(STORE_LAYOUT.staging);
+    commitStep('remove', staging);
+    const keep = basename(STORE_LAYOUT.downloads);
+    for (const name of (await readdir(staging).catch(ignoreMissing)) ?? []) {
+      if (name !== keep) await rm(join(staging, name), { recursive: true, force: true });
+    }
+    await this.removeTemporaries();
+  }
+
+  private async removeTemporaries(): Promise<void> {
     for (const dir of [this.root, dirname(this.path(STORE_LAYOUT.trustRoot))]) {
-      for (const name of await readdir(dir)) {
+      for (const name of (await readdir(dir).catch(ignoreMissing)) ?? []) {
         if (isTemporarySibling(name)) await rm(join(dir, name), { force: true });
       }
+    }
+  }
+
+  /** Where the verified beginning of `blob` is kept while it downloads. */
+  downloadPath(blob: Digest): string {
+    return join(this.root, STORE_LAYOUT.downloads, digestHex(blob));
+  }
+
+  /** Deletes the staged download of `blob`: its layer is committed, or it is of no use any more. */
+  async discardDownload(blob: Digest): Promise<void> {
+    const path = this.downloadPath(blob);
+    if (!(await exists(path))) return;
+    commitStep('remove', path);
+    await rm(path, { force: true });
+  }
+
+  /** Deletes the staged downloads of every blob but `wanted`: space is kept only for what this update fetches. */
+  async keepOnlyDownloads(wanted: ReadonlySet<Digest>): Promise<void> {
+    const names = (await readdir(this.path(STORE_LAYOUT.downloads)).catch(ignoreMissing)) ?? [];
+    const keep = new Set([...wanted].map(digestHex));
+    for (const name of names) {
+      if (keep.has(name)) continue;
+      commitStep('remove', join(this.path(STORE_LAYOUT.downloads), name));
+      await rm(join(this.path(STORE_LAYOUT.downloads), name), { recursive: true, force: true });
     }
   }
 

@@ -2,32 +2,33 @@ import { once } from 'node:events';
 import { createGunzip } from 'node:zlib';
 import { PrtiqlError } from '../../shared/errors.js';
 import { MediaType } from '../../shared/oci.js';
-import type { ReleaseDelta, ReleaseLayer } from '../../shared/release.js';
+import type { BlobRef, ReleaseDelta, ReleaseLayer } from '../../shared/release.js';
 import { decodeDelta } from '../../shared/delta/decoder.js';
-import { downloadVerified } from './fetch/blob-download.js';
 import { StoreBasisReader } from './delta/delta-basis.js';
-import type { Source } from './fetch/source.js';
 import type { DeviceStore } from '../device-store/device-store.js';
+
+/** A signed blob's bytes, only in chunks verified against its signed hashes (`what` names it in errors). */
+export type VerifiedBlobReader = (blob: BlobRef, what: string) => AsyncIterable<Buffer>;
 
 /**
  * Rebuilds a layer's tar from a delta against layers already on the device. Delta bytes
  * reach the decoder only chunk-verified; the caller checks the output against the diffID.
  */
-export async function* deltaLayerTar(source: Source, store: DeviceStore, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
+export async function* deltaLayerTar(read: VerifiedBlobReader, store: DeviceStore, delta: ReleaseDelta): AsyncGenerator<Uint8Array> {
   const what = `delta ${delta.blob.digest} for layer ${delta.target}`;
-  yield* decodeDelta(downloadVerified(source, delta.blob, what), (header) => StoreBasisReader.open(store, header), delta);
+  yield* decodeDelta(read(delta.blob, what), (header) => StoreBasisReader.open(store, header), delta);
 }
 
 /** Streams the layer's compressed blob; no byte reaches the decompressor before its chunk is verified. */
-export async function* fullLayerTar(source: Source, layer: ReleaseLayer): AsyncGenerator<Uint8Array> {
+export async function* fullLayerTar(read: VerifiedBlobReader, layer: ReleaseLayer): AsyncGenerator<Uint8Array> {
   const what = `layer ${layer.diffID} blob ${layer.blob.digest}`;
   switch (layer.blob.mediaType) {
     case MediaType.layerTar:
-      yield* downloadVerified(source, layer.blob, what);
+      yield* read(layer.blob, what);
       return;
     case MediaType.layerGzip:
     case MediaType.dockerLayerGzip:
-      yield* gunzip(downloadVerified(source, layer.blob, what), what);
+      yield* gunzip(read(layer.blob, what), what);
       return;
     default:
       throw new PrtiqlError('E_BAD_INPUT', `${what} has unsupported media type ${layer.blob.mediaType}`);

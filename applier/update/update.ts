@@ -3,17 +3,22 @@ import { PrtiqlError } from '../../shared/errors.js';
 import { MAX_CONFIG_BYTES, MAX_DOCUMENT_BYTES } from '../../shared/limits.js';
 import type { Platform } from '../../shared/oci.js';
 import { formatPlatform, hostPlatform } from '../../shared/platform.js';
-import { selectReleaseImage, type ReleaseLayer } from '../../shared/release.js';
+import { selectReleaseImage } from '../../shared/release.js';
 import { checkChannelName } from '../../shared/store-layout.js';
-import { STORE_LAYOUT, DeviceStore } from '../device-store/device-store.js';
+import { STORE_LAYOUT, DeviceStore, type StoreState } from '../device-store/device-store.js';
 import { refuseFailedRelease } from '../device-store/health-record.js';
 import { acquireStoreLock } from '../device-store/lock.js';
 import { commitInstall, recordVerified } from '../device-store/state-transitions.js';
 import { createLogger, type Logger } from '../log.js';
+import { isTransient } from './fetch/retry.js';
 import type { Source } from './fetch/source.js';
+import { downloadStaged } from './fetch/staged-download.js';
 import { requireFreeSpace, spaceNeeded } from './free-space.js';
 import { checkImageMatchesRelease, fetchDocument } from './image-documents.js';
-import { installLayerWithFallback, usableDelta } from './install-layer.js';
+import { installPlannedLayer } from './install-layer.js';
+import { blobsToFetch, plannedBlob, planLayers } from './layer-plan.js';
+import type { VerifiedBlobReader } from './layer-tar.js';
+import { UpdateProgress, type ProgressTiming } from './progress.js';
 import { fetchVerifiedRelease, verifiedFloors } from './verify/release-check.js';
 import { pinnedTrustRoot, readGivenTrustRoot, type GivenTrustRoot } from './verify/trust.js';
 
@@ -29,6 +34,8 @@ export interface UpdateRequest {
   platform?: Platform;
   now?: Date;
   log?: Logger;
+  /** How often `update.progress` is logged while layers download and install. */
+  progress?: ProgressTiming;
 }
 
 export interface UpdateOutcome {
@@ -43,7 +50,8 @@ export interface UpdateOutcome {
 /**
  * DESIGN §6 steps 1-5: lock, verify the signed release, install missing layers durably,
  * record the image, swap `current`, record the state, collect garbage. Any failure leaves
- * `current` and state.json as they were and removes staging/.
+ * `current` and state.json as they were and removes staging/, except the verified downloads
+ * of a run the network stopped, which the next run resumes.
  */
 export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const log = request.log ?? createLogger();
@@ -52,12 +60,12 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
   const store = await DeviceStore.create(request.storeRoot);
   const lock = await acquireStoreLock(store.path(STORE_LAYOUT.lock));
   try {
-    await store.clearStaging();
+    await store.clearStagedWork();
     const outcome = await updateLocked(store, request, givenTrust, log);
     await store.clearStaging();
     return outcome;
   } catch (error) {
-    await store.clearStaging().catch(() => undefined);
+    await (isTransient(error) ? store.clearStagedWork() : store.clearStaging()).catch(() => undefined);
     throw error;
   } finally {
     await lock.release();
@@ -66,10 +74,7 @@ export async function update(request: UpdateRequest): Promise<UpdateOutcome> {
 
 async function updateLocked(store: DeviceStore, request: UpdateRequest, givenTrust: GivenTrustRoot | undefined, log: Logger): Promise<UpdateOutcome> {
   const { source, channel } = request;
-  const state = await store.readState();
-  if (state && state.channel !== channel) {
-    throw new PrtiqlError('E_USAGE', `the store follows channel ${state.channel}, not ${channel}; use another --store`);
-  }
+  const state = await readStateOfChannel(store, channel);
   const trust = await pinnedTrustRoot(store, givenTrust, source, log);
   const checked = await fetchVerifiedRelease({ source, channel, trust, state, now: request.now ?? new Date(), deviceClass: request.deviceClass });
   const { release, upToDate } = checked;
@@ -89,13 +94,12 @@ async function updateLocked(store: DeviceStore, request: UpdateRequest, givenTru
   const configBytes = await fetchDocument(source, image.config, MAX_CONFIG_BYTES, 'config');
   checkImageMatchesRelease(manifestBytes, configBytes, image);
 
-  const missing: ReleaseLayer[] = [];
-  for (const layer of uniqueLayers(image.layers)) if (!(await store.hasLayer(layer.diffID))) missing.push(layer);
+  const missing = (await planLayers(store, image, state?.installed?.manifest)).filter((plan) => !plan.present);
+  await store.keepOnlyDownloads(blobsToFetch(missing));
   await requireFreeSpace(store.root, spaceNeeded(missing));
-  for (const layer of missing) {
-    const delta = await usableDelta(store, image, state?.installed?.manifest, layer);
-    await installLayerWithFallback(store, source, layer, delta, log);
-  }
+  const progress = new UpdateProgress(log, sum(missing.map((plan) => plannedBlob(plan).size)), missing.length, request.progress);
+  const read: VerifiedBlobReader = (blob, what) => downloadStaged(source, blob, what, store.downloadPath(blob.digest), progress);
+  for (const [index, plan] of missing.entries()) await installPlannedLayer(store, read, plan, progress, index + 1, log);
   const layersInstalled = missing.length;
 
   const manifest = image.manifest.digest;
@@ -113,8 +117,16 @@ async function collectGarbageLogged(store: DeviceStore, log: Logger): Promise<vo
   }
 }
 
-function uniqueLayers(layers: ReleaseLayer[]): ReleaseLayer[] {
-  const seen = new Set<Digest>();
-  return layers.filter((layer) => !seen.has(layer.diffID) && seen.add(layer.diffID));
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** The store's state, refusing a store that follows another channel (version numbers are per channel). */
+export async function readStateOfChannel(store: DeviceStore, channel: string): Promise<StoreState | null> {
+  const state = await store.readState();
+  if (state && state.channel !== channel) {
+    throw new PrtiqlError('E_USAGE', `the store follows channel ${state.channel}, not ${channel}; use another --store`);
+  }
+  return state;
 }
 

@@ -15,6 +15,8 @@ export interface FaultSwitches {
   wrongContentRange?: { times: number };
   /** Send this many body bytes, then nothing more, keeping the connection open. */
   stallAfter?: number;
+  /** Send this many body bytes of the next response longer than that, then the rest once `until` resolves. */
+  holdAfter?: { bytes: number; until: Promise<void> };
   /** Send the body `bytes` at a time, one piece every `everyMs`. */
   trickle?: { bytes: number; everyMs: number };
   /** Send this byte of the file XORed with 0xff. */
@@ -29,6 +31,8 @@ export interface ReceivedRequest {
   path: string;
   range?: string;
   authorization?: string;
+  /** Body bytes sent so far. */
+  sent: number;
 }
 
 export interface FaultServer {
@@ -51,7 +55,8 @@ export async function startFaultServer(t: Test, files: Record<string, Buffer>): 
   });
   const answer = async (request: IncomingMessage, response: ServerResponse) => {
     const path = new URL(request.url ?? '/', 'http://x').pathname.slice(1);
-    requests.push({ path, range: request.headers.range, authorization: request.headers.authorization });
+    const received: ReceivedRequest = { path, range: request.headers.range, authorization: request.headers.authorization, sent: 0 };
+    requests.push(received);
     if (switches.redirectTo) {
       response.writeHead(302, { location: new URL(path, switches.redirectTo).href }).end();
       return;
@@ -89,11 +94,17 @@ export async function startFaultServer(t: Test, files: Record<string, Buffer>): 
       limit = Math.min(limit, drop.bytes);
     }
     if (switches.stallAfter !== undefined) limit = Math.min(limit, switches.stallAfter);
+    const hold = switches.holdAfter && switches.holdAfter.bytes < limit ? switches.holdAfter : undefined;
+    if (hold) switches.holdAfter = undefined;
     const piece = switches.trickle?.bytes ?? 64 * 1024;
-    for (let offset = 0; offset < limit; offset += piece) {
+    for (let offset = 0; offset < limit; ) {
       if (switches.trickle) await sleep(switches.trickle.everyMs);
+      if (hold && offset === hold.bytes) await hold.until;
       if (response.destroyed) return;
-      if (!response.write(body.subarray(offset, Math.min(limit, offset + piece)))) await new Promise((resolve) => response.once('drain', resolve));
+      const end = Math.min(limit, offset + piece, hold && offset < hold.bytes ? hold.bytes : Infinity);
+      received.sent += end - offset;
+      if (!response.write(body.subarray(offset, end))) await new Promise((resolve) => response.once('drain', resolve));
+      offset = end;
     }
     if (drop) response.socket?.destroy();
     else if (switches.stallAfter === undefined) response.end();

@@ -34,9 +34,10 @@ async function* complete(body: AsyncIterable<Uint8Array>, length: number, what: 
  * dropped or stalled connections, 5xx, a wrong Content-Range) is retried as the source's
  * policy says, asking with Range for the bytes from the first chunk not yet verified. A server
  * that ignores Range sends everything again: the verified part is skipped, never appended.
+ * `startChunk` skips the chunks a caller already holds verified.
  */
-export async function* downloadVerified(source: Source, blob: BlobRef, what: string): AsyncGenerator<Buffer> {
-  let next = 0;
+export async function* downloadVerified(source: Source, blob: BlobRef, what: string, startChunk = 0): AsyncGenerator<Buffer> {
+  let next = startChunk;
   for (let failures = 0; ; ) {
     const start = next * blob.chunkSize;
     try {

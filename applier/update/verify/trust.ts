@@ -41,9 +41,12 @@ export async function readGivenTrustRoot(path: string): Promise<GivenTrustRoot> 
   return { path, bytes };
 }
 
+/** Whether the verified roots are pinned into the store, or only used (`update --check`). */
+export type Pinning = 'pin' | 'read-only';
+
 /** Pins `bytes` as the store's trust root: temporary file, fsync, rename, fsync of trust/. */
-async function pin(store: DeviceStore, bytes: Uint8Array): Promise<void> {
-  await replaceFileDurably(store.path(STORE_LAYOUT.trustRoot), bytes);
+async function pin(store: DeviceStore, bytes: Uint8Array, pinning: Pinning): Promise<void> {
+  if (pinning === 'pin') await replaceFileDurably(store.path(STORE_LAYOUT.trustRoot), bytes);
 }
 
 interface PinnedRoot {
@@ -57,7 +60,7 @@ interface PinnedRoot {
  * next is fetched, so a crash keeps the last verified step. A missing next root ends the chain,
  * and so does one the store refuses to show (401/403).
  */
-async function followPublishedRoots(store: DeviceStore, pinned: PinnedRoot, source: Source, log: Logger): Promise<PinnedRoot> {
+async function followPublishedRoots(store: DeviceStore, pinned: PinnedRoot, source: Source, log: Logger, pinning: Pinning): Promise<PinnedRoot> {
   let current = pinned;
   for (let step = 0; step < MAX_ROOT_CHAIN_STEPS; step++) {
     const path = rootPath(current.trust.root.version + 1);
@@ -76,7 +79,7 @@ async function followPublishedRoots(store: DeviceStore, pinned: PinnedRoot, sour
       throw error;
     }
     current = { trust: verifyRootSuccessor(current.trust, bytes), bytes };
-    await pin(store, bytes);
+    await pin(store, bytes, pinning);
     log.info('trust.rotated', { version: current.trust.root.version, from: path });
   }
   log.warn('trust.chain-capped', { version: current.trust.root.version, steps: MAX_ROOT_CHAIN_STEPS });
@@ -88,9 +91,16 @@ async function followPublishedRoots(store: DeviceStore, pinned: PinnedRoot, sour
  * the file given with --trust into trust/root.json. Then the roots the source publishes are
  * followed, one signed successor at a time. A --trust file that differs from the result is
  * accepted only as its signed successor (and pinned); one older than it is a provisioning
- * file the published rotations have overtaken, and is ignored.
+ * file the published rotations have overtaken, and is ignored. `read-only` verifies the same
+ * chain without writing any of it.
  */
-export async function pinnedTrustRoot(store: DeviceStore, given: GivenTrustRoot | undefined, source: Source, log: Logger): Promise<LoadedTrustRoot> {
+export async function pinnedTrustRoot(
+  store: DeviceStore,
+  given: GivenTrustRoot | undefined,
+  source: Source,
+  log: Logger,
+  pinning: Pinning = 'pin',
+): Promise<LoadedTrustRoot> {
   const pinnedBytes = await readOptional(store.path(STORE_LAYOUT.trustRoot));
   let pinned: PinnedRoot;
   if (pinnedBytes) {
@@ -98,10 +108,10 @@ export async function pinnedTrustRoot(store: DeviceStore, given: GivenTrustRoot 
   } else {
     if (!given) throw new PrtiqlError('E_USAGE', 'the store has no pinned trust root yet: pass --trust <root.json>');
     pinned = { trust: loadTrustRoot(given.bytes), bytes: given.bytes };
-    await pin(store, given.bytes);
+    await pin(store, given.bytes, pinning);
     log.info('trust.pinned', { version: pinned.trust.root.version });
   }
-  pinned = await followPublishedRoots(store, pinned, source, log);
+  pinned = await followPublishedRoots(store, pinned, source, log, pinning);
   if (!given || given.bytes.equals(pinned.bytes)) return pinned.trust;
   const givenVersion = loadTrustRoot(given.bytes).root.version;
   if (givenVersion < pinned.trust.root.version) {
@@ -109,7 +119,7 @@ export async function pinnedTrustRoot(store: DeviceStore, given: GivenTrustRoot 
     return pinned.trust;
   }
   const successor = verifyRootSuccessor(pinned.trust, given.bytes);
-  await pin(store, given.bytes);
+  await pin(store, given.bytes, pinning);
   log.info('trust.rotated', { version: successor.root.version, from: given.path });
   return successor;
 }

@@ -2,6 +2,7 @@ import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { STAGED_SYNC_BYTES } from '../../../applier/update/fetch/staged-download.js';
 import { UNSAFE_NO_FSYNC, UNSAFE_NO_FSYNC_ACK, UNSAFE_NO_FSYNC_ACK_VALUE } from '../../../applier/commands/unsafe-no-fsync.js';
 import { bareApplierCommand, ensureApplierBundle } from '../../helpers/applier-bundle.js';
 import { listCommitSteps, oneStepPerPhase, runToStep, spreadSteps, type AimedInterruption, type CommitStep } from '../../helpers/commit-steps.js';
@@ -119,14 +120,14 @@ async function updateAndCutPower(ws: Workspace, iteration: number, number: numbe
 }
 
 /** Boots the disk copy as the device would after the power came back: fsck, mount, check; optionally the next update. */
-async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: StoreCheck; fsck: number; after?: StoreCheck; rerunCode?: number }> {
+async function inspectSnapshot(ws: Workspace, rerun: boolean): Promise<{ cut: StoreCheck; fsck: number; after?: StoreCheck; rerunCode?: number; rerunLog?: string }> {
   const fsck = await runProcess('e2fsck', ['-f', '-p', ws.snapshot]);
   return withLoopMount(ws.snapshot, ws.mountPoint, [], async () => {
     const store = join(ws.mountPoint, 'store');
     const cut = await checkStore(store, ws.scenario.known, 'interrupted');
     if (!rerun) return { cut, fsck: fsck.code };
     const result = await runProcess(...bareApplierCommand(ws.scenario.updateArgs(store)));
-    return { cut, fsck: fsck.code, rerunCode: result.code, after: await checkStore(store, ws.scenario.known) };
+    return { cut, fsck: fsck.code, rerunCode: result.code, rerunLog: result.stderr, after: await checkStore(store, ws.scenario.known) };
   });
 }
 
@@ -176,6 +177,20 @@ t.test('power cuts during an update on ext4', { skip: unavailable }, async (t) =
     t.same(failures, [], `each of ${targets.length} cuts left the old or the new version, complete, and the next update completed`);
     t.same([...cutIn].sort(), [...new Set(targets.map((target) => target.phase))].sort(), 'every aimed cut landed on its step');
     t.comment(`${steps.length} steps in ${phases.length} phases; ${targets.length} cuts: old version ${landed.old}, new version ${landed.new}`);
+  });
+
+  t.test('a power cut after a staged download was synced: the next update resumes from the synced chunks', async (t) => {
+    const { steps } = await uninterruptedUpdate(ws, process.env);
+    const synced = steps.find((step) => step.kind === 'fsync staging/downloads/<hex>') as CommitStep;
+    const stopped = await updateAndCutPower(ws, 0, synced.number + 1, process.env);
+    t.equal(stopped.reached?.step, synced.number + 1, `the update stopped just after the download's sync (before step ${synced.number + 1})`);
+    const { cut, after, rerunCode, rerunLog } = await inspectSnapshot(ws, true);
+    t.same(cut.problems, [], 'the cut left a consistent store');
+    t.equal(rerunCode, 0, 'the next update succeeds');
+    t.same(after, { current: scenario.to, previous: scenario.from, problems: [] });
+    const progress = (rerunLog ?? '').split('\n').filter((line) => line.includes('"event":"update.progress"'));
+    const resumed = (JSON.parse(progress.at(-1) ?? '{}') as { resumed?: number }).resumed ?? 0;
+    t.ok(resumed >= STAGED_SYNC_BYTES, `it took ${resumed} bytes from the staged download, at least the ${STAGED_SYNC_BYTES} synced before the cut`);
   });
 
   t.test('negative control: with fsync disabled, every cut after the first layer is committed damages the store, and the check sees it', async (t) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import t from 'tap';
+import { downloadVerified } from '../../../applier/update/fetch/blob-download.js';
 import { fullLayerTar } from '../../../applier/update/layer-tar.js';
 import { openSource } from '../../../applier/update/fetch/source.js';
 import { DeviceStore } from '../../../applier/device-store/device-store.js';
@@ -77,7 +78,7 @@ t.test('a flipped byte: the extractor gets every verified byte before its chunk 
   const store = await DeviceStore.create(join(dir, 'store'));
   const source = openSource(server.url, { retry: { baseDelayMs: 1, maxDelayMs: 1 } });
 
-  await t.rejects(installLayer(store, layer, fullLayerTar(source, layer)), { code: 'E_DIGEST_MISMATCH', message: /chunk 3 does not match/ });
+  await t.rejects(installLayer(store, layer, fullLayerTar((blob, what) => downloadVerified(source, blob, what), layer)), { code: 'E_DIGEST_MISMATCH', message: /chunk 3 does not match/ });
   const staged = await readFile(join(store.path('staging'), digestHex(layer.diffID), 'data.bin'));
   const contentStart = 512;
   t.equal(staged.length, 3 * chunkSize - contentStart, 'the file holds exactly the bytes of the three verified chunks');
