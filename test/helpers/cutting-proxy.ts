@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
+import { listenLocally } from './local-server.js';
 
 export interface CuttingProxy {
   /** http://127.0.0.1:<port>, to use in place of the upstream endpoint. */
@@ -41,10 +41,5 @@ export async function startCuttingProxy(t: Test, upstream: string, cutAfterBytes
     });
     incoming.on('end', () => forwarded.end());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+  return { endpoint: `http://127.0.0.1:${await listenLocally(t, server)}`, requests };
 }

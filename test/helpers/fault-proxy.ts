@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
+import { listenLocally } from './local-server.js';
 import { forward } from './http-forward.js';
 
 /** Faults the proxy serves instead of passing requests on; counters count down as they are served. */
@@ -63,11 +63,6 @@ export async function startFaultProxy(t: Test, upstream: string): Promise<FaultP
       onAnswer: (status) => (exchange.answer = status),
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const host = `127.0.0.1:${await listenLocally(t, server)}`;
   return { endpoint: `http://${host}`, host, faults, exchanges };
 }

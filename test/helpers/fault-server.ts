@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Test } from 'tap';
+import { listenLocally } from './local-server.js';
 
 /** What the server does wrong; counters count down as faults are served. Change them between requests at will. */
 export interface FaultSwitches {
@@ -113,13 +114,5 @@ export async function startFaultServer(t: Test, files: Record<string, Buffer>): 
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, switches, requests };
+  return { url: `http://127.0.0.1:${await listenLocally(t, server, sockets)}/`, switches, requests };
 }

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Test } from 'tap';
+import { listenLocally } from './local-server.js';
 import { forward } from './http-forward.js';
 
 export interface ForwardProxy {
@@ -47,11 +48,5 @@ export async function startForwardProxy(t: Test): Promise<ForwardProxy> {
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    for (const socket of sockets) socket.destroy();
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests, authorizations };
+  return { url: `http://127.0.0.1:${await listenLocally(t, server, sockets)}`, requests, authorizations };
 }

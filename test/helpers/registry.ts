@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { freePort } from './free-port.js';
+import { forward } from './http-forward.js';
+import { listenLocally } from './local-server.js';
 import { runTool } from './run.js';
 
 /** Debian's docker-registry (distribution 2.8). */
@@ -41,36 +43,14 @@ export interface TestRegistry {
   start(): Promise<void>;
 }
 
-async function listen(t: Test, server: Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    return new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return (server.address() as AddressInfo).port;
-}
-
 /** Passes every request to `upstream` unchanged (Host included, so upload Locations point back here) and records it. */
 async function startRecordingProxy(t: Test, upstream: string): Promise<{ port: number; requests: string[] }> {
   const requests: string[] = [];
   const server = createServer((incoming, outgoing) => {
     requests.push(`${incoming.method} ${incoming.url}`);
-    const forwarded = httpRequest(new URL(incoming.url!, upstream), { method: incoming.method, headers: incoming.headers }, (answer) => {
-      outgoing.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(outgoing);
-    });
-    forwarded.on('error', () => incoming.socket.destroy());
-    incoming.pipe(forwarded);
+    forward(incoming, outgoing, new URL(incoming.url!, upstream));
   });
-  return { port: await listen(t, server), requests };
-}
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return { port: await listenLocally(t, server), requests };
 }
 
 function base64url(data: Buffer | string): string {
@@ -126,7 +106,7 @@ async function startTokenServer(t: Test, dir: string, users: Record<string, Regi
     const token = `${signed}.${base64url(signature)}`;
     response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, expires_in: 300 }));
   });
-  return { realm: `http://127.0.0.1:${await listen(t, server)}/token`, certPath, requests };
+  return { realm: `http://127.0.0.1:${await listenLocally(t, server)}/token`, certPath, requests };
 }
 
 async function authConfig(t: Test, dir: string, auth: RegistryOptions['auth']): Promise<{ yaml: string; tokenRequests: string[] }> {
