@@ -113,8 +113,3 @@ export function asPrtiqlError(error: unknown): PrtiqlError {
   const message = error instanceof Error ? error.message : String(error);
   return new PrtiqlError(code && DISK_ERRNO_CODES.has(code) ? 'E_DISK' : 'E_INTERNAL', message, { cause: error });
 }
-
-/** Exit status for any thrown value: typed errors keep their code, the rest are internal. */
-export function exitCodeOf(error: unknown): number {
-  return error instanceof PrtiqlError ? error.exitCode : ERROR_EXIT_CODES.E_INTERNAL;
-}
