@@ -22,9 +22,9 @@ t.test('a mistyped command is named, suggested on a terminal, and exits 127', as
   t.match(piped.stderr, /relase.* is not a prtiql command/);
   // on a terminal (script gives the command one) the user is asked about the closest command
   const [node, args] = plainNodeCommand([CLI, 'relase']);
-  const terminal = await runProcess('script', ['-qec', [node, ...args].map(shellQuote).join(' '), '/dev/null']);
+  const terminal = await runProcess('script', ['-qec', [node, ...args].map(shellQuote).join(' '), '/dev/null'], { input: 'n\n' });
   t.match(terminal.stdout, /Did you mean .*release/);
-  t.equal(terminal.code, 127, 'no answer: no command runs');
+  t.equal(terminal.code, 127, 'answered no: no command runs');
 });
 
 t.test('prtiql autocomplete builds completions that know every command and flag', async (t) => {
