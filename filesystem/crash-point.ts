@@ -26,18 +26,18 @@ const mode = parseMode(process.env[TEST_STEPS]);
 let reached = 0;
 
 /** Where a handle's file is, and a trailing slash for a directory: only read in test mode. */
-function describeHandle(handle: FileHandle): string {
-  const path = readlinkSync(`/proc/self/fd/${handle.fd}`);
-  return fstatSync(handle.fd).isDirectory() ? `${path}/` : path;
+function describeDescriptor(fd: number): string {
+  const path = readlinkSync(`/proc/self/fd/${fd}`);
+  return fstatSync(fd).isDirectory() ? `${path}/` : path;
 }
 
-/** Marks the step the applier is about to take: `path` is what it acts on (a handle is resolved only in test mode). */
-export function commitStep(operation: StepOperation, path: string | FileHandle): void {
+/** Marks the step the applier is about to take: `path` is what it acts on (a handle or descriptor is resolved only in test mode). */
+export function commitStep(operation: StepOperation, path: string | FileHandle | number): void {
   if (mode === undefined) return;
   reached++;
   const interrupt = !mode.list && reached === mode.at;
   if (!mode.list && !interrupt) return;
-  const where = typeof path === 'string' ? path : describeHandle(path);
+  const where = typeof path === 'string' ? path : describeDescriptor(typeof path === 'number' ? path : path.fd);
   writeSync(2, `${JSON.stringify({ event: 'test.step', step: reached, operation, path: where })}\n`);
   if (interrupt) process.kill(process.pid, mode.signal);
 }

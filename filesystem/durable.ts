@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, fsyncSync, writeSync } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PrtiqlError } from '../shared/errors.js';
 import { commitStep } from './crash-point.js';
+import { syncfs } from './syncfs.js';
 
 let syncEnabled = true;
 
@@ -20,6 +19,12 @@ export function disableSync(): void {
 export async function syncHandle(handle: FileHandle): Promise<void> {
   commitStep('fsync', handle);
   if (syncEnabled) await handle.sync();
+}
+
+/** fsync(2) of an open descriptor, blocking: for a writer that works with descriptors. */
+export function syncDescriptor(fd: number): void {
+  commitStep('fsync', fd);
+  if (syncEnabled) fsyncSync(fd);
 }
 
 async function fsyncOpened(path: string, flags: number): Promise<void> {
@@ -64,6 +69,13 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array, position?:
   for (let offset = 0; offset < bytes.byteLength; ) {
     const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, position === undefined ? null : position + offset);
     offset += bytesWritten;
+  }
+}
+
+/** Writes all of `bytes` to a descriptor, blocking: at `position` when given, else at its current offset. */
+export function writeAllSync(fd: number, bytes: Uint8Array, position?: number): void {
+  for (let offset = 0; offset < bytes.byteLength; ) {
+    offset += writeSync(fd, bytes, offset, bytes.byteLength - offset, position === undefined ? null : position + offset);
   }
 }
 
@@ -122,21 +134,6 @@ export async function fsyncTree(root: string): Promise<void> {
   if (info.isDirectory() || info.isFile()) await fsyncPath(root);
 }
 
-/** `sync -f <path>`: true when it worked, false where the tool is missing or has no -f; E_DISK when the file system reported an error. */
-function runSync(path: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sync', ['-f', path], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.once('error', () => resolve(false));
-    child.once('close', (code) => {
-      if (code === 0) resolve(true);
-      else if (/error syncing|Input\/output error|No space left/i.test(stderr)) reject(new PrtiqlError('E_DISK', `syncfs on ${path} failed: ${stderr.trim().split('\n')[0]}`));
-      else resolve(false);
-    });
-  });
-}
-
 /**
  * Writes back what is dirty on the file system holding `path` (syncfs through `sync -f`) to
  * keep the page cache an install dirties small. Nothing relies on it for durability: where
@@ -144,7 +141,7 @@ function runSync(path: string): Promise<boolean> {
  */
 export async function flushFileSystem(path: string): Promise<void> {
   commitStep('syncfs', path);
-  if (syncEnabled) await runSync(path);
+  if (syncEnabled) await syncfs(path);
 }
 
 /**
@@ -154,6 +151,6 @@ export async function flushFileSystem(path: string): Promise<void> {
  */
 export async function syncFileSystem(path: string): Promise<void> {
   commitStep('syncfs', path);
-  if (!syncEnabled || (await runSync(path))) return;
+  if (!syncEnabled || (await syncfs(path))) return;
   await fsyncTree(path);
 }

@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { lchown, link, lutimes, mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
@@ -7,7 +6,8 @@ import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
 import { DEFAULT_ENTRY_PATH_LIMITS, safeEntryPath, type EntryPathLimits } from '../shared/tar/entry-path.js';
 import { isWhiteout, WHITEOUT_PREFIX } from '../shared/tar/whiteout.js';
 import type { SplitPart, TarHeader } from '../shared/tar/split.js';
-import { flushFileSystem, syncHandle, writeAll } from './durable.js';
+import { syncDescriptor, writeAllSync } from './durable.js';
+import { WriteBack } from './write-back.js';
 
 export interface ExtractLimits extends EntryPathLimits {
   maxEntries: number;
@@ -27,19 +27,17 @@ export interface ExtractTarget {
   /** Where the skeleton bytes of the layer metadata are written. */
   skeletonPath: string;
   diffID: Digest;
+  /** Paces the write-back of what the extraction writes (default: its own, on `root`'s file system). */
+  writeBack?: WriteBack;
 }
-
-/**
- * Content written between two flushes of the file system: the dirty page cache an install
- * leaves for the kernel stays this small, so that a running app's own writes are not stalled
- * behind a write-back storm.
- */
-const FLUSH_EVERY_BYTES = 4 * 1024 * 1024;
 
 type NodeKind = 'directory' | 'implicit-directory' | 'file' | 'whiteout' | 'symlink' | 'hardlink';
 
+/** Skeleton bytes collected before one write: a header is 512 bytes, written in thousands. */
+const SKELETON_BUFFER_BYTES = 64 * 1024;
+
 interface OpenFile {
-  handle: FileHandle;
+  fd: number;
   header: TarHeader;
   path: string;
   written: number;
@@ -80,16 +78,19 @@ function checkRecordable(header: TarHeader, absolutePath: string): void {
  * archive is never followed. Whiteouts stay literal empty files. Returns the layer metadata.
  */
 export async function extractLayer(parts: AsyncIterable<SplitPart>, target: ExtractTarget, limits: ExtractLimits): Promise<LayerMeta> {
-  const extractor = new LayerExtractor(target, limits, await open(target.skeletonPath, 'wx', 0o600));
+  const writeBack = target.writeBack ?? new WriteBack(target.root);
+  const extractor = new LayerExtractor(target, limits, openSync(target.skeletonPath, 'wx', 0o600));
   try {
     for await (const part of parts) {
-      if (part.kind === 'entry') await extractor.begin(part.header, part.segment);
-      else if (part.kind === 'data') await extractor.write(part.bytes);
-      else await extractor.end(part.segment);
+      if (part.kind === 'entry') extractor.begin(part.header, part.segment);
+      else if (part.kind === 'data') await writeBack.wrote(extractor.write(part.bytes));
+      else extractor.end(part.segment);
     }
-    return await extractor.finish();
+    const meta = extractor.finish();
+    await writeBack.settle();
+    return meta;
   } finally {
-    await extractor.dispose();
+    extractor.dispose();
   }
 }
 
@@ -98,25 +99,26 @@ class LayerExtractor {
   private readonly nodes = new Map<string, NodeKind>([['', 'implicit-directory']]);
   private readonly directoryHeaders = new Map<string, TarHeader>();
   private readonly meta = new LayerMetaBuilder();
+  private readonly skeletonBuffer = Buffer.allocUnsafe(SKELETON_BUFFER_BYTES);
+  private skeletonBuffered = 0;
   private file?: OpenFile;
   private entries = 0;
   private output = 0;
-  private unflushed = 0;
   private ended = false;
 
   constructor(
     private readonly target: ExtractTarget,
     private readonly limits: ExtractLimits,
-    private skeleton: FileHandle | undefined,
+    private skeleton: number | undefined,
   ) {}
 
   private absolute(path: string): string {
     return join(this.target.root, path);
   }
 
-  async begin(header: TarHeader, segment: Buffer): Promise<void> {
-    await this.closeFile();
-    await this.writeSkeleton(segment);
+  begin(header: TarHeader, segment: Buffer): void {
+    this.closeFile();
+    this.writeSkeleton(segment);
     if (++this.entries > this.limits.maxEntries) unsafe(header.path, `the layer has more than ${this.limits.maxEntries} entries`);
     const path = safeEntryPath(header.path, this.limits);
     checkRecordable(header, this.absolute(path));
@@ -128,16 +130,16 @@ class LayerExtractor {
     }
     switch (header.type) {
       case 'directory':
-        await this.claim(path, true);
+        this.claim(path, true);
         return this.directory(path, header);
       case 'file':
-        await this.claim(path, false);
+        this.claim(path, false);
         return this.regularFile(path, header);
       case 'symlink':
-        await this.claim(path, false);
+        this.claim(path, false);
         return this.symlink(path, header);
       case 'hardlink':
-        await this.claim(path, false);
+        this.claim(path, false);
         return this.hardlink(path, header);
       default:
         unsafe(header.path, `${header.type} entries (device nodes and fifos) are not allowed`);
@@ -145,7 +147,7 @@ class LayerExtractor {
   }
 
   /** Refuses duplicates and makes sure every parent is a directory this layer created. */
-  private async claim(path: string, isDirectory: boolean): Promise<void> {
+  private claim(path: string, isDirectory: boolean): void {
     const existing = this.nodes.get(path);
     if (existing !== undefined && !(isDirectory && existing === 'implicit-directory')) unsafe(path, 'appears twice in the layer');
     const components = path.split('/');
@@ -154,7 +156,7 @@ class LayerExtractor {
       parent = parent ? `${parent}/${name}` : name;
       const kind = this.nodes.get(parent);
       if (kind === undefined) {
-        await mkdir(this.absolute(parent), 0o755);
+        mkdirSync(this.absolute(parent), 0o755);
         this.nodes.set(parent, 'implicit-directory');
       } else if (kind !== 'directory' && kind !== 'implicit-directory') {
         unsafe(path, `its parent ${parent} is a ${kind}, not a directory`);
@@ -162,35 +164,35 @@ class LayerExtractor {
     }
   }
 
-  private async directory(path: string, header: TarHeader): Promise<void> {
-    if (!this.nodes.has(path)) await mkdir(this.absolute(path), 0o700);
+  private directory(path: string, header: TarHeader): void {
+    if (!this.nodes.has(path)) mkdirSync(this.absolute(path), 0o700);
     this.nodes.set(path, 'directory');
     this.directoryHeaders.set(path, header);
   }
 
-  private async regularFile(path: string, header: TarHeader): Promise<void> {
+  private regularFile(path: string, header: TarHeader): void {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-    const handle = await open(this.absolute(path), flags, 0o600);
+    const fd = openSync(this.absolute(path), flags, 0o600);
     this.nodes.set(path, isWhiteout(path) ? 'whiteout' : 'file');
-    this.file = { handle, header, path, written: 0 };
+    this.file = { fd, header, path, written: 0 };
   }
 
-  private async symlink(path: string, header: TarHeader): Promise<void> {
+  private symlink(path: string, header: TarHeader): void {
     if (header.linkname === '' || header.linkname.includes('\0')) unsafe(path, 'has an empty or invalid symlink target');
     const absolute = this.absolute(path);
-    await symlink(header.linkname, absolute);
+    symlinkSync(header.linkname, absolute);
     this.nodes.set(path, 'symlink');
-    await lchown(absolute, header.uid, header.gid);
-    await lutimes(absolute, header.mtime, header.mtime);
+    lchownSync(absolute, header.uid, header.gid);
+    lutimesSync(absolute, header.mtime, header.mtime);
   }
 
-  private async hardlink(path: string, header: TarHeader): Promise<void> {
+  private hardlink(path: string, header: TarHeader): void {
     const target = safeEntryPath(header.linkname, this.limits, `hard link ${path} -> target`);
     if (this.nodes.get(target) !== 'file') {
       unsafe(path, `hard link to ${JSON.stringify(header.linkname)}, which is not a regular file earlier in this layer`);
     }
     try {
-      await link(this.absolute(target), this.absolute(path));
+      linkSync(this.absolute(target), this.absolute(path));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EMLINK') throw error;
       throw new PrtiqlError('E_DISK', `tar entry ${JSON.stringify(path)}: the store's file system allows no more hard links to ${JSON.stringify(target)}`);
@@ -198,18 +200,15 @@ class LayerExtractor {
     this.nodes.set(path, 'hardlink');
   }
 
-  async write(bytes: Buffer): Promise<void> {
+  /** Writes content of the open file; returns how many bytes went to the page cache. */
+  write(bytes: Buffer): number {
     const file = this.file;
     if (!file) throw new PrtiqlError('E_BAD_INPUT', 'tar: content without an entry');
     this.output += bytes.length;
     if (this.output > this.limits.maxOutputBytes) unsafe(file.path, `the layer's content exceeds its signed ${this.limits.maxOutputBytes} bytes`);
-    await writeAll(file.handle, bytes);
+    writeAllSync(file.fd, bytes);
     file.written += bytes.length;
-    this.unflushed += bytes.length;
-    if (this.unflushed >= FLUSH_EVERY_BYTES) {
-      this.unflushed = 0;
-      await flushFileSystem(this.target.root);
-    }
+    return bytes.length;
   }
 
   /**
@@ -217,66 +216,77 @@ class LayerExtractor {
    * layer is made durable by one syncfs before it is committed (installLayer), and a crash
    * before that leaves only staging, which the next update discards.
    */
-  private async closeFile(): Promise<void> {
+  private closeFile(): void {
     const file = this.file;
     if (!file) return;
     this.file = undefined;
     try {
       if (file.written !== file.header.size) unsafe(file.path, `has ${file.written} of ${file.header.size} content bytes`);
-      await file.handle.chown(file.header.uid, file.header.gid);
-      await file.handle.chmod(file.header.mode);
-      await file.handle.utimes(file.header.mtime, file.header.mtime);
+      fchownSync(file.fd, file.header.uid, file.header.gid);
+      fchmodSync(file.fd, file.header.mode);
+      futimesSync(file.fd, file.header.mtime, file.header.mtime);
     } finally {
-      await file.handle.close();
+      closeSync(file.fd);
     }
   }
 
-  async end(segment: Buffer): Promise<void> {
-    await this.closeFile();
-    await this.writeSkeleton(segment);
+  end(segment: Buffer): void {
+    this.closeFile();
+    this.writeSkeleton(segment);
     this.meta.addTail(segment.length);
     this.ended = true;
   }
 
-  private async writeSkeleton(bytes: Buffer): Promise<void> {
-    if (!this.skeleton || this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: data after the end of the archive');
-    await writeAll(this.skeleton, bytes);
+  private writeSkeleton(bytes: Buffer): void {
+    if (this.skeleton === undefined || this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: data after the end of the archive');
+    if (this.skeletonBuffered + bytes.length > SKELETON_BUFFER_BYTES) this.flushSkeleton();
+    if (bytes.length >= SKELETON_BUFFER_BYTES) {
+      writeAllSync(this.skeleton, bytes);
+      return;
+    }
+    bytes.copy(this.skeletonBuffer, this.skeletonBuffered);
+    this.skeletonBuffered += bytes.length;
+  }
+
+  private flushSkeleton(): void {
+    writeAllSync(this.skeleton as number, this.skeletonBuffer.subarray(0, this.skeletonBuffered));
+    this.skeletonBuffered = 0;
   }
 
   /** Directories last and deepest first, so that creating children does not touch their times (no fsync either, see closeFile). */
-  async finish(): Promise<LayerMeta> {
+  finish(): LayerMeta {
     if (!this.ended) throw new PrtiqlError('E_BAD_INPUT', 'tar: archive has no end');
     const directories = [...this.nodes]
       .filter(([, kind]) => kind === 'directory' || kind === 'implicit-directory')
       .map(([path]) => path)
       .sort((a, b) => depth(b) - depth(a));
-    for (const path of directories) await this.settleDirectory(path, this.directoryHeaders.get(path));
-    const skeleton = this.skeleton as FileHandle;
+    for (const path of directories) this.settleDirectory(path, this.directoryHeaders.get(path));
+    this.flushSkeleton();
+    const skeleton = this.skeleton as number;
     this.skeleton = undefined;
     try {
-      await syncHandle(skeleton);
+      syncDescriptor(skeleton);
     } finally {
-      await skeleton.close();
+      closeSync(skeleton);
     }
     return this.meta.finish(this.target.diffID);
   }
 
-  private async settleDirectory(path: string, header: TarHeader | undefined): Promise<void> {
-    const handle = await open(this.absolute(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  private settleDirectory(path: string, header: TarHeader | undefined): void {
+    if (!header) return;
+    const fd = openSync(this.absolute(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {
-      if (header) {
-        await handle.chown(header.uid, header.gid);
-        await handle.chmod(header.mode);
-        await handle.utimes(header.mtime, header.mtime);
-      }
+      fchownSync(fd, header.uid, header.gid);
+      fchmodSync(fd, header.mode);
+      futimesSync(fd, header.mtime, header.mtime);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
-  async dispose(): Promise<void> {
-    await this.file?.handle.close().catch(() => undefined);
-    await this.skeleton?.close().catch(() => undefined);
+  dispose(): void {
+    if (this.file) closeSync(this.file.fd);
+    if (this.skeleton !== undefined) closeSync(this.skeleton);
   }
 }
 

@@ -6,6 +6,7 @@ import { ownDirectoryEntries } from '../../shared/own-directory.js';
 import type { ImageConfig, ImageManifest } from '../../shared/oci.js';
 import { commitStep } from '../../filesystem/crash-point.js';
 import { fsyncPath, isTemporarySibling, replaceFileDurably, replaceSymlinkDurably, syncHandle, writeAll } from '../../filesystem/durable.js';
+import { WriteBack } from '../../filesystem/write-back.js';
 
 /** The device store layout; docs/device-store.md describes it in full. */
 export const STORE_LAYOUT = {
@@ -148,7 +149,12 @@ function isStoreEntry(name: string): boolean {
  * appears through one rename, so a power loss leaves either the old or the new state.
  */
 export class DeviceStore {
-  private constructor(readonly root: string) {}
+  /** Paces the write-back of everything an update writes into the store: staged downloads and layers. */
+  readonly writeBack: WriteBack;
+
+  private constructor(readonly root: string) {
+    this.writeBack = new WriteBack(root);
+  }
 
   /**
    * An existing store; E_NO_STORE if there is none at `root`: a directory that lacks the

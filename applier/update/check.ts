@@ -59,7 +59,7 @@ export async function checkForUpdate(request: UpdateRequest): Promise<UpdateChec
   const layers: LayerCheck[] = [];
   for (const plan of await planLayers(store, image, installed?.manifest)) {
     const blob = plannedBlob(plan);
-    const staged = plan.present ? 0 : await stagedVerifiedBytes(store.downloadPath(blob.digest), blob);
+    const staged = plan.present ? 0 : stagedVerifiedBytes(store.downloadPath(blob.digest), blob);
     layers.push({
       diffID: plan.layer.diffID,
       via: plan.present ? 'present' : plan.delta ? 'delta' : 'full',

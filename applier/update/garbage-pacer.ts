@@ -5,8 +5,10 @@ import { runInNewContext } from 'node:vm';
  * Keeps the memory of streamed buffers bounded. Node frees a Buffer's memory only when V8
  * collects the Buffer object, and V8 schedules collections by the growth of its own heap,
  * which streaming barely grows: between two collections the decompressor's output buffers
- * and the network's input buffers pile up by tens of MiB. So a layer's stream asks for a full
- * collection after every `intervalBytes` it moves (a few ms each, on a heap of a few MiB).
+ * and the network's input buffers pile up by tens of MiB. So a layer's stream asks for a
+ * young-generation collection after every `intervalBytes` it moves (a fraction of a ms: almost
+ * nothing there survives), and for a full one, which also frees buffers that lived long
+ * enough to be promoted, after every `fullIntervalBytes` (a few ms each).
  *
  * The collector is reached the way test runners reach it without a command-line flag:
  * `--expose-gc` is set at run time and `gc` taken from a fresh context. Where that fails, the
@@ -14,25 +16,34 @@ import { runInNewContext } from 'node:vm';
  */
 export class GarbagePacer {
   private moved = 0;
+  private movedSinceFull = 0;
 
-  constructor(private readonly intervalBytes = 1024 * 1024) {}
+  constructor(
+    private readonly intervalBytes = 1024 * 1024,
+    private readonly fullIntervalBytes = 16 * 1024 * 1024,
+  ) {}
 
   account(bytes: number): void {
     this.moved += bytes;
     if (this.moved < this.intervalBytes) return;
+    this.movedSinceFull += this.moved;
     this.moved = 0;
-    collector()?.();
+    const full = this.movedSinceFull >= this.fullIntervalBytes;
+    if (full) this.movedSinceFull = 0;
+    collector()?.(full);
   }
 }
 
-let exposed: (() => void) | null | undefined;
+type Collector = (full: boolean) => void;
 
-function collector(): (() => void) | null {
+let exposed: Collector | null | undefined;
+
+function collector(): Collector | null {
   if (exposed === undefined) {
     try {
       setFlagsFromString('--expose-gc');
       const gc: unknown = runInNewContext('gc');
-      exposed = typeof gc === 'function' ? () => gc() : null;
+      exposed = typeof gc === 'function' ? (full) => (full ? gc() : gc({ type: 'minor' })) : null;
     } catch {
       exposed = null;
     }

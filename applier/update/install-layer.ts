@@ -70,7 +70,7 @@ export async function installLayer(store: DeviceStore, layer: ReleaseLayer, tar:
   const metaPath = await store.stagingPath(`${hex}.meta`);
   await mkdir(root, { mode: 0o755 });
   const counter = new DigestCounter();
-  const meta = await extractLayer(splitTar(measured(tar, layer, counter, progress)), { root, skeletonPath, diffID: layer.diffID }, extractLimits(layer.size));
+  const meta = await extractLayer(splitTar(measured(tar, layer, counter, progress)), { root, skeletonPath, diffID: layer.diffID, writeBack: store.writeBack }, extractLimits(layer.size));
   if (counter.size !== layer.size) {
     throw new PrtiqlError('E_SIZE_MISMATCH', `layer ${layer.diffID} has ${counter.size} bytes, signed size is ${layer.size}`);
   }

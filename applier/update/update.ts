@@ -98,7 +98,7 @@ async function updateLocked(store: DeviceStore, request: UpdateRequest, givenTru
   await store.keepOnlyDownloads(blobsToFetch(missing));
   await requireFreeSpace(store.root, spaceNeeded(missing));
   const progress = new UpdateProgress(log, sum(missing.map((plan) => plannedBlob(plan).size)), missing.length, request.progress);
-  const read: VerifiedBlobReader = (blob, what) => downloadStaged(source, blob, what, store.downloadPath(blob.digest), progress);
+  const read: VerifiedBlobReader = (blob, what) => downloadStaged(source, blob, what, store.downloadPath(blob.digest), progress, store.writeBack);
   for (const [index, plan] of missing.entries()) await installPlannedLayer(store, read, plan, progress, index + 1, log);
   const layersInstalled = missing.length;
 

@@ -10,7 +10,7 @@ import { deterministicBytes } from './deterministic-bytes.js';
 /**
  * The update the crash tests interrupt: a store holding version 2 (version 1 as `previous`)
  * updates to version 3, which replaces two of three layers (about 7 MiB in 140 files, one
- * of them past the extractor's 4 MiB flush) and collects version 1.
+ * of them past the store's 4 MiB write-back pace) and collects version 1.
  */
 export interface CrashScenario {
   sourceUrl: string;
@@ -90,7 +90,7 @@ export const SCENARIO_PHASES = [
   'remove staging (after start)',
   'rename state.json (after start)',
   'fsync . (after rename state.json #1)',
-  'fsync staging/downloads/<hex> (after rename state.json #1)',
+  'syncfs . (after rename state.json #1)',
   'fsync staging/<hex>.skeleton (after rename state.json #1)',
   'fsync staging/<hex>.meta (after rename state.json #1)',
   'syncfs staging/<hex> (after rename state.json #1)',

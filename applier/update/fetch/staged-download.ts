@@ -1,25 +1,23 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, ftruncateSync, openSync, readSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { expectedChunkCount } from '../../../shared/chunks.js';
 import type { BlobRef } from '../../../shared/release.js';
-import { syncHandle, writeAll } from '../../../filesystem/durable.js';
+import { writeAllSync } from '../../../filesystem/durable.js';
+import type { WriteBack } from '../../../filesystem/write-back.js';
 import { downloadVerified } from './blob-download.js';
 import type { Source } from './source.js';
-
-/** A staged download is made durable every this many bytes: a power cut loses at most this much of it. */
-export const STAGED_SYNC_BYTES = 4 * 1024 * 1024;
 
 export interface DownloadCounter {
   resumedBytes(count: number): void;
   downloadedBytes(count: number): void;
 }
 
-async function readFully(handle: FileHandle, buffer: Buffer, position: number): Promise<number> {
+function readFully(fd: number, buffer: Buffer, position: number): number {
   let filled = 0;
   while (filled < buffer.byteLength) {
-    const { bytesRead } = await handle.read(buffer, filled, buffer.byteLength - filled, position + filled);
+    const bytesRead = readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
     if (bytesRead === 0) break;
     filled += bytesRead;
   }
@@ -31,31 +29,31 @@ async function readFully(handle: FileHandle, buffer: Buffer, position: number): 
  * at the first chunk that is short or differs (a power cut can leave zeros or garbage after
  * the last durable write), so only verified bytes are ever used.
  */
-async function* stagedChunks(handle: FileHandle, blob: BlobRef): AsyncGenerator<Buffer> {
+function* stagedChunks(fd: number, blob: BlobRef): Generator<Buffer> {
   const count = Math.min(expectedChunkCount(blob.size, blob.chunkSize), blob.chunks.length);
   for (let index = 0; index < count; index++) {
     const chunk = Buffer.allocUnsafeSlow(Math.min(blob.chunkSize, blob.size - index * blob.chunkSize));
-    const read = await readFully(handle, chunk, index * blob.chunkSize);
+    const read = readFully(fd, chunk, index * blob.chunkSize);
     if (read < chunk.byteLength || createHash('sha256').update(chunk).digest('hex') !== blob.chunks[index]) return;
     yield chunk;
   }
 }
 
 /** How many bytes of `blob` a staged file at `path` holds verified (0 when there is none); reads only. */
-export async function stagedVerifiedBytes(path: string, blob: BlobRef): Promise<number> {
-  let handle: FileHandle;
+export function stagedVerifiedBytes(path: string, blob: BlobRef): number {
+  let fd: number;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw error;
   }
   try {
     let verified = 0;
-    for await (const chunk of stagedChunks(handle, blob)) verified += chunk.byteLength;
+    for (const chunk of stagedChunks(fd, blob)) verified += chunk.byteLength;
     return verified;
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -64,33 +62,29 @@ export async function stagedVerifiedBytes(path: string, blob: BlobRef): Promise<
  * that a later run resumes where this one stopped (killed, rebooted, timed out, offline).
  * The file's verified chunks are read back first (checked again: nothing unverified is used,
  * and the file is cut after the last good chunk); the rest comes from the source with a
- * Range request, each chunk written to the file before it is passed on.
+ * Range request, each chunk written to the file before it is passed on. The file reaches the
+ * disk with the store's paced write-back: a power cut loses what was written after its last sync.
  */
-export async function* downloadStaged(source: Source, blob: BlobRef, what: string, path: string, counter: DownloadCounter): AsyncGenerator<Buffer> {
+export async function* downloadStaged(source: Source, blob: BlobRef, what: string, path: string, counter: DownloadCounter, writeBack: WriteBack): AsyncGenerator<Buffer> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     let offset = 0;
-    for await (const chunk of stagedChunks(handle, blob)) {
+    for (const chunk of stagedChunks(fd, blob)) {
       offset += chunk.byteLength;
       counter.resumedBytes(chunk.byteLength);
       yield chunk;
     }
     if (offset === blob.size && offset > 0) return;
-    await handle.truncate(offset);
-    let unsynced = 0;
+    ftruncateSync(fd, offset);
     for await (const chunk of downloadVerified(source, blob, what, offset / blob.chunkSize)) {
-      await writeAll(handle, chunk, offset);
+      writeAllSync(fd, chunk, offset);
       offset += chunk.byteLength;
-      unsynced += chunk.byteLength;
-      if (unsynced >= STAGED_SYNC_BYTES) {
-        await syncHandle(handle);
-        unsynced = 0;
-      }
+      await writeBack.wrote(chunk.byteLength);
       counter.downloadedBytes(chunk.byteLength);
       yield chunk;
     }
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
