@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import {
   LAYER_META_PREFIX_BYTES,
@@ -46,35 +47,39 @@ export async function writeLayerMetaFile(path: string, meta: LayerMeta, skeleton
 export interface OpenLayerMeta {
   meta: LayerMeta;
   /** Fills `target` with the skeleton's bytes from `offset` on, without allocating. */
-  readSkeletonInto(target: Uint8Array, offset: number): Promise<void>;
-  close(): Promise<void>;
+  readSkeletonInto(target: Uint8Array, offset: number): void;
+  close(): void;
 }
 
-/** Opens a `.meta` file: the index is parsed, skeleton segments are read on demand. */
+/** Opens a `.meta` file: the index is parsed, skeleton segments are read on demand (blocking reads: they are small and local). */
 export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
-  const handle = await open(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    const readInto = async (target: Uint8Array, position: number): Promise<void> => {
-      const { bytesRead } = await handle.read(target, 0, target.byteLength, position);
-      if (bytesRead !== target.byteLength) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
+    const readInto = (target: Uint8Array, position: number): void => {
+      let filled = 0;
+      while (filled < target.byteLength) {
+        const bytesRead = readSync(fd, target, filled, target.byteLength - filled, position + filled);
+        if (bytesRead === 0) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
+        filled += bytesRead;
+      }
     };
-    const readExactly = async (position: number, length: number): Promise<Buffer> => {
+    const readExactly = (position: number, length: number): Buffer => {
       const buffer = Buffer.alloc(length);
-      await readInto(buffer, position);
+      readInto(buffer, position);
       return buffer;
     };
-    const indexLength = layerMetaIndexLength(await readExactly(0, LAYER_META_PREFIX_BYTES));
-    const meta = parseLayerMetaIndex(await readExactly(LAYER_META_PREFIX_BYTES, indexLength));
+    const indexLength = layerMetaIndexLength(readExactly(0, LAYER_META_PREFIX_BYTES));
+    const meta = parseLayerMetaIndex(readExactly(LAYER_META_PREFIX_BYTES, indexLength));
     const skeletonStart = LAYER_META_PREFIX_BYTES + indexLength;
-    const { size } = await handle.stat();
+    const { size } = fstatSync(fd);
     if (size !== skeletonStart + meta.skeletonSize) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} has the wrong size`);
     return {
       meta,
       readSkeletonInto: (target, offset) => readInto(target, skeletonStart + offset),
-      close: () => handle.close(),
+      close: () => closeSync(fd),
     };
   } catch (error) {
-    await handle.close();
+    closeSync(fd);
     throw error;
   }
 }

@@ -6,9 +6,10 @@ import { runInNewContext } from 'node:vm';
  * collects the Buffer object, and V8 schedules collections by the growth of its own heap,
  * which streaming barely grows: between two collections the decompressor's output buffers
  * and the network's input buffers pile up by tens of MiB. So a layer's stream asks for a
- * young-generation collection after every `intervalBytes` it moves (a fraction of a ms: almost
- * nothing there survives), and for a full one, which also frees buffers that lived long
- * enough to be promoted, after every `fullIntervalBytes` (a few ms each).
+ * young-generation collection after every `intervalBytes` it moves (a fraction of a ms:
+ * almost nothing there survives), and for a full one (a few ms) only when the buffers still
+ * alive after it, those that lived long enough to be promoted, hold more than
+ * `bufferLimitBytes`.
  *
  * The collector is reached the way test runners reach it without a command-line flag:
  * `--expose-gc` is set at run time and `gc` taken from a fresh context. Where that fails, the
@@ -16,34 +17,33 @@ import { runInNewContext } from 'node:vm';
  */
 export class GarbagePacer {
   private moved = 0;
-  private movedSinceFull = 0;
 
   constructor(
     private readonly intervalBytes = 1024 * 1024,
-    private readonly fullIntervalBytes = 16 * 1024 * 1024,
+    private readonly bufferLimitBytes = 6 * 1024 * 1024,
   ) {}
 
   account(bytes: number): void {
     this.moved += bytes;
     if (this.moved < this.intervalBytes) return;
-    this.movedSinceFull += this.moved;
     this.moved = 0;
-    const full = this.movedSinceFull >= this.fullIntervalBytes;
-    if (full) this.movedSinceFull = 0;
-    collector()?.(full);
+    const gc = collector();
+    if (!gc) return;
+    gc({ type: 'minor' });
+    if (process.memoryUsage().arrayBuffers > this.bufferLimitBytes) gc();
   }
 }
 
-type Collector = (full: boolean) => void;
+type Collect = (options?: { type: 'minor' }) => void;
 
-let exposed: Collector | null | undefined;
+let exposed: Collect | null | undefined;
 
-function collector(): Collector | null {
+function collector(): Collect | null {
   if (exposed === undefined) {
     try {
       setFlagsFromString('--expose-gc');
       const gc: unknown = runInNewContext('gc');
-      exposed = typeof gc === 'function' ? (full) => (full ? gc() : gc({ type: 'minor' })) : null;
+      exposed = typeof gc === 'function' ? (gc as Collect) : null;
     } catch {
       exposed = null;
     }

@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { PrtiqlError } from '../../../shared/errors.js';
 import type { BasisReader } from '../../../shared/delta/decoder.js';
@@ -32,17 +31,21 @@ function unusable(message: string): never {
  * a whole tar from the files under layers/<hex>/ (never through a symlink, never outside the
  * layer) and the skeleton in layers/<hex>.meta, an inflated member by inflating a range of that tar (held while in use, see InflatedMembers). Anything missing or not matching
  * the declared sizes makes the delta unusable (the caller falls back to the full layer).
- * One read at a time, as the decoder asks: blocks are reused in place.
+ * One read at a time, as the decoder asks: blocks are reused in place. Reads block: the
+ * files are local, and a thread-pool round trip per read would cost more than the read.
  */
 export class StoreBasisReader implements BasisReader {
-  private readonly files = new Map<string, FileHandle>();
+  private readonly files = new Map<string, number>();
+  /** Each layer's directory and the directories in it already checked to be inside it, by their realpath. */
+  private readonly roots = new Map<string, string>();
+  private readonly checkedDirectories = new Set<string>();
   private readonly metas = new Map<string, OpenLayerMeta>();
   private readonly layouts = new Map<string, TarLayout>();
   /** Cached blocks by basis index and block number, least recently used first. */
   private readonly blocks = new Map<string, Buffer>();
   private readonly inflated = new InflatedMembers(async (basis) => {
     const compressed = Buffer.allocUnsafe(basis.compressedSize);
-    await this.readTarInto(basis.layer, basis.offset, compressed);
+    this.readTarInto(basis.layer, basis.offset, compressed);
     this.pacer.account(basis.compressedSize + basis.size);
     return compressed;
   });
@@ -50,7 +53,7 @@ export class StoreBasisReader implements BasisReader {
    * The output paces collections, but a delta reads more than it writes (a deflate member
    * inflates its basis and writes its few compressed bytes): the buffers of reads pile up too.
    */
-  private readonly pacer = new GarbagePacer();
+  private readonly pacer = new GarbagePacer(1024 * 1024, 2 * 1024 * 1024);
 
   private constructor(
     private readonly store: DeviceStore,
@@ -81,6 +84,11 @@ export class StoreBasisReader implements BasisReader {
   async read(index: number, position: number, length: number): Promise<Uint8Array> {
     this.pacer.account(length);
     const out = Buffer.allocUnsafe(length);
+    const basis = this.bases[index];
+    if (length >= BLOCK_BYTES && basis.kind === 'tar') {
+      this.readTarInto(basis.layer, position, out);
+      return out;
+    }
     const first = Math.floor(position / BLOCK_BYTES);
     const last = Math.floor((position + length - 1) / BLOCK_BYTES);
     for (let number = first; number <= last; number++) {
@@ -126,8 +134,8 @@ export class StoreBasisReader implements BasisReader {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.files.values()].map((handle) => handle.close()));
-    await Promise.all([...this.metas.values()].map((meta) => meta.close()));
+    for (const fd of this.files.values()) closeSync(fd);
+    for (const meta of this.metas.values()) meta.close();
     this.files.clear();
     this.metas.clear();
     this.blocks.clear();
@@ -143,8 +151,8 @@ export class StoreBasisReader implements BasisReader {
     return meta;
   }
 
-  private async readTarInto(layer: BasisEntry['layer'], position: number, target: Buffer): Promise<void> {
-    const meta = await this.meta(layer);
+  private readTarInto(layer: BasisEntry['layer'], position: number, target: Buffer): void {
+    const meta = this.metas.get(layer) as OpenLayerMeta;
     let layout = this.layouts.get(layer);
     if (!layout) {
       layout = new TarLayout(meta.meta);
@@ -153,42 +161,63 @@ export class StoreBasisReader implements BasisReader {
     for (let filled = 0; filled < target.length; ) {
       const stretch = layout.stretchAt(position + filled);
       const part = target.subarray(filled, filled + Math.min(stretch.length, target.length - filled));
-      if ('skeletonOffset' in stretch) await meta.readSkeletonInto(part, stretch.skeletonOffset);
-      else await this.readFileInto(layer, stretch.path, stretch.size, stretch.offset, part);
+      if ('skeletonOffset' in stretch) meta.readSkeletonInto(part, stretch.skeletonOffset);
+      else this.readFileInto(layer, stretch.path, stretch.size, stretch.offset, part);
       filled += part.length;
     }
   }
 
-  private async readFileInto(layer: BasisEntry['layer'], path: string, size: number, position: number, target: Buffer): Promise<void> {
+  private readFileInto(layer: BasisEntry['layer'], path: string, size: number, position: number, target: Buffer): void {
     const key = `${layer}\0${path}`;
-    let handle = this.files.get(key);
-    if (handle) {
+    let fd = this.files.get(key);
+    if (fd !== undefined) {
       this.files.delete(key);
     } else {
-      handle = await this.openFile(layer, path, size);
+      fd = this.openFile(layer, path, size);
       if (this.files.size >= MAX_OPEN_FILES) {
-        const [oldestKey, oldest] = this.files.entries().next().value as [string, FileHandle];
+        const [oldestKey, oldest] = this.files.entries().next().value as [string, number];
         this.files.delete(oldestKey);
-        await oldest.close();
+        closeSync(oldest);
       }
     }
-    this.files.set(key, handle);
-    const { bytesRead } = await handle.read(target, 0, target.length, position);
-    if (bytesRead !== target.length) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
+    this.files.set(key, fd);
+    for (let filled = 0; filled < target.length; ) {
+      const bytesRead = readSync(fd, target, filled, target.length - filled, position + filled);
+      if (bytesRead === 0) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
+      filled += bytesRead;
+    }
   }
 
-  private async openFile(layer: BasisEntry['layer'], rawPath: string, size: number): Promise<FileHandle> {
-    const root = await realpath(this.store.layerDir(layer));
+  private openFile(layer: BasisEntry['layer'], rawPath: string, size: number): number {
+    let root = this.roots.get(layer);
+    if (root === undefined) {
+      root = realpathSync(this.store.layerDir(layer));
+      this.roots.set(layer, root);
+    }
     const path = safeEntryPath(rawPath, undefined, 'delta basis path');
     const full = join(root, path);
-    const parent = await realpath(dirname(full)).catch(() => unusable(`${path} is not in layer ${layer}`));
-    if (parent !== root && !parent.startsWith(root + sep)) unusable(`${path} leaves layer ${layer} through a symlink`);
-    const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => unusable(`${path} is not in layer ${layer}`));
-    const info = await handle.stat();
+    const directory = dirname(full);
+    if (!this.checkedDirectories.has(directory)) {
+      let parent: string;
+      try {
+        parent = realpathSync(directory);
+      } catch {
+        unusable(`${path} is not in layer ${layer}`);
+      }
+      if (parent !== root && !parent.startsWith(root + sep)) unusable(`${path} leaves layer ${layer} through a symlink`);
+      if (parent === directory) this.checkedDirectories.add(directory);
+    }
+    let fd: number;
+    try {
+      fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      unusable(`${path} is not in layer ${layer}`);
+    }
+    const info = fstatSync(fd);
     if (!info.isFile() || info.size !== size) {
-      await handle.close();
+      closeSync(fd);
       unusable(`${path} in layer ${layer} is not the ${size}-byte file the delta expects`);
     }
-    return handle;
+    return fd;
   }
 }
