@@ -1,5 +1,4 @@
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, statSync, symlinkSync } from 'node:fs';
 import type { Digest } from '../shared/digest.js';
 import { PrtiqlError } from '../shared/errors.js';
 import { LayerMetaBuilder, type LayerMeta } from '../shared/layer-meta.js';
@@ -106,14 +105,28 @@ class LayerExtractor {
   private output = 0;
   private ended = false;
 
+  /**
+   * The owner every node this extraction creates gets: the process's, and the root's group
+   * where the root is setgid (its subdirectories inherit that). chown is skipped for entries
+   * that ask for exactly this owner.
+   */
+  private readonly creator: { uid: number; gid: number };
+
   constructor(
     private readonly target: ExtractTarget,
     private readonly limits: ExtractLimits,
     private skeleton: number | undefined,
-  ) {}
+  ) {
+    this.creator = creatorOf(target.root);
+  }
 
+  /** `path` is already normalised (safeEntryPath): joining is concatenating. */
   private absolute(path: string): string {
-    return join(this.target.root, path);
+    return path === '' ? this.target.root : `${this.target.root}/${path}`;
+  }
+
+  private ownedAsCreated(header: TarHeader): boolean {
+    return header.uid === this.creator.uid && header.gid === this.creator.gid;
   }
 
   begin(header: TarHeader, segment: Buffer): void {
@@ -182,7 +195,7 @@ class LayerExtractor {
     const absolute = this.absolute(path);
     symlinkSync(header.linkname, absolute);
     this.nodes.set(path, 'symlink');
-    lchownSync(absolute, header.uid, header.gid);
+    if (!this.ownedAsCreated(header)) lchownSync(absolute, header.uid, header.gid);
     lutimesSync(absolute, header.mtime, header.mtime);
   }
 
@@ -222,7 +235,7 @@ class LayerExtractor {
     this.file = undefined;
     try {
       if (file.written !== file.header.size) unsafe(file.path, `has ${file.written} of ${file.header.size} content bytes`);
-      fchownSync(file.fd, file.header.uid, file.header.gid);
+      if (!this.ownedAsCreated(file.header)) fchownSync(file.fd, file.header.uid, file.header.gid);
       fchmodSync(file.fd, file.header.mode);
       futimesSync(file.fd, file.header.mtime, file.header.mtime);
     } finally {
@@ -276,7 +289,7 @@ class LayerExtractor {
     if (!header) return;
     const fd = openSync(this.absolute(path), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {
-      fchownSync(fd, header.uid, header.gid);
+      if (!this.ownedAsCreated(header)) fchownSync(fd, header.uid, header.gid);
       fchmodSync(fd, header.mode);
       futimesSync(fd, header.mtime, header.mtime);
     } finally {
@@ -288,6 +301,13 @@ class LayerExtractor {
     if (this.file) closeSync(this.file.fd);
     if (this.skeleton !== undefined) closeSync(this.skeleton);
   }
+}
+
+const SETGID = 0o2000;
+
+function creatorOf(root: string): { uid: number; gid: number } {
+  const info = statSync(root);
+  return { uid: process.geteuid?.() ?? -1, gid: info.mode & SETGID ? info.gid : (process.getegid?.() ?? -1) };
 }
 
 function depth(path: string): number {

@@ -94,6 +94,26 @@ for (const format of ['gnu', 'pax']) {
   });
 }
 
+
+t.test('in a setgid directory, whose group new nodes inherit, every entry still gets the group its header names', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async (t) => {
+  const tar = await layerTar([
+    { path: 'dir', type: 'directory', mode: 0o755 },
+    { path: 'dir/file', type: 'file', mode: 0o644, content: 'x' },
+    { path: 'dir/link', type: 'symlink', mode: 0o777, linkname: 'file' },
+    { path: 'owned', type: 'file', mode: 0o644, uid: 7, gid: 7, content: 'y' },
+  ]);
+  const dir = await mkdtemp(join(tmpdir(), 'prtiql-extract-setgid-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const root = join(dir, 'root');
+  await mkdir(root);
+  execFileSync('chown', [':4242', root]);
+  execFileSync('chmod', ['g+s', root]);
+  await extractLayer(splitTar(pieces(tar)), { root, skeletonPath: join(dir, 'skeleton'), diffID: sha256Digest(tar) }, extractLimits(tar.length));
+  for (const [path, uid, gid] of [['dir', 0, 0], ['dir/file', 0, 0], ['dir/link', 0, 0], ['owned', 7, 7]] as const) {
+    const info = await lstat(join(root, path));
+    t.same({ uid: info.uid, gid: info.gid }, { uid, gid }, `${path} is owned ${uid}:${gid}, not by the inherited group`);
+  }
+});
 t.test('hostile archives are refused and nothing is written outside the layer', async (t) => {
   const dir = t.testdir({ outside: { 'secret.txt': 'keep me\n' } });
   const outside = join(dir, 'outside');
