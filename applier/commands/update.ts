@@ -8,6 +8,7 @@ import { createLogger } from '../log.js';
 import { DEFAULT_DEVICE_CONFIG_PATH, readDeviceConfig } from '../runtime/device-config.js';
 import { DEFAULT_DEADLINE_SECONDS } from '../update/fetch/retry.js';
 import { openSource, readAuthorizationFile } from '../update/fetch/source.js';
+import { paceGarbageCollection } from '../update/garbage-pacer.js';
 import { useLeanRuntime } from '../update/lean-runtime.js';
 import { checkForUpdate } from '../update/check.js';
 import { update } from '../update/update.js';
@@ -88,6 +89,7 @@ export const updateCommand = defineCommand({
     const deadlineSeconds = Number(values.deadline);
     if (!Number.isSafeInteger(deadlineSeconds) || deadlineSeconds < 1) throw new PrtiqlError('E_USAGE', 'update: --deadline must be a whole number of seconds');
     useLeanRuntime();
+    paceGarbageCollection();
     const log = createLogger();
     const url = sourceUrl(values.source);
     const source = openSource(url, {

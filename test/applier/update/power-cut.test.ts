@@ -41,14 +41,17 @@ interface Workspace {
   mountPoint: string;
 }
 
-/** Processes in a process group (the applier and any `sync` it runs), from /proc. */
+/**
+ * Live processes in a process group (the applier and the shell that runs its `sync -f`), from
+ * /proc. Zombies are left out: they do no I/O, and one whose parent died waits for init to reap it.
+ */
 async function groupMembers(pgid: number): Promise<number[]> {
   const members: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^[0-9]+$/.test(name)) continue;
     const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid) members.push(Number(name));
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') members.push(Number(name));
   }
   return members;
 }
