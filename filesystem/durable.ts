@@ -136,8 +136,8 @@ export async function fsyncTree(root: string): Promise<void> {
 
 /**
  * Writes back what is dirty on the file system holding `path` (syncfs through `sync -f`) to
- * keep the page cache an install dirties small. Nothing relies on it for durability: where
- * `sync -f` is missing it does nothing.
+ * keep the page cache an install dirties small; staged downloads keep what it wrote across a
+ * power cut, for resuming. No commit relies on it: where `sync -f` is missing it does nothing.
  */
 export async function flushFileSystem(path: string): Promise<void> {
   commitStep('syncfs', path);
