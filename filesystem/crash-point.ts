@@ -25,7 +25,7 @@ function parseMode(value: string | undefined): Mode {
 const mode = parseMode(process.env[TEST_STEPS]);
 let reached = 0;
 
-/** Where a handle's file is, and a trailing slash for a directory: only read in test mode. */
+/** Where a descriptor's file is, and a trailing slash for a directory: only read in test mode. */
 function describeDescriptor(fd: number): string {
   const path = readlinkSync(`/proc/self/fd/${fd}`);
   return fstatSync(fd).isDirectory() ? `${path}/` : path;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, fsyncSync, writeSync } from 'node:fs';
+import { constants, fsyncSync, readSync, writeSync } from 'node:fs';
 import { lstat, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { commitStep } from './crash-point.js';
@@ -77,6 +77,17 @@ export function writeAllSync(fd: number, bytes: Uint8Array, position?: number): 
   for (let offset = 0; offset < bytes.byteLength; ) {
     offset += writeSync(fd, bytes, offset, bytes.byteLength - offset, position === undefined ? null : position + offset);
   }
+}
+
+/** Fills `target` from a descriptor at `position`, blocking; fewer bytes only at the end of the file. Returns how many it read. */
+export function readAllSync(fd: number, target: Uint8Array, position: number): number {
+  let filled = 0;
+  while (filled < target.byteLength) {
+    const bytesRead = readSync(fd, target, filled, target.byteLength - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
 }
 
 /**

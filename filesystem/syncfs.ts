@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PrtiqlError } from '../shared/errors.js';
@@ -18,11 +19,16 @@ interface Pending {
   path: string;
 }
 
+type Shell = ChildProcessByStdio<Writable, Readable, null>;
+
 class SyncShell {
   private readonly pending: Pending[] = [];
   private alive = true;
 
-  constructor(private readonly child: ChildProcessWithoutNullStreams) {
+  constructor(
+    private readonly child: Shell,
+    private readonly onStop: () => void,
+  ) {
     child.once('error', () => this.stop());
     child.once('exit', () => this.stop());
     child.stdin.on('error', () => this.stop());
@@ -32,7 +38,7 @@ class SyncShell {
 
   /** The shell keeps the applier's process alive only while a sync is awaited. */
   private holdProcess(hold: boolean): void {
-    const handles = [this.child, this.child.stdin, this.child.stdout, this.child.stderr] as unknown as { ref(): void; unref(): void }[];
+    const handles = [this.child, this.child.stdin, this.child.stdout] as unknown as { ref(): void; unref(): void }[];
     for (const handle of handles) {
       if (hold) handle.ref();
       else handle.unref();
@@ -61,7 +67,9 @@ class SyncShell {
   }
 
   private stop(): void {
+    if (!this.alive) return;
     this.alive = false;
+    this.onStop();
     this.holdProcess(false);
     for (const waiting of this.pending.splice(0)) waiting.resolve(false);
   }
@@ -69,10 +77,15 @@ class SyncShell {
 
 let shell: SyncShell | undefined;
 
-/** syncfs(2) on the file system holding `path`: true when it worked, false where `sync -f` is unavailable. */
+/** syncfs(2) on the file system holding `path`: true when it worked, false where `sync -f` is unavailable. A shell that died is started again for the next call. */
 export function syncfs(path: string): Promise<boolean> {
   const absolute = resolvePath(path);
   if (absolute.includes('\n')) return Promise.resolve(false);
-  shell ??= new SyncShell(spawn('sh', ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  if (!shell) {
+    const started: SyncShell = new SyncShell(spawn('sh', ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'ignore'] }), () => {
+      if (shell === started) shell = undefined;
+    });
+    shell = started;
+  }
   return shell.sync(absolute);
 }

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import {
   LAYER_META_PREFIX_BYTES,
@@ -9,7 +9,7 @@ import {
   type LayerMeta,
 } from '../../shared/layer-meta.js';
 import { PrtiqlError } from '../../shared/errors.js';
-import { syncHandle, writeAll } from '../../filesystem/durable.js';
+import { readAllSync, syncHandle, writeAll } from '../../filesystem/durable.js';
 
 const COPY_CHUNK_BYTES = 256 * 1024;
 
@@ -56,12 +56,7 @@ export async function openLayerMetaFile(path: string): Promise<OpenLayerMeta> {
   const fd = openSync(path, 'r');
   try {
     const readInto = (target: Uint8Array, position: number): void => {
-      let filled = 0;
-      while (filled < target.byteLength) {
-        const bytesRead = readSync(fd, target, filled, target.byteLength - filled, position + filled);
-        if (bytesRead === 0) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
-        filled += bytesRead;
-      }
+      if (readAllSync(fd, target, position) !== target.byteLength) throw new PrtiqlError('E_BAD_INPUT', `layer metadata ${path} is truncated`);
     };
     const readExactly = (position: number, length: number): Buffer => {
       const buffer = Buffer.alloc(length);

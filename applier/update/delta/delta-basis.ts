@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, realpathSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { PrtiqlError } from '../../../shared/errors.js';
+import { readAllSync } from '../../../filesystem/durable.js';
 import type { BasisReader } from '../../../shared/delta/decoder.js';
 import type { BasisEntry, DeltaHeader } from '../../../shared/delta/format.js';
 import { InflatedMembers } from '../../../shared/delta/inflated-basis.js';
@@ -52,6 +53,8 @@ export class StoreBasisReader implements BasisReader {
   /**
    * The output paces collections, but a delta reads more than it writes (a deflate member
    * inflates its basis and writes its few compressed bytes): the buffers of reads pile up too.
+   * Inflated members (up to 4 MiB) live long enough to be promoted, so a full collection
+   * comes sooner here: past 2 MiB of live buffers.
    */
   private readonly pacer = new GarbagePacer(1024 * 1024, 2 * 1024 * 1024);
 
@@ -181,11 +184,7 @@ export class StoreBasisReader implements BasisReader {
       }
     }
     this.files.set(key, fd);
-    for (let filled = 0; filled < target.length; ) {
-      const bytesRead = readSync(fd, target, filled, target.length - filled, position + filled);
-      if (bytesRead === 0) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
-      filled += bytesRead;
-    }
+    if (readAllSync(fd, target, position) !== target.length) unusable(`${path} in layer ${layer} is shorter than the delta expects`);
   }
 
   private openFile(layer: BasisEntry['layer'], rawPath: string, size: number): number {

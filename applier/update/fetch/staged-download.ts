@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, ftruncateSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { expectedChunkCount } from '../../../shared/chunks.js';
 import type { BlobRef } from '../../../shared/release.js';
-import { writeAllSync } from '../../../filesystem/durable.js';
+import { readAllSync, writeAllSync } from '../../../filesystem/durable.js';
 import type { WriteBack } from '../../../filesystem/write-back.js';
 import { downloadVerified } from './blob-download.js';
 import type { Source } from './source.js';
@@ -12,16 +12,6 @@ import type { Source } from './source.js';
 export interface DownloadCounter {
   resumedBytes(count: number): void;
   downloadedBytes(count: number): void;
-}
-
-function readFully(fd: number, buffer: Buffer, position: number): number {
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const bytesRead = readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  return filled;
 }
 
 /**
@@ -33,7 +23,7 @@ function* stagedChunks(fd: number, blob: BlobRef): Generator<Buffer> {
   const count = Math.min(expectedChunkCount(blob.size, blob.chunkSize), blob.chunks.length);
   for (let index = 0; index < count; index++) {
     const chunk = Buffer.allocUnsafeSlow(Math.min(blob.chunkSize, blob.size - index * blob.chunkSize));
-    const read = readFully(fd, chunk, index * blob.chunkSize);
+    const read = readAllSync(fd, chunk, index * blob.chunkSize);
     if (read < chunk.byteLength || createHash('sha256').update(chunk).digest('hex') !== blob.chunks[index]) return;
     yield chunk;
   }
