@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -10,11 +11,37 @@ const RECYCLE_AFTER_BYTES = 64 * 1024 * 1024;
 /** The worker's module beside this one: .ts when run from source, .js when built. */
 const WORKER_URL = new URL(`./match-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
-/** From source (the tests run TypeScript through tsx), the worker loads its module through tsx's loader: workers do not inherit it. */
+/**
+ * Idle workers of closed pools, for the next pool of this process (a release plans each
+ * image with a planner of its own): starting a worker costs more than most jobs. Unreferenced,
+ * they never keep the process alive.
+ */
+const parked = new Set<Worker>();
+const MAX_PARKED = availableParallelism();
+
+function park(worker: Worker): boolean {
+  if (parked.size >= MAX_PARKED) return false;
+  parked.add(worker);
+  return true;
+}
+
+function unpark(): Worker | undefined {
+  const worker = parked.values().next().value as Worker | undefined;
+  if (worker) parked.delete(worker);
+  return worker;
+}
+
+/**
+ * From source (the tests run TypeScript through tsx), the worker loads its module through tsx's
+ * loader: workers do not inherit it.
+ */
 function spawnWorker(): Worker {
-  if (WORKER_URL.pathname.endsWith('.js')) return new Worker(WORKER_URL);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, { eval: true });
+  const tsx = WORKER_URL.pathname.endsWith('.js') ? undefined : import.meta.resolve('tsx/esm/api');
+  const worker = tsx
+    ? new Worker(`import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`, { eval: true })
+    : new Worker(WORKER_URL);
+  worker.once('exit', () => parked.delete(worker));
+  return worker;
 }
 
 export type MatchOutput = Exclude<MatchMessage, { type: 'done' } | { type: 'error' }>;
@@ -52,7 +79,8 @@ class JobOutput {
  */
 export class MatchPool {
   private readonly idle: Worker[] = [];
-  private readonly all = new Set<Worker>();
+  /** Every worker of this pool, with its exit listener. */
+  private readonly all = new Map<Worker, () => void>();
   private running = 0;
   private free: number;
   private readonly waiting: { job: MatchJob; output: JobOutput }[] = [];
@@ -74,11 +102,15 @@ export class MatchPool {
     return output.messages();
   }
 
-  /** Ends every worker, busy ones too (a job whose output nobody reads any more would wait forever). */
+  /** Parks the idle workers and ends the busy ones (a job whose output nobody reads any more would wait forever). */
   async close(): Promise<void> {
     this.closed = true;
-    this.idle.length = 0;
-    await Promise.all([...this.all].map((worker) => worker.terminate()));
+    for (const worker of this.idle.splice(0)) {
+      if (!park(worker)) continue;
+      worker.off('exit', this.all.get(worker)!);
+      this.all.delete(worker);
+    }
+    await Promise.all([...this.all.keys()].map((worker) => worker.terminate()));
     this.all.clear();
   }
 
@@ -94,9 +126,10 @@ export class MatchPool {
   }
 
   private spawn(): Worker {
-    const worker = spawnWorker();
-    this.all.add(worker);
-    worker.once('exit', () => this.all.delete(worker));
+    const worker = unpark() ?? spawnWorker();
+    const onExit = () => this.all.delete(worker);
+    worker.once('exit', onExit);
+    this.all.set(worker, onExit);
     return worker;
   }
 
