@@ -6,7 +6,7 @@ import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { digestHex, sha256Digest, sha256Hex, type Digest } from '../../shared/digest.js';
 import { readTarEntries } from './tar-entries.js';
 import type { PublishedRelease } from './signed-artifact-store.js';
-import { storedLayerTar } from './stored-layer-tar.js';
+import { storedLayerDigest } from './stored-layer-tar.js';
 import { listTree, type ListedNode } from './tree-listing.js';
 import { unlessMissing } from './unless-missing.js';
 
@@ -347,8 +347,7 @@ async function checkLayer(root: string, hex: string, expected: Map<string, Expec
 /** The `.meta` beside a present layer directory rebuilds the layer's tar from its files, as the device reads it for a delta. */
 async function checkMeta(root: string, hex: string, report: (message: string) => void): Promise<void> {
   try {
-    const tar = await storedLayerTar(await DeviceStore.open(root), `sha256:${hex}`);
-    if (sha256Hex(tar) !== hex) report('its metadata and files rebuild another tar');
+    if ((await storedLayerDigest(await DeviceStore.open(root), `sha256:${hex}`)) !== `sha256:${hex}`) report('its metadata and files rebuild another tar');
   } catch (error) {
     report(`its metadata and files do not rebuild the tar: ${(error as Error).message}`);
   }

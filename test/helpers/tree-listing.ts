@@ -1,4 +1,4 @@
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256Hex } from '../../shared/digest.js';
 
@@ -21,13 +21,14 @@ export interface ListedNode {
 
 /**
  * Every node under `root` ('.' for root itself) with its inode, times and content, sorted
- * by path: two equal listings mean nothing was created, replaced, written or touched.
+ * by path: two equal listings mean nothing was created, replaced, written or touched. Blocking
+ * calls: a listing has nothing else to wait for, and a promise per file costs more than the call.
  */
 export async function listTree(root: string, options: { hashContent?: boolean } = {}): Promise<ListedNode[]> {
   const nodes: ListedNode[] = [];
-  const visit = async (path: string): Promise<void> => {
+  const visit = (path: string): void => {
     const absolute = join(root, path);
-    const info = await lstat(absolute);
+    const info = lstatSync(absolute);
     const type = info.isFile() ? 'file' : info.isDirectory() ? 'directory' : info.isSymbolicLink() ? 'symlink' : 'other';
     nodes.push({
       path,
@@ -40,13 +41,13 @@ export async function listTree(root: string, options: { hashContent?: boolean } 
       ctimeMs: info.ctimeMs,
       ino: info.ino,
       nlink: info.nlink,
-      ...(type === 'file' && (options.hashContent ? { sha256: sha256Hex(await readFile(absolute)) } : { content: (await readFile(absolute)).toString('base64') })),
-      ...(type === 'symlink' && { linkname: await readlink(absolute) }),
+      ...(type === 'file' && (options.hashContent ? { sha256: sha256Hex(readFileSync(absolute)) } : { content: readFileSync(absolute).toString('base64') })),
+      ...(type === 'symlink' && { linkname: readlinkSync(absolute) }),
     });
     if (type === 'directory') {
-      for (const name of (await readdir(absolute)).sort()) await visit(path === '.' ? name : `${path}/${name}`);
+      for (const name of readdirSync(absolute).sort()) visit(path === '.' ? name : `${path}/${name}`);
     }
   };
-  await visit('.');
+  visit('.');
   return nodes;
 }
