@@ -14,14 +14,16 @@ import type { DeviceStore } from '../../device-store/device-store.js';
 /** Open basis files kept at once; more are closed least recently used first. */
 export const MAX_OPEN_FILES = 64;
 /**
- * Basis bytes are read in aligned blocks and the most recent ones kept: decoding asks for
- * many small, mostly sequential ranges, and one read per range would leave the decoder
- * waiting on the file system most of the time. Memory: BLOCK_BYTES * CACHED_BLOCKS, read into
- * in place: a fresh buffer per block read would pile up tens of MiB of garbage between
- * collections when the decoder jumps between distant ranges.
+ * Short basis reads go through a cache of small aligned blocks: decoding asks for many short
+ * ranges (a patch's triples are often a few dozen bytes, anywhere in an old executable), and
+ * one read per range would cost a system call each. The blocks are small because those ranges
+ * are scattered: a bigger block copies more bytes that are never used (64 KiB blocks read an
+ * executable's patch window 250 times over). Reads of a block or more go straight to the file.
+ * Memory: BLOCK_BYTES * CACHED_BLOCKS, read into in place: a fresh buffer per block read would
+ * pile up garbage between collections.
  */
-export const BLOCK_BYTES = 64 * 1024;
-export const CACHED_BLOCKS = 8;
+export const BLOCK_BYTES = 4 * 1024;
+export const CACHED_BLOCKS = 128;
 
 function unusable(message: string): never {
   throw new PrtiqlError('E_NOT_FOUND', `delta basis: ${message}`);
@@ -42,8 +44,8 @@ export class StoreBasisReader implements BasisReader {
   private readonly checkedDirectories = new Set<string>();
   private readonly metas = new Map<string, OpenLayerMeta>();
   private readonly layouts = new Map<string, TarLayout>();
-  /** Cached blocks by basis index and block number, least recently used first. */
-  private readonly blocks = new Map<string, Buffer>();
+  /** Cached blocks by block number × number of bases + basis index, least recently used first. */
+  private readonly blocks = new Map<number, Buffer>();
   private readonly inflated = new InflatedMembers(async (basis) => {
     const compressed = Buffer.allocUnsafe(basis.compressedSize);
     this.readTarInto(basis.layer, basis.offset, compressed);
@@ -105,7 +107,7 @@ export class StoreBasisReader implements BasisReader {
   }
 
   private async block(index: number, number: number): Promise<Buffer> {
-    const key = `${index}:${number}`;
+    const key = number * this.bases.length + index;
     let block = this.blocks.get(key);
     if (block) {
       this.blocks.delete(key);
@@ -121,7 +123,7 @@ export class StoreBasisReader implements BasisReader {
   /** A new block buffer until CACHED_BLOCKS exist, then the least recently used one's. */
   private freeBlockBuffer(): Buffer {
     if (this.blocks.size < CACHED_BLOCKS) return Buffer.alloc(BLOCK_BYTES);
-    const [oldestKey, oldest] = this.blocks.entries().next().value as [string, Buffer];
+    const [oldestKey, oldest] = this.blocks.entries().next().value as [number, Buffer];
     this.blocks.delete(oldestKey);
     return Buffer.from(oldest.buffer, oldest.byteOffset, BLOCK_BYTES);
   }
