@@ -41,6 +41,12 @@ for (const opcode of [0x03, 0x2b, 0x39, 0x3b, 0x63, 0x89, 0x8b, 0x8d, 0xff]) RIP
 const RIP_TWO_BYTE = new Uint8Array(256);
 for (const opcode of [0x10, 0x11, 0x28, 0x29, 0x6f, 0x7f, 0xb6, 0xb7]) RIP_TWO_BYTE[opcode] = 1;
 
+/** Bytes that can end the opcode of a field x86Field accepts: most bytes are ruled out by this one look. */
+const X86_FIELD_OPCODE_END = new Uint8Array(256);
+for (const opcode of [0xe8, 0xe9]) X86_FIELD_OPCODE_END[opcode] = 1;
+for (let opcode = 0x80; opcode <= 0x8f; opcode++) X86_FIELD_OPCODE_END[opcode] = 1;
+for (let modrm = 0x05; modrm <= 0x3d; modrm += 8) X86_FIELD_OPCODE_END[modrm] = 1;
+
 /** Is there an x86-64 rel32 (call, jmp, jcc) or RIP-relative disp32 field at `at` of `bytes`? */
 function x86Field(bytes: Uint8Array, at: number): boolean {
   const opcode = bytes[at - 1]!;
@@ -131,7 +137,7 @@ export class ReferencePredictor {
       let ownedUntil = 0;
       for (let site = Math.max(3, from - SITE_BYTES + 1); site < limit; site++) {
         const at = site - bytesStart;
-        if (!x86Field(bytes, at)) continue;
+        if (X86_FIELD_OPCODE_END[bytes[at - 1]!] === 0 || !x86Field(bytes, at)) continue;
         const word = readWord(bytes, at);
         const target = site + SITE_BYTES + (word | 0);
         if (target < 0 || target >= targetLimit) continue;
