@@ -45,6 +45,6 @@ interface StoreConnectionValues {
  * Opens the store `url` names; S3 credentials come from the AWS SDK's default chain (AWS_*
  * variables, profiles), registry credentials as for docker:// images (--authfile, docker's config).
  */
-export function openStoreFromFlags(url: string, flags: StoreConnectionValues): ArtifactStore {
+export function openStoreFromFlags(url: string, flags: StoreConnectionValues): Promise<ArtifactStore> {
   return openStore(url, { endpointUrl: flags['endpoint-url'], region: flags.region, forcePathStyle: flags['force-path-style'] }, registryOptionsFrom(flags));
 }

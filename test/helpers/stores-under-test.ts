@@ -1,7 +1,8 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Test } from 'tap';
 import type { ArtifactStore } from '../../cli/src/lib/artifact-store/artifact-store.js';
+import { FileStore } from '../../cli/src/lib/artifact-store/file-store.js';
 import { openStore } from '../../cli/src/lib/artifact-store/open-store.js';
 import { startRegistry } from './registry.js';
 import { s3rverEnvironment, S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from './s3rver.js';
@@ -23,7 +24,7 @@ export interface StoreUnderTest {
 /** A directory store in `parent`. */
 export function directoryStore(parent: string): StoreUnderTest {
   const root = join(parent, 'store');
-  return { kind: 'directory', url: root, cliArgs: [], env: process.env, deviceSource: pathToFileURL(root).href, store: openStore(root) };
+  return { kind: 'directory', url: root, cliArgs: [], env: process.env, deviceSource: pathToFileURL(root).href, store: new FileStore(resolve(root)) };
 }
 
 /** A bucket prefix on a real S3 endpoint (s3rver), read by devices over plain HTTP. */
@@ -36,7 +37,7 @@ export async function s3Store(t: Test): Promise<StoreUnderTest> {
     cliArgs: ['--endpoint-url', server.endpoint, '--region', S3RVER_REGION],
     env: s3rverEnvironment(),
     deviceSource: `${server.endpoint}/releases/fleet`,
-    store: openStore(url, { endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS }),
+    store: await openStore(url, { endpointUrl: server.endpoint, region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS }),
   };
 }
 
@@ -44,5 +45,5 @@ export async function s3Store(t: Test): Promise<StoreUnderTest> {
 export async function registryStore(t: Test): Promise<StoreUnderTest> {
   const registry = await startRegistry(t);
   const url = `docker://${registry.host}/fleet/app`;
-  return { kind: 'registry', url, cliArgs: [], env: process.env, deviceSource: url, store: openStore(url), requests: registry.requests };
+  return { kind: 'registry', url, cliArgs: [], env: process.env, deviceSource: url, store: await openStore(url), requests: registry.requests };
 }

@@ -35,7 +35,7 @@ Exit codes: 2 bad flags; 3 an image reference or the store URL is malformed; 4 a
   protected async execute(): Promise<DeltaOutput> {
     const { flags } = await this.parse(Delta);
     const options = { platform: sourcePlatformFrom(flags), registry: registryOptionsFrom(flags) };
-    const store = openStoreFromFlags(flags.store, flags);
+    const store = await openStoreFromFlags(flags.store, flags);
     const base = await openImage(flags.from, options);
     const target = await openImage(flags.to, options);
     const result = await publishImageDeltas({ base, target, store, force: flags.force, maxMemory: flags['max-memory'], progress: (label, total) => this.progress(label, total) });

@@ -33,7 +33,7 @@ Stdout gets "<channel> <version> <digest> <signature>" of the current release; -
 
   protected async execute(): Promise<InspectResult> {
     const { args, flags } = await this.parse(Inspect);
-    const store = openStoreFromFlags(args.store, flags);
+    const store = await openStoreFromFlags(args.store, flags);
     const trustRoot = flags.trust === undefined ? undefined : await readTrustRootFile(flags.trust);
     const result = await inspectChannel({ store, channel: flags.channel, trustRoot });
     if (result.trustRootVersion !== undefined) this.say(`trust root version ${result.trustRootVersion}${result.trustRootError ? ` (a later root failed: ${result.trustRootError})` : ''}`);

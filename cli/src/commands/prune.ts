@@ -35,7 +35,7 @@ Exit codes: 2 bad flags; 3 a document in the store is malformed; 4 the channel h
 
   protected async execute(): Promise<PruneResult> {
     const { args, flags } = await this.parse(Prune);
-    const store = openStoreFromFlags(args.store, flags);
+    const store = await openStoreFromFlags(args.store, flags);
     const result = await pruneChannel({ store, channel: flags.channel, keep: flags.keep, dryRun: flags['dry-run'] });
     const verb = result.dryRun ? 'would remove' : 'removed';
     this.say(`channel ${result.channel}: keeping versions ${result.keptVersions.join(', ')}; ${verb} ${result.removedVersions.length ? `versions ${result.removedVersions.join(', ')}` : 'no version'}`);

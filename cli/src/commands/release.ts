@@ -92,7 +92,7 @@ Exit codes: 2 bad flags (channel name, version, expiry, endpoint URL, no region,
     const channel = checkChannelName(flags.channel);
     const version = parseReleaseVersion(flags['release-version']);
     const expires = parseExpiry(flags.expires, created);
-    const store = openStoreFromFlags(flags.store, flags);
+    const store = await openStoreFromFlags(flags.store, flags);
     const timestampExpires = parseExpiry(flags['timestamp-expires'], created);
     const signingKey = await loadSigner(flags.key);
     const timestampKey = flags['timestamp-key'] === undefined ? undefined : await loadSigner(flags['timestamp-key'], 'timestamp key');

@@ -43,7 +43,7 @@ Exit codes: 2 bad flags; 3 the key is not an Ed25519 private key or the release 
     const created = new Date();
     const channel = checkChannelName(flags.channel);
     const expires = parseExpiry(flags.expires, created);
-    const store = openStoreFromFlags(flags.store, flags);
+    const store = await openStoreFromFlags(flags.store, flags);
     const key = await loadSigner(flags.key, 'timestamp key');
     const written = await refreshTimestamp(store, channel, key, created, expires);
     this.say(`channel ${channel} version ${written.version}: timestamp valid until ${written.timestamp.expires} (${written.location})`);

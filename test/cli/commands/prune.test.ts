@@ -139,7 +139,7 @@ t.test('a registry login without the delete action: E_UNAUTHORIZED before anythi
     await buildAppImage(t, image, version);
     json(t, await runCli(['release', '--image', image, '-c', 'stable', '--release-version', String(version), '-k', keys.privateKey, '--store', url, '--base-releases', '1', '--authfile', ci, '--json']), `release ${version}`);
   }
-  const store = openStore(url, {}, { authFile: ci });
+  const store = await openStore(url, {}, { authFile: ci });
 
   const denied = await runCli(['prune', url, '-c', 'stable', '--keep', '1', '--authfile', ci, '--json']);
   t.equal(denied.code, 11, denied.stderr);

@@ -44,7 +44,7 @@ Exit codes: 2 bad flags or fewer new keys than the threshold; 3 a key or root fi
       timestampThreshold: flags['timestamp-threshold'],
       dropTimestamp: flags['drop-timestamp'],
       force: flags.force,
-      ...(flags.store !== undefined && { store: openStoreFromFlags(flags.store, flags) }),
+      ...(flags.store !== undefined && { store: await openStoreFromFlags(flags.store, flags) }),
     });
     this.say(`trust root version ${result.version}: ${result.trustRoot} (threshold ${result.threshold} of ${result.keyIds.length} key(s))`);
     if (result.privateKey) this.say(`new private key: ${result.privateKey} (keep it secret)`);

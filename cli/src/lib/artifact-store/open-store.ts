@@ -6,7 +6,6 @@ import { FileStore } from './file-store.js';
 import { parseRegistryStoreUrl, REGISTRY_STORE_FORM, RegistryStore } from './registry-store.js';
 import type { S3ConnectionOptions } from './s3-client.js';
 import { parseS3Url, S3_URL_FORM } from './s3-location.js';
-import { S3Store } from './s3-store.js';
 
 export const SUPPORTED_STORE_FORMS = ['<dir>', 'file://<dir>', S3_URL_FORM, REGISTRY_STORE_FORM] as const;
 
@@ -14,11 +13,17 @@ export const SUPPORTED_STORE_FORMS = ['<dir>', 'file://<dir>', S3_URL_FORM, REGI
  * Opens the store a `--to` URL names: a directory (a plain path, or file://<dir>), an S3
  * bucket (s3://<bucket>[/<prefix>], reached as `s3` says) or a registry repository
  * (docker://<host>/<repo>, reached as `registry` says). The S3 settings only apply to s3:// URLs.
+ * The S3 store's module (the AWS SDK) is loaded only for an s3:// URL: it is most of what
+ * starting the CLI would cost.
  */
-export function openStore(url: string, s3: S3ConnectionOptions = {}, registry: RegistryOptions = {}): ArtifactStore {
+export async function openStore(url: string, s3: S3ConnectionOptions = {}, registry: RegistryOptions = {}): Promise<ArtifactStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
   const supported = SUPPORTED_STORE_FORMS.join(', ');
-  if (scheme === 's3') return new S3Store(parseS3Url(url), s3);
+  if (scheme === 's3') {
+    const location = parseS3Url(url);
+    const { S3Store } = await import('./s3-store.js');
+    return new S3Store(location, s3);
+  }
   if (Object.values(s3).some((value) => value !== undefined)) {
     throw new PrtiqlError('E_USAGE', `the S3 endpoint, region, path style and credentials apply to s3:// stores only, not to ${JSON.stringify(url)}`);
   }
