@@ -23,22 +23,11 @@ import { documentPath, parseDocumentPath, type StoreDocument } from '../../../..
 import { VerifyingStream } from '../../../../shared/verify-stream.js';
 import { silentProgress } from '../../progress.js';
 import type { DeltaRecord } from '../delta/delta-record.js';
-import { parseImageReference, type RegistryReference } from '../image/reference.js';
+import type { RegistryReference } from '../image/reference.js';
 import { pushBlob } from '../registry/blob-upload.js';
 import { MANIFEST_ACCEPT, RegistryClient, type RegistryOptions } from '../registry/registry-client.js';
 import { openBlobSource, type ArtifactStore, type BlobOrigin, type BlobSource } from './artifact-store.js';
 import { addFallbackReferrer, isContention, listReferrers } from './registry-referrers.js';
-
-export const REGISTRY_STORE_FORM = 'docker://<host>/<repo>';
-
-/** A docker://<host>/<repo> store URL: a repository, without tag or digest. */
-export function parseRegistryStoreUrl(url: string): RegistryReference {
-  const reference = parseImageReference(url);
-  if (reference.transport !== 'docker' || reference.tag !== undefined || reference.digest !== undefined) {
-    throw new PrtiqlError('E_BAD_REFERENCE', `store URL ${JSON.stringify(url)} names a tag or digest: a registry store is a whole repository, ${REGISTRY_STORE_FORM}`);
-  }
-  return reference;
-}
 
 type DeltaRecordDocument = Extract<StoreDocument, { kind: 'delta-record' }>;
 
