@@ -17,8 +17,9 @@ export const MAX_OPEN_FILES = 64;
  * Short basis reads go through a cache of small aligned blocks: decoding asks for many short
  * ranges (a patch's triples are often a few dozen bytes, anywhere in an old executable), and
  * one read per range would cost a system call each. The blocks are small because those ranges
- * are scattered: a bigger block copies more bytes that are never used (64 KiB blocks read an
- * executable's patch window 250 times over). Reads of a block or more go straight to the file.
+ * are scattered: a bigger block copies more bytes that are never used (with 64 KiB blocks, an
+ * executable's patch copied 250 times the bytes it asked for). Reads of a block or more go
+ * straight to the file.
  * Memory: BLOCK_BYTES * CACHED_BLOCKS, read into in place: a fresh buffer per block read would
  * pile up garbage between collections.
  */
