@@ -10,6 +10,7 @@ import { DeviceStore } from '../../applier/device-store/device-store.js';
 import { sha256Digest } from '../../shared/digest.js';
 import { splitTar } from '../../shared/tar/split.js';
 import { paxEntry, rawEntry, rawTar } from '../helpers/raw-tar.js';
+import { isRoot, skipUnlessAvailable } from '../helpers/required-features.js';
 import { FIXTURE_MTIME, layerTar, type FixtureEntry } from '../helpers/signed-artifact-store.js';
 import { storedLayerTar } from '../helpers/stored-layer-tar.js';
 import { listTree } from '../helpers/tree-listing.js';
@@ -94,8 +95,7 @@ for (const format of ['gnu', 'pax']) {
   });
 }
 
-
-t.test('in a setgid directory, whose group new nodes inherit, every entry still gets the group its header names', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async (t) => {
+t.test('in a setgid directory, whose group new nodes inherit, every entry still gets the group its header names', { skip: skipUnlessAvailable(!isRoot && 'needs root to chown') }, async (t) => {
   const tar = await layerTar([
     { path: 'dir', type: 'directory', mode: 0o755 },
     { path: 'dir/file', type: 'file', mode: 0o644, content: 'x' },
@@ -114,6 +114,7 @@ t.test('in a setgid directory, whose group new nodes inherit, every entry still 
     t.same({ uid: info.uid, gid: info.gid }, { uid, gid }, `${path} is owned ${uid}:${gid}, not by the inherited group`);
   }
 });
+
 t.test('hostile archives are refused and nothing is written outside the layer', async (t) => {
   const dir = t.testdir({ outside: { 'secret.txt': 'keep me\n' } });
   const outside = join(dir, 'outside');
