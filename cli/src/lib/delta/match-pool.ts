@@ -79,8 +79,8 @@ class JobOutput {
  */
 export class MatchPool {
   private readonly idle: Worker[] = [];
-  /** Every worker of this pool, with its exit listener. */
-  private readonly all = new Map<Worker, () => void>();
+  /** Every worker of this pool not yet ended or parked. */
+  private readonly all = new Set<Worker>();
   private running = 0;
   private free: number;
   private readonly waiting: { job: MatchJob; output: JobOutput }[] = [];
@@ -106,12 +106,11 @@ export class MatchPool {
   async close(): Promise<void> {
     this.closed = true;
     for (const worker of this.idle.splice(0)) {
-      if (!park(worker)) continue;
-      worker.off('exit', this.all.get(worker)!);
-      this.all.delete(worker);
+      if (park(worker)) this.all.delete(worker);
     }
-    await Promise.all([...this.all.keys()].map((worker) => worker.terminate()));
+    const ending = [...this.all];
     this.all.clear();
+    await Promise.all(ending.map((worker) => worker.terminate()));
   }
 
   private dispatch(): void {
@@ -127,9 +126,7 @@ export class MatchPool {
 
   private spawn(): Worker {
     const worker = unpark() ?? spawnWorker();
-    const onExit = () => this.all.delete(worker);
-    worker.once('exit', onExit);
-    this.all.set(worker, onExit);
+    this.all.add(worker);
     return worker;
   }
 
@@ -139,8 +136,10 @@ export class MatchPool {
       if (keep && !this.closed) {
         worker.unref();
         this.idle.push(worker);
+      } else {
+        this.all.delete(worker);
+        await worker.terminate();
       }
-      else await worker.terminate();
       this.running--;
       this.free += job.shape.memory;
       this.dispatch();
